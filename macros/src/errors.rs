@@ -1,0 +1,26 @@
+//! Collecting every error of one attribute so that they are all shown in one compile.
+
+use proc_macro2::TokenStream;
+
+/// The errors found so far; each keeps its own span.
+#[derive(Default)]
+pub struct Errors(Vec<syn::Error>);
+
+impl Errors {
+    pub fn push(&mut self, err: syn::Error) {
+        self.0.push(err);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// One `compile_error!` per recorded error.
+    pub fn to_compile_errors(&self) -> TokenStream {
+        self.0.iter().map(syn::Error::to_compile_error).collect()
+    }
+}

@@ -1,0 +1,375 @@
+//! Emitting the user's function, the companion module and the trait impl that joins them.
+//!
+//! For `fn featurize(p: &Point) -> [f32; 3]` this emits
+//! - the function, unchanged;
+//! - `mod featurize { DIM, Dtype, batch, fill, __PreallocateRow }`: the entry points only name the
+//!   hidden type and the runtime, never the user's types, because a module declared inside a
+//!   function body cannot see the body's other items;
+//! - `impl RowFn<&'__preallocate_0 Point> for featurize::__PreallocateRow`, next to the function,
+//!   where the user's types and the function are in scope.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{ItemFn, Type};
+
+use crate::attr::{self, Args, Cast};
+use crate::errors::Errors;
+use crate::model::{self, Form, RowSignature};
+use crate::valid;
+
+pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let func = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(func)) => func,
+        Ok(other) => return not_a_function(&other, item),
+        Err(err) => {
+            let err = err.to_compile_error();
+            return quote!(#item #err);
+        }
+    };
+
+    let mut errors = Errors::default();
+    let args = attr::parse(attr, &mut errors);
+    let sig = model::analyze(&func, &mut errors);
+    valid::check(&args, sig.as_ref(), &mut errors);
+
+    match (sig, args.dim, &args.dtype) {
+        (Some(sig), Some((dim, _)), Some((dtype, dtype_ty))) if errors.is_empty() => {
+            let spec = Spec {
+                func: &func,
+                sig: &sig,
+                dim,
+                dtype_path: dtype.path(dtype_ty.span()),
+                dtype_name: dtype.name(),
+                cast: args.cast(),
+            };
+            let module = companion_module(&spec);
+            let row_impl = row_fn_impl(&spec);
+            quote! {
+                #func
+                #module
+                #row_impl
+            }
+        }
+        _ => fallback(&func, &args, &errors),
+    }
+}
+
+/// Everything the expansion of a valid row function needs.
+struct Spec<'a> {
+    func: &'a ItemFn,
+    sig: &'a RowSignature,
+    dim: usize,
+    dtype_path: TokenStream,
+    dtype_name: &'static str,
+    cast: Cast,
+}
+
+const ROW_TYPE: &str = "__PreallocateRow";
+
+/// `#[cfg]`s, which apply to every emitted item, and the attributes the module should carry.
+fn carried_attributes(func: &ItemFn) -> (Vec<&syn::Attribute>, Vec<&syn::Attribute>) {
+    let mut cfgs = Vec::new();
+    let mut for_module = Vec::new();
+    for attr in &func.attrs {
+        let path = attr.path();
+        if path.is_ident("cfg") {
+            cfgs.push(attr);
+        } else if path.is_ident("allow")
+            || path.is_ident("warn")
+            || path.is_ident("deny")
+            || path.is_ident("deprecated")
+            || (path.is_ident("doc") && is_doc_hidden(attr))
+        {
+            for_module.push(attr);
+        }
+    }
+    (cfgs, for_module)
+}
+
+fn is_doc_hidden(attr: &syn::Attribute) -> bool {
+    let mut hidden = false;
+    if let syn::Meta::List(list) = &attr.meta {
+        let _ = list.parse_nested_meta(|meta| {
+            hidden |= meta.path.is_ident("hidden");
+            Ok(())
+        });
+    }
+    hidden
+}
+
+/// The visibility of the module's items: as far as the module itself reaches.
+fn inner_visibility(vis: &syn::Visibility) -> TokenStream {
+    match vis {
+        syn::Visibility::Inherited => quote!(pub(super)),
+        syn::Visibility::Restricted(r) if r.path.is_ident("self") => quote!(pub(super)),
+        _ => quote!(pub),
+    }
+}
+
+/// How a type is shown in generated docs: as the user wrote it, without token spacing.
+fn shown(tokens: &impl quote::ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
+    for (spaced, tight) in [
+        ("& ", "&"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        (":: ", "::"),
+        (" ::", "::"),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" ;", ";"),
+        ("( ", "("),
+        (" )", ")"),
+    ] {
+        text = text.replace(spaced, tight);
+    }
+    text
+}
+
+fn companion_module(spec: &Spec) -> TokenStream {
+    let func = spec.func;
+    let name = &func.sig.ident;
+    let vis = &func.vis;
+    let inner = inner_visibility(vis);
+    let (cfgs, for_module) = carried_attributes(func);
+    let dim = spec.dim;
+    let dtype = &spec.dtype_path;
+    let dtype_name = spec.dtype_name;
+    let row_type = format_ident!("{}", ROW_TYPE);
+    let overwrites = spec.sig.form == Form::ByValue;
+    let item = shown(&spec.sig.item_ty);
+    let form = match spec.sig.form {
+        Form::ByValue => "returns",
+        Form::InPlace => "writes in place",
+    };
+
+    let module_doc = format!(
+        "Batch entry points of the row function `{name}()`: each item `{item}` becomes one row of {dim} `{dtype_name}`.\n\nGenerated by `#[preallocate(dim = {dim}, dtype = {dtype_name})]`."
+    );
+    let row_doc = format!(
+        "The row writer of `{name}()` for the `preallocate` drivers; use the functions of this module instead."
+    );
+    let dim_doc = format!("Number of elements in one row of `{name}()`: {dim}.");
+    let dtype_doc = format!("Storage element type of the output of `{name}()`: `{dtype_name}`.");
+    let batch_doc = format!(
+        "Builds the `n × {dim}` array of `{dtype_name}` holding the row of every item (`{item}`): row `i` is what `{name}()` {form} for item `i`.\n\n\
+         The array is allocated once when the input's length is known (its `size_hint` is exact), and grows geometrically, then shrinks to fit, when it is not. No list of rows is built."
+    );
+    let fill_doc = format!(
+        "Writes the row of every item (`{item}`) into `out`, the caller's `n × {dim}` buffer of `{dtype_name}` (any layout; reusable across calls), and returns the number of rows written.\n\n\
+         Rows after that count are left as they were.\n\n\
+         # Errors\n\
+         - `Error::WidthMismatch` when `out` does not have {dim} columns; nothing is written.\n\
+         - `Error::BufferFull` when there are more items than rows: every row is written and the error carries that count."
+    );
+
+    quote! {
+        #(#cfgs)*
+        #(#for_module)*
+        #[doc = #module_doc]
+        #[allow(dead_code)]
+        #vis mod #name {
+            #[doc = #row_doc]
+            #[doc(hidden)]
+            #[derive(Clone, Copy, Debug, Default)]
+            #inner struct #row_type;
+
+            impl ::preallocate::__private::RowSpec for #row_type {
+                type Dtype = #dtype;
+                const DIM: usize = #dim;
+                const OVERWRITES_ROW: bool = #overwrites;
+            }
+
+            #[doc = #dim_doc]
+            #inner const DIM: usize = #dim;
+
+            #[doc = #dtype_doc]
+            #inner type Dtype = #dtype;
+
+            #[doc = #batch_doc]
+            #[must_use]
+            #inner fn batch<I>(items: I) -> ::preallocate::__private::ndarray::Array2<Dtype>
+            where
+                I: ::core::iter::IntoIterator,
+                #row_type: ::preallocate::__private::RowFn<I::Item>,
+            {
+                ::preallocate::__private::batch(&#row_type, items)
+            }
+
+            #[doc = #fill_doc]
+            #inner fn fill<I>(
+                items: I,
+                out: ::preallocate::__private::ndarray::ArrayViewMut2<'_, Dtype>,
+            ) -> ::core::result::Result<usize, ::preallocate::__private::Error>
+            where
+                I: ::core::iter::IntoIterator,
+                #row_type: ::preallocate::__private::RowFn<I::Item>,
+            {
+                ::preallocate::__private::fill(&#row_type, items, out)
+            }
+        }
+    }
+}
+
+/// Names every elided lifetime of the item type (`&T`, `Tok<'_>`) so that the type can be
+/// repeated in an impl header, and returns the names to declare on the impl.
+fn name_elided_lifetimes(item_ty: &Type) -> (Type, Vec<syn::Lifetime>) {
+    struct Namer(Vec<syn::Lifetime>);
+    impl Namer {
+        fn fresh(&mut self, span: Span) -> syn::Lifetime {
+            let lifetime = syn::Lifetime::new(&format!("'__preallocate_{}", self.0.len()), span);
+            self.0.push(lifetime.clone());
+            lifetime
+        }
+    }
+    impl VisitMut for Namer {
+        fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
+            if r.lifetime.is_none() {
+                r.lifetime = Some(self.fresh(r.and_token.span));
+            }
+            syn::visit_mut::visit_type_reference_mut(self, r);
+        }
+        fn visit_lifetime_mut(&mut self, l: &mut syn::Lifetime) {
+            if l.ident == "_" {
+                *l = self.fresh(l.apostrophe);
+            }
+        }
+        // Elided lifetimes inside `fn(&T)` and `Fn(&T)` are higher-ranked: leave them be.
+        fn visit_type_bare_fn_mut(&mut self, _: &mut syn::TypeBareFn) {}
+        fn visit_parenthesized_generic_arguments_mut(
+            &mut self,
+            _: &mut syn::ParenthesizedGenericArguments,
+        ) {
+        }
+    }
+    let mut ty = item_ty.clone();
+    let mut namer = Namer(Vec::new());
+    namer.visit_type_mut(&mut ty);
+    (ty, namer.0)
+}
+
+fn row_fn_impl(spec: &Spec) -> TokenStream {
+    let func = spec.func;
+    let name = &func.sig.ident;
+    let (cfgs, _) = carried_attributes(func);
+    let row_type = format_ident!("{}", ROW_TYPE);
+    let dtype = &spec.dtype_path;
+    let (item_ty, new_lifetimes) = name_elided_lifetimes(&spec.sig.item_ty);
+
+    let mut generics = func.sig.generics.clone();
+    for (at, lifetime) in new_lifetimes.into_iter().enumerate() {
+        generics.params.insert(
+            at,
+            syn::GenericParam::Lifetime(syn::LifetimeParam::new(lifetime)),
+        );
+    }
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
+
+    let elem = &spec.sig.elem;
+    let len = &spec.sig.len;
+    let dim = spec.dim;
+    // A row length the macro cannot read (a const) is checked against `dim` by the compiler.
+    let len_check = spec.sig.literal_len().is_none().then(|| {
+        quote_spanned! {len.span()=>
+            const { ::core::assert!(#len == #dim, "the row length does not match `dim`") };
+        }
+    });
+    let body = match spec.sig.form {
+        Form::ByValue => {
+            let store = match spec.cast {
+                Cast::Lossless => quote!(store_lossless),
+                Cast::As => quote!(store_as),
+            };
+            let store_call = quote_spanned! {elem.span()=>
+                ::preallocate::__private::#store::<#elem, #dtype, #len>
+            };
+            quote! {
+                #len_check
+                #store_call(#name(item), row);
+            }
+        }
+        Form::InPlace => quote! {
+            #len_check
+            if let ::core::result::Result::Ok(row) =
+                <&mut [#dtype; #len] as ::core::convert::TryFrom<&mut [#dtype]>>::try_from(row)
+            {
+                #name(item, row);
+            }
+        },
+    };
+
+    quote! {
+        #(#cfgs)*
+        impl #impl_generics ::preallocate::__private::RowFn<#item_ty> for #name::#row_type #where_clause {
+            #[inline]
+            fn write_row(&self, item: #item_ty, row: &mut [#dtype]) {
+                #body
+            }
+        }
+    }
+}
+
+/// On an error: the function as written, the errors, and a companion module with the right
+/// names, so that one mistake gives one error and the rest of the crate still type-checks.
+fn fallback(func: &ItemFn, args: &Args, errors: &Errors) -> TokenStream {
+    let compile_errors = errors.to_compile_errors();
+    if func.sig.receiver().is_some() {
+        // A module cannot be declared inside an `impl` block.
+        return quote!(#func #compile_errors);
+    }
+    let name = &func.sig.ident;
+    let vis = &func.vis;
+    let inner = inner_visibility(vis);
+    let (cfgs, _) = carried_attributes(func);
+    let dim = args.dim.map_or(1, |(d, _)| d);
+    let dtype = args.dtype.as_ref().map_or_else(
+        || quote!(::core::primitive::f32),
+        |(d, ty)| d.path(ty.span()),
+    );
+    let message =
+        format!("`{name}` has an invalid #[preallocate] attribute; see the compile error");
+    quote! {
+        #func
+        #compile_errors
+        #(#cfgs)*
+        #[allow(dead_code, unused_variables)]
+        #vis mod #name {
+            #inner const DIM: usize = #dim;
+            #inner type Dtype = #dtype;
+            #inner fn batch<I: ::core::iter::IntoIterator>(items: I) -> ::preallocate::__private::ndarray::Array2<Dtype> {
+                ::core::panic!(#message)
+            }
+            #inner fn fill<I: ::core::iter::IntoIterator>(
+                items: I,
+                out: ::preallocate::__private::ndarray::ArrayViewMut2<'_, Dtype>,
+            ) -> ::core::result::Result<usize, ::preallocate::__private::Error> {
+                ::core::panic!(#message)
+            }
+        }
+    }
+}
+
+fn not_a_function(item: &syn::Item, tokens: TokenStream) -> TokenStream {
+    let (span, kind) = match item {
+        syn::Item::Struct(s) => (s.struct_token.span, "a struct"),
+        syn::Item::Enum(e) => (e.enum_token.span, "an enum"),
+        syn::Item::Union(u) => (u.union_token.span, "a union"),
+        syn::Item::Trait(t) => (t.trait_token.span, "a trait"),
+        syn::Item::Impl(i) => (i.impl_token.span, "an impl block"),
+        syn::Item::Mod(m) => (m.mod_token.span, "a module"),
+        syn::Item::Const(c) => (c.const_token.span, "a const"),
+        syn::Item::Static(s) => (s.static_token.span, "a static"),
+        syn::Item::Type(t) => (t.type_token.span, "a type alias"),
+        other => (other.span(), "this item"),
+    };
+    let err = syn::Error::new(
+        span,
+        format!("#[preallocate] applies to row functions, not to {kind}: put it on `fn f(item: &Item) -> [f32; 3]`"),
+    )
+    .to_compile_error();
+    quote!(#tokens #err)
+}
