@@ -1,0 +1,8 @@
+use preallocate::preallocate;
+
+#[preallocate(dim = 3, dtype = "uint8")]
+fn featurize(x: &u8) -> [u8; 3] {
+    [*x; 3]
+}
+
+fn main() {}
