@@ -99,7 +99,10 @@ fn as_casts_saturate_round_and_wrap_like_rust() {
     assert_eq!(n[[0, 0]], 0.1f32);
     assert_eq!(n[[0, 1]], f32::INFINITY);
     assert_eq!(wrap::batch(&[200]), array![[-56, 56]]);
-    assert_eq!(half_precision::batch(&[1.0 / 3.0]), array![[f16::from_f64(1.0 / 3.0)]]);
+    assert_eq!(
+        half_precision::batch(&[1.0 / 3.0]),
+        array![[f16::from_f64(1.0 / 3.0)]]
+    );
 }
 
 /// `cast = "as"` on a lossless pair is accepted and agrees with the lossless path.

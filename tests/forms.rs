@@ -64,7 +64,12 @@ fn in_place_rows_are_zeroed_in_reused_buffers() {
     assert_eq!(one_hot::fill(&[4, 4], out.view_mut()), Ok(2));
     assert_eq!(
         out,
-        array![[0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [0, 0, 1, 0, 0], [0, 0, 0, 1, 0]]
+        array![
+            [0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 1],
+            [0, 0, 1, 0, 0],
+            [0, 0, 0, 1, 0]
+        ]
     );
     let fresh = one_hot::batch(&[3, 1]);
     assert_eq!(fresh, array![[0, 0, 0, 1, 0], [0, 1, 0, 0, 0]]);
@@ -82,10 +87,17 @@ fn fill_into_other_layouts() {
     let mut wide = Array2::<f32>::from_elem((6, 5), 7.0);
     assert_eq!(featurize::fill(&pts, wide.slice_mut(s![.., 1..4])), Ok(6));
     assert_eq!(wide.slice(s![.., 1..4]), expected);
-    assert!(wide.column(0).iter().chain(wide.column(4)).all(|&v| v == 7.0));
+    assert!(wide
+        .column(0)
+        .iter()
+        .chain(wide.column(4))
+        .all(|&v| v == 7.0));
 
     let mut every_other = Array2::<f32>::zeros((12, 3));
-    assert_eq!(featurize::fill(&pts, every_other.slice_mut(s![..;2, ..])), Ok(6));
+    assert_eq!(
+        featurize::fill(&pts, every_other.slice_mut(s![..;2, ..])),
+        Ok(6)
+    );
     assert_eq!(every_other.slice(s![..;2, ..]), expected);
     assert!(every_other.slice(s![1..;2, ..]).iter().all(|&v| v == 0.0));
 }
@@ -115,7 +127,7 @@ fn fill_errors_are_typed_and_counted() {
     assert_eq!(short, featurize::batch(&pts[..3]));
 
     let mut roomy = Array2::<f32>::from_elem((8, 3), -1.0);
-    assert_eq!(featurize::fill(&pts, roomy.view_mut()), Ok(5));
+    assert_eq!(featurize::fill(&pts, &mut roomy), Ok(5));
     assert!(roomy.slice(s![5.., ..]).iter().all(|&v| v == -1.0));
 }
 
@@ -174,7 +186,10 @@ pub struct Token<'a> {
 
 #[preallocate(dim = 2, dtype = u16)]
 fn token_stats(t: &Token<'_>) -> [u16; 2] {
-    [t.text.len() as u16, t.text.chars().filter(|c| c.is_uppercase()).count() as u16]
+    [
+        t.text.len() as u16,
+        t.text.chars().filter(|c| c.is_uppercase()).count() as u16,
+    ]
 }
 
 #[preallocate(dim = 1, dtype = u16)]

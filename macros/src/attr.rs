@@ -10,7 +10,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, Lit, LitStr, Token};
 
 use crate::dtype::{Dtype, VALID_NAMES};
-use crate::errors::Errors;
+use crate::errors::{shown, Errors};
 
 pub const VALID_KEYS: &str = "`dim`, `dtype`, `cast`";
 
@@ -32,6 +32,9 @@ pub struct Args {
     /// Keys that were present, right or wrong: a wrong key is not also reported missing.
     pub seen_dim: bool,
     pub seen_dtype: bool,
+    pub seen_cast: bool,
+    /// Keys that an unknown key was taken to mean (`dims` → `dim`): already reported.
+    pub suggested: Vec<&'static str>,
     /// The token stream was malformed: keys after the fault were not read.
     pub malformed: bool,
 }
@@ -87,15 +90,15 @@ fn parse_key(meta: &ParseNestedMeta, args: &mut Args, errors: &mut Errors) -> sy
         }
         "cast" => {
             let value: Expr = meta.value()?.parse()?;
-            if args.cast.is_some() {
+            if args.seen_cast {
                 duplicate(errors);
             } else {
+                args.seen_cast = true;
                 args.cast = parse_cast(&value, errors).map(|c| (c, value.span()));
             }
         }
         _ => {
-            let path = &meta.path;
-            let shown = quote::quote!(#path).to_string().replace(' ', "");
+            let key_shown = shown(&meta.path);
             let hint = match key.as_str() {
                 "dims" | "dimension" | "dimensions" | "len" | "length" | "width" | "size" | "n" => {
                     " (did you mean `dim`?)"
@@ -106,7 +109,7 @@ fn parse_key(meta: &ParseNestedMeta, args: &mut Args, errors: &mut Errors) -> sy
             };
             errors.push(syn::Error::new(
                 span,
-                format!("unknown key `{shown}` in #[preallocate]{hint}; the valid keys are {VALID_KEYS}"),
+                format!("unknown key `{key_shown}` in #[preallocate]{hint}; the valid keys are {VALID_KEYS}"),
             ));
             skip_value(meta.input)?;
         }
@@ -134,21 +137,21 @@ fn parse_dim(value: &Expr, errors: &mut Errors) -> Option<(usize, Span)> {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Int(int), ..
         }) => match int.base10_parse::<usize>() {
-            Ok(0) => syn::Error::new(
-                int.span(),
+            Ok(0) => syn::Error::new_spanned(
+                &int,
                 "`dim` must be at least 1: a row needs at least one element",
             ),
             Ok(dim) => return Some((dim, int.span())),
-            Err(_) => syn::Error::new(
-                int.span(),
+            Err(_) => syn::Error::new_spanned(
+                &int,
                 format!("`dim = {int}` is not a row length that fits in `usize`"),
             ),
         },
         Expr::Unary(syn::ExprUnary {
             op: syn::UnOp::Neg(_),
             ..
-        }) => syn::Error::new(
-            value.span(),
+        }) => syn::Error::new_spanned(
+            &value,
             format!(
                 "`dim` must be a positive integer, found `{}`",
                 quote::quote!(#value).to_string().replace(' ', "")
@@ -163,19 +166,16 @@ fn parse_dim(value: &Expr, errors: &mut Errors) -> Option<(usize, Span)> {
             } else {
                 example.to_owned()
             };
-            syn::Error::new(
-                s.span(),
-                format!("`dim` takes an integer, not a string: {fix}"),
-            )
+            syn::Error::new_spanned(&s, format!("`dim` takes an integer, not a string: {fix}"))
         }
         Expr::Lit(syn::ExprLit {
             lit: Lit::Float(f), ..
-        }) => syn::Error::new(
-            f.span(),
+        }) => syn::Error::new_spanned(
+            &f,
             format!("`dim` must be a whole number of elements, found `{f}`: {example}"),
         ),
-        _ => syn::Error::new(
-            value.span(),
+        _ => syn::Error::new_spanned(
+            &value,
             format!("`dim` must be an integer literal: {example}"),
         ),
     };
@@ -190,8 +190,8 @@ fn parse_dtype(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<(D
             Some(d) => format!("write `dtype = {}` without quotes", d.name()),
             None => format!("write the type without quotes; one of {VALID_NAMES}"),
         };
-        errors.push(syn::Error::new(
-            s.span(),
+        errors.push(syn::Error::new_spanned(
+            &s,
             format!("`dtype` takes a type, not a string: {fix}"),
         ));
         return Ok(None);
@@ -200,7 +200,7 @@ fn parse_dtype(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<(D
     if let Some(d) = Dtype::from_type(&ty) {
         return Ok(Some((d, ty)));
     }
-    let shown = quote::quote!(#ty).to_string().replace(' ', "");
+    let ty_shown = shown(&ty);
     let last = match &ty {
         syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
         _ => None,
@@ -209,9 +209,9 @@ fn parse_dtype(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<(D
         Some(d) => format!(" (did you mean `{}`?)", d.name()),
         None => String::new(),
     };
-    errors.push(syn::Error::new(
-        ty.span(),
-        format!("unknown dtype `{shown}`{hint}; expected one of {VALID_NAMES}"),
+    errors.push(syn::Error::new_spanned(
+        &ty,
+        format!("unknown dtype `{ty_shown}`{hint}; expected one of {VALID_NAMES}"),
     ));
     Ok(None)
 }
@@ -224,16 +224,16 @@ fn parse_cast(value: &Expr, errors: &mut Errors) -> Option<Cast> {
         }) => match s.value().as_str() {
             "as" => Some(Cast::As),
             other => {
-                errors.push(syn::Error::new(
-                    s.span(),
+                errors.push(syn::Error::new_spanned(
+                    &s,
                     format!("unknown cast `\"{other}\"`: {expected}"),
                 ));
                 None
             }
         },
         _ => {
-            errors.push(syn::Error::new(
-                value.span(),
+            errors.push(syn::Error::new_spanned(
+                &value,
                 format!("`cast` takes a string: {expected}"),
             ));
             None

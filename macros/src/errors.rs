@@ -24,3 +24,25 @@ impl Errors {
         self.0.iter().map(syn::Error::to_compile_error).collect()
     }
 }
+
+/// How a type is shown in generated docs: as the user wrote it, without token spacing.
+pub fn shown(tokens: &impl quote::ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
+    for (spaced, tight) in [
+        ("& ", "&"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        (":: ", "::"),
+        (" ::", "::"),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" ;", ";"),
+        ("( ", "("),
+        (" )", ")"),
+    ] {
+        text = text.replace(spaced, tight);
+    }
+    text
+}

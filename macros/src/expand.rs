@@ -15,7 +15,8 @@ use syn::visit_mut::VisitMut;
 use syn::{ItemFn, Type};
 
 use crate::attr::{self, Args, Cast};
-use crate::errors::Errors;
+use crate::dtype::Dtype;
+use crate::errors::{shown, Errors};
 use crate::model::{self, Form, RowSignature};
 use crate::valid;
 
@@ -40,6 +41,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 func: &func,
                 sig: &sig,
                 dim,
+                dtype: *dtype,
                 dtype_path: dtype.path(dtype_ty.span()),
                 dtype_name: dtype.name(),
                 cast: args.cast(),
@@ -61,6 +63,7 @@ struct Spec<'a> {
     func: &'a ItemFn,
     sig: &'a RowSignature,
     dim: usize,
+    dtype: Dtype,
     dtype_path: TokenStream,
     dtype_name: &'static str,
     cast: Cast,
@@ -108,28 +111,6 @@ fn inner_visibility(vis: &syn::Visibility) -> TokenStream {
     }
 }
 
-/// How a type is shown in generated docs: as the user wrote it, without token spacing.
-fn shown(tokens: &impl quote::ToTokens) -> String {
-    let mut text = tokens.to_token_stream().to_string();
-    for (spaced, tight) in [
-        ("& ", "&"),
-        (" <", "<"),
-        ("< ", "<"),
-        (" >", ">"),
-        (" ,", ","),
-        (":: ", "::"),
-        (" ::", "::"),
-        ("[ ", "["),
-        (" ]", "]"),
-        (" ;", ";"),
-        ("( ", "("),
-        (" )", ")"),
-    ] {
-        text = text.replace(spaced, tight);
-    }
-    text
-}
-
 fn companion_module(spec: &Spec) -> TokenStream {
     let func = spec.func;
     let name = &func.sig.ident;
@@ -160,7 +141,8 @@ fn companion_module(spec: &Spec) -> TokenStream {
          The array is allocated once when the input's length is known (its `size_hint` is exact), and grows geometrically, then shrinks to fit, when it is not. No list of rows is built."
     );
     let fill_doc = format!(
-        "Writes the row of every item (`{item}`) into `out`, the caller's `n × {dim}` buffer of `{dtype_name}` (any layout; reusable across calls), and returns the number of rows written.\n\n\
+        "Writes the row of every item (`{item}`) into `out`, the caller's `n × {dim}` buffer of `{dtype_name}`, and returns the number of rows written.\n\n\
+         `out` is an `ArrayViewMut2` of any layout (`a.view_mut()`, `a.slice_mut(..)`, a column-major array) or a `&mut Array2`; it can be reused across calls.\n\n\
          Rows after that count are left as they were.\n\n\
          # Errors\n\
          - `Error::WidthMismatch` when `out` does not have {dim} columns; nothing is written.\n\
@@ -201,15 +183,13 @@ fn companion_module(spec: &Spec) -> TokenStream {
             }
 
             #[doc = #fill_doc]
-            #inner fn fill<I>(
-                items: I,
-                out: ::preallocate::__private::ndarray::ArrayViewMut2<'_, Dtype>,
-            ) -> ::core::result::Result<usize, ::preallocate::__private::Error>
+            #inner fn fill<'out, I, O>(items: I, out: O) -> ::core::result::Result<usize, ::preallocate::__private::Error>
             where
                 I: ::core::iter::IntoIterator,
+                O: ::core::convert::Into<::preallocate::__private::ndarray::ArrayViewMut2<'out, Dtype>>,
                 #row_type: ::preallocate::__private::RowFn<I::Item>,
             {
-                ::preallocate::__private::fill(&#row_type, items, out)
+                ::preallocate::__private::fill(&#row_type, items, out.into())
             }
         }
     }
@@ -274,8 +254,9 @@ fn row_fn_impl(spec: &Spec) -> TokenStream {
     let dim = spec.dim;
     // A row length the macro cannot read (a const) is checked against `dim` by the compiler.
     let len_check = spec.sig.literal_len().is_none().then(|| {
+        let message = format!("the row length `{}` is not `dim = {dim}`", shown(len));
         quote_spanned! {len.span()=>
-            const { ::core::assert!(#len == #dim, "the row length does not match `dim`") };
+            const { ::core::assert!(#len == #dim, #message) };
         }
     });
     let body = match spec.sig.form {
@@ -284,20 +265,22 @@ fn row_fn_impl(spec: &Spec) -> TokenStream {
                 Cast::Lossless => quote!(store_lossless),
                 Cast::As => quote!(store_as),
             };
+            // Spanned on the element type, so a missing conversion is reported there.
+            let dtype_at_elem = spec.dtype.path(elem.span());
             let store_call = quote_spanned! {elem.span()=>
-                ::preallocate::__private::#store::<#elem, #dtype, #len>
+                ::preallocate::__private::#store::<#elem, #dtype_at_elem, #len>
             };
             quote! {
                 #len_check
-                #store_call(#name(item), row);
+                #store_call(#name(__preallocate_item), __preallocate_row);
             }
         }
         Form::InPlace => quote! {
             #len_check
-            if let ::core::result::Result::Ok(row) =
-                <&mut [#dtype; #len] as ::core::convert::TryFrom<&mut [#dtype]>>::try_from(row)
+            if let ::core::result::Result::Ok(__preallocate_row) =
+                <&mut [#dtype; #len] as ::core::convert::TryFrom<&mut [#dtype]>>::try_from(__preallocate_row)
             {
-                #name(item, row);
+                #name(__preallocate_item, __preallocate_row);
             }
         },
     };
@@ -306,7 +289,7 @@ fn row_fn_impl(spec: &Spec) -> TokenStream {
         #(#cfgs)*
         impl #impl_generics ::preallocate::__private::RowFn<#item_ty> for #name::#row_type #where_clause {
             #[inline]
-            fn write_row(&self, item: #item_ty, row: &mut [#dtype]) {
+            fn write_row(&self, __preallocate_item: #item_ty, __preallocate_row: &mut [#dtype]) {
                 #body
             }
         }
@@ -343,10 +326,11 @@ fn fallback(func: &ItemFn, args: &Args, errors: &Errors) -> TokenStream {
             #inner fn batch<I: ::core::iter::IntoIterator>(items: I) -> ::preallocate::__private::ndarray::Array2<Dtype> {
                 ::core::panic!(#message)
             }
-            #inner fn fill<I: ::core::iter::IntoIterator>(
-                items: I,
-                out: ::preallocate::__private::ndarray::ArrayViewMut2<'_, Dtype>,
-            ) -> ::core::result::Result<usize, ::preallocate::__private::Error> {
+            #inner fn fill<'out, I, O>(items: I, out: O) -> ::core::result::Result<usize, ::preallocate::__private::Error>
+            where
+                I: ::core::iter::IntoIterator,
+                O: ::core::convert::Into<::preallocate::__private::ndarray::ArrayViewMut2<'out, Dtype>>,
+            {
                 ::core::panic!(#message)
             }
         }

@@ -6,11 +6,10 @@
 
 use std::collections::BTreeSet;
 
-use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::{FnArg, ItemFn, ReturnType, Type};
 
-use crate::errors::Errors;
+use crate::errors::{shown, Errors};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
@@ -51,38 +50,35 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
     let fail = |errors: &mut Errors, err: syn::Error| errors.push(err);
 
     if let Some(token) = &sig.asyncness {
-        fail(errors, syn::Error::new(
-            token.span(),
+        fail(errors, syn::Error::new_spanned(
+            &token,
             "#[preallocate] cannot be used on an `async fn`: the batch loop calls the row function once per item and cannot await it; make it a plain `fn`",
         ));
     }
     if let Some(token) = &sig.unsafety {
-        fail(errors, syn::Error::new(
-            token.span(),
+        fail(errors, syn::Error::new_spanned(
+            &token,
             "#[preallocate] cannot be used on an `unsafe fn`: the generated entry points would call it without an `unsafe` block; make the row function safe",
         ));
     }
     if let Some(abi) = &sig.abi {
-        fail(errors, syn::Error::new(
-            abi.span(),
+        fail(errors, syn::Error::new_spanned(
+            &abi,
             "#[preallocate] cannot be used on an `extern` fn: remove the ABI, and wrap a foreign function in a plain Rust row function if needed",
         ));
     }
     if let Some(variadic) = &sig.variadic {
         fail(
             errors,
-            syn::Error::new(
-                variadic.span(),
-                "#[preallocate] row functions cannot be variadic",
-            ),
+            syn::Error::new_spanned(&variadic, "#[preallocate] row functions cannot be variadic"),
         );
     }
 
     let mut typed = Vec::new();
     for arg in &sig.inputs {
         match arg {
-            FnArg::Receiver(receiver) => fail(errors, syn::Error::new(
-                receiver.span(),
+            FnArg::Receiver(receiver) => fail(errors, syn::Error::new_spanned(
+                &receiver,
                 "#[preallocate] does not support methods yet: a `self` receiver cannot be used here; make it a free function that takes the item (and any state) as parameters",
             )),
             FnArg::Typed(pat) => typed.push(pat),
@@ -105,8 +101,8 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
         [item] => (*item, None),
         [item, row] => (*item, Some(*row)),
         [_, _, extra, ..] => {
-            fail(errors, syn::Error::new(
-                extra.span(),
+            fail(errors, syn::Error::new_spanned(
+                &extra,
                 format!("too many parameters: a row function takes the item and, in place, the row to write; {SHAPES}"),
             ));
             return None;
@@ -119,16 +115,16 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
     let (form, elem, len) = match row_param {
         None => {
             let ReturnType::Type(_, ret) = &sig.output else {
-                fail(errors, syn::Error::new(
-                    sig.ident.span(),
+                fail(errors, syn::Error::new_spanned(
+                    &sig.ident,
                     "a by-value row function returns its row: add `-> [f32; N]` (with your dtype and length), or take `row: &mut [f32; N]` as a second parameter to write the row in place",
                 ));
                 return None;
             };
             let Some(array) = as_array(ret) else {
-                let found = quote::quote!(#ret).to_string();
-                fail(errors, syn::Error::new(
-                    ret.span(),
+                let found = shown(ret);
+                fail(errors, syn::Error::new_spanned(
+                    &ret,
                     format!("a row function returns a fixed-size array `[E; N]`, found `{found}`; rows are written into one preallocated array, so their length must be known at compile time"),
                 ));
                 return None;
@@ -138,8 +134,8 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
         Some(row) => {
             if let ReturnType::Type(_, ret) = &sig.output {
                 if !is_unit(ret) {
-                    fail(errors, syn::Error::new(
-                        ret.span(),
+                    fail(errors, syn::Error::new_spanned(
+                        &ret,
                         "an in-place row function writes into `row` and returns nothing: remove the return type",
                     ));
                 }
@@ -149,8 +145,8 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
                 _ => None,
             };
             let Some(array) = array else {
-                fail(errors, syn::Error::new(
-                    row.ty.span(),
+                fail(errors, syn::Error::new_spanned(
+                    &row.ty,
                     "the second parameter of an in-place row function is the row to write: `row: &mut [E; N]`",
                 ));
                 return None;
@@ -192,8 +188,8 @@ fn check_item_type(item_ty: &Type, errors: &mut Errors) {
     let mut find = FindImpl(None);
     find.visit_type(item_ty);
     if let Some(found) = find.0 {
-        errors.push(syn::Error::new(
-            found.span(),
+        errors.push(syn::Error::new_spanned(
+            &found,
             "`impl Trait` is not supported in the item parameter: declare a named generic instead, e.g. `fn f<T: AsRef<[f32]>>(item: &T) -> [f32; 3]`",
         ));
     }
@@ -210,7 +206,7 @@ fn check_generics_are_inferable(func: &ItemFn, item_ty: &Type, errors: &mut Erro
     }
     let mut used = Idents(BTreeSet::new());
     used.visit_type(item_ty);
-    let item_shown = quote::quote!(#item_ty).to_string();
+    let item_shown = shown(item_ty);
     for param in &func.sig.generics.params {
         let ident = match param {
             syn::GenericParam::Type(t) => &t.ident,
@@ -218,8 +214,8 @@ fn check_generics_are_inferable(func: &ItemFn, item_ty: &Type, errors: &mut Erro
             syn::GenericParam::Lifetime(_) => continue,
         };
         if !used.0.contains(&ident.to_string()) {
-            errors.push(syn::Error::new(
-                ident.span(),
+            errors.push(syn::Error::new_spanned(
+                &ident,
                 format!("generic parameter `{ident}` does not appear in the item type `{item_shown}`: the batch entry points infer generics from the items, so every type or const parameter must be part of the item's type"),
             ));
         }

@@ -2,7 +2,6 @@
 //! type against `dtype`, and the keys that are missing.
 
 use proc_macro2::Span;
-use syn::spanned::Spanned;
 
 use crate::attr::{Args, Cast};
 use crate::dtype::Dtype;
@@ -22,8 +21,8 @@ fn check_len(args: &Args, sig: &RowSignature, errors: &mut Errors) {
         return;
     };
     if dim != len {
-        errors.push(syn::Error::new(
-            sig.len.span(),
+        errors.push(syn::Error::new_spanned(
+            &sig.len,
             format!("the row has {len} elements but the attribute says `dim = {dim}`: make the row length and `dim` agree"),
         ));
     }
@@ -43,8 +42,8 @@ fn check_elem(args: &Args, sig: &RowSignature, errors: &mut Errors) {
                 ));
             }
             if let Some(elem) = elem.filter(|e| e != dtype) {
-                errors.push(syn::Error::new(
-                    sig.elem.span(),
+                errors.push(syn::Error::new_spanned(
+                    &sig.elem,
                     format!(
                         "an in-place row is written straight into the output, so its elements must be the dtype `{}`, not `{}`: write `row: &mut [{}; N]`, or change `dtype`",
                         dtype.name(),
@@ -55,10 +54,13 @@ fn check_elem(args: &Args, sig: &RowSignature, errors: &mut Errors) {
             }
         }
         Form::ByValue => {
-            let Some(elem) = elem else { return };
+            // A `cast` that was given but is invalid is reported already.
+            let Some(elem) = elem.filter(|_| args.cast.is_some() || !args.seen_cast) else {
+                return;
+            };
             if args.cast() == Cast::Lossless && !dtype.is_lossless_from(elem) {
-                errors.push(syn::Error::new(
-                    sig.elem.span(),
+                errors.push(syn::Error::new_spanned(
+                    &sig.elem,
                     format!(
                         "row elements of type `{}` cannot be stored losslessly as `dtype = {}`: return `[{}; N]`, pick a `dtype` that holds every `{}`, or opt into `as` conversion with `cast = \"as\"`",
                         elem.name(),
@@ -78,8 +80,8 @@ fn check_missing(args: &Args, sig: Option<&RowSignature>, errors: &mut Errors) {
     if args.malformed {
         return;
     }
-    let missing_dim = !args.seen_dim;
-    let missing_dtype = !args.seen_dtype;
+    let missing_dim = !args.seen_dim && !args.suggested.contains(&"dim");
+    let missing_dtype = !args.seen_dtype && !args.suggested.contains(&"dtype");
     if !missing_dim && !missing_dtype {
         return;
     }
