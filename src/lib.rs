@@ -123,3 +123,8 @@ pub mod __private {
         batch, bf16, f16, fill, store_as, store_lossless, Error, RowFn, RowSpec,
     };
 }
+
+/// The README's Rust snippets, compiled and run as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -216,14 +216,16 @@ fn lifetimes_in_item_types() {
 
 /// Higher-ranked closures in the item type keep their own lifetimes.
 #[preallocate(dim = 1, dtype = f64)]
-fn apply(f: &Box<dyn Fn(&f64) -> f64>) -> [f64; 1] {
+fn apply(f: &dyn Fn(&f64) -> f64) -> [f64; 1] {
     [f(&2.0)]
 }
 
 #[test]
 fn higher_ranked_item_types() {
-    let fs: Vec<Box<dyn Fn(&f64) -> f64>> = vec![Box::new(|x| x * 10.0), Box::new(|x| -x)];
-    assert_eq!(apply::batch(&fs), array![[20.0], [-2.0]]);
+    let times_ten = |x: &f64| x * 10.0;
+    let negate = |x: &f64| -x;
+    let fs: [&dyn Fn(&f64) -> f64; 2] = [&times_ten, &negate];
+    assert_eq!(apply::batch(fs), array![[20.0], [-2.0]]);
 }
 
 mod nested {

@@ -138,12 +138,12 @@ fn parse_dim(value: &Expr, errors: &mut Errors) -> Option<(usize, Span)> {
             lit: Lit::Int(int), ..
         }) => match int.base10_parse::<usize>() {
             Ok(0) => syn::Error::new_spanned(
-                &int,
+                int,
                 "`dim` must be at least 1: a row needs at least one element",
             ),
             Ok(dim) => return Some((dim, int.span())),
             Err(_) => syn::Error::new_spanned(
-                &int,
+                int,
                 format!("`dim = {int}` is not a row length that fits in `usize`"),
             ),
         },
@@ -151,7 +151,7 @@ fn parse_dim(value: &Expr, errors: &mut Errors) -> Option<(usize, Span)> {
             op: syn::UnOp::Neg(_),
             ..
         }) => syn::Error::new_spanned(
-            &value,
+            value,
             format!(
                 "`dim` must be a positive integer, found `{}`",
                 quote::quote!(#value).to_string().replace(' ', "")
@@ -166,16 +166,16 @@ fn parse_dim(value: &Expr, errors: &mut Errors) -> Option<(usize, Span)> {
             } else {
                 example.to_owned()
             };
-            syn::Error::new_spanned(&s, format!("`dim` takes an integer, not a string: {fix}"))
+            syn::Error::new_spanned(s, format!("`dim` takes an integer, not a string: {fix}"))
         }
         Expr::Lit(syn::ExprLit {
             lit: Lit::Float(f), ..
         }) => syn::Error::new_spanned(
-            &f,
+            f,
             format!("`dim` must be a whole number of elements, found `{f}`: {example}"),
         ),
         _ => syn::Error::new_spanned(
-            &value,
+            value,
             format!("`dim` must be an integer literal: {example}"),
         ),
     };
@@ -225,7 +225,7 @@ fn parse_cast(value: &Expr, errors: &mut Errors) -> Option<Cast> {
             "as" => Some(Cast::As),
             other => {
                 errors.push(syn::Error::new_spanned(
-                    &s,
+                    s,
                     format!("unknown cast `\"{other}\"`: {expected}"),
                 ));
                 None
@@ -233,7 +233,7 @@ fn parse_cast(value: &Expr, errors: &mut Errors) -> Option<Cast> {
         },
         _ => {
             errors.push(syn::Error::new_spanned(
-                &value,
+                value,
                 format!("`cast` takes a string: {expected}"),
             ));
             None

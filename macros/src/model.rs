@@ -51,26 +51,26 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
 
     if let Some(token) = &sig.asyncness {
         fail(errors, syn::Error::new_spanned(
-            &token,
+            token,
             "#[preallocate] cannot be used on an `async fn`: the batch loop calls the row function once per item and cannot await it; make it a plain `fn`",
         ));
     }
     if let Some(token) = &sig.unsafety {
         fail(errors, syn::Error::new_spanned(
-            &token,
+            token,
             "#[preallocate] cannot be used on an `unsafe fn`: the generated entry points would call it without an `unsafe` block; make the row function safe",
         ));
     }
     if let Some(abi) = &sig.abi {
         fail(errors, syn::Error::new_spanned(
-            &abi,
+            abi,
             "#[preallocate] cannot be used on an `extern` fn: remove the ABI, and wrap a foreign function in a plain Rust row function if needed",
         ));
     }
     if let Some(variadic) = &sig.variadic {
         fail(
             errors,
-            syn::Error::new_spanned(&variadic, "#[preallocate] row functions cannot be variadic"),
+            syn::Error::new_spanned(variadic, "#[preallocate] row functions cannot be variadic"),
         );
     }
 
@@ -78,7 +78,7 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
     for arg in &sig.inputs {
         match arg {
             FnArg::Receiver(receiver) => fail(errors, syn::Error::new_spanned(
-                &receiver,
+                receiver,
                 "#[preallocate] does not support methods yet: a `self` receiver cannot be used here; make it a free function that takes the item (and any state) as parameters",
             )),
             FnArg::Typed(pat) => typed.push(pat),
@@ -102,7 +102,7 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
         [item, row] => (*item, Some(*row)),
         [_, _, extra, ..] => {
             fail(errors, syn::Error::new_spanned(
-                &extra,
+                extra,
                 format!("too many parameters: a row function takes the item and, in place, the row to write; {SHAPES}"),
             ));
             return None;
@@ -124,7 +124,7 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
             let Some(array) = as_array(ret) else {
                 let found = shown(ret);
                 fail(errors, syn::Error::new_spanned(
-                    &ret,
+                    ret,
                     format!("a row function returns a fixed-size array `[E; N]`, found `{found}`; rows are written into one preallocated array, so their length must be known at compile time"),
                 ));
                 return None;
@@ -135,7 +135,7 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
             if let ReturnType::Type(_, ret) = &sig.output {
                 if !is_unit(ret) {
                     fail(errors, syn::Error::new_spanned(
-                        &ret,
+                        ret,
                         "an in-place row function writes into `row` and returns nothing: remove the return type",
                     ));
                 }
@@ -189,7 +189,7 @@ fn check_item_type(item_ty: &Type, errors: &mut Errors) {
     find.visit_type(item_ty);
     if let Some(found) = find.0 {
         errors.push(syn::Error::new_spanned(
-            &found,
+            found,
             "`impl Trait` is not supported in the item parameter: declare a named generic instead, e.g. `fn f<T: AsRef<[f32]>>(item: &T) -> [f32; 3]`",
         ));
     }
@@ -215,7 +215,7 @@ fn check_generics_are_inferable(func: &ItemFn, item_ty: &Type, errors: &mut Erro
         };
         if !used.0.contains(&ident.to_string()) {
             errors.push(syn::Error::new_spanned(
-                &ident,
+                ident,
                 format!("generic parameter `{ident}` does not appear in the item type `{item_shown}`: the batch entry points infer generics from the items, so every type or const parameter must be part of the item's type"),
             ));
         }

@@ -42,6 +42,7 @@ impl Error {
     /// let err = preallocate_runtime::Error::WidthMismatch { expected: 3, found: 4 };
     /// assert_eq!(err.rows_written(), 0);
     /// ```
+    #[must_use]
     pub fn rows_written(&self) -> usize {
         match self {
             Error::WidthMismatch { .. } => 0,
@@ -55,6 +56,7 @@ impl Error {
     /// let err = preallocate_runtime::Error::WidthMismatch { expected: 3, found: 4 };
     /// assert_eq!(err.item_index(), None);
     /// ```
+    #[must_use]
     pub fn item_index(&self) -> Option<usize> {
         match self {
             Error::WidthMismatch { .. } => None,

@@ -1,0 +1,56 @@
+//! The generated code passes `clippy::pedantic`: this crate denies it, and CI runs clippy on
+//! every target, so a lint fired by an expansion fails the build.
+#![deny(clippy::pedantic, missing_docs)]
+
+use ndarray::array;
+use preallocate::preallocate;
+
+/// A record with a pedantic-clean row function.
+pub struct Reading {
+    /// Celsius.
+    pub celsius: f32,
+    /// Station id.
+    pub station: u8,
+}
+
+/// By value, with a lossless conversion.
+#[preallocate(dim = 2, dtype = f64)]
+#[must_use]
+pub fn reading(r: &Reading) -> [f32; 2] {
+    [r.celsius, f32::from(r.station)]
+}
+
+/// In place.
+#[preallocate(dim = 3, dtype = u8)]
+pub fn station_one_hot(r: &Reading, row: &mut [u8; 3]) {
+    if let Some(slot) = row.get_mut(usize::from(r.station)) {
+        *slot = 1;
+    }
+}
+
+/// Generic, with a cast.
+#[preallocate(dim = 1, dtype = i16, cast = "as")]
+pub fn first<T: AsRef<[f32]> + ?Sized>(xs: &T) -> [f32; 1] {
+    [xs.as_ref().first().copied().unwrap_or_default()]
+}
+
+#[test]
+fn pedantic_clean_expansions_work() {
+    let readings = [
+        Reading {
+            celsius: 21.5,
+            station: 2,
+        },
+        Reading {
+            celsius: -3.0,
+            station: 0,
+        },
+    ];
+    assert_eq!(reading::batch(&readings), array![[21.5, 2.0], [-3.0, 0.0]]);
+    assert_eq!(
+        station_one_hot::batch(&readings),
+        array![[0, 0, 1], [1, 0, 0]]
+    );
+    let rows: [&[f32]; 2] = [&[7.9, 1.0], &[]];
+    assert_eq!(first::batch(rows), array![[7], [0]]);
+}
