@@ -110,7 +110,10 @@
 #![forbid(unsafe_code)]
 
 pub use preallocate_macros::preallocate;
-pub use preallocate_runtime::{CastAs, Element, Error, LosslessFrom, RowFn, RowSpec};
+pub use preallocate_runtime::{
+    Batch, CastAs, CastError, CheckedCast, Element, Error, ItemError, LosslessFrom, RowError,
+    RowFn, RowSpec,
+};
 
 pub use half::{self, bf16, f16};
 pub use ndarray;
@@ -120,7 +123,10 @@ pub use ndarray;
 pub mod __private {
     pub use preallocate_runtime::ndarray;
     pub use preallocate_runtime::{
-        batch, bf16, f16, fill, store_as, store_lossless, Error, RowFn, RowSpec,
+        batch, batch_filtered, batch_skipping, bf16, f16, fill, fill_filtered, fill_skipping,
+        store_as, store_checked, store_lossless, store_saturating, try_batch, try_batch_filtered,
+        try_fill, try_fill_filtered, Axes1, Axes2, Axes3, Axes4, Batch, Error, FnRow, ItemError,
+        RowError, RowFn, RowSpec,
     };
 }
 

@@ -1,9 +1,10 @@
-//! Parsing `#[preallocate(dim = 3, dtype = f32, cast = "as")]` into typed, spanned values.
+//! Parsing `#[preallocate(dim = 3, dtype = f32, ...)]` into typed, spanned values.
 //!
 //! Every mistake is recorded and parsing goes on, so that one compile shows them all; only a
 //! malformed token stream (where the next key cannot be found) stops early.
 
 use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
@@ -12,7 +13,37 @@ use syn::{Expr, Lit, LitStr, Token};
 use crate::dtype::{Dtype, VALID_NAMES};
 use crate::errors::{shown, Errors};
 
-pub const VALID_KEYS: &str = "`dim`, `dtype`, `cast`";
+pub const VALID_KEYS: &str = "`dim`, `shape`, `dtype`, `cast`, `on_error`, `crate`";
+
+/// The most axes a row may have (`Axes4` in the runtime).
+pub const MAX_AXES: usize = 4;
+
+/// The length of one row axis: a literal the macro can check, or a `const` the compiler checks.
+#[derive(Clone)]
+pub enum Extent {
+    Literal(usize, Span),
+    Const(syn::Path),
+}
+
+impl Extent {
+    pub fn literal(&self) -> Option<usize> {
+        match self {
+            Extent::Literal(n, _) => Some(*n),
+            Extent::Const(_) => None,
+        }
+    }
+}
+
+impl ToTokens for Extent {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            Extent::Literal(n, span) => {
+                syn::LitInt::new(&format!("{n}usize"), *span).to_tokens(tokens);
+            }
+            Extent::Const(path) => path.to_tokens(tokens),
+        }
+    }
+}
 
 /// How row elements reach the storage type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,18 +52,41 @@ pub enum Cast {
     Lossless,
     /// Rust's `as` semantics, for any pair (`cast = "as"`).
     As,
+    /// A value that does not fit is an item error (`cast = "checked"`).
+    Checked,
+    /// A value that does not fit is clamped (`cast = "saturate"`).
+    Saturate,
+}
+
+impl Cast {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cast::Lossless => "lossless",
+            Cast::As => "as",
+            Cast::Checked => "checked",
+            Cast::Saturate => "saturate",
+        }
+    }
+}
+
+/// What a failing item does to the batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnError {
+    Fail,
+    Skip,
 }
 
 /// The attribute's arguments. A key that was given but wrong is `None` (its error is recorded).
 #[derive(Default)]
 pub struct Args {
-    pub dim: Option<(usize, Span)>,
+    pub dim: Option<Extent>,
+    pub shape: Option<Vec<Extent>>,
     pub dtype: Option<(Dtype, syn::Type)>,
     pub cast: Option<(Cast, Span)>,
+    pub on_error: Option<(OnError, Span)>,
+    pub krate: Option<syn::Path>,
     /// Keys that were present, right or wrong: a wrong key is not also reported missing.
-    pub seen_dim: bool,
-    pub seen_dtype: bool,
-    pub seen_cast: bool,
+    pub seen: Vec<&'static str>,
     /// Keys that an unknown key was taken to mean (`dims` → `dim`): already reported.
     pub suggested: Vec<&'static str>,
     /// The token stream was malformed: keys after the fault were not read.
@@ -42,6 +96,31 @@ pub struct Args {
 impl Args {
     pub fn cast(&self) -> Cast {
         self.cast.map_or(Cast::Lossless, |(c, _)| c)
+    }
+
+    pub fn on_error(&self) -> OnError {
+        self.on_error.map_or(OnError::Fail, |(o, _)| o)
+    }
+
+    pub fn seen(&self, key: &str) -> bool {
+        self.seen.contains(&key)
+    }
+
+    /// The row shape, from `dim = N` (one axis) or `shape = (..)`.
+    pub fn row_shape(&self) -> Option<Vec<Extent>> {
+        match (&self.dim, &self.shape) {
+            (Some(dim), None) => Some(vec![dim.clone()]),
+            (None, Some(shape)) => Some(shape.clone()),
+            _ => None,
+        }
+    }
+
+    /// The path of the facade crate in generated code.
+    pub fn krate(&self) -> TokenStream {
+        match &self.krate {
+            Some(path) => path.to_token_stream(),
+            None => quote::quote!(::preallocate),
+        }
     }
 }
 
@@ -55,66 +134,127 @@ pub fn parse(attr: TokenStream, errors: &mut Errors) -> Args {
     args
 }
 
+const KEYS: [&str; 6] = ["dim", "shape", "dtype", "cast", "on_error", "crate"];
+
 fn parse_key(meta: &ParseNestedMeta, args: &mut Args, errors: &mut Errors) -> syn::Result<()> {
-    let key = meta
+    let name = meta
         .path
         .get_ident()
         .map(ToString::to_string)
         .unwrap_or_default();
+    let Some(&key) = KEYS.iter().find(|k| **k == name) else {
+        return unknown_key(meta, &name, args, errors);
+    };
     let span = meta.path.span();
-    let duplicate = |errors: &mut Errors| {
+    let repeated = args.seen(key);
+    if repeated {
         errors.push(syn::Error::new(
             span,
             format!("`{key}` may only be specified once"),
         ));
+    }
+    let conflict = match key {
+        "dim" if args.seen("shape") => Some("shape"),
+        "shape" if args.seen("dim") => Some("dim"),
+        _ => None,
     };
-    match key.as_str() {
+    if let Some(other) = conflict {
+        errors.push(syn::Error::new(
+            span,
+            format!("`{key}` and `{other}` cannot be used together: write `dim = N` for rows with one axis, `shape = (H, W)` for rows with more"),
+        ));
+    }
+    args.seen.push(key);
+    let keep = !repeated && conflict.is_none();
+    let input = meta.value()?;
+    match key {
         "dim" => {
-            let value: Expr = meta.value()?.parse()?;
-            if args.seen_dim {
-                duplicate(errors);
-            } else {
-                args.seen_dim = true;
-                args.dim = parse_dim(&value, errors);
+            let value: Expr = input.parse()?;
+            let dim = parse_extent(&value, "dim", errors);
+            if keep {
+                args.dim = dim;
+            }
+        }
+        "shape" => {
+            let value: Expr = input.parse()?;
+            let shape = parse_shape(&value, errors);
+            if keep {
+                args.shape = shape;
             }
         }
         "dtype" => {
-            let input = meta.value()?;
             let dtype = parse_dtype(input, errors)?;
-            if args.seen_dtype {
-                duplicate(errors);
-            } else {
-                args.seen_dtype = true;
+            if keep {
                 args.dtype = dtype;
             }
         }
         "cast" => {
-            let value: Expr = meta.value()?.parse()?;
-            if args.seen_cast {
-                duplicate(errors);
-            } else {
-                args.seen_cast = true;
-                args.cast = parse_cast(&value, errors).map(|c| (c, value.span()));
+            let value: Expr = input.parse()?;
+            let cast = parse_choice(
+                &value,
+                "cast",
+                &[
+                    ("as", Cast::As),
+                    ("checked", Cast::Checked),
+                    ("saturate", Cast::Saturate),
+                ],
+                errors,
+            );
+            if keep {
+                args.cast = cast.map(|c| (c, value.span()));
+            }
+        }
+        "on_error" => {
+            let value: Expr = input.parse()?;
+            let on_error = parse_choice(
+                &value,
+                "on_error",
+                &[("fail", OnError::Fail), ("skip", OnError::Skip)],
+                errors,
+            );
+            if keep {
+                args.on_error = on_error.map(|o| (o, value.span()));
             }
         }
         _ => {
-            let key_shown = shown(&meta.path);
-            let hint = match key.as_str() {
-                "dims" | "dimension" | "dimensions" | "len" | "length" | "width" | "size" | "n" => {
-                    " (did you mean `dim`?)"
-                }
-                "type" | "ty" | "dtypes" | "elem" | "element" => " (did you mean `dtype`?)",
-                "casting" | "conversion" | "convert" => " (did you mean `cast`?)",
-                _ => "",
-            };
-            errors.push(syn::Error::new(
-                span,
-                format!("unknown key `{key_shown}` in #[preallocate]{hint}; the valid keys are {VALID_KEYS}"),
-            ));
-            skip_value(meta.input)?;
+            let krate = parse_crate(input, errors)?;
+            if keep {
+                args.krate = krate;
+            }
         }
     }
     Ok(())
+}
+
+fn unknown_key(
+    meta: &ParseNestedMeta,
+    name: &str,
+    args: &mut Args,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let meant = match name {
+        "dims" | "dimension" | "dimensions" | "len" | "length" | "width" | "size" | "n" => {
+            Some("dim")
+        }
+        "shapes" | "axes" => Some("shape"),
+        "type" | "ty" | "dtypes" | "elem" | "element" => Some("dtype"),
+        "casting" | "conversion" | "convert" => Some("cast"),
+        "on_err" | "onerror" | "errors" | "error" => Some("on_error"),
+        "krate" | "crate_path" | "path" => Some("crate"),
+        _ => None,
+    };
+    let hint = meant
+        .map(|k| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default();
+    args.suggested.extend(meant);
+    errors.push(syn::Error::new_spanned(
+        &meta.path,
+        format!(
+            "unknown key `{}` in #[preallocate]{hint}; the valid keys are {VALID_KEYS}",
+            shown(&meta.path)
+        ),
+    ));
+    skip_value(meta.input)
 }
 
 /// Consumes the value of an unknown key (`= tokens` or `(tokens)`) so that parsing goes on.
@@ -131,30 +271,44 @@ fn skip_value(input: ParseStream) -> syn::Result<()> {
     Ok(())
 }
 
-fn parse_dim(value: &Expr, errors: &mut Errors) -> Option<(usize, Span)> {
-    let example = "write the row length as an integer literal, e.g. `dim = 3`";
+/// One row length: `dim = 3`, an axis of `shape = (28, 28)`, or a `const` path.
+fn parse_extent(value: &Expr, what: &str, errors: &mut Errors) -> Option<Extent> {
+    let example = if what == "dim" {
+        "write the row length as an integer literal or a `const`, e.g. `dim = 3`"
+    } else {
+        "write each axis as an integer literal or a `const`, e.g. `shape = (28, 28)`"
+    };
     let err = match value {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Int(int), ..
         }) => match int.base10_parse::<usize>() {
-            Ok(0) => syn::Error::new_spanned(
+            Ok(0) if what == "dim" => syn::Error::new_spanned(
                 int,
                 "`dim` must be at least 1: a row needs at least one element",
             ),
-            Ok(dim) => return Some((dim, int.span())),
+            Ok(0) => syn::Error::new_spanned(
+                int,
+                "an axis of `shape` is 0: every axis needs at least one element",
+            ),
+            Ok(n) => return Some(Extent::Literal(n, int.span())),
             Err(_) => syn::Error::new_spanned(
                 int,
-                format!("`dim = {int}` is not a row length that fits in `usize`"),
+                format!("`{int}` is not a row length that fits in `usize`"),
             ),
         },
+        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => {
+            return Some(Extent::Const(p.path.clone()))
+        }
+        Expr::Group(g) => return parse_extent(&g.expr, what, errors),
         Expr::Unary(syn::ExprUnary {
             op: syn::UnOp::Neg(_),
+            expr,
             ..
         }) => syn::Error::new_spanned(
             value,
             format!(
-                "`dim` must be a positive integer, found `{}`",
-                quote::quote!(#value).to_string().replace(' ', "")
+                "`{what}` must be a positive integer, found `-{}`",
+                shown(expr)
             ),
         ),
         Expr::Lit(syn::ExprLit {
@@ -162,25 +316,63 @@ fn parse_dim(value: &Expr, errors: &mut Errors) -> Option<(usize, Span)> {
         }) => {
             let inner = s.value();
             let fix = if inner.trim().parse::<usize>().is_ok() {
-                format!("write `dim = {}` without quotes", inner.trim())
+                format!("write `{what} = {}` without quotes", inner.trim())
             } else {
                 example.to_owned()
             };
-            syn::Error::new_spanned(s, format!("`dim` takes an integer, not a string: {fix}"))
+            syn::Error::new_spanned(s, format!("`{what}` takes an integer, not a string: {fix}"))
         }
         Expr::Lit(syn::ExprLit {
             lit: Lit::Float(f), ..
         }) => syn::Error::new_spanned(
             f,
-            format!("`dim` must be a whole number of elements, found `{f}`: {example}"),
+            format!("`{what}` must be a whole number of elements, found `{f}`: {example}"),
         ),
         _ => syn::Error::new_spanned(
             value,
-            format!("`dim` must be an integer literal: {example}"),
+            format!("`{what}` must be an integer literal or a `const`: {example}"),
         ),
     };
     errors.push(err);
     None
+}
+
+fn parse_shape(value: &Expr, errors: &mut Errors) -> Option<Vec<Extent>> {
+    let axes: Vec<&Expr> = match value {
+        Expr::Tuple(t) if t.elems.is_empty() => {
+            errors.push(syn::Error::new_spanned(
+                value,
+                "`shape = ()` has no axes: a row needs at least one; write `dim = N` or `shape = (H, W)`",
+            ));
+            return None;
+        }
+        Expr::Tuple(t) => t.elems.iter().collect(),
+        Expr::Paren(p) => vec![&*p.expr],
+        Expr::Group(g) => return parse_shape(&g.expr, errors),
+        _ => {
+            errors.push(syn::Error::new_spanned(
+                value,
+                "`shape` is a tuple of axis lengths, e.g. `shape = (28, 28)`",
+            ));
+            return None;
+        }
+    };
+    if axes.len() > MAX_AXES {
+        errors.push(syn::Error::new_spanned(
+            value,
+            format!(
+                "`shape` has {} axes; rows may have at most {MAX_AXES}",
+                axes.len()
+            ),
+        ));
+        return None;
+    }
+    let before = errors.len();
+    let extents: Vec<Extent> = axes
+        .into_iter()
+        .filter_map(|axis| parse_extent(axis, "shape", errors))
+        .collect();
+    (errors.len() == before).then_some(extents)
 }
 
 fn parse_dtype(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<(Dtype, syn::Type)>> {
@@ -200,7 +392,6 @@ fn parse_dtype(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<(D
     if let Some(d) = Dtype::from_type(&ty) {
         return Ok(Some((d, ty)));
     }
-    let ty_shown = shown(&ty);
     let last = match &ty {
         syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
         _ => None,
@@ -211,32 +402,72 @@ fn parse_dtype(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<(D
     };
     errors.push(syn::Error::new_spanned(
         &ty,
-        format!("unknown dtype `{ty_shown}`{hint}; expected one of {VALID_NAMES}"),
+        format!(
+            "unknown dtype `{}`{hint}; expected one of {VALID_NAMES}",
+            shown(&ty)
+        ),
     ));
     Ok(None)
 }
 
-fn parse_cast(value: &Expr, errors: &mut Errors) -> Option<Cast> {
-    let expected = "the supported cast is `cast = \"as\"` (Rust's `as` conversion)";
+/// A string value out of a fixed list (`cast = "as"`, `on_error = "skip"`).
+fn parse_choice<T: Copy>(
+    value: &Expr,
+    key: &str,
+    choices: &[(&str, T)],
+    errors: &mut Errors,
+) -> Option<T> {
+    let listed = choices
+        .iter()
+        .map(|(name, _)| format!("`{key} = \"{name}\"`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     match value {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Str(s), ..
-        }) => match s.value().as_str() {
-            "as" => Some(Cast::As),
-            other => {
+        }) => {
+            let text = s.value();
+            if let Some((_, choice)) = choices.iter().find(|(name, _)| *name == text) {
+                return Some(*choice);
+            }
+            errors.push(syn::Error::new_spanned(
+                s,
+                format!("unknown {key} `\"{text}\"`: expected one of {listed}"),
+            ));
+        }
+        _ => errors.push(syn::Error::new_spanned(
+            value,
+            format!("`{key}` takes a string: one of {listed}"),
+        )),
+    }
+    None
+}
+
+/// `crate = path` or `crate = "path"`: where the facade is, for a renamed dependency.
+fn parse_crate(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<syn::Path>> {
+    let fix = "write the name the dependency has in your Cargo.toml, e.g. `crate = pa` or `crate = \"pa\"`";
+    if input.peek(LitStr) {
+        let s: LitStr = input.parse()?;
+        return Ok(match s.parse_with(syn::Path::parse_mod_style) {
+            Ok(path) => Some(path),
+            Err(_) => {
                 errors.push(syn::Error::new_spanned(
-                    s,
-                    format!("unknown cast `\"{other}\"`: {expected}"),
+                    &s,
+                    format!("`crate = \"{}\"` is not a path: {fix}", s.value()),
                 ));
                 None
             }
-        },
-        _ => {
+        });
+    }
+    let value: Expr = input.parse()?;
+    match value {
+        Expr::Path(p) if p.qself.is_none() => Ok(Some(p.path)),
+        other => {
             errors.push(syn::Error::new_spanned(
-                value,
-                format!("`cast` takes a string: {expected}"),
+                &other,
+                format!("`crate` must be a path: {fix}"),
             ));
-            None
+            Ok(None)
         }
     }
 }

@@ -88,11 +88,12 @@ impl Dtype {
         })
     }
 
-    /// An absolute path to the type in generated code, immune to shadowing at the call site.
-    pub fn path(self, span: Span) -> TokenStream {
+    /// An absolute path to the type in generated code, immune to shadowing at the call site;
+    /// `private` is the facade's `__private` module.
+    pub fn path(self, private: &TokenStream, span: Span) -> TokenStream {
         match self {
-            F16 => quote_spanned!(span=> ::preallocate::__private::f16),
-            Bf16 => quote_spanned!(span=> ::preallocate::__private::bf16),
+            F16 => quote_spanned!(span=> #private::f16),
+            Bf16 => quote_spanned!(span=> #private::bf16),
             other => {
                 let ident = syn::Ident::new(other.name(), span);
                 quote_spanned!(span=> ::core::primitive::#ident)

@@ -1,8 +1,13 @@
 //! Reading the annotated function's signature into the row model, and checking it alone.
 //!
 //! A row function is either
-//! - by value: `fn f(item: Item) -> [E; N]`, or
-//! - in place: `fn f(item: Item, row: &mut [E; N])`, writing into the output's own memory.
+//! - by value: `fn f(item: Item) -> Row`, where `Row` is `[E; N]` (or nested arrays for
+//!   multi-axis rows), optionally wrapped in `Option` (filtering), `Result<_, Err>` (fallible)
+//!   or `Result<Option<_>, Err>`; or
+//! - in place: `fn f(item: Item, row: &mut Row)` returning `()`, `bool` (false drops the item),
+//!   `Result<(), Err>` or `Result<bool, Err>`.
+//!
+//! It is a free function or a method taking `&self` or `&mut self`.
 
 use std::collections::BTreeSet;
 
@@ -17,27 +22,37 @@ pub enum Form {
     InPlace,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Receiver {
+    Shared,
+    Mutable,
+}
+
 /// What the macro needs to know about a valid row function.
 pub struct RowSignature {
+    pub receiver: Option<Receiver>,
     pub form: Form,
     /// The item parameter's type, as written.
     pub item_ty: Type,
-    /// `E` of `[E; N]`.
+    /// The element type `E` of the row array.
     pub elem: Type,
-    /// `N` of `[E; N]`.
-    pub len: syn::Expr,
+    /// The row array's lengths, outer axis first: `[[u8; 28]; 14]` is `[14, 28]`.
+    pub lens: Vec<syn::Expr>,
+    /// The error type of a fallible row function.
+    pub error_ty: Option<Type>,
+    /// Whether the function can drop items (`Option` rows, `bool` in place).
+    pub filtering: bool,
 }
 
-impl RowSignature {
-    /// The row length when written as an integer literal.
-    pub fn literal_len(&self) -> Option<usize> {
-        match &self.len {
-            syn::Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Int(int),
-                ..
-            }) => int.base10_parse().ok(),
-            _ => None,
-        }
+/// A row length when written as an integer literal.
+pub fn literal_len(len: &syn::Expr) -> Option<usize> {
+    match len {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(int),
+            ..
+        }) => int.base10_parse().ok(),
+        syn::Expr::Group(g) => literal_len(&g.expr),
+        _ => None,
     }
 }
 
@@ -47,61 +62,69 @@ const SHAPES: &str = "a row function is `fn f(item: &Item) -> [f32; 3]` (by valu
 pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
     let sig = &func.sig;
     let before = errors.len();
-    let fail = |errors: &mut Errors, err: syn::Error| errors.push(err);
 
     if let Some(token) = &sig.asyncness {
-        fail(errors, syn::Error::new_spanned(
+        errors.push(syn::Error::new_spanned(
             token,
             "#[preallocate] cannot be used on an `async fn`: the batch loop calls the row function once per item and cannot await it; make it a plain `fn`",
         ));
     }
     if let Some(token) = &sig.unsafety {
-        fail(errors, syn::Error::new_spanned(
+        errors.push(syn::Error::new_spanned(
             token,
             "#[preallocate] cannot be used on an `unsafe fn`: the generated entry points would call it without an `unsafe` block; make the row function safe",
         ));
     }
     if let Some(abi) = &sig.abi {
-        fail(errors, syn::Error::new_spanned(
+        errors.push(syn::Error::new_spanned(
             abi,
             "#[preallocate] cannot be used on an `extern` fn: remove the ABI, and wrap a foreign function in a plain Rust row function if needed",
         ));
     }
     if let Some(variadic) = &sig.variadic {
-        fail(
-            errors,
-            syn::Error::new_spanned(variadic, "#[preallocate] row functions cannot be variadic"),
-        );
+        errors.push(syn::Error::new_spanned(
+            variadic,
+            "#[preallocate] row functions cannot be variadic",
+        ));
     }
 
+    let mut receiver = None;
     let mut typed = Vec::new();
     for arg in &sig.inputs {
         match arg {
-            FnArg::Receiver(receiver) => fail(errors, syn::Error::new_spanned(
-                receiver,
-                "#[preallocate] does not support methods yet: a `self` receiver cannot be used here; make it a free function that takes the item (and any state) as parameters",
+            FnArg::Receiver(r) if r.colon_token.is_some() => errors.push(syn::Error::new_spanned(
+                r,
+                "a #[preallocate] method takes `&self` or `&mut self`; other receiver types are not supported",
             )),
+            FnArg::Receiver(r) if r.reference.is_none() => errors.push(syn::Error::new_spanned(
+                r,
+                "a #[preallocate] method takes `&self` or `&mut self`: `self` by value would be consumed by the first row",
+            )),
+            FnArg::Receiver(r) => {
+                receiver = Some(if r.mutability.is_some() {
+                    Receiver::Mutable
+                } else {
+                    Receiver::Shared
+                });
+            }
             FnArg::Typed(pat) => typed.push(pat),
         }
     }
-    let has_receiver = sig.receiver().is_some();
+    let is_method = sig.receiver().is_some();
 
     let (item, row_param) = match typed.as_slice() {
-        [] if has_receiver => return None,
         [] => {
-            fail(
-                errors,
-                syn::Error::new(
-                    sig.paren_token.span.join(),
-                    format!("this row function has no item parameter: {SHAPES}"),
-                ),
-            );
+            let what = if is_method { "method" } else { "row function" };
+            errors.push(syn::Error::new(
+                sig.paren_token.span.join(),
+                format!("this {what} has no item parameter: {SHAPES}"),
+            ));
             return None;
         }
         [item] => (*item, None),
         [item, row] => (*item, Some(*row)),
         [_, _, extra, ..] => {
-            fail(errors, syn::Error::new_spanned(
+            errors.push(syn::Error::new_spanned(
                 extra,
                 format!("too many parameters: a row function takes the item and, in place, the row to write; {SHAPES}"),
             ));
@@ -112,72 +135,160 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
     let item_ty = (*item.ty).clone();
     check_item_type(&item_ty, errors);
 
-    let (form, elem, len) = match row_param {
+    let (form, row_ty, error_ty, filtering) = match row_param {
         None => {
             let ReturnType::Type(_, ret) = &sig.output else {
-                fail(errors, syn::Error::new_spanned(
+                errors.push(syn::Error::new_spanned(
                     &sig.ident,
                     "a by-value row function returns its row: add `-> [f32; N]` (with your dtype and length), or take `row: &mut [f32; N]` as a second parameter to write the row in place",
                 ));
                 return None;
             };
-            let Some(array) = as_array(ret) else {
-                let found = shown(ret);
-                fail(errors, syn::Error::new_spanned(
-                    ret,
-                    format!("a row function returns a fixed-size array `[E; N]`, found `{found}`; rows are written into one preallocated array, so their length must be known at compile time"),
-                ));
-                return None;
-            };
-            (Form::ByValue, (*array.elem).clone(), array.len.clone())
+            let (row, error_ty, filtering) = unwrap_by_value_return(ret, errors)?;
+            (Form::ByValue, row, error_ty, filtering)
         }
         Some(row) => {
-            if let ReturnType::Type(_, ret) = &sig.output {
-                if !is_unit(ret) {
-                    fail(errors, syn::Error::new_spanned(
-                        ret,
-                        "an in-place row function writes into `row` and returns nothing: remove the return type",
-                    ));
-                }
-            }
-            let array = match &*row.ty {
-                Type::Reference(r) if r.mutability.is_some() => as_array(&r.elem),
+            let (error_ty, filtering) = match &sig.output {
+                ReturnType::Default => (None, false),
+                ReturnType::Type(_, ret) => unwrap_in_place_return(ret, errors)?,
+            };
+            let row_ty = match &*row.ty {
+                Type::Reference(r) if r.mutability.is_some() => Some(&*r.elem),
                 _ => None,
             };
-            let Some(array) = array else {
-                fail(errors, syn::Error::new_spanned(
+            let Some(row_ty) = row_ty.filter(|t| as_array(t).is_some()) else {
+                errors.push(syn::Error::new_spanned(
                     &row.ty,
-                    "the second parameter of an in-place row function is the row to write: `row: &mut [E; N]`",
+                    "the second parameter of an in-place row function is the row to write: `row: &mut [E; N]` (or `&mut [[E; W]; H]` for a multi-axis row)",
                 ));
                 return None;
             };
-            (Form::InPlace, (*array.elem).clone(), array.len.clone())
+            (Form::InPlace, row_ty, error_ty, filtering)
         }
+    };
+
+    let Some((lens, elem)) = array_axes(row_ty) else {
+        errors.push(syn::Error::new_spanned(
+            row_ty,
+            format!(
+                "a row is a fixed-size array `[E; N]` (or nested arrays `[[E; W]; H]`), found `{}`; rows are written into one preallocated array, so their length must be known at compile time",
+                shown(row_ty)
+            ),
+        ));
+        return None;
     };
 
     check_generics_are_inferable(func, &item_ty, errors);
     (errors.len() == before).then_some(RowSignature {
+        receiver,
         form,
         item_ty,
         elem,
-        len,
+        lens,
+        error_ty,
+        filtering,
     })
 }
 
-fn as_array(ty: &Type) -> Option<&syn::TypeArray> {
+fn strip(ty: &Type) -> &Type {
     match ty {
+        Type::Group(g) => strip(&g.elem),
+        Type::Paren(p) => strip(&p.elem),
+        other => other,
+    }
+}
+
+fn as_array(ty: &Type) -> Option<&syn::TypeArray> {
+    match strip(ty) {
         Type::Array(a) => Some(a),
-        Type::Group(g) => as_array(&g.elem),
-        Type::Paren(p) => as_array(&p.elem),
         _ => None,
     }
 }
 
-fn is_unit(ty: &Type) -> bool {
-    matches!(ty, Type::Tuple(t) if t.elems.is_empty())
+/// `[[E; W]; H]` → `([H, W], E)`.
+fn array_axes(ty: &Type) -> Option<(Vec<syn::Expr>, Type)> {
+    let mut lens = Vec::new();
+    let mut current = ty;
+    while let Some(array) = as_array(current) {
+        lens.push(array.len.clone());
+        current = &array.elem;
+    }
+    (!lens.is_empty()).then(|| (lens, current.clone()))
 }
 
-/// `impl Trait` cannot be named in the trait impl that connects the function to the drivers.
+/// The type arguments of `Name<A, B>` when `ty`'s last path segment is `Name`.
+fn generic_args<'a>(ty: &'a Type, name: &str) -> Option<Vec<&'a Type>> {
+    let Type::Path(p) = strip(ty) else {
+        return None;
+    };
+    let last = p.path.segments.last()?;
+    if last.ident != name {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    Some(
+        args.args
+            .iter()
+            .filter_map(|a| match a {
+                syn::GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// The error type of `Result<T, E>`; a `Result` alias with the error hidden is an error.
+fn split_result<'a>(ty: &'a Type, errors: &mut Errors) -> Result<Option<(&'a Type, &'a Type)>, ()> {
+    match generic_args(ty, "Result").as_deref() {
+        Some([ok, err]) => Ok(Some((ok, err))),
+        Some(_) => {
+            errors.push(syn::Error::new_spanned(
+                ty,
+                "spell out the error type of a fallible row function: `Result<[f32; N], MyError>`; a `Result` alias that hides it cannot be used",
+            ));
+            Err(())
+        }
+        None => Ok(None),
+    }
+}
+
+/// `Row`, `Option<Row>`, `Result<Row, E>` or `Result<Option<Row>, E>` → `(Row, E, filtering)`.
+fn unwrap_by_value_return<'a>(
+    ret: &'a Type,
+    errors: &mut Errors,
+) -> Option<(&'a Type, Option<Type>, bool)> {
+    let (inner, error_ty) = match split_result(ret, errors).ok()? {
+        Some((ok, err)) => (ok, Some(err.clone())),
+        None => (ret, None),
+    };
+    match generic_args(inner, "Option").as_deref() {
+        Some([row]) => Some((row, error_ty, true)),
+        _ => Some((inner, error_ty, false)),
+    }
+}
+
+/// `()`, `bool`, `Result<(), E>` or `Result<bool, E>` → `(E, filtering)`.
+fn unwrap_in_place_return(ret: &Type, errors: &mut Errors) -> Option<(Option<Type>, bool)> {
+    let (inner, error_ty) = match split_result(ret, errors).ok()? {
+        Some((ok, err)) => (ok, Some(err.clone())),
+        None => (ret, None),
+    };
+    match strip(inner) {
+        Type::Tuple(t) if t.elems.is_empty() => Some((error_ty, false)),
+        Type::Path(p) if p.qself.is_none() && p.path.is_ident("bool") => Some((error_ty, true)),
+        _ => {
+            errors.push(syn::Error::new_spanned(
+                ret,
+                "an in-place row function writes into `row` and returns nothing, `bool` (false drops the item), `Result<(), E>` or `Result<bool, E>`",
+            ));
+            None
+        }
+    }
+}
+
+/// `impl Trait` cannot be named where the function is joined to the drivers.
 fn check_item_type(item_ty: &Type, errors: &mut Errors) {
     struct FindImpl<'a>(Option<&'a syn::TypeImplTrait>);
     impl<'a> Visit<'a> for FindImpl<'a> {

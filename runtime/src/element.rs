@@ -144,41 +144,144 @@ where
     }
 }
 
-/// Stores a by-value row into its slot in the output, converting each element losslessly.
+/// Stores a by-value row (flattened) into its slot in the output, converting each element
+/// losslessly.
 ///
 /// `row` has the same length as `value` whenever a driver calls a row writer; should it be
 /// shorter, only the elements that fit are stored.
 ///
 /// ```
 /// let mut slot = [0.0f64; 3];
-/// preallocate_runtime::store_lossless([1u8, 2, 3], &mut slot);
+/// preallocate_runtime::store_lossless(&[1u8, 2, 3], &mut slot);
 /// assert_eq!(slot, [1.0, 2.0, 3.0]);
 /// ```
-#[inline(always)]
-pub fn store_lossless<Src, Dst, const N: usize>(value: [Src; N], row: &mut [Dst])
+#[inline]
+pub fn store_lossless<Src, Dst>(value: &[Src], row: &mut [Dst])
 where
+    Src: Copy,
     Dst: LosslessFrom<Src>,
 {
-    for (slot, element) in row.iter_mut().zip(value) {
+    for (slot, &element) in row.iter_mut().zip(value) {
         *slot = Dst::lossless_from(element);
     }
 }
 
-/// Stores a by-value row into its slot in the output with `as` conversion (`cast = "as"`).
+/// Stores a by-value row into its slot with `as` conversion (`cast = "as"`).
 ///
 /// ```
 /// let mut slot = [0u8; 3];
-/// preallocate_runtime::store_as([-1.0f32, 7.9, 1e9], &mut slot);
+/// preallocate_runtime::store_as(&[-1.0f32, 7.9, 1e9], &mut slot);
 /// assert_eq!(slot, [0, 7, 255]);
 /// ```
-#[inline(always)]
-pub fn store_as<Src, Dst, const N: usize>(value: [Src; N], row: &mut [Dst])
+#[inline]
+pub fn store_as<Src, Dst>(value: &[Src], row: &mut [Dst])
 where
     Src: CastAs<Dst>,
     Dst: Element,
 {
-    for (slot, element) in row.iter_mut().zip(value) {
+    for (slot, &element) in row.iter_mut().zip(value) {
         *slot = element.cast_as();
+    }
+}
+
+/// Range-checked and saturating conversion of a row element into the storage type, for
+/// `cast = "checked"` and `cast = "saturate"`.
+///
+/// A value fits when the storage type can hold it after the rounding that `as` does (a float
+/// into an integer truncates toward zero, a wide float rounds to the nearest narrower one):
+/// 300 does not fit `u8`, NaN and ±inf fit no integer, and a finite `f64` beyond `f32::MAX`
+/// does not fit `f32`. Saturation clamps what does not fit to the nearest bound, and NaN to 0
+/// in an integer (a float keeps NaN).
+///
+/// ```
+/// use preallocate_runtime::CheckedCast;
+///
+/// assert_eq!(CheckedCast::<u8>::checked_cast(255.9f32), Some(255));
+/// assert_eq!(CheckedCast::<u8>::checked_cast(300i32), None);
+/// assert_eq!(CheckedCast::<u8>::saturating_cast(300i32), 255);
+/// assert_eq!(CheckedCast::<i8>::saturating_cast(f32::NAN), 0);
+/// assert_eq!(CheckedCast::<f32>::saturating_cast(-1e300f64), f32::MIN);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "row elements of type `{Self}` have no checked conversion into the dtype `{Dst}`",
+    label = "no checked conversion from `{Self}` to `{Dst}`"
+)]
+pub trait CheckedCast<Dst>: Copy {
+    /// The value as `Dst`, or `None` when it does not fit.
+    fn checked_cast(self) -> Option<Dst>;
+    /// The value as `Dst`, clamped to `Dst`'s bounds; NaN becomes 0.
+    fn saturating_cast(self) -> Dst;
+}
+
+impl<Src, Dst> CheckedCast<Dst> for Src
+where
+    Src: num_traits::ToPrimitive + Copy,
+    Dst: Element + num_traits::NumCast + num_traits::Bounded + num_traits::ToPrimitive,
+{
+    #[inline]
+    fn checked_cast(self) -> Option<Dst> {
+        let cast = <Dst as num_traits::NumCast>::from(self)?;
+        // Float-to-float casts saturate to infinity instead of failing.
+        let finite_source = self.to_f64().is_some_and(f64::is_finite);
+        let infinite_result = cast.to_f64().is_some_and(f64::is_infinite);
+        (!(finite_source && infinite_result)).then_some(cast)
+    }
+
+    #[inline]
+    fn saturating_cast(self) -> Dst {
+        if let Some(cast) = self.checked_cast() {
+            return cast;
+        }
+        match self.to_f64() {
+            Some(x) if x.is_nan() => Dst::ZERO,
+            Some(x) if x < 0.0 => Dst::min_value(),
+            _ => Dst::max_value(),
+        }
+    }
+}
+
+/// Stores a by-value row into its slot, failing on the first element that does not fit
+/// (`cast = "checked"`).
+///
+/// # Errors
+/// A [`CastError`](crate::CastError) naming the element's position, its value and the dtype;
+/// elements before it are already stored (the driver zeroes the slot).
+///
+/// ```
+/// let mut slot = [0u8; 3];
+/// assert!(preallocate_runtime::store_checked(&[1.0f32, 2.0, 3.0], &mut slot).is_ok());
+/// let err = preallocate_runtime::store_checked(&[1.0f32, 300.0, 3.0], &mut slot).unwrap_err();
+/// assert_eq!(err.to_string(), "row element 1 (300) does not fit in u8");
+/// ```
+#[inline]
+pub fn store_checked<Src, Dst>(value: &[Src], row: &mut [Dst]) -> Result<(), crate::CastError>
+where
+    Src: CheckedCast<Dst> + core::fmt::Display,
+    Dst: Element,
+{
+    for (position, (slot, &element)) in row.iter_mut().zip(value).enumerate() {
+        *slot = element
+            .checked_cast()
+            .ok_or_else(|| crate::CastError::new(position, &element, Dst::NAME))?;
+    }
+    Ok(())
+}
+
+/// Stores a by-value row into its slot, clamping what does not fit (`cast = "saturate"`).
+///
+/// ```
+/// let mut slot = [0u8; 4];
+/// preallocate_runtime::store_saturating(&[-5i32, 7, 300, 255], &mut slot);
+/// assert_eq!(slot, [0, 7, 255, 255]);
+/// ```
+#[inline]
+pub fn store_saturating<Src, Dst>(value: &[Src], row: &mut [Dst])
+where
+    Src: CheckedCast<Dst>,
+    Dst: Element,
+{
+    for (slot, &element) in row.iter_mut().zip(value) {
+        *slot = element.saturating_cast();
     }
 }
 
@@ -257,20 +360,59 @@ mod tests {
     #[test]
     fn as_casts_follow_rust_semantics() {
         let mut out = [0u8; 4];
-        store_as([f32::NAN, -3.5, 255.9, f32::INFINITY], &mut out);
+        store_as(&[f32::NAN, -3.5, 255.9, f32::INFINITY], &mut out);
         assert_eq!(out, [0, 0, 255, 255]);
         let mut out = [f16::ZERO; 2];
-        store_as([1.0f32, 70000.0], &mut out);
+        store_as(&[1.0f32, 70000.0], &mut out);
         assert_eq!(out, [f16::ONE, f16::INFINITY]);
         let mut out = [0i8; 2];
-        store_as([300i32, -129], &mut out);
+        store_as(&[300i32, -129], &mut out);
         assert_eq!(out, [44, 127]);
+    }
+
+    #[test]
+    fn checked_casts_reject_what_does_not_fit() {
+        assert_eq!(CheckedCast::<u8>::checked_cast(-0.5f32), Some(0));
+        assert_eq!(CheckedCast::<u8>::checked_cast(-1.0f32), None);
+        assert_eq!(CheckedCast::<i32>::checked_cast(f64::INFINITY), None);
+        assert_eq!(CheckedCast::<u64>::checked_cast(f32::NAN), None);
+        assert_eq!(CheckedCast::<f32>::checked_cast(1e39f64), None);
+        assert_eq!(
+            CheckedCast::<f32>::checked_cast(f64::INFINITY),
+            Some(f32::INFINITY)
+        );
+        assert!(CheckedCast::<f32>::checked_cast(f64::NAN).is_some_and(f32::is_nan));
+        assert_eq!(CheckedCast::<f16>::checked_cast(65504.0f32), Some(f16::MAX));
+        assert_eq!(CheckedCast::<f16>::checked_cast(70000.0f32), None);
+        assert_eq!(CheckedCast::<i8>::checked_cast(u64::MAX), None);
+        assert_eq!(CheckedCast::<u32>::checked_cast(-1i8), None);
+        assert_eq!(
+            CheckedCast::<bf16>::checked_cast(1.0e38f32),
+            Some(bf16::from_f32(1.0e38))
+        );
+    }
+
+    #[test]
+    fn saturating_casts_clamp_to_the_bounds() {
+        let mut out = [0i8; 5];
+        store_saturating(&[300i32, -300, 5, i32::MAX, i32::MIN], &mut out);
+        assert_eq!(out, [127, -128, 5, 127, -128]);
+        let mut out = [f16::ZERO; 3];
+        store_saturating(&[1e9f32, -1e9, f32::NAN], &mut out);
+        assert_eq!(out[..2], [f16::MAX, f16::MIN]);
+        assert!(
+            out[2].is_nan(),
+            "NaN is a float value: it is kept, not clamped"
+        );
+        let mut out = [0u16; 2];
+        store_saturating(&[f64::NEG_INFINITY, f64::INFINITY], &mut out);
+        assert_eq!(out, [0, u16::MAX]);
     }
 
     #[test]
     fn store_into_a_short_slot_stores_what_fits() {
         let mut out = [0i32; 2];
-        store_lossless([1i16, 2, 3], &mut out);
+        store_lossless(&[1i16, 2, 3], &mut out);
         assert_eq!(out, [1, 2]);
     }
 }

@@ -1,9 +1,142 @@
-//! The error type of the fallible entry points.
+//! Errors: of one item ([`ItemError`], [`RowError`], [`CastError`]) and of a whole entry point
+//! ([`Error`]).
 
-/// What went wrong in a batch entry point, with the counts needed to act on it.
+use core::convert::Infallible;
+use core::fmt;
+
+/// A row element that does not fit the storage type under `cast = "checked"`.
 ///
 /// ```
-/// let err = preallocate_runtime::Error::BufferFull { written: 8 };
+/// let err = preallocate_runtime::CastError::new(2, &300.0f32, "u8");
+/// assert_eq!(err.to_string(), "row element 2 (300) does not fit in u8");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CastError {
+    /// Position of the element in the (flattened) row.
+    pub position: usize,
+    /// The value, as text.
+    pub value: String,
+    /// The storage type it did not fit (`dtype`).
+    pub dtype: &'static str,
+}
+
+impl CastError {
+    /// A cast error for `value` at `position` of the row.
+    pub fn new(position: usize, value: &dyn fmt::Display, dtype: &'static str) -> Self {
+        CastError {
+            position,
+            value: value.to_string(),
+            dtype,
+        }
+    }
+}
+
+impl fmt::Display for CastError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "row element {} ({}) does not fit in {}",
+            self.position, self.value, self.dtype
+        )
+    }
+}
+
+impl std::error::Error for CastError {}
+
+/// Why one item produced no row: the row function's own error, or a checked cast.
+///
+/// ```
+/// use preallocate_runtime::{CastError, RowError};
+///
+/// let own: RowError<String> = RowError::Row("bad record".to_owned());
+/// assert_eq!(own.to_string(), "bad record");
+/// let cast: RowError<String> = RowError::Cast(CastError::new(0, &-1, "u8"));
+/// assert_eq!(cast.to_string(), "row element 0 (-1) does not fit in u8");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowError<E = Infallible> {
+    /// The row function returned `Err`.
+    Row(E),
+    /// A value did not fit the storage type (`cast = "checked"`).
+    Cast(CastError),
+}
+
+impl<E> From<Infallible> for RowError<E> {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}
+
+impl<E> From<CastError> for RowError<E> {
+    fn from(err: CastError) -> Self {
+        RowError::Cast(err)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for RowError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RowError::Row(err) => err.fmt(f),
+            RowError::Cast(err) => err.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for RowError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RowError::Row(err) => Some(err),
+            RowError::Cast(err) => Some(err),
+        }
+    }
+}
+
+/// The item at `index` produced no row, and why.
+///
+/// ```
+/// use preallocate_runtime::{ItemError, RowError};
+///
+/// let err = ItemError { index: 7, error: RowError::Row(std::fmt::Error) };
+/// assert_eq!(err.index(), 7);
+/// assert_eq!(err.to_string(), "item 7: an error occurred when formatting an argument");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemError<E = Infallible> {
+    /// Position of the item in the input, counting from 0.
+    pub index: usize,
+    /// What went wrong.
+    pub error: RowError<E>,
+}
+
+impl<E> ItemError<E> {
+    /// Position of the item in the input, counting from 0.
+    #[must_use]
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for ItemError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "item {}: {}", self.index, self.error)
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for ItemError<E> {
+    /// The row function's own error, or the cast error.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.error {
+            RowError::Row(err) => Some(err),
+            RowError::Cast(err) => Some(err),
+        }
+    }
+}
+
+/// What went wrong in a batch entry point that writes into a caller's buffer, with the counts
+/// needed to act on it. `E` is the row function's error type (`Infallible` when it cannot fail).
+///
+/// ```
+/// let err: preallocate_runtime::Error = preallocate_runtime::Error::BufferFull { written: 8 };
 /// assert_eq!(err.rows_written(), 8);
 /// assert_eq!(err.item_index(), Some(8));
 /// assert_eq!(
@@ -11,56 +144,99 @@
 ///     "output buffer is full after 8 rows: item 8 and any after it were not written"
 /// );
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Error {
+pub enum Error<E = Infallible> {
     /// The caller's buffer does not have one column per row element; nothing was written.
-    #[error(
-        "output buffer has {found} columns, but each row has {expected} elements (`dim = {expected}`); nothing was written"
-    )]
     WidthMismatch {
         /// The row width the function produces (`dim`).
         expected: usize,
         /// The number of columns of the buffer that was passed.
         found: usize,
     },
-    /// The input has more items than the caller's buffer has rows.
+    /// The caller's buffer does not have the row shape of a multi-axis row function (`shape`);
+    /// nothing was written.
+    ShapeMismatch {
+        /// The row shape the function produces.
+        expected: Vec<usize>,
+        /// The shape of one row of the buffer that was passed (its shape without axis 0).
+        found: Vec<usize>,
+    },
+    /// The input has more rows than the caller's buffer.
     ///
-    /// Every row of the buffer was written (rows `0..written`, items `0..written`); item
-    /// `written` was taken from the input and dropped, and the items after it were not taken.
-    #[error("output buffer is full after {written} rows: item {written} and any after it were not written")]
+    /// Every row of the buffer was written; the item that did not fit was taken from the input
+    /// and dropped, and the items after it were not taken.
     BufferFull {
         /// Rows written, which is the buffer's number of rows.
         written: usize,
     },
+    /// An item failed (under `on_error = "fail"`); the rows before it are written.
+    Item {
+        /// Rows written before the failure.
+        written: usize,
+        /// The failed item and why.
+        error: ItemError<E>,
+    },
 }
 
-impl Error {
+impl<E> Error<E> {
     /// The number of rows written into the output before the error.
     ///
     /// ```
-    /// let err = preallocate_runtime::Error::WidthMismatch { expected: 3, found: 4 };
+    /// let err = preallocate_runtime::Error::<std::convert::Infallible>::WidthMismatch { expected: 3, found: 4 };
     /// assert_eq!(err.rows_written(), 0);
     /// ```
     #[must_use]
     pub fn rows_written(&self) -> usize {
         match self {
-            Error::WidthMismatch { .. } => 0,
-            Error::BufferFull { written } => *written,
+            Error::WidthMismatch { .. } | Error::ShapeMismatch { .. } => 0,
+            Error::BufferFull { written } | Error::Item { written, .. } => *written,
         }
     }
 
     /// The index of the item the error is about, where there is one.
     ///
     /// ```
-    /// let err = preallocate_runtime::Error::WidthMismatch { expected: 3, found: 4 };
+    /// let err = preallocate_runtime::Error::<std::convert::Infallible>::WidthMismatch { expected: 3, found: 4 };
     /// assert_eq!(err.item_index(), None);
     /// ```
     #[must_use]
     pub fn item_index(&self) -> Option<usize> {
         match self {
-            Error::WidthMismatch { .. } => None,
+            Error::WidthMismatch { .. } | Error::ShapeMismatch { .. } => None,
             Error::BufferFull { written } => Some(*written),
+            Error::Item { error, .. } => Some(error.index),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::WidthMismatch { expected, found } => write!(
+                f,
+                "output buffer has {found} columns, but each row has {expected} elements (`dim = {expected}`); nothing was written"
+            ),
+            Error::ShapeMismatch { expected, found } => write!(
+                f,
+                "output buffer rows have shape {found:?}, but each row has shape {expected:?} (`shape`); nothing was written"
+            ),
+            Error::BufferFull { written } => write!(
+                f,
+                "output buffer is full after {written} rows: item {written} and any after it were not written"
+            ),
+            Error::Item { written, error } => {
+                write!(f, "{error} ({written} rows written before it)")
+            }
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Item { error, .. } => Some(error),
+            _ => None,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The contract between `#[preallocate]` and the drivers.
 
-use crate::Element;
+use crate::{Element, RowError};
 
-/// What one row looks like: its element type and its number of elements.
+/// What one row looks like: its element type, its length and its shape.
 ///
 /// `#[preallocate]` implements this (and [`RowFn`]) on a hidden type for each annotated function;
 /// implement it by hand only to drive the runtime without the macro.
@@ -13,7 +13,9 @@ use crate::Element;
 /// struct Rgb;
 /// impl RowSpec for Rgb {
 ///     type Dtype = u8;
+///     type Dim = ndarray::Ix2;
 ///     const DIM: usize = 3;
+///     const SHAPE: &'static [usize] = &[3];
 ///     const OVERWRITES_ROW: bool = true;
 /// }
 /// assert_eq!(Rgb::DIM, 3);
@@ -21,8 +23,13 @@ use crate::Element;
 pub trait RowSpec {
     /// The storage element type of the output (`dtype`).
     type Dtype: Element;
-    /// The number of elements in one row (`dim`).
+    /// The dimension of a batch of rows: `Ix2` for rows with one axis (`dim = N`), `Ix3` for
+    /// rows of shape `(H, W)`, and so on; always one more axis than [`RowSpec::SHAPE`] has.
+    type Dim: ndarray::RemoveAxis;
+    /// The number of elements in one row: the product of [`RowSpec::SHAPE`].
     const DIM: usize;
+    /// The shape of one row: `[DIM]` for `dim = DIM`, `[28, 28]` for `shape = (28, 28)`.
+    const SHAPE: &'static [usize];
     /// Whether [`RowFn::write_row`] overwrites every element of the row it is given.
     ///
     /// By-value rows do; an in-place row function may set only some elements (a one-hot
@@ -32,44 +39,229 @@ pub trait RowSpec {
 
 /// Writes the row of one item into its slot in the output.
 ///
-/// The drivers ([`batch`](crate::batch), [`fill`](crate::fill)) own the loop and the buffer; a
-/// `RowFn` only turns one item into one row. The slot is always exactly
-/// [`RowSpec::DIM`] elements long and, unless [`RowSpec::OVERWRITES_ROW`] is `true`, zeroed.
+/// The drivers ([`batch`](crate::batch), [`fill`](crate::fill) and their fallible and filtering
+/// siblings) own the loop and the buffer; a `RowFn` only turns one item into one row. The slot
+/// is always exactly [`RowSpec::DIM`] elements long, in row-major order of
+/// [`RowSpec::SHAPE`], and zeroed unless [`RowSpec::OVERWRITES_ROW`] is `true`.
+///
+/// `write_row` returns `Ok(true)` for a row to keep, `Ok(false)` for an item filtered out, and
+/// `Err` for an item that failed. A slot that is not kept is zeroed and reused by the driver.
 ///
 /// ```
+/// use std::convert::Infallible;
 /// use preallocate_runtime::{RowFn, RowSpec};
 ///
 /// struct OneHot;
 /// impl RowSpec for OneHot {
 ///     type Dtype = u8;
+///     type Dim = ndarray::Ix2;
 ///     const DIM: usize = 4;
+///     const SHAPE: &'static [usize] = &[4];
 ///     const OVERWRITES_ROW: bool = false;
 /// }
 /// impl RowFn<usize> for OneHot {
-///     fn write_row(&self, class: usize, row: &mut [u8]) {
+///     type Error = Infallible;
+///     type Failure = Infallible;
+///     fn write_row(&mut self, class: usize, row: &mut [u8]) -> Result<bool, Infallible> {
 ///         if let Some(slot) = row.get_mut(class) {
 ///             *slot = 1;
 ///         }
+///         Ok(true)
 ///     }
 /// }
 ///
-/// let x = preallocate_runtime::batch(&OneHot, [2, 0, 3]);
+/// let x = preallocate_runtime::batch(&mut OneHot, [2, 0, 3]);
 /// assert_eq!(x, ndarray::array![[0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 0, 1]]);
 /// ```
 pub trait RowFn<Item>: RowSpec {
-    /// Writes the row for `item` into `row` (`row.len() == Self::DIM`).
-    fn write_row(&self, item: Item, row: &mut [Self::Dtype]);
+    /// The row function's own error type; `Infallible` when it cannot fail.
+    type Error;
+    /// What [`RowFn::write_row`] fails with: `Infallible` when neither the function nor a
+    /// checked cast can fail (the infallible drivers require this), else
+    /// [`RowError<Self::Error>`](RowError).
+    type Failure: Into<RowError<Self::Error>>;
+    /// Writes the row for `item` into `row` (`row.len() == Self::DIM`); `Ok(false)` drops the
+    /// item.
+    ///
+    /// # Errors
+    /// The item's failure, which the driver reports with the item's index or skips, by policy.
+    fn write_row(&mut self, item: Item, row: &mut [Self::Dtype]) -> Result<bool, Self::Failure>;
 }
 
-impl<R: RowSpec + ?Sized> RowSpec for &R {
+impl<R: RowSpec + ?Sized> RowSpec for &mut R {
     type Dtype = R::Dtype;
+    type Dim = R::Dim;
     const DIM: usize = R::DIM;
+    const SHAPE: &'static [usize] = R::SHAPE;
     const OVERWRITES_ROW: bool = R::OVERWRITES_ROW;
 }
 
-impl<Item, R: RowFn<Item> + ?Sized> RowFn<Item> for &R {
-    #[inline(always)]
-    fn write_row(&self, item: Item, row: &mut [Self::Dtype]) {
-        (**self).write_row(item, row);
+impl<Item, R: RowFn<Item> + ?Sized> RowFn<Item> for &mut R {
+    type Error = R::Error;
+    type Failure = R::Failure;
+    #[inline]
+    fn write_row(&mut self, item: Item, row: &mut [Self::Dtype]) -> Result<bool, Self::Failure> {
+        (**self).write_row(item, row)
+    }
+}
+
+/// The rows kept from an input that may drop items, and which items were dropped.
+///
+/// Returned by the filtering entry points (`Option` rows) and by `on_error = "skip"`; `rows` is
+/// an array (or, from `fill`, the number of rows written) and `skipped` lists the input indices
+/// of the items that produced no row, in increasing order.
+///
+/// ```
+/// use preallocate_runtime::Batch;
+///
+/// let kept = Batch { rows: 3usize, skipped: vec![1, 2] };
+/// assert_eq!(kept.source_index(), vec![0, 3, 4]);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch<A> {
+    /// The rows kept.
+    pub rows: A,
+    /// Input indices of the items that produced no row, increasing.
+    pub skipped: Vec<usize>,
+}
+
+impl<A: RowCount> Batch<A> {
+    /// The input index of each kept row, in order: row `i` came from item `source_index()[i]`.
+    #[must_use]
+    pub fn source_index(&self) -> Vec<usize> {
+        let kept = self.rows.row_count();
+        let mut index = Vec::with_capacity(kept);
+        let mut skipped = self.skipped.iter().peekable();
+        let mut candidate = 0usize;
+        while index.len() < kept {
+            if skipped.peek() == Some(&&candidate) {
+                skipped.next();
+            } else {
+                index.push(candidate);
+            }
+            candidate += 1;
+        }
+        index
+    }
+}
+
+/// Something that holds a number of rows: an array (its length along axis 0) or a count.
+pub trait RowCount {
+    /// The number of rows.
+    fn row_count(&self) -> usize;
+}
+
+impl RowCount for usize {
+    fn row_count(&self) -> usize {
+        *self
+    }
+}
+
+impl<S, D> RowCount for ndarray::ArrayBase<S, D>
+where
+    S: ndarray::RawData,
+    D: ndarray::Dimension,
+{
+    fn row_count(&self) -> usize {
+        self.shape().first().copied().unwrap_or(0)
+    }
+}
+
+/// The shape of a row as a type, for row writers built from closures ([`FnRow`]): [`Axes1`]
+/// for `dim = N`, [`Axes2`] for `shape = (H, W)`, and so on.
+pub trait RowShape {
+    /// The dimension of a batch of such rows.
+    type Dim: ndarray::RemoveAxis;
+    /// The number of elements in one row.
+    const DIM: usize;
+    /// The shape of one row.
+    const SHAPE: &'static [usize];
+}
+
+macro_rules! axes {
+    ($($(#[$doc:meta])* $name:ident<$($axis:ident),+> => $dim:ty;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name<$(const $axis: usize),+>;
+
+        impl<$(const $axis: usize),+> RowShape for $name<$($axis),+> {
+            type Dim = $dim;
+            const DIM: usize = 1 $(* $axis)+;
+            const SHAPE: &'static [usize] = &[$($axis),+];
+        }
+    )*};
+}
+
+axes! {
+    /// Rows with one axis of `A` elements; batches are 2-D.
+    Axes1<A> => ndarray::Ix2;
+    /// Rows of shape `(A, B)`; batches are 3-D.
+    Axes2<A, B> => ndarray::Ix3;
+    /// Rows of shape `(A, B, C)`; batches are 4-D.
+    Axes3<A, B, C> => ndarray::Ix4;
+    /// Rows of shape `(A, B, C, D)`; batches are 5-D.
+    Axes4<A, B, C, D> => ndarray::Ix5;
+}
+
+/// Ties a [`FnRow`] to its element, shape and error types without owning any.
+type Marker<T, S, E> = core::marker::PhantomData<fn() -> (T, S, E)>;
+
+/// A row writer made of a closure `(item, row) -> Result<kept, failure>`, with the element type
+/// `T`, the row shape `S`, the row function's error type `E`, and whether it overwrites every
+/// element of the row (`OVERWRITES`).
+///
+/// `#[preallocate]` on a method builds one of these around `self`, since an `impl` block cannot
+/// hold the type a free function gets.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use preallocate_runtime::{Axes1, FnRow};
+///
+/// let offset = 10;
+/// let mut row_fn = FnRow::<_, i32, Axes1<2>, Infallible, true>::new(|x: i32, row: &mut [i32]| {
+///     row.copy_from_slice(&[x, x + offset]);
+///     Ok::<bool, Infallible>(true)
+/// });
+/// let x = preallocate_runtime::batch(&mut row_fn, [1, 2]);
+/// assert_eq!(x, ndarray::array![[1, 11], [2, 12]]);
+/// ```
+pub struct FnRow<F, T, S, E, const OVERWRITES: bool> {
+    write: F,
+    marker: Marker<T, S, E>,
+}
+
+impl<F, T, S, E, const OVERWRITES: bool> FnRow<F, T, S, E, OVERWRITES> {
+    /// Wraps the closure that writes one row.
+    pub fn new(write: F) -> Self {
+        FnRow {
+            write,
+            marker: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<F, T: Element, S: RowShape, E, const OVERWRITES: bool> RowSpec
+    for FnRow<F, T, S, E, OVERWRITES>
+{
+    type Dtype = T;
+    type Dim = S::Dim;
+    const DIM: usize = S::DIM;
+    const SHAPE: &'static [usize] = S::SHAPE;
+    const OVERWRITES_ROW: bool = OVERWRITES;
+}
+
+impl<Item, F, Failure, T, S, E, const OVERWRITES: bool> RowFn<Item>
+    for FnRow<F, T, S, E, OVERWRITES>
+where
+    F: FnMut(Item, &mut [T]) -> Result<bool, Failure>,
+    Failure: Into<RowError<E>>,
+    T: Element,
+    S: RowShape,
+{
+    type Error = E;
+    type Failure = Failure;
+    #[inline]
+    fn write_row(&mut self, item: Item, row: &mut [T]) -> Result<bool, Failure> {
+        (self.write)(item, row)
     }
 }

@@ -1,9 +1,11 @@
 use super::*;
+use core::convert::Infallible;
+
 use ndarray::{s, Array2, ShapeBuilder};
 use proptest::prelude::*;
 
 /// The naive reference: a list of rows, built the slow way.
-fn reference<R, I>(row_fn: &R, items: I) -> Vec<Vec<R::Dtype>>
+fn reference<R, I>(row_fn: &mut R, items: I) -> Vec<Vec<R::Dtype>>
 where
     R: RowFn<I::Item>,
     I: IntoIterator,
@@ -12,7 +14,7 @@ where
         .into_iter()
         .map(|item| {
             let mut row = vec![R::Dtype::ZERO; R::DIM];
-            row_fn.write_row(item, &mut row);
+            let _ = row_fn.write_row(item, &mut row);
             row
         })
         .collect()
@@ -27,7 +29,9 @@ struct Pattern<T, const DIM: usize>(core::marker::PhantomData<T>);
 
 impl<T: Element, const DIM: usize> RowSpec for Pattern<T, DIM> {
     type Dtype = T;
+    type Dim = ndarray::Ix2;
     const DIM: usize = DIM;
+    const SHAPE: &'static [usize] = &[DIM];
     const OVERWRITES_ROW: bool = true;
 }
 
@@ -36,10 +40,13 @@ where
     T: Element,
     u32: crate::CastAs<T>,
 {
-    fn write_row(&self, item: u32, row: &mut [T]) {
+    type Error = Infallible;
+    type Failure = Infallible;
+    fn write_row(&mut self, item: u32, row: &mut [T]) -> Result<bool, Infallible> {
         for (j, slot) in row.iter_mut().enumerate() {
             *slot = crate::CastAs::cast_as((item.wrapping_mul(31) + j as u32 * 7) % 120);
         }
+        Ok(true)
     }
 }
 
@@ -52,17 +59,22 @@ struct OneHot<const DIM: usize>;
 
 impl<const DIM: usize> RowSpec for OneHot<DIM> {
     type Dtype = u8;
+    type Dim = ndarray::Ix2;
     const DIM: usize = DIM;
+    const SHAPE: &'static [usize] = &[DIM];
     const OVERWRITES_ROW: bool = false;
 }
 
 impl<const DIM: usize> RowFn<usize> for OneHot<DIM> {
-    fn write_row(&self, class: usize, row: &mut [u8]) {
+    type Error = Infallible;
+    type Failure = Infallible;
+    fn write_row(&mut self, class: usize, row: &mut [u8]) -> Result<bool, Infallible> {
         assert!(
             row.iter().all(|&x| x == 0),
             "row handed over dirty: {row:?}"
         );
         row[class % DIM] = 1;
+        Ok(true)
     }
 }
 
@@ -111,11 +123,11 @@ macro_rules! batch_matches_reference {
         proptest! {
             #[test]
             fn $name(len in 0u32..500, claimed in hint_strategy()) {
-                let row_fn = pattern::<$ty, $dim>();
-                let got = batch(&row_fn, lying(len, claimed));
+                let mut row_fn = pattern::<$ty, $dim>();
+                let got = batch(&mut row_fn, lying(len, claimed));
                 prop_assert_eq!(got.shape(), &[len as usize, $dim]);
                 prop_assert!(got.is_standard_layout());
-                prop_assert_eq!(rows_of(&got), reference(&row_fn, 0..len));
+                prop_assert_eq!(rows_of(&got), reference(&mut row_fn, 0..len));
             }
         }
     )*};
@@ -143,7 +155,7 @@ proptest! {
         extra_rows in 0usize..5,
         layout in 0u8..4,
     ) {
-        let row_fn = pattern::<f32, 3>();
+        let mut row_fn = pattern::<f32, 3>();
         let rows = len as usize + extra_rows;
         let mut backing = match layout {
             0 => Array2::<f32>::from_elem((rows, 3), -1.0),
@@ -157,9 +169,9 @@ proptest! {
             3 => backing.slice_mut(s![.., 1..4]),
             _ => backing.view_mut(),
         };
-        let written = fill(&row_fn, lying(len, (0, None)), view.view_mut());
+        let written = fill(&mut row_fn, lying(len, (0, None)), view.view_mut());
         prop_assert_eq!(written, Ok(len as usize));
-        let expected = reference(&row_fn, 0..len);
+        let expected = reference(&mut row_fn, 0..len);
         for (i, row) in view.rows().into_iter().enumerate() {
             if i < len as usize {
                 prop_assert_eq!(row.to_vec(), expected[i].clone());
@@ -171,12 +183,12 @@ proptest! {
 
     #[test]
     fn fill_reports_a_full_buffer(rows in 0usize..50, surplus in 1u32..20) {
-        let row_fn = pattern::<i32, 2>();
+        let mut row_fn = pattern::<i32, 2>();
         let mut out = Array2::<i32>::zeros((rows, 2));
         let len = rows as u32 + surplus;
-        let got = fill(&row_fn, 0..len, out.view_mut());
+        let got = fill(&mut row_fn, 0..len, out.view_mut());
         prop_assert_eq!(got, Err(Error::BufferFull { written: rows }));
-        prop_assert_eq!(rows_of(&out), reference(&row_fn, 0..rows as u32));
+        prop_assert_eq!(rows_of(&out), reference(&mut row_fn, 0..rows as u32));
     }
 
     #[test]
@@ -190,10 +202,10 @@ proptest! {
         } else {
             Array2::<u8>::from_elem(shape, 9)
         };
-        prop_assert_eq!(fill(&OneHot::<10>, classes.iter().copied(), out.view_mut()), Ok(classes.len()));
+        prop_assert_eq!(fill(&mut OneHot::<10>, classes.iter().copied(), out.view_mut()), Ok(classes.len()));
         // a second pass over the same buffer must not see the first pass's ones
         let shifted: Vec<usize> = classes.iter().map(|c| c + 1).collect();
-        prop_assert_eq!(fill(&OneHot::<10>, shifted.iter().copied(), out.view_mut()), Ok(classes.len()));
+        prop_assert_eq!(fill(&mut OneHot::<10>, shifted.iter().copied(), out.view_mut()), Ok(classes.len()));
         for (row, class) in out.rows().into_iter().zip(&shifted) {
             let mut expected = [0u8; 10];
             expected[class % 10] = 1;
@@ -205,7 +217,7 @@ proptest! {
 #[test]
 fn width_mismatch_writes_nothing() {
     let mut out = Array2::<f32>::from_elem((4, 2), 5.0);
-    let got = fill(&pattern::<f32, 3>(), 0..4, out.view_mut());
+    let got = fill(&mut pattern::<f32, 3>(), 0..4, out.view_mut());
     assert_eq!(
         got,
         Err(Error::WidthMismatch {
@@ -224,7 +236,7 @@ fn width_mismatch_writes_nothing() {
 fn full_buffer_takes_exactly_one_item_too_many() {
     let mut source = 0..10u32;
     let mut out = Array2::<u32>::zeros((4, 16));
-    let got = fill(&pattern::<u32, 16>(), &mut source, out.view_mut());
+    let got = fill(&mut pattern::<u32, 16>(), &mut source, out.view_mut());
     assert_eq!(got, Err(Error::BufferFull { written: 4 }));
     assert_eq!(
         source.next(),
@@ -236,11 +248,14 @@ fn full_buffer_takes_exactly_one_item_too_many() {
 #[test]
 fn exact_buffer_is_not_an_error() {
     let mut out = Array2::<u64>::zeros((3, 1));
-    assert_eq!(fill(&pattern::<u64, 1>(), 0..3, out.view_mut()), Ok(3));
+    assert_eq!(fill(&mut pattern::<u64, 1>(), 0..3, out.view_mut()), Ok(3));
     let mut empty = Array2::<u64>::zeros((0, 1));
-    assert_eq!(fill(&pattern::<u64, 1>(), 0..0, empty.view_mut()), Ok(0));
     assert_eq!(
-        fill(&pattern::<u64, 1>(), 0..1, empty.view_mut()),
+        fill(&mut pattern::<u64, 1>(), 0..0, empty.view_mut()),
+        Ok(0)
+    );
+    assert_eq!(
+        fill(&mut pattern::<u64, 1>(), 0..1, empty.view_mut()),
         Err(Error::BufferFull { written: 0 })
     );
 }
@@ -271,10 +286,10 @@ fn batch_stops_at_the_first_none_of_an_unfused_iterator() {
             len: 3,
             claimed,
         };
-        let got = batch(&pattern::<i16, 2>(), source);
+        let got = batch(&mut pattern::<i16, 2>(), source);
         assert_eq!(
             rows_of(&got),
-            reference(&pattern::<i16, 2>(), 0..3),
+            reference(&mut pattern::<i16, 2>(), 0..3),
             "claimed {claimed}"
         );
     }
@@ -282,7 +297,7 @@ fn batch_stops_at_the_first_none_of_an_unfused_iterator() {
 
 #[test]
 fn batch_with_exact_hint_allocates_exactly_the_output() {
-    let got = batch(&pattern::<f32, 3>(), 0..1000u32);
+    let got = batch(&mut pattern::<f32, 3>(), 0..1000u32);
     assert_eq!(got.shape(), &[1000, 3]);
     let vec = got.into_raw_vec_and_offset().0;
     assert_eq!(vec.capacity(), 3000);
@@ -290,7 +305,10 @@ fn batch_with_exact_hint_allocates_exactly_the_output() {
 
 #[test]
 fn batch_of_unknown_length_is_shrunk_to_fit() {
-    let got = batch(&pattern::<u8, 784>(), (0..1000u32).filter(|i| i % 3 == 0));
+    let got = batch(
+        &mut pattern::<u8, 784>(),
+        (0..1000u32).filter(|i| i % 3 == 0),
+    );
     assert_eq!(got.shape(), &[334, 784]);
     let vec = got.into_raw_vec_and_offset().0;
     assert_eq!(vec.capacity(), 334 * 784);
@@ -299,7 +317,7 @@ fn batch_of_unknown_length_is_shrunk_to_fit() {
 #[test]
 fn batch_of_in_place_rows_sees_zeroed_rows_while_growing() {
     let classes = (0..5000usize).filter(|c| c % 7 != 0);
-    let got = batch(&OneHot::<4>, classes.clone());
+    let got = batch(&mut OneHot::<4>, classes.clone());
     for (row, class) in got.rows().into_iter().zip(classes) {
         assert_eq!(row.sum(), 1);
         assert_eq!(row[class % 4], 1);
@@ -309,22 +327,27 @@ fn batch_of_in_place_rows_sees_zeroed_rows_while_growing() {
 struct Empty;
 impl RowSpec for Empty {
     type Dtype = f32;
+    type Dim = ndarray::Ix2;
     const DIM: usize = 0;
+    const SHAPE: &'static [usize] = &[0];
     const OVERWRITES_ROW: bool = true;
 }
 impl RowFn<u32> for Empty {
-    fn write_row(&self, _: u32, row: &mut [f32]) {
+    type Error = Infallible;
+    type Failure = Infallible;
+    fn write_row(&mut self, _: u32, row: &mut [f32]) -> Result<bool, Infallible> {
         assert!(row.is_empty());
+        Ok(true)
     }
 }
 
 #[test]
 fn zero_width_rows_are_counted_not_panicked_on() {
-    assert_eq!(batch(&Empty, 0..7).shape(), &[7, 0]);
+    assert_eq!(batch(&mut Empty, 0..7).shape(), &[7, 0]);
     let mut out = Array2::<f32>::zeros((3, 0));
-    assert_eq!(fill(&Empty, 0..2, out.view_mut()), Ok(2));
+    assert_eq!(fill(&mut Empty, 0..2, out.view_mut()), Ok(2));
     assert_eq!(
-        fill(&Empty, 0..5, out.view_mut()),
+        fill(&mut Empty, 0..5, out.view_mut()),
         Err(Error::BufferFull { written: 3 })
     );
 }
@@ -334,20 +357,25 @@ fn a_panicking_row_function_unwinds_without_corrupting_anything() {
     struct PanicsAt(u32);
     impl RowSpec for PanicsAt {
         type Dtype = f32;
+        type Dim = ndarray::Ix2;
         const DIM: usize = 2;
+        const SHAPE: &'static [usize] = &[2];
         const OVERWRITES_ROW: bool = true;
     }
     impl RowFn<u32> for PanicsAt {
-        fn write_row(&self, item: u32, row: &mut [f32]) {
+        type Error = Infallible;
+        type Failure = Infallible;
+        fn write_row(&mut self, item: u32, row: &mut [f32]) -> Result<bool, Infallible> {
             assert_ne!(item, self.0, "bad item");
             row.fill(item as f32);
+            Ok(true)
         }
     }
-    let caught = std::panic::catch_unwind(|| batch(&PanicsAt(5), 0..10));
+    let caught = std::panic::catch_unwind(|| batch(&mut PanicsAt(5), 0..10));
     assert!(caught.is_err());
     let mut out = Array2::<f32>::zeros((10, 2));
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        fill(&PanicsAt(3), 0..10, out.view_mut())
+        fill(&mut PanicsAt(3), 0..10, out.view_mut())
     }));
     assert!(caught.is_err());
     assert_eq!(out.row(2).to_vec(), vec![2.0, 2.0]);
