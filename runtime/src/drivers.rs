@@ -70,9 +70,38 @@ where
     let dim = R::DIM;
     let items = items.into_iter();
     let mut data = initial_buffer::<R::Dtype>(items.size_hint(), dim);
+    let mut items = items.enumerate();
     let mut rows = 0usize;
     let mut skipped = Vec::new();
-    for (index, item) in items.enumerate() {
+    let mut exhausted = false;
+    if dim > 0 {
+        // Fast path while every item is kept: consecutive slots, no bounds or growth checks
+        // per row. A slot is taken before an item, so no item is lost when the slots run out.
+        let mut slots = data.chunks_exact_mut(dim);
+        while let Some(slot) = slots.next() {
+            let Some((index, item)) = items.next() else {
+                // The input has ended: it must not be asked again (it may not be fused).
+                exhausted = true;
+                break;
+            };
+            match row_fn.write_row(item, slot) {
+                Ok(true) => rows += 1,
+                Ok(false) => {
+                    drop_row(slot, index, &mut skipped);
+                    break;
+                }
+                Err(failure) => {
+                    on_failure(failure).map_err(|failure| Failed { index, failure })?;
+                    drop_row(slot, index, &mut skipped);
+                    break;
+                }
+            }
+        }
+    }
+    // The general path: after a dropped item, slots no longer follow items one to one; and
+    // past the first allocation, the buffer grows.
+    let rest = (!exhausted).then_some(items);
+    for (index, item) in rest.into_iter().flatten() {
         let end = (rows + 1) * dim;
         if end > data.len() {
             // More items than the hint promised (or than the first guess of an unknown
