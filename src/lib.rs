@@ -57,13 +57,17 @@
 //!
 //! # The attribute
 //!
-//! `#[preallocate(dim = N, dtype = T)]`, and optionally `cast = "as"`:
+//! `#[preallocate(dim = N, dtype = T)]` or `#[preallocate(shape = (H, W), dtype = T)]`, with
+//! optional keys:
 //!
 //! | key | value |
 //! |---|---|
-//! | `dim` | the row length, an integer literal ≥ 1; must equal the function's `N` |
+//! | `dim` | the row length: an integer literal ≥ 1 or a `const`; must equal the function's `N` |
+//! | `shape` | the row shape of a multi-axis row, `(H, W)` up to four axes, each a literal or a `const`; the row is `[[E; W]; H]` and `batch` returns one more axis |
 //! | `dtype` | the storage type: `f16`, `bf16` (from [`half`], re-exported here), `f32`, `f64`, `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32`, `u64` |
-//! | `cast` | `"as"`: convert by-value rows with Rust's `as`, also when that loses precision or range |
+//! | `cast` | `"as"` (Rust's `as`), `"checked"` (a value that does not fit is an item error) or `"saturate"` (clamped): how a by-value row of another element type is stored |
+//! | `on_error` | `"fail"` (the default: stop at the first failing item) or `"skip"` (drop it, list its index) |
+//! | `crate` | the path of this crate when the dependency was renamed |
 //!
 //! Without `cast`, a row of `E` is stored as `dtype` only when every `E` is represented exactly
 //! (`u8`→`f32`, `i16`→`i32`, `f32`→`f64`, `u8`→`f16`, ...); a lossy pair (`f64`→`f32`,
@@ -90,22 +94,56 @@
 //! assert!(h[[0, 1]].is_infinite()); // out of f16's range, as `as` does
 //! ```
 //!
+//! # Failing, dropping, and state
+//!
+//! A row function may return `Result<[E; N], MyError>` (the batch stops at the first failure
+//! with an [`ItemError`] naming the item's index, or skips it under `on_error = "skip"`),
+//! `Option<[E; N]>` (dropped items are listed in [`Batch::skipped`]), or both. On a method
+//! taking `&self` or `&mut self`, the attribute adds sibling methods (`transform_batch`,
+//! `transform_fill`, `TRANSFORM_DIM`) that use the fitted state.
+//!
+//! ```
+//! use preallocate::preallocate;
+//!
+//! struct Vocab(Vec<&'static str>);
+//!
+//! impl Vocab {
+//!     /// The id of each word of a line, unknown words as 0; empty lines are dropped.
+//!     #[preallocate(dim = 2, dtype = u32)]
+//!     fn encode(&self, line: &str) -> Option<[u32; 2]> {
+//!         let mut ids = [0; 2];
+//!         for (id, word) in ids.iter_mut().zip(line.split_whitespace()) {
+//!             *id = self.0.iter().position(|w| *w == word).map_or(0, |i| i as u32 + 1);
+//!         }
+//!         (!line.trim().is_empty()).then_some(ids)
+//!     }
+//! }
+//!
+//! let vocab = Vocab(vec!["hello", "world"]);
+//! let encoded = vocab.encode_batch(["hello world", "", "world peace"]);
+//! assert_eq!(encoded.rows, ndarray::array![[1, 2], [2, 0]]);
+//! assert_eq!(encoded.skipped, vec![1]);
+//! ```
+//!
 //! # What it generates
 //!
-//! Next to the function, a module of the same name and visibility:
+//! For a free function, a module of the same name and visibility:
 //!
 //! | item | what it is |
 //! |---|---|
-//! | `DIM: usize` | the row length |
+//! | `DIM: usize`, `SHAPE: &[usize]` | the row length and shape |
 //! | `Dtype` | the storage element type |
-//! | `batch(items) -> Array2<Dtype>` | every row of any `IntoIterator` of items, in one array allocated once when the length is known |
-//! | `fill(items, out: ArrayViewMut2<Dtype>) -> Result<usize, Error>` | the rows written into a caller's buffer (any layout, reusable); see [`Error`] |
+//! | `batch(items)` | every row of any `IntoIterator` of items, in one array allocated once when the length is known |
+//! | `fill(items, out)` | the rows written into a caller's buffer (any layout, reusable); see [`Error`] |
 //!
-//! Misuse is a compile error that points at the token to fix: a missing, repeated or unknown
-//! key, a `dim` that is not a positive integer, an unknown `dtype`, a row length that differs
-//! from `dim`, a lossy conversion without `cast`, a wrong number of parameters, a `self`
-//! receiver, an `async`, `unsafe` or `extern` fn, or the attribute on something that is not a
-//! function.
+//! For a method `m`: the methods `m_batch`, `m_fill` and the consts `M_DIM`, `M_SHAPE`.
+//!
+//! Misuse is a compile error that points at the token to fix: a missing, repeated, unknown or
+//! conflicting key, a `dim` or `shape` that is not positive, an unknown `dtype`, `cast` or
+//! `on_error`, a row shape that differs from the attribute, a lossy conversion without `cast`,
+//! `on_error` on a function that cannot fail, a wrong number of parameters, a method taking
+//! `self` by value, an `async`, `unsafe` or `extern` fn, or the attribute on something that is
+//! not a function.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
