@@ -19,6 +19,12 @@ impl Errors {
         self.0.is_empty()
     }
 
+    /// The messages, for tests.
+    #[cfg(test)]
+    pub fn messages(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+
     /// One `compile_error!` per recorded error.
     pub fn to_compile_errors(&self) -> TokenStream {
         self.0.iter().map(syn::Error::to_compile_error).collect()

@@ -14,6 +14,9 @@ mod expand;
 mod model;
 mod valid;
 
+#[cfg(test)]
+mod tests;
+
 /// Turns a per-item row function into batch entry points that fill one preallocated array.
 ///
 /// See the `preallocate` crate for the attribute's keys, the function shapes it accepts and

@@ -1,0 +1,157 @@
+//! Parsing and expansion as plain functions, without a compiler in the loop.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::attr::{self, Cast, Extent, OnError};
+use crate::errors::Errors;
+use crate::model::{self, Form, Receiver};
+
+fn parse_attr(tokens: TokenStream) -> (attr::Args, Vec<String>) {
+    let mut errors = Errors::default();
+    let args = attr::parse(tokens, &mut errors);
+    (args, errors.messages())
+}
+
+#[test]
+fn every_key_is_read() {
+    let (args, errors) = parse_attr(quote!(
+        shape = (28, SIDE),
+        dtype = u8,
+        cast = "saturate",
+        on_error = "skip",
+        crate = pa
+    ));
+    assert!(errors.is_empty(), "{errors:?}");
+    let shape = args.row_shape().expect("a shape");
+    assert!(matches!(
+        shape.as_slice(),
+        [Extent::Literal(28, _), Extent::Const(_)]
+    ));
+    assert_eq!(args.dtype.as_ref().map(|(d, _)| d.name()), Some("u8"));
+    assert_eq!(args.cast(), Cast::Saturate);
+    assert_eq!(args.on_error(), OnError::Skip);
+    assert_eq!(args.krate().to_string(), "pa");
+}
+
+#[test]
+fn every_error_of_an_attribute_is_collected() {
+    let (args, errors) = parse_attr(quote!(
+        dim = 0,
+        dtype = float32,
+        dims = 3,
+        cast = 1,
+        dim = 2
+    ));
+    assert_eq!(errors.len(), 5, "{errors:?}");
+    assert!(errors[0].starts_with("`dim` must be at least 1"));
+    assert!(errors[1].starts_with("unknown dtype `float32` (did you mean `f32`?)"));
+    assert!(errors[2].starts_with("unknown key `dims`"));
+    assert!(errors[3].starts_with("`cast` takes a string"));
+    assert_eq!(errors[4], "`dim` may only be specified once");
+    assert!(args.dim.is_none() && args.dtype.is_none());
+}
+
+#[test]
+fn malformed_attributes_stop_with_syn_s_error() {
+    let (args, errors) = parse_attr(quote!(dim 3));
+    assert!(args.malformed);
+    assert_eq!(errors.len(), 1);
+}
+
+fn analyze(func: TokenStream) -> (Option<model::RowSignature>, Vec<String>) {
+    let func: syn::ItemFn = syn::parse2(func).expect("a function");
+    let mut errors = Errors::default();
+    let sig = model::analyze(&func, &mut errors);
+    (sig, errors.messages())
+}
+
+#[test]
+fn signatures_are_read_into_the_row_model() {
+    let (sig, errors) = analyze(quote!(
+        fn f(&mut self, x: &X, row: &mut [[u8; 3]; 2]) -> Result<bool, E> {}
+    ));
+    assert!(errors.is_empty(), "{errors:?}");
+    let sig = sig.expect("valid");
+    assert_eq!(sig.receiver, Some(Receiver::Mutable));
+    assert_eq!(sig.form, Form::InPlace);
+    assert_eq!(sig.lens.len(), 2);
+    assert_eq!(model::literal_len(&sig.lens[0]), Some(2));
+    assert!(sig.error_ty.is_some() && sig.filtering);
+
+    let (sig, _) = analyze(quote!(
+        fn f(x: Rec) -> Option<[f32; 4]> {}
+    ));
+    let sig = sig.expect("valid");
+    assert_eq!(
+        (sig.form, sig.filtering, sig.error_ty.is_none()),
+        (Form::ByValue, true, true)
+    );
+}
+
+#[test]
+fn signature_errors_are_all_reported() {
+    let (sig, errors) = analyze(quote!(
+        async unsafe fn f<T>(x: &u8) -> [u8; 1] {}
+    ));
+    assert!(sig.is_none());
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors[0].contains("`async fn`"));
+    assert!(errors[1].contains("`unsafe fn`"));
+    assert!(errors[2].contains("generic parameter `T` does not appear in the item type `&u8`"));
+}
+
+#[test]
+fn expansion_joins_the_function_to_the_runtime() {
+    let out = crate::expand::expand(
+        quote!(dim = 3, dtype = f32),
+        quote!(
+            pub fn featurize(p: &Point) -> [f32; 3] {
+                [p.x, p.y, p.z]
+            }
+        ),
+    )
+    .to_string();
+    assert!(
+        out.contains("pub fn featurize (p : & Point)"),
+        "the function is kept: {out}"
+    );
+    assert!(out.contains("pub mod featurize"));
+    assert!(out.contains("RowFn < & '__preallocate_0 Point > for featurize :: __PreallocateRow"));
+    assert!(out.contains(":: preallocate :: __private :: batch"));
+    assert!(!out.contains("compile_error"));
+}
+
+#[test]
+fn expansion_on_error_keeps_the_function_and_stubs_the_module() {
+    let out = crate::expand::expand(
+        quote!(dim = 3, dtype = f23),
+        quote!(
+            fn featurize(p: &Point) -> [f32; 3] {
+                [p.x, p.y, p.z]
+            }
+        ),
+    )
+    .to_string();
+    assert!(out.contains("fn featurize (p : & Point)"));
+    assert!(out.contains("compile_error"));
+    assert!(out.contains("mod featurize"));
+    assert!(out.contains("fn batch"));
+}
+
+#[test]
+fn methods_get_siblings_not_a_module() {
+    let out = crate::expand::expand(
+        quote!(dim = 1, dtype = f64),
+        quote!(
+            pub fn scale(&self, x: &f64) -> [f64; 1] {
+                [x * self.0]
+            }
+        ),
+    )
+    .to_string();
+    assert!(out.contains("pub fn scale_batch"));
+    assert!(out.contains("pub fn scale_fill"));
+    assert!(out.contains("pub const SCALE_DIM : usize"));
+    assert!(!out.contains("mod scale"));
+}
