@@ -4,8 +4,9 @@
 //!
 //! 1. Parse `examples/data/stations.csv` with plain std, skipping (and reporting) bad lines.
 //! 2. Fit per-column mean and standard deviation in a first pass.
-//! 3. Turn every record into a row of standardized `f32` features and a one-hot `u8` row of its
-//!    station, each straight into one preallocated `ndarray::Array2`.
+//! 3. Turn every record into a row of standardized `f32` features (a `&self` method on the
+//!    fitted stats) and a one-hot `u8` row of its station, each straight into one
+//!    preallocated `ndarray::Array2`.
 
 use std::error::Error;
 use std::mem::size_of;
@@ -36,6 +37,20 @@ struct Record {
 struct Stats {
     mean: [f32; N_NUMERIC],
     std: [f32; N_NUMERIC],
+}
+
+impl Stats {
+    /// Standardized numeric features, using the fitted statistics. As a method, it gets
+    /// siblings `self.features_batch(items)` and `self.features_fill(items, out)`, and the
+    /// consts `Self::FEATURES_DIM` and `Self::FEATURES_SHAPE`.
+    #[preallocate(dim = 5, dtype = f32)]
+    fn features(&self, r: &Record) -> [f32; 5] {
+        let mut row = [0.0; 5];
+        for (i, x) in row.iter_mut().enumerate() {
+            *x = (r.values[i] - self.mean[i]) / self.std[i];
+        }
+        row
+    }
 }
 
 fn parse_line(line: &str) -> Result<Record, String> {
@@ -103,17 +118,6 @@ fn fit(records: &[Record]) -> Stats {
     }
 }
 
-/// Standardized numeric features. Row functions cannot be methods yet, so the fitted stats
-/// travel with each item: the item is a `(record, stats)` pair of references.
-#[preallocate(dim = 5, dtype = f32)]
-fn features((r, stats): (&Record, &Stats)) -> [f32; 5] {
-    let mut row = [0.0; 5];
-    for (i, x) in row.iter_mut().enumerate() {
-        *x = (r.values[i] - stats.mean[i]) / stats.std[i];
-    }
-    row
-}
-
 /// One-hot station, written in place: the row arrives zeroed, so only the hot slot is set.
 #[preallocate(dim = 4, dtype = u8)]
 fn one_hot(r: &Record, row: &mut [u8; N_STATIONS]) {
@@ -163,7 +167,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("fitted std:  {:.2?}", stats.std);
 
     // `batch` sizes the output from the iterator's exact length and allocates it once.
-    let x: Array2<features::Dtype> = features::batch(records.iter().map(|r| (r, &stats)));
+    let x: Array2<f32> = stats.features_batch(&records);
     let stations: Array2<one_hot::Dtype> = one_hot::batch(&records);
     report("features", &x);
     report("one_hot", &stations);
@@ -171,10 +175,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     // Streaming: `fill` writes each chunk into the same buffer, so memory stays at one chunk
     // however long the input. Here every chunk is checked against the `batch` output.
     const CHUNK: usize = 512;
-    let mut buf = Array2::<features::Dtype>::zeros((CHUNK, features::DIM));
+    let mut buf = Array2::<f32>::zeros((CHUNK, Stats::FEATURES_DIM));
     let mut done = 0;
     for chunk in records.chunks(CHUNK) {
-        let written = features::fill(chunk.iter().map(|r| (r, &stats)), buf.view_mut())?;
+        let written = stats.features_fill(chunk, &mut buf)?;
         assert_eq!(written, chunk.len());
         // The last chunk is short: rows past `written` still hold the previous chunk.
         assert_eq!(
@@ -185,8 +189,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     println!(
         "\nfill: {done} rows streamed through one {CHUNK}x{} buffer ({} bytes), matching batch",
-        features::DIM,
-        buf.len() * size_of::<features::Dtype>()
+        Stats::FEATURES_DIM,
+        buf.len() * size_of::<f32>()
     );
 
     // Sanity check: standardized columns have mean ~0 and std ~1.
