@@ -38,6 +38,7 @@
 mod drivers;
 mod element;
 mod error;
+mod io;
 mod row;
 
 pub use drivers::{
@@ -52,4 +53,11 @@ pub use error::{CastError, Error, ItemError, RowError};
 pub use row::{Axes1, Axes2, Axes3, Axes4, Batch, FnRow, RowCount, RowFn, RowShape, RowSpec};
 
 pub use half::{bf16, f16};
+#[cfg(feature = "progress")]
+pub use io::Progress;
+pub use io::{
+    ChunkSink, FileOutput, IoError, NpyElement, NpyShardWriter, NpyWriter, Partial,
+    SafetensorsElement, SafetensorsWriter, Shard, ShardsOutput, SinkError, SinkFailure,
+    SHARD_MANIFEST,
+};
 pub use ndarray;

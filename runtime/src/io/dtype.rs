@@ -1,0 +1,198 @@
+//! How each storage element type is named in the output formats, and its bytes on disk.
+
+use half::{bf16, f16};
+
+use crate::Element;
+
+/// An element type that a `.npy` file can store: every [`Element`] except `bf16`.
+///
+/// numpy has no bfloat16 dtype, so a `bf16` array has no `.npy` form that `np.load` reads;
+/// write it with [`SafetensorsWriter`](crate::SafetensorsWriter) instead, or pick `f16`/`f32`.
+///
+/// ```
+/// use preallocate_runtime::{f16, NpyElement};
+///
+/// assert_eq!(<f32 as NpyElement>::DESCR, "<f4");
+/// assert_eq!(<f16 as NpyElement>::DESCR, "<f2");
+/// assert_eq!(<u8 as NpyElement>::DESCR, "|u1");
+/// ```
+///
+/// ```compile_fail,E0277
+/// use preallocate_runtime::{bf16, NpyWriter};
+///
+/// let _ = NpyWriter::<bf16>::create("x.npy", &[3]); // `.npy` has no bf16 dtype
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`.npy` cannot store `{Self}`: numpy has no such dtype (it has no bf16)",
+    label = "no `.npy` dtype for `{Self}`",
+    note = "write bf16 rows with `write_safetensors` (safetensors stores BF16), or choose `dtype = f16` or `dtype = f32`"
+)]
+pub trait NpyElement: Element + bytemuck::Pod {
+    /// numpy's array-protocol type string: byte order (`<` little-endian, `|` not applicable),
+    /// kind and size in bytes.
+    const DESCR: &'static str;
+}
+
+/// An element type that a safetensors file can store: every [`Element`], `bf16` included.
+///
+/// ```
+/// use preallocate_runtime::{bf16, SafetensorsElement};
+///
+/// assert_eq!(<bf16 as SafetensorsElement>::DTYPE, "BF16");
+/// assert_eq!(<i64 as SafetensorsElement>::DTYPE, "I64");
+/// ```
+pub trait SafetensorsElement: Element + bytemuck::Pod {
+    /// The safetensors dtype name (`"F32"`, `"BF16"`, `"U8"`, ...).
+    // why a string, not `safetensors::Dtype`: it keeps that crate's semver out of this API and
+    // out of the runtime's dependencies; a test checks every name against the crate's `Dtype`.
+    const DTYPE: &'static str;
+}
+
+macro_rules! npy {
+    ($($ty:ty => $descr:literal),* $(,)?) => {$(
+        impl NpyElement for $ty {
+            const DESCR: &'static str = $descr;
+        }
+    )*};
+}
+
+// why `|` for one-byte types: byte order does not apply; numpy itself writes `|i1` and `|u1`.
+npy! {
+    f16 => "<f2", f32 => "<f4", f64 => "<f8",
+    i8 => "|i1", i16 => "<i2", i32 => "<i4", i64 => "<i8",
+    u8 => "|u1", u16 => "<u2", u32 => "<u4", u64 => "<u8",
+}
+
+macro_rules! safetensors {
+    ($($ty:ty => $name:literal),* $(,)?) => {$(
+        impl SafetensorsElement for $ty {
+            const DTYPE: &'static str = $name;
+        }
+    )*};
+}
+
+safetensors! {
+    f16 => "F16", bf16 => "BF16", f32 => "F32", f64 => "F64",
+    i8 => "I8", i16 => "I16", i32 => "I32", i64 => "I64",
+    u8 => "U8", u16 => "U16", u32 => "U32", u64 => "U64",
+}
+
+/// The little-endian bytes of `values`, as both formats store them.
+///
+/// On a little-endian target these are the values' own bytes, borrowed without a copy; on a
+/// big-endian one each element is byte-swapped into `scratch`, which is reused across chunks.
+#[inline]
+pub(crate) fn le_bytes<'a, T: bytemuck::Pod>(
+    values: &'a [T],
+    scratch: &'a mut Vec<u8>,
+) -> &'a [u8] {
+    #[cfg(target_endian = "little")]
+    {
+        let _ = scratch;
+        bytemuck::cast_slice(values)
+    }
+    #[cfg(target_endian = "big")]
+    {
+        swap_bytes_into(values, scratch);
+        scratch
+    }
+}
+
+/// Copies `values` into `out` with the bytes of each element reversed: native to little-endian
+/// on a big-endian target (every element type is one plain scalar, so reversing its bytes is
+/// exactly its endianness swap).
+#[cfg(any(test, target_endian = "big"))]
+pub(crate) fn swap_bytes_into<T: bytemuck::Pod>(values: &[T], out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(bytemuck::cast_slice(values));
+    for element in out.chunks_exact_mut(size_of::<T>()) {
+        element.reverse();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_descr_sizes_match_the_types() {
+        fn size<T: NpyElement>() -> (usize, usize) {
+            let digits = &T::DESCR[2..];
+            (digits.parse().unwrap(), size_of::<T>())
+        }
+        for (descr_size, size) in [
+            size::<f16>(),
+            size::<f32>(),
+            size::<f64>(),
+            size::<i8>(),
+            size::<i16>(),
+            size::<i32>(),
+            size::<i64>(),
+            size::<u8>(),
+            size::<u16>(),
+            size::<u32>(),
+            size::<u64>(),
+        ] {
+            assert_eq!(descr_size, size);
+        }
+    }
+
+    #[test]
+    fn safetensors_names_are_the_reference_crates_dtypes() {
+        fn check<T: SafetensorsElement>() {
+            let dtype: ::safetensors::Dtype =
+                serde_json::from_value(serde_json::Value::from(T::DTYPE))
+                    .unwrap_or_else(|err| panic!("{}: {err}", T::DTYPE));
+            assert_eq!(dtype.to_string(), T::DTYPE);
+            assert_eq!(dtype.bitsize(), 8 * size_of::<T>(), "{}", T::DTYPE);
+        }
+        check::<f16>();
+        check::<bf16>();
+        check::<f32>();
+        check::<f64>();
+        check::<i8>();
+        check::<i16>();
+        check::<i32>();
+        check::<i64>();
+        check::<u8>();
+        check::<u16>();
+        check::<u32>();
+        check::<u64>();
+    }
+
+    #[test]
+    fn swapping_gives_big_endian_bytes_on_this_target() {
+        let mut out = Vec::new();
+        swap_bytes_into(&[0x0102_0304u32, 0xA0B0_C0D0], &mut out);
+        // On a little-endian host, swapping native bytes gives the big-endian ones; on a
+        // big-endian host the same call gives the little-endian ones the files need.
+        let expected: Vec<u8> = if cfg!(target_endian = "little") {
+            [0x0102_0304u32.to_be_bytes(), 0xA0B0_C0D0u32.to_be_bytes()].concat()
+        } else {
+            [0x0102_0304u32.to_le_bytes(), 0xA0B0_C0D0u32.to_le_bytes()].concat()
+        };
+        assert_eq!(out, expected);
+
+        swap_bytes_into(&[f16::from_f32(1.0)], &mut out);
+        let one = f16::from_f32(1.0).to_bits();
+        assert_eq!(
+            out,
+            if cfg!(target_endian = "little") {
+                one.to_be_bytes()
+            } else {
+                one.to_le_bytes()
+            }
+        );
+    }
+
+    #[test]
+    fn le_bytes_are_the_little_endian_encoding() {
+        let mut scratch = Vec::new();
+        let values = [-2i16, 0x1234, i16::MIN];
+        let expected: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(le_bytes(&values, &mut scratch), &expected[..]);
+        let floats = [1.5f64, -0.0, f64::MAX];
+        let expected: Vec<u8> = floats.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(le_bytes(&floats, &mut scratch), &expected[..]);
+    }
+}

@@ -1,0 +1,279 @@
+//! Errors of the output layer: what failed ([`SinkError`]), and what a failed or abandoned output
+//! left behind ([`SinkFailure`], [`Partial`]).
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// An operating-system I/O error, shareable and comparable.
+///
+/// Wraps [`std::io::Error`] so that [`SinkError`] can be `Clone + Eq` like the crate's other error
+/// types (`io::Error` is neither). Two `IoError`s are equal when their kind, OS error code and
+/// message are.
+///
+/// ```
+/// use preallocate_runtime::IoError;
+///
+/// let err = IoError::from(std::io::Error::from(std::io::ErrorKind::StorageFull));
+/// assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
+/// assert_eq!(err.clone(), err);
+/// ```
+#[derive(Debug, Clone)]
+pub struct IoError(Arc<io::Error>);
+
+impl IoError {
+    /// The kind of the error (`NotFound`, `StorageFull`, `ReadOnlyFilesystem`, ...).
+    ///
+    /// ```
+    /// # use preallocate_runtime::IoError;
+    /// let err = IoError::from(std::io::Error::from(std::io::ErrorKind::NotFound));
+    /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> io::ErrorKind {
+        self.0.kind()
+    }
+
+    /// The underlying `std::io::Error` (for its `raw_os_error`, say).
+    ///
+    /// ```
+    /// # use preallocate_runtime::IoError;
+    /// let err = IoError::from(std::io::Error::from_raw_os_error(28));
+    /// assert_eq!(err.get_ref().raw_os_error(), Some(28));
+    /// ```
+    #[must_use]
+    pub fn get_ref(&self) -> &io::Error {
+        &self.0
+    }
+}
+
+impl From<io::Error> for IoError {
+    fn from(err: io::Error) -> Self {
+        IoError(Arc::new(err))
+    }
+}
+
+impl PartialEq for IoError {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.kind() == other.0.kind()
+                && self.0.raw_os_error() == other.0.raw_os_error()
+                && self.0.to_string() == other.0.to_string())
+    }
+}
+
+impl Eq for IoError {}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for IoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// What went wrong while writing an output file, naming the path involved.
+///
+/// ```
+/// use std::path::PathBuf;
+/// use preallocate_runtime::SinkError;
+///
+/// let err = SinkError::MissingDirectory {
+///     path: PathBuf::from("out/x.npy"),
+///     dir: PathBuf::from("out"),
+/// };
+/// assert_eq!(err.to_string(), "cannot write `out/x.npy`: directory `out` does not exist");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// An I/O operation on `path` failed (disk full, read-only file system, ...).
+    #[error("cannot {op} `{}`: {source}", path.display())]
+    Io {
+        /// What was being done, as a verb phrase ("write rows to", "create").
+        op: &'static str,
+        /// The file or directory the operation was on.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: IoError,
+    },
+    /// Renaming a finished (or partial) file into place failed.
+    #[error("cannot rename `{}` to `{}`: {source}", from.display(), to.display())]
+    Rename {
+        /// The temporary file.
+        from: PathBuf,
+        /// Where it was meant to go.
+        to: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: IoError,
+    },
+    /// The directory that should hold the output file does not exist.
+    #[error("cannot write `{}`: directory `{}` does not exist", path.display(), dir.display())]
+    MissingDirectory {
+        /// The output file.
+        path: PathBuf,
+        /// Its missing parent directory.
+        dir: PathBuf,
+    },
+    /// The output path names an existing directory, not a file.
+    #[error("cannot write `{}`: it is a directory", path.display())]
+    IsADirectory {
+        /// The output path.
+        path: PathBuf,
+    },
+    /// The shard directory's path names an existing file, not a directory.
+    #[error("cannot write shards into `{}`: it exists and is not a directory", path.display())]
+    NotADirectory {
+        /// The shard directory's path.
+        path: PathBuf,
+    },
+    /// A chunk's width is not the number of elements of one row.
+    #[error(
+        "cannot write to `{}`: the chunk has {found} columns, but a row of shape {row_shape:?} has {expected} elements",
+        path.display()
+    )]
+    WidthMismatch {
+        /// The output path.
+        path: PathBuf,
+        /// The shape of one row.
+        row_shape: Vec<usize>,
+        /// Elements per row (the product of `row_shape`).
+        expected: usize,
+        /// Columns of the chunk that was passed.
+        found: usize,
+    },
+    /// The output would be larger than the format (or this machine's address space) can describe.
+    #[error("cannot write `{}`: {what}", path.display())]
+    TooLarge {
+        /// The output path.
+        path: PathBuf,
+        /// What overflowed.
+        what: &'static str,
+    },
+    /// The tensor name is not usable in a safetensors header.
+    #[error("invalid safetensors tensor name {name:?}: {reason}")]
+    InvalidTensorName {
+        /// The name that was passed.
+        name: String,
+        /// Why it is rejected.
+        reason: &'static str,
+    },
+    /// Shards of zero rows were asked for.
+    #[error("cannot write shards into `{}`: `shard_rows` must be at least 1", dir.display())]
+    ZeroShardRows {
+        /// The shard directory.
+        dir: PathBuf,
+    },
+    /// The writer was already closed by an earlier error.
+    #[error("cannot write to `{}`: an earlier error closed the writer", path.display())]
+    Closed {
+        /// The output path.
+        path: PathBuf,
+    },
+}
+
+impl SinkError {
+    /// The I/O error behind this one, if the operating system reported one.
+    ///
+    /// ```
+    /// use preallocate_runtime::SinkError;
+    ///
+    /// let err = SinkError::Closed { path: "x.npy".into() };
+    /// assert!(err.io_error().is_none());
+    /// ```
+    #[must_use]
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            SinkError::Io { source, .. } | SinkError::Rename { source, .. } => {
+                Some(source.get_ref())
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> Self {
+        SinkError::Io {
+            op,
+            path: path.to_path_buf(),
+            source: source.into(),
+        }
+    }
+}
+
+/// A failed output: the error, how many rows had been written, and where they are kept.
+///
+/// Every method of a writer that can fail returns this. The rows `0..written` are kept in
+/// `partial` when it is `Some`: for a single file, `<path>.partial` (a valid `.npy` or
+/// safetensors file holding exactly those rows); for shards, the shard directory, whose
+/// `part-NNNNN.npy.partial` files hold them. The final path itself is never touched by a failure.
+///
+/// ```
+/// use preallocate_runtime::{SinkError, SinkFailure};
+///
+/// let failure = SinkFailure {
+///     written: 128,
+///     partial: Some("x.npy.partial".into()),
+///     source: SinkError::Closed { path: "x.npy".into() },
+/// };
+/// assert_eq!(
+///     failure.to_string(),
+///     "cannot write to `x.npy`: an earlier error closed the writer \
+///      (128 rows written, kept in `x.npy.partial`)"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkFailure {
+    /// Rows written (and kept, if `partial` is `Some`) before the failure.
+    pub written: usize,
+    /// Where the rows written are kept, if anywhere.
+    pub partial: Option<PathBuf>,
+    /// What went wrong.
+    pub source: SinkError,
+}
+
+impl fmt::Display for SinkFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} rows written, ", self.source, self.written)?;
+        match &self.partial {
+            Some(path) => write!(f, "kept in `{}`)", path.display()),
+            None => f.write_str("none kept)"),
+        }
+    }
+}
+
+impl std::error::Error for SinkFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// What an abandoned writer left behind: the rows written and where they are kept.
+///
+/// Returned by `abandon` (call it when the source or the row function fails, to put the rows
+/// written so far into the error). Finalizing the partial output is itself I/O and may fail:
+/// then `path` is `None` and `error` says why.
+///
+/// ```
+/// use preallocate_runtime::Partial;
+///
+/// let kept = Partial { rows: 3, path: Some("x.npy.partial".into()), error: None };
+/// assert_eq!(kept.rows, 3);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partial {
+    /// Rows written before the writer was abandoned.
+    pub rows: usize,
+    /// Where they are kept (see [`SinkFailure`] for what the path names).
+    pub path: Option<PathBuf>,
+    /// What went wrong while keeping them, if anything: with `path` `None` they are lost (the
+    /// file could not be made valid, so it was deleted); with `path` `Some`, they are kept but
+    /// not as usual (under the temporary name when the rename failed, or not flushed).
+    pub error: Option<SinkError>,
+}

@@ -1,0 +1,395 @@
+//! Streamed safetensors files holding one tensor: [`SafetensorsWriter`].
+//!
+//! The format: an 8-byte little-endian header length `N`, then `N` bytes of JSON
+//! `{"<name>": {"dtype": "F32", "shape": [n, 3], "data_offsets": [0, bytes]}, "__metadata__": {..}}`
+//! which must start with `{` and may end with trailing spaces, then the data, little-endian and
+//! C-order. The header reserves the digits of the largest row count and byte length (20 each,
+//! `u64::MAX`) and pads to a multiple of 8, as the reference serializer does, so the data is
+//! 8-byte aligned; at the end the same `N` bytes are rewritten with the true counts.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::path::Path;
+
+use ndarray::ArrayView2;
+
+use super::dtype::SafetensorsElement;
+use super::npy::with_rows;
+use super::progress::Ticker;
+use super::stream::{Header, RowStream, Staged};
+use super::{ChunkSink, FileOutput, Partial, SinkError, SinkFailure};
+
+/// The key safetensors reserves for the string-to-string metadata.
+const METADATA_KEY: &str = "__metadata__";
+
+/// Streams rows into a safetensors file holding one tensor of shape `(n, *row_shape)`.
+///
+/// The one output that stores `bf16` (safetensors dtype `BF16`); every other element type works
+/// too. Atomic like [`NpyWriter`](crate::NpyWriter): written under a temporary name, renamed by
+/// [`finish`](Self::finish); on any failure, or when dropped unfinished, the rows written so far
+/// are kept in `<path>.partial`, itself a valid safetensors file holding exactly those rows.
+///
+/// ```
+/// use preallocate_runtime::{bf16, SafetensorsWriter};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("x.safetensors");
+/// let mut out = SafetensorsWriter::<bf16>::create(&path, "features", &[2])?;
+/// let one = bf16::from_f32(1.0);
+/// out.write_chunk(ndarray::arr2(&[[one, one], [one, one]]).view())?;
+/// let written = out.finish()?;
+/// assert_eq!(written.shape, vec![2, 2]);
+/// assert_eq!(written.data_offset % 8, 0);
+///
+/// let bytes = std::fs::read(&path)?;
+/// let header_len = u64::from_le_bytes(bytes[..8].try_into()?) as usize;
+/// let header = std::str::from_utf8(&bytes[8..8 + header_len])?;
+/// assert!(header.starts_with('{') && header.ends_with(' '));
+/// let json: serde_json::Value = serde_json::from_str(header)?;
+/// assert_eq!(
+///     json["features"],
+///     serde_json::json!({"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 8]})
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+// why by hand, not `safetensors::serialize`: the reference serializer takes every tensor whole,
+// in memory, and a stream's row count is known only at its end; a fixed-size padded header
+// rewritten in place keeps memory at one chunk whatever the length.
+#[derive(Debug)]
+pub struct SafetensorsWriter<T: SafetensorsElement> {
+    stream: RowStream<SafetensorsHeader>,
+    element: PhantomData<fn(T)>,
+}
+
+impl<T: SafetensorsElement> SafetensorsWriter<T> {
+    /// Starts a safetensors file at `path` holding one tensor `tensor_name` whose rows have
+    /// shape `row_shape` (chunks are passed flat, `n × row_shape.iter().product()`).
+    ///
+    /// # Errors
+    /// As [`NpyWriter::create`](crate::NpyWriter::create), and
+    /// [`SinkError::InvalidTensorName`] for an empty name or `__metadata__`.
+    ///
+    /// ```
+    /// use preallocate_runtime::{SafetensorsWriter, SinkError};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let failure = SafetensorsWriter::<f32>::create(dir.path().join("x.safetensors"), "", &[3])
+    ///     .unwrap_err();
+    /// assert!(matches!(failure.source, SinkError::InvalidTensorName { .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(
+        path: impl AsRef<Path>,
+        tensor_name: &str,
+        row_shape: &[usize],
+    ) -> Result<Self, SinkFailure> {
+        Self::create_with_metadata(path, tensor_name, row_shape, BTreeMap::new())
+    }
+
+    /// Like [`create`](Self::create), with string pairs for the header's `__metadata__`
+    /// (PyTorch users often set `{"format": "pt"}`).
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use preallocate_runtime::SafetensorsWriter;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let metadata = BTreeMap::from([("format".to_owned(), "pt".to_owned())]);
+    /// let path = dir.path().join("x.safetensors");
+    /// SafetensorsWriter::<f32>::create_with_metadata(&path, "x", &[3], metadata)?.finish()?;
+    /// let bytes = std::fs::read(&path)?;
+    /// let len = u64::from_le_bytes(bytes[..8].try_into()?) as usize;
+    /// let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len])?;
+    /// assert_eq!(header["__metadata__"]["format"], "pt");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_with_metadata(
+        path: impl AsRef<Path>,
+        tensor_name: &str,
+        row_shape: &[usize],
+        metadata: BTreeMap<String, String>,
+    ) -> Result<Self, SinkFailure> {
+        let reason = if tensor_name.is_empty() {
+            Some("it is empty")
+        } else if tensor_name == METADATA_KEY {
+            Some("`__metadata__` is reserved for the header's metadata")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(SinkFailure {
+                written: 0,
+                partial: None,
+                source: SinkError::InvalidTensorName {
+                    name: tensor_name.to_owned(),
+                    reason,
+                },
+            });
+        }
+        let header =
+            SafetensorsHeader::new(T::DTYPE, tensor_name, row_shape, size_of::<T>(), metadata);
+        let stream = RowStream::create(
+            path.as_ref(),
+            header,
+            row_shape,
+            size_of::<T>(),
+            Ticker::none(),
+        )?;
+        Ok(SafetensorsWriter {
+            stream,
+            element: PhantomData,
+        })
+    }
+
+    /// Reports progress on stderr while rows stream (feature `progress`).
+    ///
+    /// ```
+    /// use preallocate_runtime::{Progress, SafetensorsWriter};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let out = SafetensorsWriter::<f32>::create(dir.path().join("x.safetensors"), "x", &[2])?
+    ///     .with_progress(Progress::hidden(None));
+    /// # drop(out);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "progress")]
+    #[must_use]
+    pub fn with_progress(mut self, progress: super::Progress) -> Self {
+        self.stream.set_ticker(Ticker::new(progress));
+        self
+    }
+
+    /// Appends the rows of `rows` (`n × prod(row_shape)`).
+    ///
+    /// # Errors
+    /// As [`NpyWriter::write_chunk`](crate::NpyWriter::write_chunk): any error closes the writer,
+    /// keeping the rows written before this chunk in `<path>.partial`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let mut out = preallocate_runtime::SafetensorsWriter::<u8>::create(
+    ///     dir.path().join("x.safetensors"), "x", &[3])?;
+    /// out.write_chunk(ndarray::array![[1, 2, 3]].view())?;
+    /// assert_eq!(out.rows_written(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_chunk(&mut self, rows: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
+        self.stream.write(rows)
+    }
+
+    /// The number of rows written so far.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let out = preallocate_runtime::SafetensorsWriter::<u8>::create(
+    ///     dir.path().join("x.safetensors"), "x", &[3])?;
+    /// assert_eq!(out.rows_written(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn rows_written(&self) -> usize {
+        self.stream.rows()
+    }
+
+    /// The final path of the file.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let out = preallocate_runtime::SafetensorsWriter::<u8>::create(
+    ///     dir.path().join("x.safetensors"), "x", &[3])?;
+    /// assert!(out.path().ends_with("x.safetensors"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        self.stream.dest()
+    }
+
+    /// Rewrites the header with the final shape, flushes, and renames the file into place.
+    ///
+    /// # Errors
+    /// If any step fails, `path` is left as it was and the rows are kept in `<path>.partial`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let out = preallocate_runtime::SafetensorsWriter::<f32>::create(
+    ///     dir.path().join("x.safetensors"), "x", &[3])?;
+    /// assert_eq!(out.finish()?.shape, vec![0, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn finish(self) -> Result<FileOutput, SinkFailure> {
+        let data_offset = self.stream.header_len();
+        let row_shape = self.stream.row_shape().to_vec();
+        let Staged {
+            dest, rows, bytes, ..
+        } = self.stream.finish()?;
+        Ok(FileOutput {
+            path: dest,
+            rows,
+            shape: with_rows(rows, &row_shape),
+            bytes,
+            data_offset,
+        })
+    }
+
+    /// Stops writing and keeps the rows written so far in `<path>.partial`; `path` is left as it
+    /// was. Dropping the writer does the same, without the report.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let out = preallocate_runtime::SafetensorsWriter::<f32>::create(
+    ///     dir.path().join("x.safetensors"), "x", &[3])?;
+    /// let kept = out.abandon();
+    /// assert_eq!(kept.path, Some(dir.path().join("x.safetensors.partial")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "the report says where the rows written are kept"]
+    pub fn abandon(mut self) -> Partial {
+        self.stream.abandon()
+    }
+}
+
+impl<T: SafetensorsElement> ChunkSink<T> for SafetensorsWriter<T> {
+    type Output = FileOutput;
+
+    fn write_chunk(&mut self, rows: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
+        SafetensorsWriter::write_chunk(self, rows)
+    }
+
+    fn rows_written(&self) -> usize {
+        SafetensorsWriter::rows_written(self)
+    }
+
+    fn finish(self) -> Result<FileOutput, SinkFailure> {
+        SafetensorsWriter::finish(self)
+    }
+
+    fn abandon(self) -> Partial {
+        SafetensorsWriter::abandon(self)
+    }
+}
+
+/// The header of a safetensors file with one tensor, padded to a fixed length.
+#[derive(Debug)]
+pub(crate) struct SafetensorsHeader {
+    dtype: &'static str,
+    name: String,
+    row_shape: Vec<usize>,
+    row_bytes: u64,
+    metadata: BTreeMap<String, String>,
+    /// Length of the JSON part, padding included: fits the largest counts, a multiple of 8.
+    json_len: usize,
+}
+
+impl SafetensorsHeader {
+    fn new(
+        dtype: &'static str,
+        name: &str,
+        row_shape: &[usize],
+        element_size: usize,
+        metadata: BTreeMap<String, String>,
+    ) -> Self {
+        let mut header = SafetensorsHeader {
+            dtype,
+            name: name.to_owned(),
+            row_shape: row_shape.to_vec(),
+            // Overflow is rejected by the stream before any row is written.
+            row_bytes: row_shape.iter().fold(element_size as u64, |bytes, &axis| {
+                bytes.saturating_mul(axis as u64)
+            }),
+            metadata,
+            json_len: 0,
+        };
+        // The longest JSON: both counts at their 20-digit maximum.
+        let longest = header.json(u64::MAX, u64::MAX).len();
+        header.json_len = longest.next_multiple_of(8);
+        header
+    }
+
+    fn json(&self, rows: u64, bytes: u64) -> String {
+        let mut shape = vec![serde_json::Value::from(rows)];
+        shape.extend(
+            self.row_shape
+                .iter()
+                .map(|&axis| serde_json::Value::from(axis)),
+        );
+        let mut root = serde_json::Map::new();
+        root.insert(
+            self.name.clone(),
+            serde_json::json!({
+                "dtype": self.dtype,
+                "shape": shape,
+                "data_offsets": [0u64, bytes],
+            }),
+        );
+        if !self.metadata.is_empty() {
+            root.insert(
+                METADATA_KEY.to_owned(),
+                serde_json::Value::Object(
+                    self.metadata
+                        .iter()
+                        .map(|(key, value)| (key.clone(), value.clone().into()))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(root).to_string()
+    }
+}
+
+impl Header for SafetensorsHeader {
+    fn encode(&self, rows: usize) -> Vec<u8> {
+        let rows = rows as u64;
+        let mut json = self
+            .json(rows, rows.saturating_mul(self.row_bytes))
+            .into_bytes();
+        // `json_len` fits the longest JSON, so this only pads (with spaces, which the format
+        // allows after the JSON); `RowStream` checks the length all the same.
+        json.resize(self.json_len.max(json.len()), b' ');
+        let mut header = Vec::with_capacity(8 + json.len());
+        header.extend_from_slice(&(json.len() as u64).to_le_bytes());
+        header.extend_from_slice(&json);
+        header
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(rows: usize, metadata: BTreeMap<String, String>) -> Vec<u8> {
+        SafetensorsHeader::new("F32", "x \"quoted\"", &[28, 28], 4, metadata).encode(rows)
+    }
+
+    #[test]
+    fn the_header_has_a_fixed_aligned_length() {
+        let metadata = BTreeMap::from([("format".to_owned(), "pt".to_owned())]);
+        for metadata in [BTreeMap::new(), metadata] {
+            let lengths: Vec<usize> = [0, 1, 77, usize::MAX / 4096]
+                .iter()
+                .map(|&rows| header(rows, metadata.clone()).len())
+                .collect();
+            assert!(lengths.windows(2).all(|w| w[0] == w[1]), "{lengths:?}");
+            assert_eq!(lengths[0] % 8, 0);
+        }
+    }
+
+    #[test]
+    fn the_header_json_names_dtype_shape_and_offsets() {
+        let bytes = header(3, BTreeMap::new());
+        let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        assert_eq!(len + 8, bytes.len());
+        let text = std::str::from_utf8(&bytes[8..]).unwrap();
+        assert!(text.starts_with('{'));
+        let json: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"x \"quoted\"": {
+                "dtype": "F32", "shape": [3, 28, 28], "data_offsets": [0, 3 * 28 * 28 * 4]
+            }})
+        );
+    }
+}

@@ -1,0 +1,218 @@
+//! Interop with real numpy and the `safetensors` Python package: every `.npy` dtype through
+//! `NpyWriter` and `NpyShardWriter`, 0, 1 and many rows, as a known-length input (full chunks and
+//! a short last one) and an unknown-length one (irregular chunks); safetensors in f32 and f16
+//! (and the other numpy dtypes). The scripts compare with values Rust computed.
+//!
+//! Without Python and the modules, the tests print why they are skipped, or fail when `CI` is set.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use common::{chunk_sizes, le_bytes, python_with, rows, run_python_checker, Pattern, Sample};
+use preallocate_runtime::ndarray::{s, Array2};
+use preallocate_runtime::{
+    f16, ChunkSink, NpyElement, NpyShardWriter, NpyWriter, SafetensorsElement, SafetensorsWriter,
+};
+use serde_json::{json, Value};
+
+const SHARD_ROWS: usize = 64;
+
+/// Feeds `values` to `sink` in chunks cut by `pattern`, then finishes it.
+fn stream<T, S: ChunkSink<T>>(mut sink: S, values: &Array2<T>, pattern: Pattern) -> S::Output {
+    let mut start = 0;
+    for size in chunk_sizes(values.nrows(), pattern) {
+        sink.write_chunk(values.slice(s![start..start + size, ..]))
+            .unwrap();
+        start += size;
+    }
+    sink.finish().unwrap()
+}
+
+/// The cases for one dtype: `.npy` and shards for 0, 1 and 300 rows, known and unknown length,
+/// plus one `(n, 28, 28)` file.
+fn npy_cases<T: NpyElement + Sample>(dir: &Path, cases: &mut Vec<Value>) {
+    let inputs = [
+        ("known", Pattern::Fixed(SHARD_ROWS)),
+        ("unknown", Pattern::Irregular),
+    ];
+    for n in [0, 1, 300] {
+        for (length, pattern) in inputs {
+            let stem = format!("{}-{n}-{length}", T::NAME);
+            let values = rows::<T>(n, n, 3);
+            let expected = dir.join(format!("{stem}.bin"));
+            fs::write(&expected, le_bytes(&values)).unwrap();
+
+            let path = dir.join(format!("{stem}.npy"));
+            stream(
+                NpyWriter::<T>::create(&path, &[3]).unwrap(),
+                &values,
+                pattern,
+            );
+            cases.push(json!({
+                "kind": "npy", "path": path, "descr": T::DESCR, "shape": [n, 3],
+                "expected": expected,
+            }));
+
+            let shards = dir.join(&stem);
+            let writer = NpyShardWriter::<T>::create(&shards, &[3], SHARD_ROWS).unwrap();
+            stream(writer, &values, pattern);
+            cases.push(json!({
+                "kind": "shards", "dir": shards, "descr": T::DESCR, "shape": [n, 3],
+                "shard_rows": SHARD_ROWS, "expected": expected,
+            }));
+        }
+    }
+    let values = rows::<T>(7, 3, 28 * 28);
+    let expected = dir.join(format!("{}-images.bin", T::NAME));
+    fs::write(&expected, le_bytes(&values)).unwrap();
+    let path = dir.join(format!("{}-images.npy", T::NAME));
+    stream(
+        NpyWriter::<T>::create(&path, &[28, 28]).unwrap(),
+        &values,
+        Pattern::Fixed(2),
+    );
+    cases.push(json!({
+        "kind": "npy", "path": path, "descr": T::DESCR, "shape": [3, 28, 28],
+        "expected": expected,
+    }));
+}
+
+#[test]
+fn numpy_loads_every_npy_and_shard_output_with_the_values_rust_computed() {
+    let Some(python) = python_with(
+        "numpy_loads_every_npy_and_shard_output_with_the_values_rust_computed",
+        &["numpy"],
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases = Vec::new();
+    npy_cases::<f16>(dir.path(), &mut cases);
+    npy_cases::<f32>(dir.path(), &mut cases);
+    npy_cases::<f64>(dir.path(), &mut cases);
+    npy_cases::<i8>(dir.path(), &mut cases);
+    npy_cases::<i16>(dir.path(), &mut cases);
+    npy_cases::<i32>(dir.path(), &mut cases);
+    npy_cases::<i64>(dir.path(), &mut cases);
+    npy_cases::<u8>(dir.path(), &mut cases);
+    npy_cases::<u16>(dir.path(), &mut cases);
+    npy_cases::<u32>(dir.path(), &mut cases);
+    npy_cases::<u64>(dir.path(), &mut cases);
+    assert_eq!(cases.len(), 11 * 13);
+    let file = dir.path().join("cases.json");
+    fs::write(&file, json!({ "cases": cases }).to_string()).unwrap();
+    run_python_checker(&python, "check_npy.py", &file);
+}
+
+/// The checker must be able to fail: a wrong value, a wrong shape and a stray `*.json` are each
+/// reported, with a non-zero exit.
+#[test]
+fn the_numpy_checker_reports_mismatches() {
+    let Some(python) = python_with("the_numpy_checker_reports_mismatches", &["numpy"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let values = rows::<f32>(0, 4, 3);
+    let path = dir.path().join("x.npy");
+    stream(
+        NpyWriter::<f32>::create(&path, &[3]).unwrap(),
+        &values,
+        Pattern::Whole,
+    );
+    let mut wrong = values.clone();
+    wrong[[2, 1]] = 0.5;
+    let expected = dir.path().join("wrong.bin");
+    fs::write(&expected, le_bytes(&wrong)).unwrap();
+    let shards = dir.path().join("shards");
+    let writer = NpyShardWriter::<f32>::create(&shards, &[3], 2).unwrap();
+    stream(writer, &values, Pattern::Whole);
+    fs::write(shards.join("extra.json"), "{}").unwrap();
+    let good = dir.path().join("good.bin");
+    fs::write(&good, le_bytes(&values)).unwrap();
+    let cases = json!({ "cases": [
+        { "kind": "npy", "path": path, "descr": "<f4", "shape": [4, 3], "expected": expected },
+        { "kind": "npy", "path": path, "descr": "<f4", "shape": [3, 4], "expected": good },
+        { "kind": "shards", "dir": shards, "descr": "<f4", "shape": [4, 3], "shard_rows": 2,
+          "expected": good },
+    ]});
+    let file = dir.path().join("cases.json");
+    fs::write(&file, cases.to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/py/check_npy.py");
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let at = |mode: &str, what: &str| {
+        format!(
+            "MISMATCH {}: np.load('x.npy', mmap_mode={mode}): {what}\n",
+            path.display()
+        )
+    };
+    let value = format!("value at (2, 1) is {:?}, expected 0.5", values[[2, 1]]);
+    let shape = "shape (4, 3), expected (3, 4)";
+    let expected_report = [
+        at("None", &value),
+        at("'r'", &value),
+        at("None", shape),
+        at("'r'", shape),
+        format!(
+            "MISMATCH {}: expected exactly one *.json (manifest.json), found ['extra.json', 'manifest.json']\n",
+            shards.display()
+        ),
+    ]
+    .concat();
+    assert!(stdout.starts_with(&expected_report), "{stdout}");
+    assert!(stdout.ends_with(": 3 cases, 5 mismatches\n"), "{stdout}");
+}
+
+fn safetensors_case<T: SafetensorsElement + Sample>(dir: &Path, cases: &mut Vec<Value>) {
+    for n in [0, 1, 300] {
+        for (length, pattern) in [
+            ("known", Pattern::Fixed(64)),
+            ("unknown", Pattern::Irregular),
+        ] {
+            let stem = format!("{}-{n}-{length}", T::NAME);
+            let values = rows::<T>(n, n, 6);
+            let expected = dir.join(format!("{stem}.bin"));
+            fs::write(&expected, le_bytes(&values)).unwrap();
+            let path = dir.join(format!("{stem}.safetensors"));
+            let metadata = [("format".to_owned(), "pt".to_owned())].into();
+            let writer =
+                SafetensorsWriter::<T>::create_with_metadata(&path, "features", &[2, 3], metadata)
+                    .unwrap();
+            stream(writer, &values, pattern);
+            cases.push(json!({
+                "path": path, "name": "features", "dtype": T::DTYPE, "shape": [n, 2, 3],
+                "metadata": {"format": "pt"}, "expected": expected,
+            }));
+        }
+    }
+}
+
+#[test]
+fn the_safetensors_package_reads_f32_and_f16_outputs() {
+    let Some(python) = python_with(
+        "the_safetensors_package_reads_f32_and_f16_outputs",
+        &["numpy", "safetensors"],
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases = Vec::new();
+    safetensors_case::<f32>(dir.path(), &mut cases);
+    safetensors_case::<f16>(dir.path(), &mut cases);
+    safetensors_case::<f64>(dir.path(), &mut cases);
+    safetensors_case::<i8>(dir.path(), &mut cases);
+    safetensors_case::<u8>(dir.path(), &mut cases);
+    safetensors_case::<i64>(dir.path(), &mut cases);
+    safetensors_case::<u16>(dir.path(), &mut cases);
+    let file = dir.path().join("cases.json");
+    fs::write(&file, json!({ "cases": cases }).to_string()).unwrap();
+    run_python_checker(&python, "check_safetensors.py", &file);
+}
