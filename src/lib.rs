@@ -149,8 +149,10 @@
 
 pub use preallocate_macros::preallocate;
 pub use preallocate_runtime::{
-    Batch, CastAs, CastError, CheckedCast, Element, Error, ItemError, LosslessFrom, RowError,
-    RowFn, RowSpec,
+    mode, Batch, CastAs, CastError, CheckedCast, Element, Error, FileOutput, ItemError,
+    LosslessFrom, NpyElement, OutputCause, Partial, Pipeline, RowError, RowFn, RowSpec,
+    SafetensorsElement, Shard, ShardsOutput, SinkError, Written, DEFAULT_MEMORY_BUDGET,
+    SHARD_MANIFEST,
 };
 
 pub use half::{self, bf16, f16};
@@ -159,12 +161,13 @@ pub use ndarray;
 /// Paths the generated code uses; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use preallocate_runtime::mode;
     pub use preallocate_runtime::ndarray;
     pub use preallocate_runtime::{
         batch, batch_filtered, batch_skipping, bf16, f16, fill, fill_filtered, fill_skipping,
         store_as, store_checked, store_lossless, store_saturating, try_batch, try_batch_filtered,
         try_fill, try_fill_filtered, Axes1, Axes2, Axes3, Axes4, Batch, Error, FnRow, ItemError,
-        RowError, RowFn, RowSpec,
+        Pipeline, RowError, RowFn, RowSpec,
     };
 }
 

@@ -330,7 +330,10 @@ fn parse_extent(value: &Expr, what: &str, errors: &mut Errors) -> Option<Extent>
         ),
         _ => syn::Error::new_spanned(
             value,
-            format!("`{what}` must be an integer literal or a `const`: {example}"),
+            format!(
+                "`{what}` must be an integer literal or the name of a `const`, found `{}`; an expression can go in a `const`: `const N: usize = ...;`",
+                shown(value)
+            ),
         ),
     };
     errors.push(err);

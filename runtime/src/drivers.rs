@@ -77,8 +77,7 @@ where
     if dim > 0 {
         // Fast path while every item is kept: consecutive slots, no bounds or growth checks
         // per row. A slot is taken before an item, so no item is lost when the slots run out.
-        let mut slots = data.chunks_exact_mut(dim);
-        while let Some(slot) = slots.next() {
+        for slot in data.chunks_exact_mut(dim) {
             let Some((index, item)) = items.next() else {
                 // The input has ended: it must not be asked again (it may not be fused).
                 exhausted = true;

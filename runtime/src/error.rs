@@ -3,6 +3,9 @@
 
 use core::convert::Infallible;
 use core::fmt;
+use std::path::PathBuf;
+
+use crate::SinkError;
 
 /// A row element that does not fit the storage type under `cast = "checked"`.
 ///
@@ -177,6 +180,35 @@ pub enum Error<E = Infallible> {
         /// The failed item and why.
         error: ItemError<E>,
     },
+    /// Writing an output file stopped, because an item failed or the output itself did (disk
+    /// full, read-only file system, missing directory). The final path is untouched; the rows
+    /// written before the failure are kept at `partial`.
+    Output {
+        /// Rows written (and kept) before the failure.
+        written: usize,
+        /// Where they are kept (`x.npy.partial`, or the shard directory), if anywhere.
+        partial: Option<PathBuf>,
+        /// What stopped the output.
+        cause: OutputCause<E>,
+    },
+}
+
+/// Why an output file stopped before it was complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputCause<E = Infallible> {
+    /// An item failed.
+    Item(ItemError<E>),
+    /// Writing the output failed.
+    Sink(SinkError),
+}
+
+impl<E: fmt::Display> fmt::Display for OutputCause<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OutputCause::Item(err) => err.fmt(f),
+            OutputCause::Sink(err) => err.fmt(f),
+        }
+    }
 }
 
 impl<E> Error<E> {
@@ -190,7 +222,9 @@ impl<E> Error<E> {
     pub fn rows_written(&self) -> usize {
         match self {
             Error::WidthMismatch { .. } | Error::ShapeMismatch { .. } => 0,
-            Error::BufferFull { written } | Error::Item { written, .. } => *written,
+            Error::BufferFull { written }
+            | Error::Item { written, .. }
+            | Error::Output { written, .. } => *written,
         }
     }
 
@@ -205,7 +239,12 @@ impl<E> Error<E> {
         match self {
             Error::WidthMismatch { .. } | Error::ShapeMismatch { .. } => None,
             Error::BufferFull { written } => Some(*written),
-            Error::Item { error, .. } => Some(error.index),
+            Error::Item { error, .. }
+            | Error::Output {
+                cause: OutputCause::Item(error),
+                ..
+            } => Some(error.index),
+            Error::Output { .. } => None,
         }
     }
 }
@@ -228,6 +267,17 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Item { written, error } => {
                 write!(f, "{error} ({written} rows written before it)")
             }
+            Error::Output {
+                written,
+                partial,
+                cause,
+            } => {
+                write!(f, "{cause} ({written} rows written, ")?;
+                match partial {
+                    Some(path) => write!(f, "kept in `{}`)", path.display()),
+                    None => f.write_str("none kept)"),
+                }
+            }
         }
     }
 }
@@ -235,7 +285,15 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
 impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Item { error, .. } => Some(error),
+            Error::Item { error, .. }
+            | Error::Output {
+                cause: OutputCause::Item(error),
+                ..
+            } => Some(error),
+            Error::Output {
+                cause: OutputCause::Sink(error),
+                ..
+            } => Some(error),
             _ => None,
         }
     }

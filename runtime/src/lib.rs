@@ -39,6 +39,7 @@ mod drivers;
 mod element;
 mod error;
 mod io;
+mod pipeline;
 mod row;
 
 pub use drivers::{
@@ -49,7 +50,8 @@ pub use element::{
     store_as, store_checked, store_lossless, store_saturating, CastAs, CheckedCast, Element,
     LosslessFrom,
 };
-pub use error::{CastError, Error, ItemError, RowError};
+pub use error::{CastError, Error, ItemError, OutputCause, RowError};
+pub use pipeline::{mode, Pipeline, Written, DEFAULT_MEMORY_BUDGET};
 pub use row::{Axes1, Axes2, Axes3, Axes4, Batch, FnRow, RowCount, RowFn, RowShape, RowSpec};
 
 pub use half::{bf16, f16};
