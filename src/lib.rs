@@ -135,8 +135,24 @@
 //! | `Dtype` | the storage element type |
 //! | `batch(items)` | every row of any `IntoIterator` of items, in one array allocated once when the length is known |
 //! | `fill(items, out)` | the rows written into a caller's buffer (any layout, reusable); see [`Error`] |
+//! | `pipeline()` | a [`Pipeline`]: bounded memory through one reused chunk buffer, to a closure, a `.npy` file, `.npy` shards or a safetensors file |
 //!
-//! For a method `m`: the methods `m_batch`, `m_fill` and the consts `M_DIM`, `M_SHAPE`.
+//! For a method `m`: the methods `m_batch`, `m_fill`, `m_pipeline` and the consts `M_DIM`,
+//! `M_SHAPE`.
+//!
+//! ```
+//! use preallocate::preallocate;
+//!
+//! #[preallocate(dim = 2, dtype = f32)]
+//! fn pair(i: u32) -> [f32; 2] {
+//!     [i as f32, -(i as f32)]
+//! }
+//!
+//! let dir = tempfile::tempdir()?;
+//! let out = pair::pipeline().chunk_rows(1000).write_npy(0..2500, dir.path().join("x.npy"))?;
+//! assert_eq!((out.rows, out.shape.clone()), (2500, vec![2500, 2]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! Misuse is a compile error that points at the token to fix: a missing, repeated, unknown or
 //! conflicting key, a `dim` or `shape` that is not positive, an unknown `dtype`, `cast` or
