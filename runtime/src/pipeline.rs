@@ -15,8 +15,10 @@ use crate::{
 
 /// The chunk buffer's size when neither [`Pipeline::chunk_rows`] nor
 /// [`Pipeline::memory_budget`] is set: large enough that per-chunk costs vanish, small enough
-/// to stay in the last-level cache's neighbourhood.
-pub const DEFAULT_MEMORY_BUDGET: usize = 4 << 20;
+/// that a chunk is still in cache when it is copied to the file. (Measured with
+/// `benches/out_of_core.rs` on 100 M rows × 3 `f32`: 0.75–2 MiB chunks wrote in 0.65–0.95 s,
+/// 4 MiB chunks in 1.1–2.4 s, the kernel's copy into the page cache missing the cache.)
+pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 20;
 
 /// What an output reports when it is complete, and which items gave no row.
 ///
