@@ -206,18 +206,7 @@ impl<T: NpyElement> NpyWriter<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn finish(self) -> Result<FileOutput, SinkFailure> {
-        let data_offset = self.stream.header_len();
-        let row_shape = self.stream.row_shape().to_vec();
-        let Staged {
-            dest, rows, bytes, ..
-        } = self.stream.finish()?;
-        Ok(FileOutput {
-            path: dest,
-            rows,
-            shape: with_rows(rows, &row_shape),
-            bytes,
-            data_offset,
-        })
+        self.stream.finish_file()
     }
 
     /// Stops writing and keeps the rows written so far in `<path>.partial` (a valid `.npy`);

@@ -14,9 +14,8 @@ use std::path::Path;
 use ndarray::ArrayView2;
 
 use super::dtype::SafetensorsElement;
-use super::npy::with_rows;
 use super::progress::Ticker;
-use super::stream::{Header, RowStream, Staged};
+use super::stream::{Header, RowStream};
 use super::{ChunkSink, FileOutput, Partial, SinkError, SinkFailure};
 
 /// The key safetensors reserves for the string-to-string metadata.
@@ -221,18 +220,7 @@ impl<T: SafetensorsElement> SafetensorsWriter<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn finish(self) -> Result<FileOutput, SinkFailure> {
-        let data_offset = self.stream.header_len();
-        let row_shape = self.stream.row_shape().to_vec();
-        let Staged {
-            dest, rows, bytes, ..
-        } = self.stream.finish()?;
-        Ok(FileOutput {
-            path: dest,
-            rows,
-            shape: with_rows(rows, &row_shape),
-            bytes,
-            data_offset,
-        })
+        self.stream.finish_file()
     }
 
     /// Stops writing and keeps the rows written so far in `<path>.partial`; `path` is left as it

@@ -15,8 +15,9 @@ use ndarray::ArrayView2;
 
 use super::atomic::{parent_dir, partial_path, rename_error, sync_dir, AtomicFile};
 use super::dtype::le_bytes;
+use super::npy::with_rows;
 use super::progress::Ticker;
-use super::{Partial, SinkError, SinkFailure};
+use super::{FileOutput, Partial, SinkError, SinkFailure};
 
 /// A file format's header for a given row count; its length must not depend on the count.
 pub(crate) trait Header {
@@ -186,6 +187,22 @@ impl<H: Header> RowStream<H> {
                 })
             }
         }
+    }
+
+    /// [`RowStream::finish`], reported as the single-file writers report it.
+    pub(crate) fn finish_file(self) -> Result<FileOutput, SinkFailure> {
+        let data_offset = self.header_len();
+        let row_shape = self.row_shape().to_vec();
+        let Staged {
+            dest, rows, bytes, ..
+        } = self.finish()?;
+        Ok(FileOutput {
+            path: dest,
+            rows,
+            shape: with_rows(rows, &row_shape),
+            bytes,
+            data_offset,
+        })
     }
 
     /// Writes the final header and flushes, leaving the file under its temporary name.
