@@ -274,3 +274,35 @@ mod every_form {
         assert_eq!(skips_odd::pipeline().batch([1u16, 2, 3]), batch);
     }
 }
+
+#[preallocate(dim = 1, dtype = u32)]
+fn panics_at_ten(i: u32) -> [u32; 1] {
+    assert!(i != 10, "a bug in the row function at item {i}");
+    [i]
+}
+
+#[test]
+fn a_panic_propagates_and_keeps_the_flushed_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.npy");
+    std::fs::write(&path, b"an earlier good file").unwrap();
+    let caught = std::panic::catch_unwind(|| {
+        panics_at_ten::pipeline()
+            .chunk_rows(4)
+            .write_npy(0..100, &path)
+    });
+    let message = caught.unwrap_err();
+    let message = message.downcast_ref::<String>().unwrap();
+    assert_eq!(message, "a bug in the row function at item 10");
+    assert_eq!(std::fs::read(&path).unwrap(), b"an earlier good file");
+    // Chunks 0..4 and 4..8 were flushed; rows 8 and 9 were still in the chunk buffer.
+    let partial = std::fs::read(dir.path().join("x.npy.partial")).unwrap();
+    let header = String::from_utf8_lossy(&partial[..128]).into_owned();
+    assert!(header.contains("'shape': (8, 1)"), "{header}");
+    let data_start = partial.len() - 8 * 4;
+    let values: Vec<u32> = partial[data_start..]
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(values, (0..8).collect::<Vec<_>>());
+}
