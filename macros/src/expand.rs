@@ -415,20 +415,21 @@ impl Spec<'_> {
             Form::ByValue => "returns",
             Form::InPlace => "writes in place",
         };
-        let drops = match self.mode() {
-            Mode::Plain => String::new(),
-            Mode::Filtered => format!(
+        // What happens to items without a row, then (for `batch`) how it fails.
+        let dropped = match self.mode() {
+            Mode::Plain | Mode::Fallible => String::new(),
+            Mode::Filtered | Mode::FallibleFiltered => format!(
                 "\n\nItems for which `{name}` gives no row are dropped: `skipped` lists their indices."
-            ),
-            Mode::Fallible => format!(
-                "\n\n# Errors\nThe first item for which `{name}` fails, with its index; no array is returned."
-            ),
-            Mode::FallibleFiltered => format!(
-                "\n\nItems for which `{name}` gives no row are dropped: `skipped` lists their indices.\n\n# Errors\nThe first item for which `{name}` fails, with its index; no array is returned."
             ),
             Mode::Skipping => format!(
                 "\n\nItems for which `{name}` fails or gives no row are dropped (`on_error = \"skip\"`): `skipped` lists their indices."
             ),
+        };
+        let batch_errors = match self.mode() {
+            Mode::Fallible | Mode::FallibleFiltered => format!(
+                "\n\n# Errors\nThe first item for which `{name}` fails, with its index; no array is returned."
+            ),
+            _ => String::new(),
         };
         let fill_errors = match self.mode() {
             Mode::Fallible | Mode::FallibleFiltered => "\n- `Error::Item` when an item fails: the rows before it are written, and the error carries their count and the item's index.",
@@ -437,15 +438,14 @@ impl Spec<'_> {
         Docs {
             batch: format!(
                 "Builds the array of the rows of every item (`{item}`), each a row of shape {shape} of `{dtype}`: row `i` is what `{name}` {verb} for item `i`.\n\n\
-                 The array is allocated once when the input's length is known (its `size_hint` is exact), and grows geometrically, then shrinks to fit, when it is not. No list of rows is built.{drops}"
+                 The array is allocated once when the input's length is known (its `size_hint` is exact), and grows geometrically, then shrinks to fit, when it is not. No list of rows is built.{dropped}{batch_errors}"
             ),
             fill: format!(
                 "Writes the row of every item (`{item}`) into `out`, the caller's buffer of rows of shape {shape} of `{dtype}`, and returns the number of rows written.\n\n\
-                 `out` is an array view of any layout (`a.view_mut()`, `a.slice_mut(..)`, a column-major array) or a `&mut` array; it can be reused across calls. Rows after the count are left as they were (the first of them may be zeroed when an item gave no row).{}\n\n\
+                 `out` is an array view of any layout (`a.view_mut()`, `a.slice_mut(..)`, a column-major array) or a `&mut` array; it can be reused across calls. Rows after the count are left as they were (the first of them may be zeroed when an item gave no row).{dropped}\n\n\
                  # Errors\n\
                  - `Error::WidthMismatch` (`Error::ShapeMismatch` for multi-axis rows) when the rows of `out` do not have this shape; nothing is written.\n\
-                 - `Error::BufferFull` when there are more rows than `out` has: every row of `out` is written and the error carries that count.{fill_errors}",
-                drops.split("\n\n# Errors").next().unwrap_or_default()
+                 - `Error::BufferFull` when there are more rows than `out` has: every row of `out` is written and the error carries that count.{fill_errors}"
             ),
             pipeline: format!(
                 "A bounded-memory pipeline over `{name}`: rows go through one reused chunk buffer to a closure (`for_each_chunk`), a `.npy` file (`write_npy`), `.npy` shards (`write_npy_shards`) or a safetensors file (`write_safetensors`); set the chunk with `chunk_rows` or `memory_budget`."
