@@ -172,6 +172,9 @@ impl<H: Header> RowStream<H> {
         let staged = self.stage()?;
         match fs::rename(&staged.temp, &staged.dest) {
             Ok(()) => {
+                // A `.partial` left by an earlier failed run is superseded by the complete
+                // file (the shard writer does the same for its `.partial` shards).
+                let _ = fs::remove_file(partial_path(&staged.dest));
                 sync_dir(parent_dir(&staged.dest));
                 self.ticker.finish();
                 Ok(staged)

@@ -292,3 +292,22 @@ fn multi_axis_rows_keep_their_shape_in_files() {
         vec![0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 3]
     );
 }
+
+#[test]
+fn a_complete_file_supersedes_an_earlier_partial_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.npy");
+    let err = Pipeline::<_, mode::Fallible>::new(rows_with(&[], &[3]))
+        .write_npy(0..10u32, &path)
+        .unwrap_err();
+    assert_eq!(err.rows_written(), 3);
+    let partial = dir.path().join("x.npy.partial");
+    assert!(partial.exists());
+    let out = Pipeline::<_, mode::Fallible>::new(rows_with(&[], &[]))
+        .write_npy(0..10u32, &path)
+        .unwrap();
+    assert_eq!(out.rows, 10);
+    assert!(!partial.exists(), "the stale partial file is removed");
+    let (_, data) = read_npy(&path);
+    assert_eq!(i32s(&data), expected(0..10));
+}
