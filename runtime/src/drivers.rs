@@ -364,14 +364,14 @@ fn check_shape<R: RowSpec + ?Sized, F>(shape: &[usize]) -> Result<(), FillStop<F
 
 /// Writes the rows of `items` into `out`, row `written` after row `written`.
 ///
-/// Rows that are contiguous in memory are written in place; the others go through one scratch
-/// row. A reused slot is zeroed before an in-place row function sees it. When `out` is full,
-/// items go on being processed (into the scratch row) until one produces a row, so that
-/// trailing items that are filtered out do not count as overflow.
+/// The layout is looked at once: a standard-layout buffer is written as one flat slice, any
+/// other one row by row. A reused slot is zeroed before an in-place row function sees it. When
+/// `out` is full, items go on being processed (into a scratch row) until one produces a row, so
+/// that trailing items that are filtered out do not count as overflow.
 fn fill_rows<R, I, F>(
     row_fn: &mut R,
     items: I,
-    mut out: ArrayViewMut<'_, R::Dtype, R::Dim>,
+    out: ArrayViewMut<'_, R::Dtype, R::Dim>,
     on_failure: impl Fn(R::Failure) -> Result<(), F>,
 ) -> Result<Filled, FillStop<F>>
 where
@@ -379,49 +379,111 @@ where
     I: IntoIterator,
 {
     check_shape::<R, F>(out.shape())?;
-    let dim = R::DIM;
     let capacity = out.shape().first().copied().unwrap_or(0);
+    if out.is_standard_layout() {
+        if let Some(data) = out.into_slice() {
+            let slots = FlatSlots { data, dim: R::DIM };
+            return fill_slots(row_fn, items, capacity, slots, on_failure);
+        }
+        unreachable!("a standard-layout view is one contiguous slice");
+    }
+    let slots = RowSlots {
+        out,
+        scratch: Vec::new(),
+    };
+    fill_slots(row_fn, items, capacity, slots, on_failure)
+}
+
+/// Where `fill` puts row `index`: `write` gets the slot and returns whether the row is kept.
+trait Slots<T> {
+    fn write<E>(
+        &mut self,
+        index: usize,
+        write: impl FnOnce(&mut [T]) -> Result<bool, E>,
+    ) -> Result<bool, E>;
+}
+
+/// A standard-layout buffer: row `i` is `data[i * dim..(i + 1) * dim]`.
+struct FlatSlots<'a, T> {
+    data: &'a mut [T],
+    dim: usize,
+}
+
+impl<T> Slots<T> for FlatSlots<'_, T> {
+    #[inline]
+    fn write<E>(
+        &mut self,
+        index: usize,
+        write: impl FnOnce(&mut [T]) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        write(&mut self.data[index * self.dim..(index + 1) * self.dim])
+    }
+}
+
+/// Any other layout: rows that are contiguous are written in place, the others through one
+/// scratch row copied in logical (row-major) order when kept.
+struct RowSlots<'a, T, D> {
+    out: ArrayViewMut<'a, T, D>,
+    scratch: Vec<T>,
+}
+
+impl<T: Element, D: ndarray::RemoveAxis> Slots<T> for RowSlots<'_, T, D> {
+    fn write<E>(
+        &mut self,
+        index: usize,
+        write: impl FnOnce(&mut [T]) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        let mut row = self.out.index_axis_mut(Axis(0), index);
+        if let Some(slot) = row.as_slice_mut() {
+            return write(slot);
+        }
+        // Sized once; `write` zeroes it when the row function needs a zeroed row.
+        self.scratch.resize(row.len(), T::ZERO);
+        let result = write(&mut self.scratch);
+        if matches!(result, Ok(true)) {
+            for (dst, src) in row.iter_mut().zip(&self.scratch) {
+                *dst = *src;
+            }
+        }
+        result
+    }
+}
+
+/// The loop of [`fill_rows`], once the layout is known.
+fn fill_slots<R, I, F>(
+    row_fn: &mut R,
+    items: I,
+    capacity: usize,
+    mut slots: impl Slots<R::Dtype>,
+    on_failure: impl Fn(R::Failure) -> Result<(), F>,
+) -> Result<Filled, FillStop<F>>
+where
+    R: RowFn<I::Item> + ?Sized,
+    I: IntoIterator,
+{
     let mut written = 0usize;
     let mut skipped = Vec::new();
-    let mut scratch: Vec<R::Dtype> = Vec::new();
-
+    let mut overflow: Vec<R::Dtype> = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         let result = if written == capacity {
-            scratch.clear();
-            scratch.resize(dim, R::Dtype::ZERO);
-            match row_fn.write_row(item, &mut scratch) {
+            overflow.clear();
+            overflow.resize(R::DIM, R::Dtype::ZERO);
+            match row_fn.write_row(item, &mut overflow) {
                 Ok(true) => return Err(FillStop::Full { written }),
                 other => other,
             }
-        } else if let Some(flat) = out.as_slice_mut() {
-            let slot = &mut flat[written * dim..(written + 1) * dim];
-            prepare_slot::<R>(slot);
-            let result = row_fn.write_row(item, slot);
-            if !matches!(result, Ok(true)) {
-                slot.fill(R::Dtype::ZERO);
-            }
-            result
         } else {
-            let mut row = out.index_axis_mut(Axis(0), written);
-            if let Some(slot) = row.as_slice_mut() {
+            slots.write(written, |slot| {
+                // Re-sliced to the constant `DIM`, so that a by-value row's copy is inlined
+                // instead of a `memcpy` call of unknown length per row.
+                let slot = &mut slot[..R::DIM];
                 prepare_slot::<R>(slot);
                 let result = row_fn.write_row(item, slot);
                 if !matches!(result, Ok(true)) {
                     slot.fill(R::Dtype::ZERO);
                 }
                 result
-            } else {
-                scratch.clear();
-                scratch.resize(dim, R::Dtype::ZERO);
-                let result = row_fn.write_row(item, &mut scratch);
-                if matches!(result, Ok(true)) {
-                    // Logical (row-major) order, whatever the view's strides.
-                    for (dst, src) in row.iter_mut().zip(&scratch) {
-                        *dst = *src;
-                    }
-                }
-                result
-            }
+            })
         };
         match result {
             Ok(true) => written += 1,
