@@ -114,14 +114,6 @@ impl Args {
             _ => None,
         }
     }
-
-    /// The path of the facade crate in generated code.
-    pub fn krate(&self) -> TokenStream {
-        match &self.krate {
-            Some(path) => path.to_token_stream(),
-            None => quote::quote!(::preallocate),
-        }
-    }
 }
 
 pub fn parse(attr: TokenStream, errors: &mut Errors) -> Args {

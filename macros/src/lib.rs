@@ -12,6 +12,7 @@ mod dtype;
 mod errors;
 mod expand;
 mod model;
+mod spec;
 mod valid;
 
 #[cfg(test)]

@@ -8,6 +8,9 @@
 //!   `Result<(), Err>` or `Result<bool, Err>`.
 //!
 //! It is a free function or a method taking `&self` or `&mut self`.
+//!
+//! The model has no `Option` for something the user may have got wrong: a signature the macro
+//! cannot use gives `None` and its errors, never a half-filled model.
 
 use std::collections::BTreeSet;
 
@@ -28,10 +31,42 @@ pub enum Receiver {
     Mutable,
 }
 
+/// Where the row function lives, which decides the shape of its companions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// A free function: a companion module of the same name.
+    Free,
+    /// A method: sibling methods and consts in the same `impl` block.
+    Method(Receiver),
+}
+
+impl Owner {
+    /// The owner as the function's receiver says, whether or not the receiver is valid.
+    pub fn of(func: &ItemFn) -> Owner {
+        match func.sig.receiver() {
+            None => Owner::Free,
+            Some(r) if r.mutability.is_some() => Owner::Method(Receiver::Mutable),
+            Some(_) => Owner::Method(Receiver::Shared),
+        }
+    }
+}
+
+/// How a row function reports that an item has no valid row.
+#[derive(Clone)]
+pub enum Fails {
+    /// It cannot fail.
+    Never,
+    /// It returns `Result<_, E>`; this is `E`.
+    With(Box<Type>),
+}
+
 /// What the macro needs to know about a valid row function.
+#[derive(Clone)]
 pub struct RowSignature {
-    pub receiver: Option<Receiver>,
+    pub owner: Owner,
     pub form: Form,
+    /// The function's own generic parameters and where clause.
+    pub generics: syn::Generics,
     /// The item parameter's type, as written.
     pub item_ty: Type,
     /// The element type `E` of the row array.
@@ -39,7 +74,7 @@ pub struct RowSignature {
     /// The row array's lengths, outer axis first: `[[u8; 28]; 14]` is `[14, 28]`.
     pub lens: Vec<syn::Expr>,
     /// The error type of a fallible row function.
-    pub error_ty: Option<Type>,
+    pub fails: Fails,
     /// Whether the function can drop items (`Option` rows, `bool` in place).
     pub filtering: bool,
 }
@@ -59,9 +94,11 @@ pub fn literal_len(len: &syn::Expr) -> Option<usize> {
 const SHAPES: &str = "a row function is `fn f(item: &Item) -> [f32; 3]` (by value) or `fn f(item: &Item, row: &mut [f32; 3])` (in place)";
 
 /// Checks the signature on its own (the attribute's values come later) and reads the row model.
+///
+/// A qualifier the macro rejects (`async`, `unsafe`, `extern`, variadic) does not hide the row
+/// model: the stand-in companions emitted next to that error keep the row's real types.
 pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
     let sig = &func.sig;
-    let before = errors.len();
 
     if let Some(token) = &sig.asyncness {
         errors.push(syn::Error::new_spanned(
@@ -88,7 +125,7 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
         ));
     }
 
-    let mut receiver = None;
+    let before = errors.len();
     let mut typed = Vec::new();
     for arg in &sig.inputs {
         match arg {
@@ -100,13 +137,7 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
                 r,
                 "a #[preallocate] method takes `&self` or `&mut self`: `self` by value would be consumed by the first row",
             )),
-            FnArg::Receiver(r) => {
-                receiver = Some(if r.mutability.is_some() {
-                    Receiver::Mutable
-                } else {
-                    Receiver::Shared
-                });
-            }
+            FnArg::Receiver(_) => {}
             FnArg::Typed(pat) => typed.push(pat),
         }
     }
@@ -179,13 +210,14 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
     };
 
     check_generics_are_inferable(func, &item_ty, errors);
-    (errors.len() == before).then_some(RowSignature {
-        receiver,
+    (errors.len() == before).then(|| RowSignature {
+        owner: Owner::of(func),
         form,
+        generics: func.sig.generics.clone(),
         item_ty,
         elem,
         lens,
-        error_ty,
+        fails: error_ty.map_or(Fails::Never, |ty| Fails::With(Box::new(ty))),
         filtering,
     })
 }

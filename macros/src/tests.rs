@@ -5,7 +5,8 @@ use quote::quote;
 
 use crate::attr::{self, Cast, Extent, OnError};
 use crate::errors::Errors;
-use crate::model::{self, Form, Receiver};
+use crate::model::{self, Fails, Form, Owner, Receiver};
+use crate::spec::{Bodies, Policy, Spec};
 
 fn parse_attr(tokens: TokenStream) -> (attr::Args, Vec<String>) {
     let mut errors = Errors::default();
@@ -31,7 +32,10 @@ fn every_key_is_read() {
     assert_eq!(args.dtype.as_ref().map(|(d, _)| d.name()), Some("u8"));
     assert_eq!(args.cast(), Cast::Saturate);
     assert_eq!(args.on_error(), OnError::Skip);
-    assert_eq!(args.krate().to_string(), "pa");
+    assert_eq!(
+        args.krate.as_ref().map(crate::errors::shown).as_deref(),
+        Some("pa")
+    );
 }
 
 #[test]
@@ -73,18 +77,18 @@ fn signatures_are_read_into_the_row_model() {
     ));
     assert!(errors.is_empty(), "{errors:?}");
     let sig = sig.expect("valid");
-    assert_eq!(sig.receiver, Some(Receiver::Mutable));
+    assert_eq!(sig.owner, Owner::Method(Receiver::Mutable));
     assert_eq!(sig.form, Form::InPlace);
     assert_eq!(sig.lens.len(), 2);
     assert_eq!(model::literal_len(&sig.lens[0]), Some(2));
-    assert!(sig.error_ty.is_some() && sig.filtering);
+    assert!(matches!(sig.fails, Fails::With(_)) && sig.filtering);
 
     let (sig, _) = analyze(quote!(
         fn f(x: Rec) -> Option<[f32; 4]> {}
     ));
     let sig = sig.expect("valid");
     assert_eq!(
-        (sig.form, sig.filtering, sig.error_ty.is_none()),
+        (sig.form, sig.filtering, matches!(sig.fails, Fails::Never)),
         (Form::ByValue, true, true)
     );
 }
@@ -154,4 +158,185 @@ fn methods_get_siblings_not_a_module() {
     assert!(out.contains("pub fn scale_fill"));
     assert!(out.contains("pub const SCALE_DIM : usize"));
     assert!(!out.contains("mod scale"));
+}
+
+fn validate(attr: TokenStream, func: TokenStream) -> Result<Spec, crate::valid::Invalid> {
+    let func: syn::ItemFn = syn::parse2(func).expect("a function");
+    let mut errors = Errors::default();
+    let args = attr::parse(attr, &mut errors);
+    let sig = model::analyze(&func, &mut errors);
+    crate::valid::validate(&args, sig, &func, errors)
+}
+
+#[test]
+fn validation_resolves_every_key() {
+    let Ok(spec) = validate(
+        quote!(shape = (2, 3), dtype = f64, on_error = "skip"),
+        quote!(
+            fn f(x: &X) -> Result<[[f32; 3]; 2], E> {}
+        ),
+    ) else {
+        panic!("valid");
+    };
+    assert_eq!(spec.bodies, Bodies::Real);
+    assert_eq!(spec.policy, Policy::Skipping);
+    assert_eq!(spec.dtype.name(), "f64");
+    assert_eq!(spec.cast, Cast::Lossless);
+    assert_eq!(spec.rank(), 2);
+}
+
+#[test]
+fn policies_follow_what_the_function_can_do() {
+    let policy = |attr, func| validate(attr, func).ok().expect("valid").policy;
+    assert_eq!(
+        policy(
+            quote!(dim = 1, dtype = f32),
+            quote!(
+                fn f(x: u8) -> [u8; 1] {}
+            )
+        ),
+        Policy::Plain
+    );
+    assert_eq!(
+        policy(
+            quote!(dim = 1, dtype = f32),
+            quote!(
+                fn f(x: u8) -> Option<[u8; 1]> {}
+            )
+        ),
+        Policy::Filtered
+    );
+    assert_eq!(
+        policy(
+            quote!(dim = 1, dtype = u8, cast = "checked"),
+            quote!(
+                fn f(x: u8) -> [f32; 1] {}
+            )
+        ),
+        Policy::Fallible
+    );
+    assert_eq!(
+        policy(
+            quote!(dim = 1, dtype = f32),
+            quote!(
+                fn f(x: u8, row: &mut [f32; 1]) -> Result<bool, E> {}
+            )
+        ),
+        Policy::FallibleFiltered
+    );
+}
+
+#[test]
+fn a_stand_in_keeps_what_was_right_and_defaults_the_rest() {
+    // `dtype` is missing: the row's element type stands in, and the signature is the real one.
+    let Err(invalid) = validate(
+        quote!(dim = 3),
+        quote!(
+            fn f(x: &X) -> Result<Option<[u8; 3]>, E> {}
+        ),
+    ) else {
+        panic!("invalid");
+    };
+    assert_eq!(invalid.errors.len(), 1);
+    let spec = &invalid.stand_in;
+    assert_eq!(spec.bodies, Bodies::Stub);
+    assert_eq!(spec.dtype.name(), "u8");
+    assert_eq!(spec.policy, Policy::FallibleFiltered);
+    assert!(matches!(spec.shape.as_slice(), [Extent::Literal(3, _)]));
+    assert_eq!(crate::errors::shown(&spec.sig.item_ty), "&X");
+
+    // A wrong `dim`: the row's shape stands in.
+    let Err(invalid) = validate(
+        quote!(dim = 0, dtype = f32),
+        quote!(
+            fn f(x: &X) -> [[f32; 4]; N] {}
+        ),
+    ) else {
+        panic!("invalid");
+    };
+    let spec = &invalid.stand_in;
+    assert!(matches!(
+        spec.shape.as_slice(),
+        [Extent::Const(_), Extent::Literal(4, _)]
+    ));
+}
+
+#[test]
+fn a_stand_in_for_an_unreadable_signature_takes_any_item() {
+    let Err(invalid) = validate(
+        quote!(shape = (2, 2), dtype = u8, cast = "nope"),
+        quote!(
+            fn f(&self) -> [u8; 4] {}
+        ),
+    ) else {
+        panic!("invalid");
+    };
+    assert_eq!(invalid.errors.len(), 2, "{:?}", invalid.errors.messages());
+    let spec = &invalid.stand_in;
+    assert_eq!(spec.sig.owner, Owner::Method(Receiver::Shared));
+    assert_eq!(spec.policy, Policy::Plain);
+    assert_eq!(spec.cast, Cast::Lossless);
+    assert_eq!(spec.rank(), 2);
+    assert_eq!(crate::errors::shown(&spec.sig.item_ty), "__PreallocateItem");
+}
+
+/// Whether `tokens` declares `fn name` or `const NAME` / `type NAME`.
+fn declares(out: &str, what: &str) -> bool {
+    out.contains(&format!("{what} <"))
+        || out.contains(&format!("{what} ("))
+        || out.contains(&format!("{what} :"))
+        || out.contains(&format!("{what} ="))
+}
+
+#[test]
+fn a_fallback_method_has_every_sibling_and_calls_nothing() {
+    let out = crate::expand::expand(
+        quote!(dim = 2, dtype = f32, cast = "rounded"),
+        quote!(
+            fn scale(&self, x: &f32) -> [f32; 2] {
+                [*x, *x]
+            }
+        ),
+    )
+    .to_string();
+    assert!(out.contains("compile_error"));
+    for name in [
+        "fn scale_batch",
+        "fn scale_fill",
+        "fn scale_pipeline",
+        "const SCALE_DIM",
+        "const SCALE_SHAPE",
+    ] {
+        assert!(declares(&out, name), "{name} in {out}");
+    }
+    assert!(
+        !out.contains("self . scale ("),
+        "a stub calls nothing: {out}"
+    );
+}
+
+#[test]
+fn a_fallback_module_has_every_item_and_calls_nothing() {
+    let out = crate::expand::expand(
+        quote!(dim = 3, dtype = f23),
+        quote!(
+            fn featurize(p: &Point) -> [f32; 3] {
+                [p.x, p.y, p.z]
+            }
+        ),
+    )
+    .to_string();
+    assert!(out.contains("compile_error"));
+    for name in [
+        "fn batch",
+        "fn fill",
+        "fn pipeline",
+        "const DIM",
+        "const SHAPE",
+        "type Dtype",
+    ] {
+        assert!(declares(&out, name), "{name} in {out}");
+    }
+    assert!(!out.contains("featurize (__preallocate_item"), "{out}");
+    assert!(!out.contains("store_lossless"), "{out}");
 }

@@ -1,15 +1,88 @@
 //! Checks that need both the attribute and the signature: the row's shape against `dim` or
 //! `shape`, its element type against `dtype` and `cast`, `on_error` against what can fail, and
-//! the keys that are missing.
+//! the keys that are missing; then the checked [`Spec`], or the errors and a stand-in spec.
 
 use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::ItemFn;
 
 use crate::attr::{Args, Cast, Extent};
 use crate::dtype::Dtype;
 use crate::errors::{shown, Errors};
-use crate::model::{literal_len, Form, RowSignature};
+use crate::model::{literal_len, Fails, Form, Owner, RowSignature};
+use crate::spec::{self, Bodies, Krate, Policy, Spec};
 
-pub fn check(args: &Args, sig: Option<&RowSignature>, errors: &mut Errors) {
+/// An attribute or signature with errors: the errors to show, and the spec to emit the
+/// companions from, so that every name the crate uses still exists.
+pub struct Invalid {
+    pub errors: Errors,
+    pub stand_in: Box<Spec>,
+}
+
+/// Checks the attribute against the signature. `errors` holds those found while parsing them.
+pub fn validate(
+    args: &Args,
+    sig: Option<RowSignature>,
+    func: &ItemFn,
+    mut errors: Errors,
+) -> Result<Spec, Invalid> {
+    check(args, sig.as_ref(), &mut errors);
+    let bodies = if errors.is_empty() {
+        Bodies::Real
+    } else {
+        Bodies::Stub
+    };
+    let spec = resolve(args, sig, func, bodies);
+    match bodies {
+        Bodies::Real => Ok(spec),
+        Bodies::Stub => Err(Invalid {
+            errors,
+            stand_in: Box::new(spec),
+        }),
+    }
+}
+
+/// The spec with every key resolved. Without errors every value comes from the attribute and
+/// the signature; after one, a key that was wrong or missing takes its default: the row's own
+/// shape (or one element), the row's element type as `dtype` (or `f32`), a lossless cast,
+/// `on_error = "fail"`, `::preallocate`.
+fn resolve(args: &Args, sig: Option<RowSignature>, func: &ItemFn, bodies: Bodies) -> Spec {
+    let shape = args
+        .row_shape()
+        .or_else(|| sig.as_ref().map(spec::shape_of_row))
+        .unwrap_or_else(|| vec![Extent::Literal(1, Span::call_site())]);
+    let (dtype, dtype_span) = match (&args.dtype, &sig) {
+        (Some((dtype, ty)), _) => (*dtype, ty.span()),
+        (None, Some(sig)) => (
+            Dtype::from_type(&sig.elem).unwrap_or(Dtype::F32),
+            Span::call_site(),
+        ),
+        (None, None) => (Dtype::F32, Span::call_site()),
+    };
+    let sig = sig.unwrap_or_else(|| {
+        let elem = syn::Ident::new(dtype.name(), Span::call_site());
+        let elem = syn::parse_quote!(#elem);
+        spec::stand_in_signature(Owner::of(func), shape.len(), elem)
+    });
+    let cast = args.cast();
+    let can_fail = matches!(sig.fails, Fails::With(_)) || cast == Cast::Checked;
+    Spec {
+        policy: Policy::choose(can_fail, args.on_error(), sig.filtering),
+        shape,
+        dtype,
+        dtype_span,
+        cast,
+        krate: Krate(
+            args.krate
+                .clone()
+                .unwrap_or_else(|| syn::parse_quote!(::preallocate)),
+        ),
+        bodies,
+        sig,
+    }
+}
+
+fn check(args: &Args, sig: Option<&RowSignature>, errors: &mut Errors) {
     if let Some(sig) = sig {
         check_shape(args, sig, errors);
         check_elem(args, sig, errors);
@@ -140,7 +213,7 @@ fn check_on_error(args: &Args, sig: &RowSignature, errors: &mut Errors) {
     let Some((_, span)) = args.on_error else {
         return;
     };
-    if sig.error_ty.is_none() && args.cast() != Cast::Checked {
+    if matches!(sig.fails, Fails::Never) && args.cast() != Cast::Checked {
         errors.push(syn::Error::new(
             span,
             "`on_error` has nothing to act on: this row function cannot fail (it returns no `Result`, and there is no `cast = \"checked\"`); remove it",

@@ -1,0 +1,187 @@
+//! Pieces of generated code that the free-function and the method emitters share: paths into
+//! the runtime, the row's types and constants, the entry points' return types, and the
+//! attributes the companions inherit from the function.
+//!
+//! Paths into the runtime take `private`, the facade's `__private` module ([`Spec::private`]).
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, ToTokens};
+use syn::ItemFn;
+
+use crate::attr::Extent;
+use crate::model::Fails;
+use crate::spec::{Policy, Spec};
+
+impl Spec {
+    /// The facade's `__private` module.
+    pub fn private(&self) -> TokenStream {
+        let krate = &self.krate;
+        quote!(#krate::__private)
+    }
+
+    /// The storage type, as an absolute path spanned on `dtype = ...`.
+    pub fn dtype_path(&self, private: &TokenStream) -> TokenStream {
+        self.dtype.path(private, self.dtype_span)
+    }
+
+    /// `Ix2` for one-axis rows, `Ix3` for two axes, ...
+    pub fn batch_dim(&self, private: &TokenStream) -> TokenStream {
+        let ix = format_ident!("Ix{}", self.rank() + 1);
+        quote!(#private::ndarray::#ix)
+    }
+
+    /// The number of elements in one row, as a constant expression.
+    pub fn dim_tokens(&self) -> TokenStream {
+        if let Some(product) = self
+            .shape
+            .iter()
+            .map(Extent::literal)
+            .try_fold(1usize, |acc, n| n.and_then(|n| acc.checked_mul(n)))
+        {
+            return quote!(#product);
+        }
+        match self.shape.as_slice() {
+            [one] => one.to_token_stream(),
+            axes => quote!((1usize #(* #axes)*)),
+        }
+    }
+
+    pub fn shape_tokens(&self) -> TokenStream {
+        let axes = &self.shape;
+        quote!(&[#(#axes),*])
+    }
+
+    /// The runtime's `AxesN<...>` type for this row shape.
+    pub fn axes_type(&self, private: &TokenStream) -> TokenStream {
+        let axes_ty = format_ident!("Axes{}", self.rank());
+        let axes = self.shape.iter().map(|axis| match axis {
+            Extent::Literal(..) => axis.to_token_stream(),
+            Extent::Const(path) => quote!({ #path }),
+        });
+        quote!(#private::#axes_ty<#(#axes),*>)
+    }
+
+    /// The function's own error type as written, or `Infallible`.
+    pub fn error_type(&self) -> TokenStream {
+        match &self.sig.fails {
+            Fails::With(ty) => ty.to_token_stream(),
+            Fails::Never => quote!(::core::convert::Infallible),
+        }
+    }
+
+    /// The failure type of `write_row`: never, or a `RowError` of the function's error type.
+    pub fn failure_type(&self, private: &TokenStream, error: &TokenStream) -> TokenStream {
+        if self.can_fail() {
+            quote!(#private::RowError<#error>)
+        } else {
+            quote!(::core::convert::Infallible)
+        }
+    }
+
+    /// The runtime's marker type for the policy, for `Pipeline`.
+    pub fn policy_marker(&self, private: &TokenStream) -> TokenStream {
+        let marker = format_ident!("{}", self.policy.name());
+        quote!(#private::mode::#marker)
+    }
+
+    /// `(driver, return type)` of the `batch` entry point; `error` is the row error type.
+    pub fn batch_signature(
+        &self,
+        private: &TokenStream,
+        error: &TokenStream,
+    ) -> (TokenStream, TokenStream) {
+        let dtype = self.dtype_path(private);
+        let dim = self.batch_dim(private);
+        let array = quote!(#private::ndarray::Array<#dtype, #dim>);
+        match self.policy {
+            Policy::Plain => (quote!(batch), array),
+            Policy::Filtered => (quote!(batch_filtered), quote!(#private::Batch<#array>)),
+            Policy::Fallible => (
+                quote!(try_batch),
+                quote!(::core::result::Result<#array, #private::ItemError<#error>>),
+            ),
+            Policy::FallibleFiltered => (
+                quote!(try_batch_filtered),
+                quote!(::core::result::Result<#private::Batch<#array>, #private::ItemError<#error>>),
+            ),
+            Policy::Skipping => (quote!(batch_skipping), quote!(#private::Batch<#array>)),
+        }
+    }
+
+    /// `(driver, return type)` of the `fill` entry point.
+    pub fn fill_signature(
+        &self,
+        private: &TokenStream,
+        error: &TokenStream,
+    ) -> (TokenStream, TokenStream) {
+        let result = |rows: TokenStream, error: TokenStream| quote!(::core::result::Result<#rows, #private::Error<#error>>);
+        let count = quote!(usize);
+        let counted = quote!(#private::Batch<usize>);
+        let never = quote!(::core::convert::Infallible);
+        match self.policy {
+            Policy::Plain => (quote!(fill), result(count, never)),
+            Policy::Filtered => (quote!(fill_filtered), result(counted, never)),
+            Policy::Fallible => (quote!(try_fill), result(count, error.clone())),
+            Policy::FallibleFiltered => (quote!(try_fill_filtered), result(counted, error.clone())),
+            Policy::Skipping => (quote!(fill_skipping), result(counted, error.clone())),
+        }
+    }
+}
+
+/// `#[cfg]`s, which apply to every emitted item, and the attributes the companions carry.
+pub fn carried_attributes(func: &ItemFn) -> (Vec<&syn::Attribute>, Vec<&syn::Attribute>) {
+    let mut cfgs = Vec::new();
+    let mut companions = Vec::new();
+    for attr in &func.attrs {
+        let path = attr.path();
+        if path.is_ident("cfg") {
+            cfgs.push(attr);
+        } else if path.is_ident("allow")
+            || path.is_ident("warn")
+            || path.is_ident("deny")
+            || path.is_ident("deprecated")
+            || (path.is_ident("doc") && is_doc_hidden(attr))
+        {
+            companions.push(attr);
+        }
+    }
+    (cfgs, companions)
+}
+
+fn is_doc_hidden(attr: &syn::Attribute) -> bool {
+    let mut hidden = false;
+    if let syn::Meta::List(list) = &attr.meta {
+        let _ = list.parse_nested_meta(|meta| {
+            hidden |= meta.path.is_ident("hidden");
+            Ok(())
+        });
+    }
+    hidden
+}
+
+/// The visibility of the module's items: as far as the module itself reaches.
+pub fn inner_visibility(vis: &syn::Visibility) -> TokenStream {
+    match vis {
+        syn::Visibility::Inherited => quote!(pub(super)),
+        syn::Visibility::Restricted(r) if r.path.is_ident("self") => quote!(pub(super)),
+        _ => quote!(pub),
+    }
+}
+
+/// The tokens with every span set to `span`.
+pub fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}
