@@ -22,6 +22,18 @@ mod tests;
 ///
 /// See the `preallocate` crate for the attribute's keys, the function shapes it accepts and
 /// what it generates.
+///
+/// # `crate = path`
+///
+/// The path of the `preallocate` crate, when the code names it otherwise. It resolves like any
+/// path written where the attribute is: a name of the extern prelude (a dependency renamed in
+/// `Cargo.toml`), a `use preallocate as pa;` or an `extern crate preallocate as pa;` of the
+/// enclosing module, `self::...`, or an absolute path (`::pa`, `crate::reexported`).
+///
+/// One case cannot work: a relative path (`crate = pa`) on a function declared inside a
+/// function body, since the generated module reaches the path through its parent module, which
+/// does not see the body's items. Write an absolute path there: `crate = ::pa` for a renamed
+/// dependency. The error is an unresolved import pointing at the path.
 #[proc_macro_attribute]
 pub fn preallocate(
     attr: proc_macro::TokenStream,

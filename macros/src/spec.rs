@@ -72,9 +72,37 @@ impl Policy {
     }
 }
 
-/// The facade crate's path in generated code: `::preallocate`, or the `crate = path` given.
+/// The facade crate's path in generated code.
 #[derive(Clone)]
-pub struct Krate(pub syn::Path);
+pub enum Krate {
+    /// `::preallocate` (the default), or a `crate = path` that means the same anywhere in the
+    /// crate (`::pa`, `crate::reexport`, `$crate::...`): written as is everywhere.
+    Absolute(syn::Path),
+    /// A `crate = path` that resolves at the attribute's site (`pa`, `self::pa`), as a `use`
+    /// import or an `extern crate` of the enclosing module, or a name of the extern prelude.
+    /// It is written as is next to the function; the companion module, where relative names of
+    /// the enclosing module do not resolve, reaches it through a `use` at the attribute's site.
+    Relative(syn::Path),
+}
+
+impl Krate {
+    pub fn from_path(path: syn::Path) -> Krate {
+        let absolute = path.leading_colon.is_some()
+            || path
+                .segments
+                .first()
+                .is_some_and(|s| s.ident == "crate" || s.ident == "$crate");
+        if absolute {
+            Krate::Absolute(path)
+        } else {
+            Krate::Relative(path)
+        }
+    }
+
+    pub fn default_path() -> Krate {
+        Krate::Absolute(syn::parse_quote!(::preallocate))
+    }
+}
 
 /// What the generated bodies do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +168,8 @@ pub fn stand_in_signature(owner: Owner, rank: usize, elem: syn::Type) -> RowSign
 
 impl ToTokens for Krate {
     fn to_tokens(&self, tokens: &mut proc_macro2::TokenStream) {
-        self.0.to_tokens(tokens);
+        match self {
+            Krate::Absolute(path) | Krate::Relative(path) => path.to_tokens(tokens),
+        }
     }
 }

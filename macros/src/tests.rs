@@ -6,7 +6,7 @@ use quote::quote;
 use crate::attr::{self, Cast, Extent, OnError};
 use crate::errors::Errors;
 use crate::model::{self, Fails, Form, Owner, Receiver};
-use crate::spec::{Bodies, Policy, Spec};
+use crate::spec::{Bodies, Krate, Policy, Spec};
 
 fn parse_attr(tokens: TokenStream) -> (attr::Args, Vec<String>) {
     let mut errors = Errors::default();
@@ -183,6 +183,7 @@ fn validation_resolves_every_key() {
     assert_eq!(spec.dtype.name(), "f64");
     assert_eq!(spec.cast, Cast::Lossless);
     assert_eq!(spec.rank(), 2);
+    assert!(matches!(spec.krate, Krate::Absolute(_)));
 }
 
 #[test]
@@ -245,9 +246,9 @@ fn a_stand_in_keeps_what_was_right_and_defaults_the_rest() {
     assert!(matches!(spec.shape.as_slice(), [Extent::Literal(3, _)]));
     assert_eq!(crate::errors::shown(&spec.sig.item_ty), "&X");
 
-    // A wrong `dim`: the row's shape stands in.
+    // A wrong `dim` and `crate`: the row's shape and `::preallocate` stand in.
     let Err(invalid) = validate(
-        quote!(dim = 0, dtype = f32),
+        quote!(dim = 0, dtype = f32, crate = "not a path"),
         quote!(
             fn f(x: &X) -> [[f32; 4]; N] {}
         ),
@@ -259,6 +260,7 @@ fn a_stand_in_keeps_what_was_right_and_defaults_the_rest() {
         spec.shape.as_slice(),
         [Extent::Const(_), Extent::Literal(4, _)]
     ));
+    assert!(matches!(spec.krate, Krate::Absolute(_)));
 }
 
 #[test]
@@ -339,4 +341,34 @@ fn a_fallback_module_has_every_item_and_calls_nothing() {
     }
     assert!(!out.contains("featurize (__preallocate_item"), "{out}");
     assert!(!out.contains("store_lossless"), "{out}");
+}
+
+#[test]
+fn a_relative_crate_path_is_imported_where_the_attribute_is() {
+    let out = crate::expand::expand(
+        quote!(dim = 1, dtype = f32, crate = pa),
+        quote!(
+            fn f(x: &f32) -> [f32; 1] {
+                [*x]
+            }
+        ),
+    )
+    .to_string();
+    assert!(out.contains("use pa as __preallocate_crate_f ;"), "{out}");
+    assert!(out.contains("use super :: __preallocate_crate_f as __preallocate_crate ;"));
+    assert!(out.contains("__preallocate_crate :: __private :: batch"));
+    assert!(out.contains("impl pa :: __private :: RowSpec for f :: __PreallocateRow"));
+
+    for absolute in [quote!(::pa), quote!(crate::reexport)] {
+        let out = crate::expand::expand(
+            quote!(dim = 1, dtype = f32, crate = #absolute),
+            quote!(
+                fn f(x: &f32) -> [f32; 1] {
+                    [*x]
+                }
+            ),
+        )
+        .to_string();
+        assert!(!out.contains("__preallocate_crate"), "{out}");
+    }
 }

@@ -72,11 +72,10 @@ fn resolve(args: &Args, sig: Option<RowSignature>, func: &ItemFn, bodies: Bodies
         dtype,
         dtype_span,
         cast,
-        krate: Krate(
-            args.krate
-                .clone()
-                .unwrap_or_else(|| syn::parse_quote!(::preallocate)),
-        ),
+        krate: args
+            .krate
+            .clone()
+            .map_or_else(Krate::default_path, Krate::from_path),
         bodies,
         sig,
     }

@@ -17,12 +17,16 @@ use crate::spec::Spec;
 const ROW_TYPE: &str = "__PreallocateRow";
 
 pub fn emit(func: &ItemFn, spec: &Spec) -> TokenStream {
+    let name = &func.sig.ident;
     let (cfgs, _) = carried_attributes(func);
-    let module = module(func, spec);
+    let (site_import, module_import) = spec.crate_imports(name);
+    let site_import = (!site_import.is_empty()).then(|| quote!(#(#cfgs)* #site_import));
+    let module = module(func, spec, &module_import);
     let impls = row_impls(func, spec);
     let eager_checks = spec.eager_len_checks();
     quote! {
         #func
+        #site_import
         #module
         #impls
         #(#cfgs)*
@@ -31,12 +35,12 @@ pub fn emit(func: &ItemFn, spec: &Spec) -> TokenStream {
 }
 
 /// `mod name { __PreallocateRow, DIM, SHAPE, Dtype, batch, pipeline, fill }`.
-fn module(func: &ItemFn, spec: &Spec) -> TokenStream {
+fn module(func: &ItemFn, spec: &Spec, crate_import: &TokenStream) -> TokenStream {
     let name = &func.sig.ident;
     let vis = &func.vis;
     let inner = inner_visibility(vis);
     let (cfgs, companion_attrs) = carried_attributes(func);
-    let private = &spec.private();
+    let private = &spec.module_private();
     let dtype = spec.dtype_path(private);
     let row_type = format_ident!("{}", ROW_TYPE);
     let error = quote!(<#row_type as #private::RowFn<I::Item>>::Error);
@@ -62,6 +66,8 @@ fn module(func: &ItemFn, spec: &Spec) -> TokenStream {
         #[doc = #module_doc]
         #[allow(dead_code)]
         #vis mod #name {
+            #crate_import
+
             #[doc = #row_doc]
             #[doc(hidden)]
             #[derive(Clone, Copy, Debug, Default)]

@@ -2,21 +2,66 @@
 //! the runtime, the row's types and constants, the entry points' return types, and the
 //! attributes the companions inherit from the function.
 //!
-//! Paths into the runtime take `private`, the facade's `__private` module ([`Spec::private`]).
+//! Paths into the runtime take `private`, the facade's `__private` module as seen from where
+//! the tokens go: [`Spec::private`] next to the function, [`Spec::module_private`] inside the
+//! companion module.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, ToTokens};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ItemFn;
 
 use crate::attr::Extent;
 use crate::model::Fails;
-use crate::spec::{Policy, Spec};
+use crate::spec::{Krate, Policy, Spec};
+
+/// The name of the module-local alias of a relative `crate = path`.
+const MODULE_CRATE: &str = "__preallocate_crate";
 
 impl Spec {
-    /// The facade's `__private` module.
+    /// The facade's `__private` module, next to the function.
     pub fn private(&self) -> TokenStream {
         let krate = &self.krate;
         quote!(#krate::__private)
+    }
+
+    /// The facade's `__private` module, inside the companion module.
+    pub fn module_private(&self) -> TokenStream {
+        match &self.krate {
+            Krate::Absolute(_) => self.private(),
+            Krate::Relative(path) => {
+                let alias = format_ident!("{}", MODULE_CRATE, span = path_span(path));
+                quote!(#alias::__private)
+            }
+        }
+    }
+
+    /// For a relative `crate = path`: the `use` next to the function (named after it, so that
+    /// several functions in one module do not clash), and the `use` inside the module that
+    /// reaches it.
+    pub fn crate_imports(&self, name: &syn::Ident) -> (TokenStream, TokenStream) {
+        let Krate::Relative(path) = &self.krate else {
+            return (TokenStream::new(), TokenStream::new());
+        };
+        let span = path_span(path);
+        let site = format_ident!(
+            "__preallocate_crate_{}",
+            name.to_string().trim_start_matches("r#"),
+            span = span
+        );
+        let alias = format_ident!("{}", MODULE_CRATE, span = span);
+        (
+            quote! {
+                #[doc(hidden)]
+                #[allow(unused_imports)]
+                use #path as #site;
+            },
+            // Spanned on the path: inside a function body, `super::` cannot see the body's
+            // items, and the one error there points at `crate = ...`.
+            quote_spanned! {span=>
+                #[allow(unused_imports)]
+                use super::#site as #alias;
+            },
+        )
     }
 
     /// The storage type, as an absolute path spanned on `dtype = ...`.
@@ -126,6 +171,13 @@ impl Spec {
             Policy::Skipping => (quote!(fill_skipping), result(counted, error.clone())),
         }
     }
+}
+
+/// The span of a `crate = path`, for errors about it.
+fn path_span(path: &syn::Path) -> Span {
+    path.segments
+        .first()
+        .map_or_else(Span::call_site, |s| s.ident.span())
 }
 
 /// `#[cfg]`s, which apply to every emitted item, and the attributes the companions carry.
