@@ -2,8 +2,10 @@
 //! it and re-exports the runtime that the generated code calls.
 //!
 //! The macro parses the attribute and the function into a small model (`attr`, `model`),
-//! checks them together (`valid`) and emits the function unchanged plus thin entry points
-//! (`expand`); every loop lives in `preallocate-runtime`.
+//! checks them together into a `Spec` with every key resolved (`valid`, `spec`) and emits the
+//! function unchanged plus thin entry points (`expand`); after an error it emits the same
+//! entry points, with stub bodies, from a stand-in `Spec`. Every loop lives in
+//! `preallocate-runtime`.
 
 extern crate proc_macro;
 
