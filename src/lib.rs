@@ -165,25 +165,28 @@
 
 pub use preallocate_macros::preallocate;
 pub use preallocate_runtime::{
-    mode, Batch, CastAs, CastError, CheckedCast, Element, Error, FileOutput, ItemError,
-    LosslessFrom, NpyElement, OutputCause, Partial, Pipeline, RowError, RowFn, RowSpec,
-    SafetensorsElement, Shard, ShardsOutput, SinkError, Written, DEFAULT_MEMORY_BUDGET,
-    SHARD_MANIFEST,
+    policy, Batch, CastError, Element, Error, FileOutput, ItemError, LosslessFrom, NpyElement,
+    OutputCause, Partial, Pipeline, Policy, RowError, RowFn, RowSpec, SafetensorsElement, Shard,
+    ShardsOutput, SinkError, DEFAULT_MEMORY_BUDGET, SHARD_MANIFEST,
 };
 
 pub use half::{self, bf16, f16};
 pub use ndarray;
 
+#[doc(hidden)]
+#[allow(deprecated)]
+pub use preallocate_runtime::{mode, CastAs, CheckedCast, Written};
+
 /// Paths the generated code uses; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use preallocate_runtime::mode;
+    pub use preallocate_runtime::__private::{
+        cast, store, Axes1, Axes2, Axes3, Axes4, FnRow, IntoChunkError,
+    };
     pub use preallocate_runtime::ndarray;
     pub use preallocate_runtime::{
-        batch, batch_filtered, batch_skipping, bf16, f16, fill, fill_filtered, fill_skipping,
-        store_as, store_checked, store_lossless, store_saturating, try_batch, try_batch_filtered,
-        try_fill, try_fill_filtered, Axes1, Axes2, Axes3, Axes4, Batch, Error, FnRow, ItemError,
-        Pipeline, RowError, RowFn, RowSpec,
+        batch, bf16, f16, fill, policy, Batch, Error, ItemError, Pipeline, Policy, RowError, RowFn,
+        RowSpec,
     };
 }
 

@@ -1,206 +1,476 @@
-//! The loops: every entry point that `#[preallocate]` emits delegates to one of these.
+//! The engine: one per-slot loop ([`run`]) that every entry point drives.
 //!
-//! Two loops do the work — [`collect_rows`] builds a new array, [`fill_rows`] writes into a
-//! caller's buffer — and the public functions only choose the failure policy and shape the
-//! result for each kind of row function:
+//! The loop is generic over the row function's [`Policy`] (what a failure or a dropped item
+//! does) and over a [`Target`] (where the rows go). It asks the target for free slots, hands
+//! each to the row function, and keeps, drops (zeroing the slot for the next item) or stops,
+//! by policy. The targets:
 //!
-//! | row function | new array | caller's buffer |
+//! | target | used by | slots |
 //! |---|---|---|
-//! | infallible | [`batch`] | [`fill`] |
-//! | filtering (`Option`) | [`batch_filtered`] | [`fill_filtered`] |
-//! | fallible (`Result`), stop at the first failure | [`try_batch`] | [`try_fill`] |
-//! | fallible and filtering, stop at the first failure | [`try_batch_filtered`] | [`try_fill_filtered`] |
-//! | fallible, failed items skipped | [`batch_skipping`] | [`fill_skipping`] |
+//! | [`Grow`] | [`batch`] | one new buffer, allocated once when the length is known, else grown |
+//! | [`Fill`] | [`fill`] | the caller's buffer: in place when row-major, else through a block of rows copied in at once |
+//! | [`Chunks`] | [`Pipeline`](crate::Pipeline) | one reused chunk buffer, handed to a consumer when full |
+//!
+//! What the entry points return is the policy's to decide ([`Policy::batch`],
+//! [`Policy::fill`]), so `batch` and `fill` are one function each for every kind of row
+//! function.
 
 use core::convert::Infallible;
 
-use ndarray::{Array, ArrayViewMut, Axis, Dimension};
+use ndarray::{Array, ArrayView, ArrayView2, ArrayViewMut, Axis, Dimension, Slice};
 
-use crate::{Batch, Element, Error, ItemError, RowFn, RowSpec};
-
-/// The array a batch of `R`'s rows makes: `n × SHAPE` elements of `R::Dtype`.
-pub type Rows<R> = Array<<R as RowSpec>::Dtype, <R as RowSpec>::Dim>;
+use crate::element::Element;
+use crate::policy::{Failed, FillStop, Policy};
+use crate::row::{Batch, RowFn, RowSpec};
 
 /// Smallest growth step, in bytes, when the input's length is not known up front: small enough
 /// not to matter for a short input, large enough that a long one does not reallocate often.
 const MIN_GROWTH_BYTES: usize = 64 * 1024;
 
-/// The failure policy of a loop: given an item's failure, `Err` stops the loop with it
-/// (`on_error = "fail"`), `Ok` drops the item and goes on (`on_error = "skip"`).
-fn stop<F>(failure: F) -> Result<(), F> {
-    Err(failure)
+/// The block through which rows reach a strided caller's buffer: small enough to stay in cache
+/// between its fill and its copy.
+const BLOCK_BYTES: usize = 32 * 1024;
+
+/// What stops a run of `R` over `Item`.
+pub(crate) type Fatal<R, Item> =
+    <<R as RowSpec>::Policy as Policy>::Fatal<<R as RowFn<Item>>::Error>;
+
+/// Why [`run`] stopped early.
+pub(crate) enum Stop<F, S> {
+    /// An item failed and the policy stops at failures; the rows before it are kept.
+    Item(Failed<F>),
+    /// The target could not take more rows (a full buffer, a failed sink).
+    Target(S),
 }
 
-fn skip<F>(_: F) -> Result<(), Infallible> {
-    Ok(())
-}
-
-/// The output of an array-building loop, before it is shaped.
-struct Collected<T> {
-    data: Vec<T>,
+/// Free slots for the next rows: `rows` slots of `DIM` elements each, in `data`.
+pub(crate) struct Slots<'a, T> {
+    data: &'a mut [T],
     rows: usize,
-    skipped: Vec<usize>,
 }
 
-/// Why a loop stopped early: the failing item's index and its failure.
-struct Failed<F> {
-    index: usize,
-    failure: F,
+/// Where the loop writes rows.
+pub(crate) trait Target<T> {
+    /// Why the target takes no more rows.
+    type Stop;
+    /// Whether the slots it hands out are zero already (so an in-place row needs no zeroing).
+    const ZEROED: bool;
+    /// At least one free slot, right after the last kept row.
+    fn free(&mut self, dim: usize) -> Result<Slots<'_, T>, Self::Stop>;
+    /// The first `rows` slots of the last `free` hold kept rows; `last` is the input index of
+    /// the last item taken. On `Err`, every row kept before is where it belongs.
+    fn keep(&mut self, rows: usize, last: usize) -> Result<(), Self::Stop>;
+    /// Puts every kept row where it belongs (the end of a run, or before reporting a failure).
+    fn flush(&mut self) -> Result<(), Self::Stop>;
 }
 
-/// Builds the rows of `items` into one buffer, allocated once when the length is known.
-///
-/// When the iterator's `size_hint` is exact the buffer is allocated once, zeroed by the
-/// allocator (the kernel hands out zero pages lazily, so this costs no pass over memory), and
-/// every row is written in place. Otherwise the buffer grows geometrically and is shrunk to fit
-/// at the end; no list of rows is ever built. A `size_hint` that lies gives the same rows as an
-/// honest one: extra allocated rows are dropped, extra items grow the buffer, and a claimed
-/// length too large to allocate falls back to growth.
-///
-/// Invariant: every slot at or after `rows` is zero, so an in-place row always starts zeroed.
-fn collect_rows<R, I, F>(
+/// What [`run`] returns: the input indices of the items that gave no row, or why it stopped.
+pub(crate) type Run<F, S> = Result<Vec<usize>, Stop<F, S>>;
+
+/// The loop: the rows of `items` into `target`, by `R`'s policy. Returns the input indices of
+/// the items that gave no row.
+pub(crate) fn run<R, I, T>(
     row_fn: &mut R,
     items: I,
-    on_failure: impl Fn(R::Failure) -> Result<(), F>,
-) -> Result<Collected<R::Dtype>, Failed<F>>
+    target: &mut T,
+) -> Run<Fatal<R, I::Item>, T::Stop>
 where
     R: RowFn<I::Item> + ?Sized,
     I: IntoIterator,
+    T: Target<R::Dtype>,
 {
-    let dim = R::DIM;
-    let items = items.into_iter();
-    let mut data = initial_buffer::<R::Dtype>(items.size_hint(), dim);
-    let mut items = items.enumerate();
-    let mut rows = 0usize;
+    let mut items = items.into_iter().enumerate();
     let mut skipped = Vec::new();
-    let mut exhausted = false;
-    if dim > 0 {
-        // Fast path while every item is kept: consecutive slots, no bounds or growth checks
-        // per row. A slot is taken before an item, so no item is lost when the slots run out.
-        for slot in data.chunks_exact_mut(dim) {
+    loop {
+        let slots = target.free(R::DIM).map_err(Stop::Target)?;
+        let step = if R::DIM == 0 {
+            let empty = core::iter::repeat_with(<&mut [R::Dtype]>::default).take(slots.rows);
+            write_slots(row_fn, &mut items, empty, T::ZEROED, &mut skipped)
+        } else {
+            let rows = slots.data.chunks_exact_mut(R::DIM).take(slots.rows);
+            write_slots(row_fn, &mut items, rows, T::ZEROED, &mut skipped)
+        };
+        target.keep(step.kept, step.last).map_err(Stop::Target)?;
+        match step.end {
+            End::SlotsUsed => {}
+            End::Exhausted => {
+                target.flush().map_err(Stop::Target)?;
+                return Ok(skipped);
+            }
+            End::Failed(failed) => {
+                target.flush().map_err(Stop::Target)?;
+                return Err(Stop::Item(failed));
+            }
+        }
+    }
+}
+
+/// How [`write_slots`] ended.
+enum End<F> {
+    /// Every slot holds a kept row.
+    SlotsUsed,
+    /// The input ended (it is not asked again: it may not be fused).
+    Exhausted,
+    /// An item failed, and the policy stops.
+    Failed(Failed<F>),
+}
+
+struct Step<F> {
+    kept: usize,
+    last: usize,
+    end: End<F>,
+}
+
+/// The per-slot protocol, the one place it is written: each slot takes items until one gives
+/// a row to keep; a dropped or failed item's slot is zeroed for the next. A slot is taken before
+/// an item, so no item is lost when the slots run out.
+#[inline(always)]
+fn write_slots<'s, R, Item, S>(
+    row_fn: &mut R,
+    items: &mut impl Iterator<Item = (usize, Item)>,
+    slots: S,
+    zeroed: bool,
+    skipped: &mut Vec<usize>,
+) -> Step<Fatal<R, Item>>
+where
+    R: RowFn<Item> + ?Sized,
+    R::Dtype: 's,
+    S: Iterator<Item = &'s mut [R::Dtype]>,
+{
+    let mut kept = 0;
+    let mut last = 0;
+    for slot in slots {
+        loop {
             let Some((index, item)) = items.next() else {
-                // The input has ended: it must not be asked again (it may not be fused).
-                exhausted = true;
-                break;
+                return Step {
+                    kept,
+                    last,
+                    end: End::Exhausted,
+                };
             };
+            last = index;
+            if !R::OVERWRITES_ROW && !zeroed {
+                slot.fill(R::Dtype::ZERO);
+            }
             match row_fn.write_row(item, slot) {
-                Ok(true) => rows += 1,
-                Ok(false) => {
-                    drop_row(slot, index, &mut skipped);
+                Ok(true) => {
+                    kept += 1;
                     break;
                 }
+                Ok(false) => {
+                    slot.fill(R::Dtype::ZERO);
+                    skipped.push(index);
+                }
                 Err(failure) => {
-                    on_failure(failure).map_err(|failure| Failed { index, failure })?;
-                    drop_row(slot, index, &mut skipped);
-                    break;
+                    slot.fill(R::Dtype::ZERO);
+                    match R::Policy::on_failure(failure) {
+                        Ok(()) => skipped.push(index),
+                        Err(failure) => {
+                            return Step {
+                                kept,
+                                last,
+                                end: End::Failed(Failed { index, failure }),
+                            }
+                        }
+                    }
                 }
             }
         }
     }
-    // The general path: after a dropped item, slots no longer follow items one to one; and
-    // past the first allocation, the buffer grows.
-    let rest = (!exhausted).then_some(items);
-    for (index, item) in rest.into_iter().flatten() {
-        let end = (rows + 1) * dim;
-        if end > data.len() {
-            // More items than the hint promised (or than the first guess of an unknown
-            // length): `Vec` doubles its capacity, so this is amortized growth.
-            data.resize(end, R::Dtype::ZERO);
+    Step {
+        kept,
+        last,
+        end: End::SlotsUsed,
+    }
+}
+
+/// A new buffer of rows: allocated once, zeroed by the allocator, when the input's `size_hint`
+/// is exact (the kernel hands out zero pages lazily, so this costs no pass over memory);
+/// otherwise grown in steps (`Vec` doubles its capacity, so growth is amortized) and shrunk to
+/// fit at the end. A `size_hint` that lies gives the same rows as an honest one: extra
+/// allocated rows are dropped, extra items grow the buffer, and a claimed length too large to
+/// allocate falls back to growth.
+///
+/// Invariant: every slot at or after `rows` is zero.
+pub(crate) struct Grow<T> {
+    data: Vec<T>,
+    rows: usize,
+}
+
+impl<T: Element> Grow<T> {
+    pub(crate) fn new(size_hint: (usize, Option<usize>), dim: usize) -> Self {
+        let (lower, upper) = size_hint;
+        let guess_rows = growth_rows::<T>(dim);
+        let rows = if upper == Some(lower) {
+            lower
+        } else {
+            lower.max(guess_rows)
+        };
+        // A hint too large to allocate (a lying iterator, or a bound like `usize::MAX`) is not
+        // trusted: start from the guess and let growth find the real length.
+        let data = rows
+            .checked_mul(dim)
+            .and_then(|len| bytemuck::allocation::try_zeroed_vec(len).ok())
+            .unwrap_or_else(|| vec![T::ZERO; guess_rows * dim]);
+        Grow { data, rows: 0 }
+    }
+
+    /// The array of shape `[rows, SHAPE...]` holding the kept rows, in standard layout.
+    pub(crate) fn into_array<R: RowSpec<Dtype = T> + ?Sized>(mut self) -> Array<T, R::Dim> {
+        self.data.truncate(self.rows * R::DIM);
+        self.data.shrink_to_fit();
+        let mut shape = R::Dim::zeros(R::SHAPE.len() + 1);
+        shape[0] = self.rows;
+        for (axis, &len) in R::SHAPE.iter().enumerate() {
+            shape[axis + 1] = len;
         }
-        let slot = &mut data[end - dim..end];
-        match row_fn.write_row(item, slot) {
-            Ok(true) => rows += 1,
-            Ok(false) => drop_row(slot, index, &mut skipped),
-            Err(failure) => match on_failure(failure) {
-                Err(failure) => return Err(Failed { index, failure }),
-                Ok(()) => drop_row(slot, index, &mut skipped),
-            },
+        Array::from_shape_vec(shape, self.data).expect(
+            "RowSpec invariants: DIM is the product of SHAPE and Dim has SHAPE.len() + 1 axes, \
+             and the buffer holds exactly rows * DIM elements",
+        )
+    }
+}
+
+/// Rows per growth step.
+fn growth_rows<T>(dim: usize) -> usize {
+    (MIN_GROWTH_BYTES / (dim * size_of::<T>()).max(1)).max(1)
+}
+
+impl<T: Element> Target<T> for Grow<T> {
+    type Stop = Infallible;
+    const ZEROED: bool = true;
+
+    fn free(&mut self, dim: usize) -> Result<Slots<'_, T>, Infallible> {
+        if dim == 0 {
+            return Ok(Slots {
+                data: &mut [],
+                rows: usize::MAX - self.rows,
+            });
+        }
+        let used = self.rows * dim;
+        if used == self.data.len() {
+            self.data
+                .resize(used + growth_rows::<T>(dim) * dim, T::ZERO);
+        }
+        Ok(Slots {
+            rows: (self.data.len() - used) / dim,
+            data: &mut self.data[used..],
+        })
+    }
+
+    fn keep(&mut self, rows: usize, _: usize) -> Result<(), Infallible> {
+        self.rows += rows;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+/// The buffer `batch` found full: `written` rows, and item `index` gave one more.
+pub(crate) struct Full {
+    written: usize,
+    index: usize,
+}
+
+/// A caller's buffer of `capacity` rows. Row-major buffers are written in place; any other
+/// layout (a column-major array, a strided view) gets its rows through a small row-major block,
+/// copied into the buffer a block at a time. When the buffer is full, items go on being run
+/// (into a scratch row) until one gives a row, so that trailing items that are dropped do not
+/// count as overflow.
+pub(crate) struct Fill<'a, T, D> {
+    out: ArrayViewMut<'a, T, D>,
+    capacity: usize,
+    /// Rows in the caller's buffer.
+    written: usize,
+    /// Rows in the block, not yet copied (strided buffers only).
+    pending: usize,
+    /// Allocated at the first use: row-major buffers need none.
+    block: Vec<T>,
+    block_rows: usize,
+    /// The row past the end, for the item that shows whether the buffer overflows.
+    scratch: Vec<T>,
+    /// Where the slots of the last `free` were.
+    last_free: Region,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Region {
+    InPlace,
+    Block,
+    Scratch,
+}
+
+impl<'a, T: Element, D: Dimension> Fill<'a, T, D> {
+    pub(crate) fn new(out: ArrayViewMut<'a, T, D>, dim: usize) -> Self {
+        let capacity = out.shape().first().copied().unwrap_or(0);
+        let block_rows = (BLOCK_BYTES / (dim * size_of::<T>()).max(1)).clamp(1, capacity.max(1));
+        Fill {
+            out,
+            capacity,
+            written: 0,
+            pending: 0,
+            block: Vec::new(),
+            block_rows,
+            scratch: Vec::new(),
+            last_free: Region::InPlace,
         }
     }
-    data.truncate(rows * dim);
-    data.shrink_to_fit();
-    Ok(Collected {
-        data,
-        rows,
-        skipped,
-    })
-}
 
-/// A slot whose item produced no row leaves no trace: it is zeroed for the next row.
-#[inline]
-fn drop_row<T: Element>(slot: &mut [T], index: usize, skipped: &mut Vec<usize>) {
-    slot.fill(T::ZERO);
-    skipped.push(index);
-}
-
-/// The zeroed buffer a batch starts with: all the rows an exact `size_hint` promises, else a
-/// first guess that growth corrects.
-fn initial_buffer<T: Element>(size_hint: (usize, Option<usize>), dim: usize) -> Vec<T> {
-    let (lower, upper) = size_hint;
-    let guess_rows = (MIN_GROWTH_BYTES / (dim * size_of::<T>()).max(1)).max(1);
-    let rows = if upper == Some(lower) {
-        lower
-    } else {
-        lower.max(guess_rows)
-    };
-    // A hint too large to allocate (a lying iterator, or a bound like `usize::MAX`) is not
-    // trusted: start from the guess and let growth find the real length.
-    rows.checked_mul(dim)
-        .and_then(|len| bytemuck::allocation::try_zeroed_vec(len).ok())
-        .unwrap_or_else(|| vec![T::ZERO; guess_rows * dim])
-}
-
-/// Wraps the collected rows as a standard-layout array of shape `[rows, SHAPE...]`.
-fn into_array<R: RowSpec + ?Sized>(
-    collected: Collected<R::Dtype>,
-) -> Batch<Array<R::Dtype, R::Dim>> {
-    let mut shape = R::Dim::zeros(R::SHAPE.len() + 1);
-    shape[0] = collected.rows;
-    for (axis, &len) in R::SHAPE.iter().enumerate() {
-        shape[axis + 1] = len;
-    }
-    let rows = Array::from_shape_vec(shape, collected.data).expect(
-        "RowSpec invariants: DIM is the product of SHAPE and Dim has SHAPE.len() + 1 axes, \
-         and the buffer holds exactly rows * DIM elements",
-    );
-    Batch {
-        rows,
-        skipped: collected.skipped,
+    /// Rows written into the caller's buffer (after a flush, all of them).
+    pub(crate) fn written(&self) -> usize {
+        self.written + self.pending
     }
 }
 
-fn never<T>(failed: Failed<Infallible>) -> T {
-    match failed.failure {}
+impl<T: Element, D: Dimension> Target<T> for Fill<'_, T, D> {
+    type Stop = Full;
+    const ZEROED: bool = false;
+
+    fn free(&mut self, dim: usize) -> Result<Slots<'_, T>, Full> {
+        if self.pending == self.block_rows {
+            self.flush()?;
+        }
+        let room = self.capacity - self.written - self.pending;
+        if room == 0 {
+            self.last_free = Region::Scratch;
+            self.scratch.clear();
+            self.scratch.resize(dim, T::ZERO);
+            return Ok(Slots {
+                data: &mut self.scratch,
+                rows: 1,
+            });
+        }
+        if self.pending == 0 {
+            if let Some(data) = self.out.as_slice_mut() {
+                self.last_free = Region::InPlace;
+                return Ok(Slots {
+                    data: &mut data[self.written * dim..],
+                    rows: room,
+                });
+            }
+        }
+        self.last_free = Region::Block;
+        if self.block.is_empty() {
+            self.block = vec![T::ZERO; self.block_rows * dim];
+        }
+        let rows = (self.block_rows - self.pending).min(room);
+        Ok(Slots {
+            data: &mut self.block[self.pending * dim..(self.pending + rows) * dim],
+            rows,
+        })
+    }
+
+    fn keep(&mut self, rows: usize, last: usize) -> Result<(), Full> {
+        match self.last_free {
+            Region::InPlace => self.written += rows,
+            Region::Block => self.pending += rows,
+            Region::Scratch if rows == 0 => {}
+            Region::Scratch => {
+                self.flush()?;
+                return Err(Full {
+                    written: self.written,
+                    index: last,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the block's rows into the caller's buffer, in one strided copy.
+    fn flush(&mut self) -> Result<(), Full> {
+        if self.pending > 0 {
+            let (start, end) = (self.written, self.written + self.pending);
+            let mut dest = self.out.slice_axis_mut(Axis(0), Slice::from(start..end));
+            let rows = ArrayView::from_shape(dest.raw_dim(), &self.block[..dest.len()])
+                .expect("the block holds `pending` rows of the buffer's row shape");
+            dest.assign(&rows);
+            self.written = end;
+            self.pending = 0;
+        }
+        Ok(())
+    }
 }
 
-fn item_error<R, Item>(failed: Failed<R::Failure>) -> ItemError<R::Error>
+/// One reused chunk buffer of `chunk_rows` rows: each full chunk (and the last, shorter one)
+/// goes to `consume` as an `n × DIM` view.
+pub(crate) struct Chunks<T, C> {
+    buffer: Vec<T>,
+    chunk_rows: usize,
+    dim: usize,
+    filled: usize,
+    consume: C,
+}
+
+impl<T: Element, C> Chunks<T, C> {
+    /// Allocated once, zeroed by the allocator, reused for every chunk.
+    pub(crate) fn new(chunk_rows: usize, dim: usize, consume: C) -> Self {
+        let buffer = bytemuck::allocation::try_zeroed_vec::<T>(chunk_rows * dim)
+            .unwrap_or_else(|()| vec![T::ZERO; chunk_rows * dim]);
+        Chunks {
+            buffer,
+            chunk_rows,
+            dim,
+            filled: 0,
+            consume,
+        }
+    }
+}
+
+impl<T: Element, C, E> Target<T> for Chunks<T, C>
 where
-    R: RowFn<Item> + ?Sized,
+    C: FnMut(ArrayView2<'_, T>) -> Result<(), E>,
 {
-    ItemError {
-        index: failed.index,
-        error: failed.failure.into(),
+    type Stop = E;
+    const ZEROED: bool = false;
+
+    fn free(&mut self, dim: usize) -> Result<Slots<'_, T>, E> {
+        if self.filled == self.chunk_rows {
+            self.flush()?;
+        }
+        Ok(Slots {
+            rows: self.chunk_rows - self.filled,
+            data: &mut self.buffer[self.filled * dim..],
+        })
+    }
+
+    fn keep(&mut self, rows: usize, _: usize) -> Result<(), E> {
+        self.filled += rows;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), E> {
+        if self.filled > 0 {
+            let rows = self.filled;
+            self.filled = 0;
+            let chunk = ArrayView2::from_shape((rows, self.dim), &self.buffer[..rows * self.dim])
+                .expect("the chunk buffer holds `filled` rows of DIM elements");
+            (self.consume)(chunk)?;
+        }
+        Ok(())
     }
 }
 
 /// Builds the `n × SHAPE` array of the rows of `items`, allocating it once when the length is
-/// known (see the module docs for the siblings that fail or filter).
+/// known; what it returns follows the row function's [`Policy`]: the array, a [`Batch`] with
+/// the dropped items' indices, or a `Result` that stops at the first failure.
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use preallocate_runtime::{RowFn, RowSpec};
+/// use preallocate_runtime::{policy, RowFn, RowSpec};
 ///
 /// struct Square;
 /// impl RowSpec for Square {
 ///     type Dtype = i64;
 ///     type Dim = ndarray::Ix2;
+///     type Policy = policy::Plain;
 ///     const DIM: usize = 2;
 ///     const SHAPE: &'static [usize] = &[2];
 ///     const OVERWRITES_ROW: bool = true;
 /// }
 /// impl RowFn<i64> for Square {
 ///     type Error = Infallible;
-///     type Failure = Infallible;
 ///     fn write_row(&mut self, x: i64, row: &mut [i64]) -> Result<bool, Infallible> {
 ///         row.copy_from_slice(&[x, x * x]);
 ///         Ok(true)
@@ -211,351 +481,92 @@ where
 /// let x = preallocate_runtime::batch(&mut Square, (0..6).filter(|x| x % 2 == 1));
 /// assert_eq!(x, ndarray::array![[1, 1], [3, 9], [5, 25]]);
 /// ```
-pub fn batch<R, I>(row_fn: &mut R, items: I) -> Array<R::Dtype, R::Dim>
-where
-    R: RowFn<I::Item, Failure = Infallible> + ?Sized,
-    I: IntoIterator,
-{
-    collect_rows(row_fn, items, stop)
-        .map_or_else(never, into_array::<R>)
-        .rows
-}
-
-/// Like [`batch`], for a row function that drops items (`Option` rows): the kept rows, and the
-/// indices of the dropped items.
+///
+/// A fallible row function stops at the first failure and names the item:
 ///
 /// ```
-/// # use std::convert::Infallible;
-/// # use preallocate_runtime::{RowFn, RowSpec};
-/// struct Positive;
-/// impl RowSpec for Positive {
-///     type Dtype = f32;
-///     type Dim = ndarray::Ix2;
-///     const DIM: usize = 1;
-///     const SHAPE: &'static [usize] = &[1];
-///     const OVERWRITES_ROW: bool = true;
-/// }
-/// impl RowFn<f32> for Positive {
-///     type Error = Infallible;
-///     type Failure = Infallible;
-///     fn write_row(&mut self, x: f32, row: &mut [f32]) -> Result<bool, Infallible> {
-///         row[0] = x;
-///         Ok(x > 0.0)
-///     }
-/// }
+/// use preallocate_runtime::{policy, RowError, RowFn, RowSpec};
 ///
-/// let kept = preallocate_runtime::batch_filtered(&mut Positive, [1.0, -2.0, 3.0]);
-/// assert_eq!(kept.rows, ndarray::array![[1.0], [3.0]]);
-/// assert_eq!(kept.skipped, vec![1]);
-/// ```
-pub fn batch_filtered<R, I>(row_fn: &mut R, items: I) -> Batch<Array<R::Dtype, R::Dim>>
-where
-    R: RowFn<I::Item, Failure = Infallible> + ?Sized,
-    I: IntoIterator,
-{
-    collect_rows(row_fn, items, stop).map_or_else(never, into_array::<R>)
-}
-
-/// Like [`batch`], for a fallible row function: stops at the first item that fails.
-///
-/// # Errors
-/// The first failing item, with its index.
-///
-/// ```
-/// # use preallocate_runtime::{RowError, RowFn, RowSpec};
 /// struct Parse;
 /// impl RowSpec for Parse {
 ///     type Dtype = i32;
 ///     type Dim = ndarray::Ix2;
+///     type Policy = policy::Fallible;
 ///     const DIM: usize = 1;
 ///     const SHAPE: &'static [usize] = &[1];
 ///     const OVERWRITES_ROW: bool = true;
 /// }
 /// impl RowFn<&str> for Parse {
 ///     type Error = std::num::ParseIntError;
-///     type Failure = RowError<std::num::ParseIntError>;
-///     fn write_row(&mut self, s: &str, row: &mut [i32]) -> Result<bool, Self::Failure> {
+///     fn write_row(&mut self, s: &str, row: &mut [i32]) -> Result<bool, RowError<Self::Error>> {
 ///         row[0] = s.parse().map_err(RowError::Row)?;
 ///         Ok(true)
 ///     }
 /// }
 ///
-/// assert_eq!(preallocate_runtime::try_batch(&mut Parse, ["1", "2"]).unwrap(), ndarray::array![[1], [2]]);
-/// let err = preallocate_runtime::try_batch(&mut Parse, ["1", "x", "3"]).unwrap_err();
+/// assert_eq!(preallocate_runtime::batch(&mut Parse, ["1", "2"])?, ndarray::array![[1], [2]]);
+/// let err = preallocate_runtime::batch(&mut Parse, ["1", "x", "3"]).unwrap_err();
 /// assert_eq!(err.index(), 1);
+/// # Ok::<(), preallocate_runtime::ItemError<std::num::ParseIntError>>(())
 /// ```
-pub fn try_batch<R, I>(row_fn: &mut R, items: I) -> Result<Rows<R>, ItemError<R::Error>>
+// The return type is the policy's (see the `policy` module's table), spelled out so that it
+// normalizes to the concrete type at every call site.
+#[allow(clippy::type_complexity)]
+pub fn batch<R, I>(
+    row_fn: &mut R,
+    items: I,
+) -> <R::Policy as Policy>::Batch<Array<R::Dtype, R::Dim>, <R as RowFn<I::Item>>::Error>
 where
     R: RowFn<I::Item> + ?Sized,
     I: IntoIterator,
 {
-    try_batch_filtered(row_fn, items).map(|batch| batch.rows)
+    let items = items.into_iter();
+    let mut target = Grow::new(items.size_hint(), R::DIM);
+    let run = run(row_fn, items, &mut target).map_err(|stop| match stop {
+        Stop::Item(failed) => failed,
+        Stop::Target(never) => match never {},
+    });
+    R::Policy::batch(run.map(|skipped| Batch {
+        rows: target.into_array::<R>(),
+        skipped,
+    }))
 }
 
-/// Like [`batch_filtered`], for a fallible row function: stops at the first item that fails.
+/// Writes the rows of `items` into the caller's buffer `out`; what it returns follows the row
+/// function's [`Policy`]: the number of rows written, or a [`Batch`] of that count and the
+/// dropped items' indices.
+///
+/// `out` may have any layout (a sub-view, a column-major array): a row-major buffer is written
+/// in place, any other through a small block of rows copied in at once. The buffer is reused as
+/// it is: an in-place row function still receives a zeroed row. Rows after the returned count
+/// are left as they were (the first of them may be zeroed when an item produced no row).
 ///
 /// # Errors
-/// The first failing item, with its index.
-pub fn try_batch_filtered<R, I>(
-    row_fn: &mut R,
-    items: I,
-) -> Result<Batch<Rows<R>>, ItemError<R::Error>>
-where
-    R: RowFn<I::Item> + ?Sized,
-    I: IntoIterator,
-{
-    collect_rows(row_fn, items, stop)
-        .map(into_array::<R>)
-        .map_err(item_error::<R, I::Item>)
-}
-
-/// Like [`batch_filtered`], for a fallible row function whose failed items are dropped
-/// (`on_error = "skip"`): their indices are in `skipped`, with those of filtered items.
-pub fn batch_skipping<R, I>(row_fn: &mut R, items: I) -> Batch<Array<R::Dtype, R::Dim>>
-where
-    R: RowFn<I::Item> + ?Sized,
-    I: IntoIterator,
-{
-    collect_rows(row_fn, items, skip).map_or_else(never, into_array::<R>)
-}
-
-/// Why writing into a caller's buffer stopped.
-enum FillStop<F> {
-    /// The buffer's rows do not have the row shape; nothing was written.
-    Rejected {
-        expected: &'static [usize],
-        found: Vec<usize>,
-    },
-    Full {
-        written: usize,
-    },
-    Item {
-        written: usize,
-        failed: Failed<F>,
-    },
-}
-
-/// The rows written into a caller's buffer, and the indices of the items that produced none.
-struct Filled {
-    written: usize,
-    skipped: Vec<usize>,
-}
-
-impl Filled {
-    fn into_batch(self) -> Batch<usize> {
-        Batch {
-            rows: self.written,
-            skipped: self.skipped,
-        }
-    }
-}
-
-/// Checks that the rows of `out` have the row function's shape.
-fn check_shape<R: RowSpec + ?Sized, F>(shape: &[usize]) -> Result<(), FillStop<F>> {
-    let found = shape.get(1..).unwrap_or_default();
-    if found == R::SHAPE {
-        return Ok(());
-    }
-    Err(FillStop::Rejected {
-        expected: R::SHAPE,
-        found: found.to_vec(),
-    })
-}
-
-/// Writes the rows of `items` into `out`, row `written` after row `written`.
-///
-/// The layout is looked at once: a standard-layout buffer is written as one flat slice, any
-/// other one row by row. A reused slot is zeroed before an in-place row function sees it. When
-/// `out` is full, items go on being processed (into a scratch row) until one produces a row, so
-/// that trailing items that are filtered out do not count as overflow.
-fn fill_rows<R, I, F>(
-    row_fn: &mut R,
-    items: I,
-    out: ArrayViewMut<'_, R::Dtype, R::Dim>,
-    on_failure: impl Fn(R::Failure) -> Result<(), F>,
-) -> Result<Filled, FillStop<F>>
-where
-    R: RowFn<I::Item> + ?Sized,
-    I: IntoIterator,
-{
-    check_shape::<R, F>(out.shape())?;
-    let capacity = out.shape().first().copied().unwrap_or(0);
-    if out.is_standard_layout() {
-        if let Some(data) = out.into_slice() {
-            let slots = FlatSlots { data, dim: R::DIM };
-            return fill_slots(row_fn, items, capacity, slots, on_failure);
-        }
-        unreachable!("a standard-layout view is one contiguous slice");
-    }
-    let slots = RowSlots {
-        out,
-        scratch: Vec::new(),
-    };
-    fill_slots(row_fn, items, capacity, slots, on_failure)
-}
-
-/// Where `fill` puts row `index`: `write` gets the slot and returns whether the row is kept.
-trait Slots<T> {
-    fn write<E>(
-        &mut self,
-        index: usize,
-        write: impl FnOnce(&mut [T]) -> Result<bool, E>,
-    ) -> Result<bool, E>;
-}
-
-/// A standard-layout buffer: row `i` is `data[i * dim..(i + 1) * dim]`.
-struct FlatSlots<'a, T> {
-    data: &'a mut [T],
-    dim: usize,
-}
-
-impl<T> Slots<T> for FlatSlots<'_, T> {
-    #[inline]
-    fn write<E>(
-        &mut self,
-        index: usize,
-        write: impl FnOnce(&mut [T]) -> Result<bool, E>,
-    ) -> Result<bool, E> {
-        write(&mut self.data[index * self.dim..(index + 1) * self.dim])
-    }
-}
-
-/// Any other layout: rows that are contiguous are written in place, the others through one
-/// scratch row copied in logical (row-major) order when kept.
-struct RowSlots<'a, T, D> {
-    out: ArrayViewMut<'a, T, D>,
-    scratch: Vec<T>,
-}
-
-impl<T: Element, D: ndarray::RemoveAxis> Slots<T> for RowSlots<'_, T, D> {
-    fn write<E>(
-        &mut self,
-        index: usize,
-        write: impl FnOnce(&mut [T]) -> Result<bool, E>,
-    ) -> Result<bool, E> {
-        let mut row = self.out.index_axis_mut(Axis(0), index);
-        if let Some(slot) = row.as_slice_mut() {
-            return write(slot);
-        }
-        // Sized once; `write` zeroes it when the row function needs a zeroed row.
-        self.scratch.resize(row.len(), T::ZERO);
-        let result = write(&mut self.scratch);
-        if matches!(result, Ok(true)) {
-            for (dst, src) in row.iter_mut().zip(&self.scratch) {
-                *dst = *src;
-            }
-        }
-        result
-    }
-}
-
-/// The loop of [`fill_rows`], once the layout is known.
-fn fill_slots<R, I, F>(
-    row_fn: &mut R,
-    items: I,
-    capacity: usize,
-    mut slots: impl Slots<R::Dtype>,
-    on_failure: impl Fn(R::Failure) -> Result<(), F>,
-) -> Result<Filled, FillStop<F>>
-where
-    R: RowFn<I::Item> + ?Sized,
-    I: IntoIterator,
-{
-    let mut written = 0usize;
-    let mut skipped = Vec::new();
-    let mut overflow: Vec<R::Dtype> = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        let result = if written == capacity {
-            overflow.clear();
-            overflow.resize(R::DIM, R::Dtype::ZERO);
-            match row_fn.write_row(item, &mut overflow) {
-                Ok(true) => return Err(FillStop::Full { written }),
-                other => other,
-            }
-        } else {
-            slots.write(written, |slot| {
-                // Re-sliced to the constant `DIM`, so that a by-value row's copy is inlined
-                // instead of a `memcpy` call of unknown length per row.
-                let slot = &mut slot[..R::DIM];
-                prepare_slot::<R>(slot);
-                let result = row_fn.write_row(item, slot);
-                if !matches!(result, Ok(true)) {
-                    slot.fill(R::Dtype::ZERO);
-                }
-                result
-            })
-        };
-        match result {
-            Ok(true) => written += 1,
-            Ok(false) => skipped.push(index),
-            Err(failure) => match on_failure(failure) {
-                Err(failure) => {
-                    return Err(FillStop::Item {
-                        written,
-                        failed: Failed { index, failure },
-                    })
-                }
-                Ok(()) => skipped.push(index),
-            },
-        }
-    }
-    Ok(Filled { written, skipped })
-}
-
-/// Zeroes a reused slot unless the row function is known to overwrite all of it.
-#[inline]
-fn prepare_slot<R: RowSpec + ?Sized>(slot: &mut [R::Dtype]) {
-    if !R::OVERWRITES_ROW {
-        slot.fill(R::Dtype::ZERO);
-    }
-}
-
-fn fill_error<F, E>(stop: FillStop<F>, item: impl FnOnce(Failed<F>) -> ItemError<E>) -> Error<E> {
-    match stop {
-        FillStop::Rejected { expected, found } => match (expected, found.as_slice()) {
-            (&[expected], &[found]) => Error::WidthMismatch { expected, found },
-            _ => Error::ShapeMismatch {
-                expected: expected.to_vec(),
-                found,
-            },
-        },
-        FillStop::Full { written } => Error::BufferFull { written },
-        FillStop::Item { written, failed } => Error::Item {
-            written,
-            error: item(failed),
-        },
-    }
-}
-
-/// Writes the rows of `items` into the caller's buffer `out` and returns how many were written.
-///
-/// `out` may have any layout (a sub-view, a column-major array): rows that are contiguous in
-/// memory are written in place, the others through one scratch row. The buffer is reused as it
-/// is: an in-place row function still receives a zeroed row. Rows after the returned count are
-/// left as they were (the first of them may be zeroed when an item produced no row).
-///
-/// # Errors
-/// - [`Error::WidthMismatch`] (or [`Error::ShapeMismatch`] for multi-axis rows) when the rows of
+/// - [`Error::WidthMismatch`](crate::Error::WidthMismatch) (or
+///   [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) for multi-axis rows) when the rows of
 ///   `out` do not have the row function's shape; nothing is written.
-/// - [`Error::BufferFull`] when the items outnumber the rows of `out`: every row is written, and
-///   the error carries that count. The length of `items` is not checked up front, so an input of
-///   unknown length works.
+/// - [`Error::BufferFull`](crate::Error::BufferFull) when the items outnumber the rows of
+///   `out`: every row is written, and the error carries that count and the index of the item
+///   that did not fit. The length of `items` is not checked up front, so an input of unknown
+///   length works.
+/// - [`Error::Item`](crate::Error::Item) when an item fails and the policy stops: the rows
+///   before it are written.
 ///
 /// ```
 /// # use std::convert::Infallible;
-/// use preallocate_runtime::{Error, RowFn, RowSpec};
+/// use preallocate_runtime::{policy, Error, RowFn, RowSpec};
 ///
 /// struct Pair;
 /// impl RowSpec for Pair {
 ///     type Dtype = u16;
 ///     type Dim = ndarray::Ix2;
+///     type Policy = policy::Plain;
 ///     const DIM: usize = 2;
 ///     const SHAPE: &'static [usize] = &[2];
 ///     const OVERWRITES_ROW: bool = true;
 /// }
 /// impl RowFn<u16> for Pair {
 ///     type Error = Infallible;
-///     type Failure = Infallible;
 ///     fn write_row(&mut self, x: u16, row: &mut [u16]) -> Result<bool, Infallible> {
 ///         row.copy_from_slice(&[x, x + 1]);
 ///         Ok(true)
@@ -567,90 +578,35 @@ fn fill_error<F, E>(stop: FillStop<F>, item: impl FnOnce(Failed<F>) -> ItemError
 /// assert_eq!(out, ndarray::array![[10, 11], [20, 21], [0, 0]]);
 ///
 /// let full = preallocate_runtime::fill(&mut Pair, [1, 2, 3, 4], out.view_mut());
-/// assert_eq!(full, Err(Error::BufferFull { written: 3 }));
+/// assert_eq!(full, Err(Error::BufferFull { written: 3, index: 3 }));
 /// ```
 pub fn fill<R, I>(
     row_fn: &mut R,
     items: I,
     out: ArrayViewMut<'_, R::Dtype, R::Dim>,
-) -> Result<usize, Error>
-where
-    R: RowFn<I::Item, Failure = Infallible> + ?Sized,
-    I: IntoIterator,
-{
-    fill_filtered(row_fn, items, out).map(|filled| filled.rows)
-}
-
-/// Like [`fill`], for a row function that drops items (`Option` rows): the number of rows
-/// written, and the indices of the dropped items.
-///
-/// # Errors
-/// As [`fill`].
-pub fn fill_filtered<R, I>(
-    row_fn: &mut R,
-    items: I,
-    out: ArrayViewMut<'_, R::Dtype, R::Dim>,
-) -> Result<Batch<usize>, Error>
-where
-    R: RowFn<I::Item, Failure = Infallible> + ?Sized,
-    I: IntoIterator,
-{
-    fill_rows(row_fn, items, out, stop)
-        .map(Filled::into_batch)
-        .map_err(|stopped| fill_error(stopped, never))
-}
-
-/// Like [`fill`], for a fallible row function: stops at the first item that fails.
-///
-/// # Errors
-/// As [`fill`], and [`Error::Item`] with the failing item and the rows written before it.
-pub fn try_fill<R, I>(
-    row_fn: &mut R,
-    items: I,
-    out: ArrayViewMut<'_, R::Dtype, R::Dim>,
-) -> Result<usize, Error<R::Error>>
+) -> <R::Policy as Policy>::Fill<<R as RowFn<I::Item>>::Error>
 where
     R: RowFn<I::Item> + ?Sized,
     I: IntoIterator,
 {
-    try_fill_filtered(row_fn, items, out).map(|filled| filled.rows)
-}
-
-/// Like [`fill_filtered`], for a fallible row function: stops at the first item that fails.
-///
-/// # Errors
-/// As [`try_fill`].
-pub fn try_fill_filtered<R, I>(
-    row_fn: &mut R,
-    items: I,
-    out: ArrayViewMut<'_, R::Dtype, R::Dim>,
-) -> Result<Batch<usize>, Error<R::Error>>
-where
-    R: RowFn<I::Item> + ?Sized,
-    I: IntoIterator,
-{
-    fill_rows(row_fn, items, out, stop)
-        .map(Filled::into_batch)
-        .map_err(|stopped| fill_error(stopped, item_error::<R, I::Item>))
-}
-
-/// Like [`fill_filtered`], for a fallible row function whose failed items are dropped
-/// (`on_error = "skip"`).
-///
-/// # Errors
-/// As [`fill`].
-pub fn fill_skipping<R, I>(
-    row_fn: &mut R,
-    items: I,
-    out: ArrayViewMut<'_, R::Dtype, R::Dim>,
-) -> Result<Batch<usize>, Error<R::Error>>
-where
-    R: RowFn<I::Item> + ?Sized,
-    I: IntoIterator,
-{
-    fill_rows(row_fn, items, out, skip)
-        .map(Filled::into_batch)
-        .map_err(|stopped| fill_error(stopped, never))
+    let found = out.shape().get(1..).unwrap_or_default();
+    if found != R::SHAPE {
+        return R::Policy::fill(Err(FillStop::Rejected {
+            expected: R::SHAPE,
+            found: found.to_vec(),
+        }));
+    }
+    let mut target = Fill::new(out, R::DIM);
+    let run = run(row_fn, items, &mut target);
+    let written = target.written();
+    R::Policy::fill(match run {
+        Ok(skipped) => Ok(Batch {
+            rows: written,
+            skipped,
+        }),
+        Err(Stop::Item(failed)) => Err(FillStop::Item { written, failed }),
+        Err(Stop::Target(Full { written, index })) => Err(FillStop::Full { written, index }),
+    })
 }
 
 #[cfg(test)]

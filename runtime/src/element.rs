@@ -1,5 +1,7 @@
 //! Storage element types (`dtype`s) and the conversions between them.
 
+use core::fmt;
+
 use half::{bf16, f16};
 
 mod sealed {
@@ -144,46 +146,6 @@ where
     }
 }
 
-/// Stores a by-value row (flattened) into its slot in the output, converting each element
-/// losslessly.
-///
-/// `row` has the same length as `value` whenever a driver calls a row writer; should it be
-/// shorter, only the elements that fit are stored.
-///
-/// ```
-/// let mut slot = [0.0f64; 3];
-/// preallocate_runtime::store_lossless(&[1u8, 2, 3], &mut slot);
-/// assert_eq!(slot, [1.0, 2.0, 3.0]);
-/// ```
-#[inline]
-pub fn store_lossless<Src, Dst>(value: &[Src], row: &mut [Dst])
-where
-    Src: Copy,
-    Dst: LosslessFrom<Src>,
-{
-    for (slot, &element) in row.iter_mut().zip(value) {
-        *slot = Dst::lossless_from(element);
-    }
-}
-
-/// Stores a by-value row into its slot with `as` conversion (`cast = "as"`).
-///
-/// ```
-/// let mut slot = [0u8; 3];
-/// preallocate_runtime::store_as(&[-1.0f32, 7.9, 1e9], &mut slot);
-/// assert_eq!(slot, [0, 7, 255]);
-/// ```
-#[inline]
-pub fn store_as<Src, Dst>(value: &[Src], row: &mut [Dst])
-where
-    Src: CastAs<Dst>,
-    Dst: Element,
-{
-    for (slot, &element) in row.iter_mut().zip(value) {
-        *slot = element.cast_as();
-    }
-}
-
 /// Range-checked and saturating conversion of a row element into the storage type, for
 /// `cast = "checked"` and `cast = "saturate"`.
 ///
@@ -240,54 +202,169 @@ where
     }
 }
 
-/// Stores a by-value row into its slot, failing on the first element that does not fit
-/// (`cast = "checked"`).
-///
-/// # Errors
-/// A [`CastError`](crate::CastError) naming the element's position, its value and the dtype;
-/// elements before it are already stored (the driver zeroes the slot).
+/// A row element that does not fit the storage type under `cast = "checked"`.
 ///
 /// ```
-/// let mut slot = [0u8; 3];
-/// assert!(preallocate_runtime::store_checked(&[1.0f32, 2.0, 3.0], &mut slot).is_ok());
-/// let err = preallocate_runtime::store_checked(&[1.0f32, 300.0, 3.0], &mut slot).unwrap_err();
-/// assert_eq!(err.to_string(), "row element 1 (300) does not fit in u8");
+/// let err = preallocate_runtime::CastError::new(2, &300.0f32, "u8");
+/// assert_eq!(err.to_string(), "row element 2 (300) does not fit in u8");
+/// let err = preallocate_runtime::CastError::new(0, &-1e300f64, "f32");
+/// assert_eq!(err.to_string(), "row element 0 (-1e300) does not fit in f32");
 /// ```
-#[inline]
-pub fn store_checked<Src, Dst>(value: &[Src], row: &mut [Dst]) -> Result<(), crate::CastError>
-where
-    Src: CheckedCast<Dst> + core::fmt::Display,
-    Dst: Element,
-{
-    for (position, (slot, &element)) in row.iter_mut().zip(value).enumerate() {
-        *slot = element
-            .checked_cast()
-            .ok_or_else(|| crate::CastError::new(position, &element, Dst::NAME))?;
-    }
-    Ok(())
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("row element {position} ({value}) does not fit in {dtype}")]
+pub struct CastError {
+    /// Position of the element in the (flattened) row.
+    pub position: usize,
+    /// The value, as text: as `Display` writes it, or in exponent form (`1e300`) when that is
+    /// long.
+    pub value: String,
+    /// The storage type it did not fit (`dtype`).
+    pub dtype: &'static str,
 }
 
-/// Stores a by-value row into its slot, clamping what does not fit (`cast = "saturate"`).
-///
-/// ```
-/// let mut slot = [0u8; 4];
-/// preallocate_runtime::store_saturating(&[-5i32, 7, 300, 255], &mut slot);
-/// assert_eq!(slot, [0, 7, 255, 255]);
-/// ```
-#[inline]
-pub fn store_saturating<Src, Dst>(value: &[Src], row: &mut [Dst])
-where
-    Src: CheckedCast<Dst>,
-    Dst: Element,
-{
-    for (slot, &element) in row.iter_mut().zip(value) {
-        *slot = element.saturating_cast();
+/// The longest value text kept as `Display` writes it: every integer (`i64::MIN` has 20
+/// characters); a longer one (a float far from 1, which `Display` writes with every digit) is
+/// written in exponent form.
+const MAX_PLAIN_DIGITS: usize = 21;
+
+impl CastError {
+    /// A cast error for `value` at `position` of the row.
+    pub fn new<V>(position: usize, value: &V, dtype: &'static str) -> Self
+    where
+        V: fmt::Display + fmt::LowerExp + ?Sized,
+    {
+        let plain = value.to_string();
+        let value = if plain.len() > MAX_PLAIN_DIGITS {
+            format!("{value:e}")
+        } else {
+            plain
+        };
+        CastError {
+            position,
+            value,
+            dtype,
+        }
+    }
+}
+
+/// How a by-value row's elements become the storage type: the `cast` of the attribute, as a
+/// type, so that storing a row is one loop (`store`) for every mode.
+pub mod cast {
+    use core::convert::Infallible;
+    use core::fmt;
+
+    use super::{CastAs, CastError, CheckedCast, Element, LosslessFrom};
+
+    /// Converts one element `Src` into the storage type `Dst`, or fails with `Self::Failure`.
+    pub trait Convert<Src, Dst> {
+        /// `Infallible`, or [`CastError`] for a checked cast.
+        type Failure;
+        /// Converts the element at `position` of the row.
+        ///
+        /// # Errors
+        /// The element does not fit (checked casts only).
+        fn convert(src: Src, position: usize) -> Result<Dst, Self::Failure>;
+    }
+
+    /// Lossless conversions only (no `cast`).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Lossless;
+    /// Rust's `as` (`cast = "as"`).
+    #[derive(Debug, Clone, Copy)]
+    pub struct As;
+    /// An element that does not fit is an item error (`cast = "checked"`).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Checked;
+    /// An element that does not fit is clamped (`cast = "saturate"`).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Saturate;
+
+    impl<Src, Dst: LosslessFrom<Src>> Convert<Src, Dst> for Lossless {
+        type Failure = Infallible;
+        #[inline(always)]
+        fn convert(src: Src, _: usize) -> Result<Dst, Infallible> {
+            Ok(Dst::lossless_from(src))
+        }
+    }
+
+    impl<Src: CastAs<Dst>, Dst: Element> Convert<Src, Dst> for As {
+        type Failure = Infallible;
+        #[inline(always)]
+        fn convert(src: Src, _: usize) -> Result<Dst, Infallible> {
+            Ok(src.cast_as())
+        }
+    }
+
+    impl<Src, Dst> Convert<Src, Dst> for Checked
+    where
+        Src: CheckedCast<Dst> + fmt::Display + fmt::LowerExp,
+        Dst: Element,
+    {
+        type Failure = CastError;
+        #[inline]
+        fn convert(src: Src, position: usize) -> Result<Dst, CastError> {
+            src.checked_cast()
+                .ok_or_else(|| CastError::new(position, &src, Dst::NAME))
+        }
+    }
+
+    impl<Src: CheckedCast<Dst>, Dst: Element> Convert<Src, Dst> for Saturate {
+        type Failure = Infallible;
+        #[inline]
+        fn convert(src: Src, _: usize) -> Result<Dst, Infallible> {
+            Ok(src.saturating_cast())
+        }
+    }
+
+    /// Stores a by-value row (flattened) into its slot in the output, converting each element
+    /// with the cast `C`.
+    ///
+    /// `row` has the same length as `value` whenever a driver calls a row writer; should it be
+    /// shorter, only the elements that fit are stored.
+    ///
+    /// # Errors
+    /// The first element that does not fit (checked casts only); the elements before it are
+    /// already stored, and the driver zeroes the slot.
+    ///
+    /// ```
+    /// use preallocate_runtime::__private::{cast, store};
+    ///
+    /// let mut slot = [0.0f64; 3];
+    /// let Ok(()) = store::<cast::Lossless, _, _>(&[1u8, 2, 3], &mut slot);
+    /// assert_eq!(slot, [1.0, 2.0, 3.0]);
+    ///
+    /// let mut slot = [0u8; 3];
+    /// let Ok(()) = store::<cast::As, _, _>(&[-1.0f32, 7.9, 1e9], &mut slot);
+    /// assert_eq!(slot, [0, 7, 255]);
+    ///
+    /// let err = store::<cast::Checked, _, _>(&[1.0f32, 300.0, 3.0], &mut slot).unwrap_err();
+    /// assert_eq!(err.to_string(), "row element 1 (300) does not fit in u8");
+    /// ```
+    #[inline]
+    pub fn store<C, Src, Dst>(value: &[Src], row: &mut [Dst]) -> Result<(), C::Failure>
+    where
+        C: Convert<Src, Dst>,
+        Src: Copy,
+    {
+        for (position, (slot, &element)) in row.iter_mut().zip(value).enumerate() {
+            *slot = C::convert(element, position)?;
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::cast::{store, As, Lossless, Saturate};
     use super::*;
+
+    fn store_as<Src: CastAs<Dst>, Dst: Element>(value: &[Src], row: &mut [Dst]) {
+        let Ok(()) = store::<As, _, _>(value, row);
+    }
+
+    fn store_saturating<Src: CheckedCast<Dst>, Dst: Element>(value: &[Src], row: &mut [Dst]) {
+        let Ok(()) = store::<Saturate, _, _>(value, row);
+    }
 
     #[test]
     fn names_match_the_dsl() {
@@ -412,7 +489,32 @@ mod tests {
     #[test]
     fn store_into_a_short_slot_stores_what_fits() {
         let mut out = [0i32; 2];
-        store_lossless(&[1i16, 2, 3], &mut out);
+        let Ok(()) = store::<Lossless, _, _>(&[1i16, 2, 3], &mut out);
         assert_eq!(out, [1, 2]);
+    }
+}
+
+#[cfg(test)]
+mod cast_error_tests {
+    use super::*;
+
+    #[test]
+    fn long_values_are_written_in_exponent_form() {
+        assert_eq!(CastError::new(0, &1e300f64, "f32").value, "1e300");
+        assert_eq!(CastError::new(0, &f32::MAX, "f16").value, "3.4028235e38");
+        assert_eq!(CastError::new(0, &-1.5e20f64, "i64").value, "-1.5e20");
+        // Short values keep `Display`'s form.
+        assert_eq!(CastError::new(0, &300.0f32, "u8").value, "300");
+        assert_eq!(CastError::new(0, &-0.5f64, "u8").value, "-0.5");
+        assert_eq!(
+            CastError::new(0, &u64::MAX, "i64").value,
+            "18446744073709551615"
+        );
+        assert_eq!(
+            CastError::new(0, &i64::MIN, "u8").value,
+            "-9223372036854775808"
+        );
+        assert_eq!(CastError::new(0, &i32::MIN, "u8").value, "-2147483648");
+        assert_eq!(CastError::new(0, &f64::NAN, "u8").value, "NaN");
     }
 }

@@ -1,50 +1,16 @@
-//! Errors: of one item ([`ItemError`], [`RowError`], [`CastError`]) and of a whole entry point
-//! ([`Error`]).
+//! Errors: of one item ([`ItemError`], [`RowError`]) and of a whole entry point ([`Error`]).
+//!
+//! One convention throughout: an error's `Display` includes the message of the error it wraps,
+//! and `source()` skips to the first error whose message it does not include, so that a chain
+//! printed by `anyhow` or `eyre` shows each message once.
 
 use core::convert::Infallible;
 use core::fmt;
+use std::error::Error as StdError;
 use std::path::PathBuf;
 
-use crate::SinkError;
-
-/// A row element that does not fit the storage type under `cast = "checked"`.
-///
-/// ```
-/// let err = preallocate_runtime::CastError::new(2, &300.0f32, "u8");
-/// assert_eq!(err.to_string(), "row element 2 (300) does not fit in u8");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CastError {
-    /// Position of the element in the (flattened) row.
-    pub position: usize,
-    /// The value, as text.
-    pub value: String,
-    /// The storage type it did not fit (`dtype`).
-    pub dtype: &'static str,
-}
-
-impl CastError {
-    /// A cast error for `value` at `position` of the row.
-    pub fn new(position: usize, value: &dyn fmt::Display, dtype: &'static str) -> Self {
-        CastError {
-            position,
-            value: value.to_string(),
-            dtype,
-        }
-    }
-}
-
-impl fmt::Display for CastError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "row element {} ({}) does not fit in {}",
-            self.position, self.value, self.dtype
-        )
-    }
-}
-
-impl std::error::Error for CastError {}
+use crate::element::CastError;
+use crate::io::SinkError;
 
 /// Why one item produced no row: the row function's own error, or a checked cast.
 ///
@@ -76,6 +42,7 @@ impl<E> From<CastError> for RowError<E> {
     }
 }
 
+/// Transparent: the wrapped error's message, and its source.
 impl<E: fmt::Display> fmt::Display for RowError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -85,11 +52,11 @@ impl<E: fmt::Display> fmt::Display for RowError<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for RowError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl<E: StdError + 'static> StdError for RowError<E> {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            RowError::Row(err) => Some(err),
-            RowError::Cast(err) => Some(err),
+            RowError::Row(err) => err.source(),
+            RowError::Cast(err) => err.source(),
         }
     }
 }
@@ -125,13 +92,10 @@ impl<E: fmt::Display> fmt::Display for ItemError<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for ItemError<E> {
-    /// The row function's own error, or the cast error.
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.error {
-            RowError::Row(err) => Some(err),
-            RowError::Cast(err) => Some(err),
-        }
+impl<E: StdError + 'static> StdError for ItemError<E> {
+    /// The source of the row function's error (its message is this one's).
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.error.source()
     }
 }
 
@@ -139,12 +103,13 @@ impl<E: std::error::Error + 'static> std::error::Error for ItemError<E> {
 /// needed to act on it. `E` is the row function's error type (`Infallible` when it cannot fail).
 ///
 /// ```
-/// let err: preallocate_runtime::Error = preallocate_runtime::Error::BufferFull { written: 8 };
+/// // 8 rows written, items 3 and 5 dropped: item 10 is the one that did not fit.
+/// let err: preallocate_runtime::Error = preallocate_runtime::Error::BufferFull { written: 8, index: 10 };
 /// assert_eq!(err.rows_written(), 8);
-/// assert_eq!(err.item_index(), Some(8));
+/// assert_eq!(err.item_index(), Some(10));
 /// assert_eq!(
 ///     err.to_string(),
-///     "output buffer is full after 8 rows: item 8 and any after it were not written"
+///     "output buffer is full after 8 rows: item 10 and any after it were not written"
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +137,8 @@ pub enum Error<E = Infallible> {
     BufferFull {
         /// Rows written, which is the buffer's number of rows.
         written: usize,
+        /// Input index of the item whose row did not fit.
+        index: usize,
     },
     /// An item failed (under `on_error = "fail"`); the rows before it are written.
     Item {
@@ -222,7 +189,7 @@ impl<E> Error<E> {
     pub fn rows_written(&self) -> usize {
         match self {
             Error::WidthMismatch { .. } | Error::ShapeMismatch { .. } => 0,
-            Error::BufferFull { written }
+            Error::BufferFull { written, .. }
             | Error::Item { written, .. }
             | Error::Output { written, .. } => *written,
         }
@@ -238,7 +205,7 @@ impl<E> Error<E> {
     pub fn item_index(&self) -> Option<usize> {
         match self {
             Error::WidthMismatch { .. } | Error::ShapeMismatch { .. } => None,
-            Error::BufferFull { written } => Some(*written),
+            Error::BufferFull { index, .. } => Some(*index),
             Error::Item { error, .. }
             | Error::Output {
                 cause: OutputCause::Item(error),
@@ -260,9 +227,9 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 f,
                 "output buffer rows have shape {found:?}, but each row has shape {expected:?} (`shape`); nothing was written"
             ),
-            Error::BufferFull { written } => write!(
+            Error::BufferFull { written, index } => write!(
                 f,
-                "output buffer is full after {written} rows: item {written} and any after it were not written"
+                "output buffer is full after {written} rows: item {index} and any after it were not written"
             ),
             Error::Item { written, error } => {
                 write!(f, "{error} ({written} rows written before it)")
@@ -282,19 +249,22 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl<E: StdError + 'static> StdError for Error<E> {
+    /// The source of the item's or the output's error (their messages are this one's).
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             Error::Item { error, .. }
             | Error::Output {
                 cause: OutputCause::Item(error),
                 ..
-            } => Some(error),
+            } => error.source(),
             Error::Output {
                 cause: OutputCause::Sink(error),
                 ..
-            } => Some(error),
-            _ => None,
+            } => error.source(),
+            Error::WidthMismatch { .. }
+            | Error::ShapeMismatch { .. }
+            | Error::BufferFull { .. } => None,
         }
     }
 }

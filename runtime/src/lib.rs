@@ -1,26 +1,38 @@
-//! Runtime of `preallocate`: the row contract, the storage element types and the drivers that
-//! own every loop and buffer.
+//! Runtime of `preallocate`: the row contract, the storage element types, and one engine that
+//! runs every row function into every kind of buffer and file.
 //!
 //! Users normally reach this crate through the `preallocate` facade and its
-//! `#[preallocate(dim = .., dtype = ..)]` attribute, which implements [`RowSpec`] and [`RowFn`] for
-//! each annotated function and emits thin entry points that call [`batch`] and [`fill`]. Everything
-//! here also works without the macro:
+//! `#[preallocate(dim = .., dtype = ..)]` attribute, which implements [`RowSpec`] and [`RowFn`]
+//! for each annotated function and emits thin entry points that call [`batch`], [`fill`] and
+//! [`Pipeline`]. Everything here also works without the macro:
+//!
+//! - the row contract: [`RowSpec`] (element type, shape, and [`Policy`]: what happens to items
+//!   that fail or give no row) and [`RowFn`] (one item into one row);
+//! - the entry points: [`batch`] (a new array, allocated once), [`fill`] (a caller's buffer),
+//!   [`Pipeline`] (bounded memory, to a closure or a file); their results follow the policy;
+//! - the outputs: [`NpyWriter`] and [`SafetensorsWriter`] (one [`FileWriter`]),
+//!   [`NpyShardWriter`], and their reports [`FileOutput`] and [`ShardsOutput`];
+//! - the errors: [`ItemError`] and [`RowError`] for one item, [`Error`] for an entry point,
+//!   [`SinkFailure`] and [`SinkError`] for an output.
+//!
+//! Inside, every entry point drives one per-slot loop (`drivers::run`), generic over the policy
+//! and over where the rows go; see the `drivers` module.
 //!
 //! ```
 //! use std::convert::Infallible;
-//! use preallocate_runtime::{RowFn, RowSpec};
+//! use preallocate_runtime::{policy, RowFn, RowSpec};
 //!
 //! struct Xy;
 //! impl RowSpec for Xy {
 //!     type Dtype = f32;
 //!     type Dim = ndarray::Ix2;
+//!     type Policy = policy::Plain;
 //!     const DIM: usize = 2;
 //!     const SHAPE: &'static [usize] = &[2];
 //!     const OVERWRITES_ROW: bool = true;
 //! }
 //! impl RowFn<&(f32, f32)> for Xy {
 //!     type Error = Infallible;
-//!     type Failure = Infallible;
 //!     fn write_row(&mut self, p: &(f32, f32), row: &mut [f32]) -> Result<bool, Infallible> {
 //!         row.copy_from_slice(&[p.0, p.1]);
 //!         Ok(true)
@@ -40,26 +52,47 @@ mod element;
 mod error;
 mod io;
 mod pipeline;
+pub mod policy;
 mod row;
 
-pub use drivers::{
-    batch, batch_filtered, batch_skipping, fill, fill_filtered, fill_skipping, try_batch,
-    try_batch_filtered, try_fill, try_fill_filtered, Rows,
-};
-pub use element::{
-    store_as, store_checked, store_lossless, store_saturating, CastAs, CheckedCast, Element,
-    LosslessFrom,
-};
-pub use error::{CastError, Error, ItemError, OutputCause, RowError};
-pub use pipeline::{mode, Pipeline, Written, DEFAULT_MEMORY_BUDGET};
-pub use row::{Axes1, Axes2, Axes3, Axes4, Batch, FnRow, RowCount, RowFn, RowShape, RowSpec};
-
-pub use half::{bf16, f16};
+pub use drivers::{batch, fill};
+pub use element::{CastError, Element, LosslessFrom};
+pub use error::{Error, ItemError, OutputCause, RowError};
 #[cfg(feature = "progress")]
 pub use io::Progress;
 pub use io::{
-    ChunkSink, FileOutput, IoError, NpyElement, NpyShardWriter, NpyWriter, Partial,
+    FileOutput, FileWriter, IoError, NpyElement, NpyShardWriter, NpyWriter, Partial,
     SafetensorsElement, SafetensorsWriter, Shard, ShardsOutput, SinkError, SinkFailure,
     SHARD_MANIFEST,
 };
+pub use pipeline::{Pipeline, DEFAULT_MEMORY_BUDGET};
+pub use policy::Policy;
+pub use row::{Batch, RowFn, RowSpec};
+
+#[doc(no_inline)]
+pub use half::{bf16, f16};
 pub use ndarray;
+
+/// What only `#[preallocate]`'s generated code uses: the cast modes and their store loop, and
+/// the closure-backed row writer of methods. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::element::cast::{self, store};
+    pub use crate::element::{CastAs, CheckedCast};
+    pub use crate::policy::IntoChunkError;
+    pub use crate::row::{Axes1, Axes2, Axes3, Axes4, FnRow, RowShape};
+}
+
+#[doc(hidden)]
+pub use element::{CastAs, CheckedCast};
+
+/// The policies under their old name.
+#[doc(hidden)]
+#[deprecated(note = "renamed to `policy`")]
+pub mod mode {
+    pub use crate::policy::{Fallible, FallibleFiltered, Filtered, Plain, Skipping};
+}
+
+#[doc(hidden)]
+#[allow(deprecated)]
+pub use pipeline::Written;

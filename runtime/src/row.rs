@@ -1,6 +1,8 @@
-//! The contract between `#[preallocate]` and the drivers.
+//! The contract between `#[preallocate]` and the drivers: [`RowSpec`] and [`RowFn`], and the
+//! report of a run that may drop items ([`Batch`]).
 
-use crate::{Element, RowError};
+use crate::element::Element;
+use crate::policy::Policy;
 
 /// What one row looks like: its element type, its length and its shape.
 ///
@@ -14,6 +16,7 @@ use crate::{Element, RowError};
 /// impl RowSpec for Rgb {
 ///     type Dtype = u8;
 ///     type Dim = ndarray::Ix2;
+///     type Policy = preallocate_runtime::policy::Plain;
 ///     const DIM: usize = 3;
 ///     const SHAPE: &'static [usize] = &[3];
 ///     const OVERWRITES_ROW: bool = true;
@@ -26,6 +29,9 @@ pub trait RowSpec {
     /// The dimension of a batch of rows: `Ix2` for rows with one axis (`dim = N`), `Ix3` for
     /// rows of shape `(H, W)`, and so on; always one more axis than [`RowSpec::SHAPE`] has.
     type Dim: ndarray::RemoveAxis;
+    /// What happens to items that fail or give no row, and what the entry points return
+    /// (see [`policy`](crate::policy)).
+    type Policy: Policy;
     /// The number of elements in one row: the product of [`RowSpec::SHAPE`].
     const DIM: usize;
     /// The shape of one row: `[DIM]` for `dim = DIM`, `[28, 28]` for `shape = (28, 28)`.
@@ -39,13 +45,14 @@ pub trait RowSpec {
 
 /// Writes the row of one item into its slot in the output.
 ///
-/// The drivers ([`batch`](crate::batch), [`fill`](crate::fill) and their fallible and filtering
-/// siblings) own the loop and the buffer; a `RowFn` only turns one item into one row. The slot
+/// The drivers ([`batch`](crate::batch), [`fill`](crate::fill), [`Pipeline`](crate::Pipeline))
+/// own the loop and the buffer; a `RowFn` only turns one item into one row. The slot
 /// is always exactly [`RowSpec::DIM`] elements long, in row-major order of
 /// [`RowSpec::SHAPE`], and zeroed unless [`RowSpec::OVERWRITES_ROW`] is `true`.
 ///
 /// `write_row` returns `Ok(true)` for a row to keep, `Ok(false)` for an item filtered out, and
-/// `Err` for an item that failed. A slot that is not kept is zeroed and reused by the driver.
+/// `Err` for an item that failed; the row function's [`RowSpec::Policy`] says what it may fail
+/// with and what a failure does. A slot that is not kept is zeroed and reused by the driver.
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -55,13 +62,13 @@ pub trait RowSpec {
 /// impl RowSpec for OneHot {
 ///     type Dtype = u8;
 ///     type Dim = ndarray::Ix2;
+///     type Policy = preallocate_runtime::policy::Plain;
 ///     const DIM: usize = 4;
 ///     const SHAPE: &'static [usize] = &[4];
 ///     const OVERWRITES_ROW: bool = false;
 /// }
 /// impl RowFn<usize> for OneHot {
 ///     type Error = Infallible;
-///     type Failure = Infallible;
 ///     fn write_row(&mut self, class: usize, row: &mut [u8]) -> Result<bool, Infallible> {
 ///         if let Some(slot) = row.get_mut(class) {
 ///             *slot = 1;
@@ -76,21 +83,24 @@ pub trait RowSpec {
 pub trait RowFn<Item>: RowSpec {
     /// The row function's own error type; `Infallible` when it cannot fail.
     type Error;
-    /// What [`RowFn::write_row`] fails with: `Infallible` when neither the function nor a
-    /// checked cast can fail (the infallible drivers require this), else
-    /// [`RowError<Self::Error>`](RowError).
-    type Failure: Into<RowError<Self::Error>>;
     /// Writes the row for `item` into `row` (`row.len() == Self::DIM`); `Ok(false)` drops the
     /// item.
     ///
     /// # Errors
-    /// The item's failure, which the driver reports with the item's index or skips, by policy.
-    fn write_row(&mut self, item: Item, row: &mut [Self::Dtype]) -> Result<bool, Self::Failure>;
+    /// The item's failure (`Infallible` under [`Plain`](crate::policy::Plain) and
+    /// [`Filtered`](crate::policy::Filtered), else [`RowError`](crate::RowError)), which the
+    /// driver reports with the item's index or skips, by policy.
+    fn write_row(
+        &mut self,
+        item: Item,
+        row: &mut [Self::Dtype],
+    ) -> Result<bool, <Self::Policy as Policy>::Failure<Self::Error>>;
 }
 
 impl<R: RowSpec + ?Sized> RowSpec for &mut R {
     type Dtype = R::Dtype;
     type Dim = R::Dim;
+    type Policy = R::Policy;
     const DIM: usize = R::DIM;
     const SHAPE: &'static [usize] = R::SHAPE;
     const OVERWRITES_ROW: bool = R::OVERWRITES_ROW;
@@ -98,18 +108,23 @@ impl<R: RowSpec + ?Sized> RowSpec for &mut R {
 
 impl<Item, R: RowFn<Item> + ?Sized> RowFn<Item> for &mut R {
     type Error = R::Error;
-    type Failure = R::Failure;
     #[inline]
-    fn write_row(&mut self, item: Item, row: &mut [Self::Dtype]) -> Result<bool, Self::Failure> {
+    fn write_row(
+        &mut self,
+        item: Item,
+        row: &mut [Self::Dtype],
+    ) -> Result<bool, <R::Policy as Policy>::Failure<R::Error>> {
         (**self).write_row(item, row)
     }
 }
 
-/// The rows kept from an input that may drop items, and which items were dropped.
+/// What a run kept, and which items gave no row: the one report of every entry point that may
+/// drop items.
 ///
-/// Returned by the filtering entry points (`Option` rows) and by `on_error = "skip"`; `rows` is
-/// an array (or, from `fill`, the number of rows written) and `skipped` lists the input indices
-/// of the items that produced no row, in increasing order.
+/// `rows` is what was kept — an array from `batch`, the number of rows written from `fill` and
+/// [`Pipeline::for_each_chunk`](crate::Pipeline::for_each_chunk) — and `skipped` lists the input
+/// indices of the items that produced no row (filtered out, or failed under
+/// `on_error = "skip"`), in increasing order.
 ///
 /// ```
 /// use preallocate_runtime::Batch;
@@ -117,7 +132,7 @@ impl<Item, R: RowFn<Item> + ?Sized> RowFn<Item> for &mut R {
 /// let kept = Batch { rows: 3usize, skipped: vec![1, 2] };
 /// assert_eq!(kept.source_index(), vec![0, 3, 4]);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch<A> {
     /// The rows kept.
     pub rows: A,
@@ -125,46 +140,52 @@ pub struct Batch<A> {
     pub skipped: Vec<usize>,
 }
 
-impl<A: RowCount> Batch<A> {
+impl Batch<usize> {
     /// The input index of each kept row, in order: row `i` came from item `source_index()[i]`.
     #[must_use]
     pub fn source_index(&self) -> Vec<usize> {
-        let kept = self.rows.row_count();
-        let mut index = Vec::with_capacity(kept);
-        let mut skipped = self.skipped.iter().peekable();
-        let mut candidate = 0usize;
-        while index.len() < kept {
-            if skipped.peek() == Some(&&candidate) {
-                skipped.next();
-            } else {
-                index.push(candidate);
-            }
-            candidate += 1;
+        source_index(self.rows, &self.skipped)
+    }
+}
+
+impl<S: ndarray::RawData, D: ndarray::Dimension> Batch<ndarray::ArrayBase<S, D>> {
+    /// The input index of each kept row, in order: row `i` came from item `source_index()[i]`.
+    ///
+    /// ```
+    /// let kept = preallocate_runtime::Batch { rows: ndarray::array![[1.0], [3.0]], skipped: vec![1] };
+    /// assert_eq!(kept.source_index(), vec![0, 2]);
+    /// ```
+    #[must_use]
+    pub fn source_index(&self) -> Vec<usize> {
+        source_index(
+            self.rows.shape().first().copied().unwrap_or(0),
+            &self.skipped,
+        )
+    }
+}
+
+impl<T> Batch<Vec<T>> {
+    /// The input index of each kept row (one element of `rows` per row), in order.
+    #[must_use]
+    pub fn source_index(&self) -> Vec<usize> {
+        source_index(self.rows.len(), &self.skipped)
+    }
+}
+
+/// The indices `0..` that are not in `skipped` (increasing), the first `kept` of them.
+fn source_index(kept: usize, skipped: &[usize]) -> Vec<usize> {
+    let mut index = Vec::with_capacity(kept);
+    let mut skipped = skipped.iter().peekable();
+    let mut candidate = 0usize;
+    while index.len() < kept {
+        if skipped.peek() == Some(&&candidate) {
+            skipped.next();
+        } else {
+            index.push(candidate);
         }
-        index
+        candidate += 1;
     }
-}
-
-/// Something that holds a number of rows: an array (its length along axis 0) or a count.
-pub trait RowCount {
-    /// The number of rows.
-    fn row_count(&self) -> usize;
-}
-
-impl RowCount for usize {
-    fn row_count(&self) -> usize {
-        *self
-    }
-}
-
-impl<S, D> RowCount for ndarray::ArrayBase<S, D>
-where
-    S: ndarray::RawData,
-    D: ndarray::Dimension,
-{
-    fn row_count(&self) -> usize {
-        self.shape().first().copied().unwrap_or(0)
-    }
+    index
 }
 
 /// The shape of a row as a type, for row writers built from closures ([`FnRow`]): [`Axes1`]
@@ -203,34 +224,35 @@ axes! {
     Axes4<A, B, C, D> => ndarray::Ix5;
 }
 
-/// Ties a [`FnRow`] to its element, shape and error types without owning any.
-type Marker<T, S, E> = core::marker::PhantomData<fn() -> (T, S, E)>;
+/// Ties a [`FnRow`] to its element, shape, error and policy types without owning any.
+type Marker<T, S, E, P> = core::marker::PhantomData<fn() -> (T, S, E, P)>;
 
 /// A row writer made of a closure `(item, row) -> Result<kept, failure>`, with the element type
-/// `T`, the row shape `S`, the row function's error type `E`, and whether it overwrites every
-/// element of the row (`OVERWRITES`).
+/// `T`, the row shape `S`, the row function's error type `E`, its policy `P`, and whether it
+/// overwrites every element of the row (`OVERWRITES`).
 ///
 /// `#[preallocate]` on a method builds one of these around `self`, since an `impl` block cannot
 /// hold the type a free function gets.
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use preallocate_runtime::{Axes1, FnRow};
+/// use preallocate_runtime::__private::{Axes1, FnRow};
+/// use preallocate_runtime::policy::Plain;
 ///
 /// let offset = 10;
-/// let mut row_fn = FnRow::<_, i32, Axes1<2>, Infallible, true>::new(|x: i32, row: &mut [i32]| {
+/// let mut row_fn = FnRow::<_, i32, Axes1<2>, Infallible, Plain, true>::new(|x: i32, row: &mut [i32]| {
 ///     row.copy_from_slice(&[x, x + offset]);
 ///     Ok::<bool, Infallible>(true)
 /// });
 /// let x = preallocate_runtime::batch(&mut row_fn, [1, 2]);
 /// assert_eq!(x, ndarray::array![[1, 11], [2, 12]]);
 /// ```
-pub struct FnRow<F, T, S, E, const OVERWRITES: bool> {
+pub struct FnRow<F, T, S, E, P, const OVERWRITES: bool> {
     write: F,
-    marker: Marker<T, S, E>,
+    marker: Marker<T, S, E, P>,
 }
 
-impl<F, T, S, E, const OVERWRITES: bool> FnRow<F, T, S, E, OVERWRITES> {
+impl<F, T, S, E, P, const OVERWRITES: bool> FnRow<F, T, S, E, P, OVERWRITES> {
     /// Wraps the closure that writes one row.
     pub fn new(write: F) -> Self {
         FnRow {
@@ -240,28 +262,27 @@ impl<F, T, S, E, const OVERWRITES: bool> FnRow<F, T, S, E, OVERWRITES> {
     }
 }
 
-impl<F, T: Element, S: RowShape, E, const OVERWRITES: bool> RowSpec
-    for FnRow<F, T, S, E, OVERWRITES>
+impl<F, T: Element, S: RowShape, E, P: Policy, const OVERWRITES: bool> RowSpec
+    for FnRow<F, T, S, E, P, OVERWRITES>
 {
     type Dtype = T;
     type Dim = S::Dim;
+    type Policy = P;
     const DIM: usize = S::DIM;
     const SHAPE: &'static [usize] = S::SHAPE;
     const OVERWRITES_ROW: bool = OVERWRITES;
 }
 
-impl<Item, F, Failure, T, S, E, const OVERWRITES: bool> RowFn<Item>
-    for FnRow<F, T, S, E, OVERWRITES>
+impl<Item, F, T, S, E, P, const OVERWRITES: bool> RowFn<Item> for FnRow<F, T, S, E, P, OVERWRITES>
 where
-    F: FnMut(Item, &mut [T]) -> Result<bool, Failure>,
-    Failure: Into<RowError<E>>,
+    F: FnMut(Item, &mut [T]) -> Result<bool, P::Failure<E>>,
     T: Element,
     S: RowShape,
+    P: Policy,
 {
     type Error = E;
-    type Failure = Failure;
     #[inline]
-    fn write_row(&mut self, item: Item, row: &mut [T]) -> Result<bool, Failure> {
+    fn write_row(&mut self, item: Item, row: &mut [T]) -> Result<bool, P::Failure<E>> {
         (self.write)(item, row)
     }
 }

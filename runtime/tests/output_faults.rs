@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use common::{le_bytes, read_npy, rows, Tmpfs};
 use preallocate_runtime::ndarray::{s, Array2};
 use preallocate_runtime::{
-    ChunkSink, NpyShardWriter, NpyWriter, SafetensorsWriter, SinkError, SHARD_MANIFEST,
+    NpyShardWriter, NpyWriter, SafetensorsWriter, SinkError, SinkFailure, SHARD_MANIFEST,
 };
 use safetensors::SafeTensors;
 
@@ -122,14 +122,18 @@ fn a_writer_dropped_unfinished_keeps_its_rows() {
     assert_eq!(names(dir.path()), ["x.npy.partial"]);
 }
 
-/// Streams chunks of 4 rows from `source` into `sink` until the source panics.
-fn stream_until_panic<S: ChunkSink<f32>>(mut sink: S, panic_at: usize) {
+/// Streams chunks of 4 rows from `source` through `write` (a writer's `write_chunk`, which owns
+/// the writer) until the source panics.
+fn stream_until_panic(
+    mut write: impl FnMut(preallocate_runtime::ndarray::ArrayView2<'_, f32>) -> Result<(), SinkFailure>,
+    panic_at: usize,
+) {
     let source = |chunk: usize| -> Array2<f32> {
         assert!(chunk != panic_at, "the source failed at chunk {chunk}");
         rows::<f32>(chunk * 4, 4, 3)
     };
     for chunk in 0.. {
-        sink.write_chunk(source(chunk).view()).unwrap();
+        write(source(chunk).view()).unwrap();
     }
 }
 
@@ -147,7 +151,8 @@ fn a_panic_mid_stream_propagates_and_keeps_the_rows_flushed() {
     let path = dir.path().join("x.npy");
     let good = good_npy(&path);
     let result = catch_unwind(AssertUnwindSafe(|| {
-        stream_until_panic(NpyWriter::<f32>::create(&path, &[3]).unwrap(), 3);
+        let mut npy = NpyWriter::<f32>::create(&path, &[3]).unwrap();
+        stream_until_panic(move |rows| npy.write_chunk(rows), 3);
     }));
     let message = panic_message(result.unwrap_err());
     assert_eq!(message, "the source failed at chunk 3");
@@ -167,10 +172,8 @@ fn a_panic_mid_stream_keeps_safetensors_and_shard_rows_too() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.safetensors");
     let result = catch_unwind(AssertUnwindSafe(|| {
-        stream_until_panic(
-            SafetensorsWriter::<f32>::create(&path, "x", &[3]).unwrap(),
-            2,
-        );
+        let mut out = SafetensorsWriter::<f32>::create(&path, "x", &[3]).unwrap();
+        stream_until_panic(move |rows| out.write_chunk(rows), 2);
     }));
     assert!(result.is_err());
     assert!(!path.exists());
@@ -192,7 +195,8 @@ fn a_panic_mid_stream_keeps_safetensors_and_shard_rows_too() {
         .map(|n| fs::read(shards.join(n)).unwrap())
         .collect();
     let result = catch_unwind(AssertUnwindSafe(|| {
-        stream_until_panic(NpyShardWriter::<f32>::create(&shards, &[3], 6).unwrap(), 4);
+        let mut shards = NpyShardWriter::<f32>::create(&shards, &[3], 6).unwrap();
+        stream_until_panic(move |rows| shards.write_chunk(rows), 4);
     }));
     assert!(result.is_err());
     assert_eq!(

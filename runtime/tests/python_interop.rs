@@ -14,14 +14,52 @@ use std::process::Command;
 use common::{chunk_sizes, le_bytes, python_with, rows, run_python_checker, Pattern, Sample};
 use preallocate_runtime::ndarray::{s, Array2};
 use preallocate_runtime::{
-    f16, ChunkSink, NpyElement, NpyShardWriter, NpyWriter, SafetensorsElement, SafetensorsWriter,
+    f16, FileOutput, NpyElement, NpyShardWriter, NpyWriter, SafetensorsElement, SafetensorsWriter,
+    ShardsOutput, SinkFailure,
 };
 use serde_json::{json, Value};
 
 const SHARD_ROWS: usize = 64;
 
+/// The writers' common methods, to stream into any of them with one function.
+trait Sink<T> {
+    type Output;
+    fn write_chunk(&mut self, rows: ndarray::ArrayView2<'_, T>) -> Result<(), SinkFailure>;
+    fn finish(self) -> Result<Self::Output, SinkFailure>;
+}
+
+impl<T: NpyElement> Sink<T> for NpyWriter<T> {
+    type Output = FileOutput;
+    fn write_chunk(&mut self, rows: ndarray::ArrayView2<'_, T>) -> Result<(), SinkFailure> {
+        NpyWriter::write_chunk(self, rows)
+    }
+    fn finish(self) -> Result<FileOutput, SinkFailure> {
+        NpyWriter::finish(self)
+    }
+}
+
+impl<T: SafetensorsElement> Sink<T> for SafetensorsWriter<T> {
+    type Output = FileOutput;
+    fn write_chunk(&mut self, rows: ndarray::ArrayView2<'_, T>) -> Result<(), SinkFailure> {
+        SafetensorsWriter::write_chunk(self, rows)
+    }
+    fn finish(self) -> Result<FileOutput, SinkFailure> {
+        SafetensorsWriter::finish(self)
+    }
+}
+
+impl<T: NpyElement> Sink<T> for NpyShardWriter<T> {
+    type Output = ShardsOutput;
+    fn write_chunk(&mut self, rows: ndarray::ArrayView2<'_, T>) -> Result<(), SinkFailure> {
+        NpyShardWriter::write_chunk(self, rows)
+    }
+    fn finish(self) -> Result<ShardsOutput, SinkFailure> {
+        NpyShardWriter::finish(self)
+    }
+}
+
 /// Feeds `values` to `sink` in chunks cut by `pattern`, then finishes it.
-fn stream<T, S: ChunkSink<T>>(mut sink: S, values: &Array2<T>, pattern: Pattern) -> S::Output {
+fn stream<T, S: Sink<T>>(mut sink: S, values: &Array2<T>, pattern: Pattern) -> S::Output {
     let mut start = 0;
     for size in chunk_sizes(values.nrows(), pattern) {
         sink.write_chunk(values.slice(s![start..start + size, ..]))

@@ -1,4 +1,5 @@
 use super::*;
+use crate::Error;
 use core::convert::Infallible;
 
 use ndarray::{s, Array2, ShapeBuilder};
@@ -30,6 +31,7 @@ struct Pattern<T, const DIM: usize>(core::marker::PhantomData<T>);
 impl<T: Element, const DIM: usize> RowSpec for Pattern<T, DIM> {
     type Dtype = T;
     type Dim = ndarray::Ix2;
+    type Policy = crate::policy::Plain;
     const DIM: usize = DIM;
     const SHAPE: &'static [usize] = &[DIM];
     const OVERWRITES_ROW: bool = true;
@@ -41,7 +43,6 @@ where
     u32: crate::CastAs<T>,
 {
     type Error = Infallible;
-    type Failure = Infallible;
     fn write_row(&mut self, item: u32, row: &mut [T]) -> Result<bool, Infallible> {
         for (j, slot) in row.iter_mut().enumerate() {
             *slot = crate::CastAs::cast_as((item.wrapping_mul(31) + j as u32 * 7) % 120);
@@ -60,6 +61,7 @@ struct OneHot<const DIM: usize>;
 impl<const DIM: usize> RowSpec for OneHot<DIM> {
     type Dtype = u8;
     type Dim = ndarray::Ix2;
+    type Policy = crate::policy::Plain;
     const DIM: usize = DIM;
     const SHAPE: &'static [usize] = &[DIM];
     const OVERWRITES_ROW: bool = false;
@@ -67,7 +69,6 @@ impl<const DIM: usize> RowSpec for OneHot<DIM> {
 
 impl<const DIM: usize> RowFn<usize> for OneHot<DIM> {
     type Error = Infallible;
-    type Failure = Infallible;
     fn write_row(&mut self, class: usize, row: &mut [u8]) -> Result<bool, Infallible> {
         assert!(
             row.iter().all(|&x| x == 0),
@@ -187,7 +188,7 @@ proptest! {
         let mut out = Array2::<i32>::zeros((rows, 2));
         let len = rows as u32 + surplus;
         let got = fill(&mut row_fn, 0..len, out.view_mut());
-        prop_assert_eq!(got, Err(Error::BufferFull { written: rows }));
+        prop_assert_eq!(got, Err(Error::BufferFull { written: rows, index: rows }));
         prop_assert_eq!(rows_of(&out), reference(&mut row_fn, 0..rows as u32));
     }
 
@@ -237,7 +238,13 @@ fn full_buffer_takes_exactly_one_item_too_many() {
     let mut source = 0..10u32;
     let mut out = Array2::<u32>::zeros((4, 16));
     let got = fill(&mut pattern::<u32, 16>(), &mut source, out.view_mut());
-    assert_eq!(got, Err(Error::BufferFull { written: 4 }));
+    assert_eq!(
+        got,
+        Err(Error::BufferFull {
+            written: 4,
+            index: 4
+        })
+    );
     assert_eq!(
         source.next(),
         Some(5),
@@ -256,7 +263,10 @@ fn exact_buffer_is_not_an_error() {
     );
     assert_eq!(
         fill(&mut pattern::<u64, 1>(), 0..1, empty.view_mut()),
-        Err(Error::BufferFull { written: 0 })
+        Err(Error::BufferFull {
+            written: 0,
+            index: 0
+        })
     );
 }
 
@@ -328,13 +338,13 @@ struct Empty;
 impl RowSpec for Empty {
     type Dtype = f32;
     type Dim = ndarray::Ix2;
+    type Policy = crate::policy::Plain;
     const DIM: usize = 0;
     const SHAPE: &'static [usize] = &[0];
     const OVERWRITES_ROW: bool = true;
 }
 impl RowFn<u32> for Empty {
     type Error = Infallible;
-    type Failure = Infallible;
     fn write_row(&mut self, _: u32, row: &mut [f32]) -> Result<bool, Infallible> {
         assert!(row.is_empty());
         Ok(true)
@@ -348,7 +358,10 @@ fn zero_width_rows_are_counted_not_panicked_on() {
     assert_eq!(fill(&mut Empty, 0..2, out.view_mut()), Ok(2));
     assert_eq!(
         fill(&mut Empty, 0..5, out.view_mut()),
-        Err(Error::BufferFull { written: 3 })
+        Err(Error::BufferFull {
+            written: 3,
+            index: 3
+        })
     );
 }
 
@@ -358,13 +371,13 @@ fn a_panicking_row_function_unwinds_without_corrupting_anything() {
     impl RowSpec for PanicsAt {
         type Dtype = f32;
         type Dim = ndarray::Ix2;
+        type Policy = crate::policy::Plain;
         const DIM: usize = 2;
         const SHAPE: &'static [usize] = &[2];
         const OVERWRITES_ROW: bool = true;
     }
     impl RowFn<u32> for PanicsAt {
         type Error = Infallible;
-        type Failure = Infallible;
         fn write_row(&mut self, item: u32, row: &mut [f32]) -> Result<bool, Infallible> {
             assert_ne!(item, self.0, "bad item");
             row.fill(item as f32);

@@ -6,28 +6,34 @@ use ndarray::{s, Array2, Array3, ShapeBuilder};
 use proptest::prelude::*;
 
 use super::*;
+use crate::policy::{Fallible, FallibleFiltered, Skipping};
+use crate::Error;
 use crate::{CastError, RowError};
 
 /// Drops the items in `drop`, fails the items in `fail` (with the item as the error), and
 /// writes `[item, item + 1, item + 2]` otherwise. In place (`IN_PLACE`), it scribbles on the
 /// slot before deciding, so a dropped or failed row that left a trace would show.
-struct Flaky<const IN_PLACE: bool> {
+struct Flaky<const IN_PLACE: bool, P> {
     drop: BTreeSet<u32>,
     fail: BTreeSet<u32>,
     cast_fail: BTreeSet<u32>,
+    policy: core::marker::PhantomData<P>,
 }
 
-impl<const IN_PLACE: bool> RowSpec for Flaky<IN_PLACE> {
+impl<const IN_PLACE: bool, P: Policy> RowSpec for Flaky<IN_PLACE, P> {
     type Dtype = i64;
     type Dim = ndarray::Ix2;
+    type Policy = P;
     const DIM: usize = 3;
     const SHAPE: &'static [usize] = &[3];
     const OVERWRITES_ROW: bool = !IN_PLACE;
 }
 
-impl<const IN_PLACE: bool> RowFn<u32> for Flaky<IN_PLACE> {
+impl<const IN_PLACE: bool, P> RowFn<u32> for Flaky<IN_PLACE, P>
+where
+    P: Policy<Failure<u32> = RowError<u32>>,
+{
     type Error = u32;
-    type Failure = RowError<u32>;
     fn write_row(&mut self, item: u32, row: &mut [i64]) -> Result<bool, RowError<u32>> {
         if IN_PLACE {
             assert!(
@@ -52,11 +58,12 @@ impl<const IN_PLACE: bool> RowFn<u32> for Flaky<IN_PLACE> {
     }
 }
 
-fn flaky<const IN_PLACE: bool>(drop: &[u32], fail: &[u32]) -> Flaky<IN_PLACE> {
+fn flaky<const IN_PLACE: bool, P>(drop: &[u32], fail: &[u32]) -> Flaky<IN_PLACE, P> {
     Flaky {
         drop: drop.iter().copied().collect(),
         fail: fail.iter().copied().collect(),
         cast_fail: BTreeSet::new(),
+        policy: core::marker::PhantomData,
     }
 }
 
@@ -76,9 +83,12 @@ fn filtered_batch_keeps_rows_and_reports_the_dropped() {
     for_both_forms(|in_place| {
         let items = 0..10u32;
         let got = if in_place {
-            batch_skipping(&mut flaky::<true>(&[0, 4, 9], &[]), items.clone())
+            batch(&mut flaky::<true, Skipping>(&[0, 4, 9], &[]), items.clone())
         } else {
-            batch_skipping(&mut flaky::<false>(&[0, 4, 9], &[]), items.clone())
+            batch(
+                &mut flaky::<false, Skipping>(&[0, 4, 9], &[]),
+                items.clone(),
+            )
         };
         assert_eq!(rows_of(&got.rows), expected_rows([1, 2, 3, 5, 6, 7, 8]));
         assert_eq!(got.skipped, vec![0, 4, 9]);
@@ -93,7 +103,7 @@ fn for_both_forms(check: impl Fn(bool)) {
 
 #[test]
 fn every_item_dropped_gives_an_empty_batch() {
-    let got = batch_skipping(&mut flaky::<true>(&[0, 1, 2], &[]), 0..3u32);
+    let got = batch(&mut flaky::<true, Skipping>(&[0, 1, 2], &[]), 0..3u32);
     assert_eq!(got.rows.shape(), &[0, 3]);
     assert_eq!(got.skipped, vec![0, 1, 2]);
     assert!(got.source_index().is_empty());
@@ -102,33 +112,39 @@ fn every_item_dropped_gives_an_empty_batch() {
 #[test]
 fn try_batch_stops_at_the_first_failure_with_its_index() {
     for fail_at in [0u32, 5, 9] {
-        let err = try_batch(&mut flaky::<true>(&[], &[fail_at, 7]), 0..10u32).unwrap_err();
+        let err = batch(&mut flaky::<true, Fallible>(&[], &[fail_at, 7]), 0..10u32).unwrap_err();
         let first = fail_at.min(7);
         assert_eq!(err.index(), first as usize);
         assert_eq!(err.error, RowError::Row(first));
         assert_eq!(err.to_string(), format!("item {first}: {first}"));
     }
-    let ok = try_batch(&mut flaky::<false>(&[], &[]), 0..4u32).unwrap();
+    let ok = batch(&mut flaky::<false, Fallible>(&[], &[]), 0..4u32).unwrap();
     assert_eq!(rows_of(&ok), expected_rows(0..4));
 }
 
 #[test]
 fn try_batch_filtered_indexes_failures_by_input_position() {
-    let err = try_batch_filtered(&mut flaky::<false>(&[1, 2], &[3]), 0..10u32).unwrap_err();
+    let err = batch(
+        &mut flaky::<false, FallibleFiltered>(&[1, 2], &[3]),
+        0..10u32,
+    )
+    .unwrap_err();
     assert_eq!(err.index, 3);
-    let ok = try_batch_filtered(&mut flaky::<false>(&[1, 2], &[]), 0..5u32).unwrap();
+    let ok = batch(&mut flaky::<false, FallibleFiltered>(&[1, 2], &[]), 0..5u32).unwrap();
     assert_eq!(rows_of(&ok.rows), expected_rows([0, 3, 4]));
     assert_eq!(ok.skipped, vec![1, 2]);
 }
 
 #[test]
 fn cast_failures_leave_no_trace_when_skipped() {
-    let mut row_fn = flaky::<false>(&[], &[]);
-    row_fn.cast_fail = [2u32].into_iter().collect();
-    let got = batch_skipping(&mut row_fn, 0..4u32);
+    let mut skipping = flaky::<false, Skipping>(&[], &[]);
+    skipping.cast_fail = [2u32].into_iter().collect();
+    let got = batch(&mut skipping, 0..4u32);
     assert_eq!(rows_of(&got.rows), expected_rows([0, 1, 3]));
     assert_eq!(got.skipped, vec![2]);
-    let err = try_batch(&mut row_fn, 0..4u32).unwrap_err();
+    let mut failing = flaky::<false, Fallible>(&[], &[]);
+    failing.cast_fail = [2u32].into_iter().collect();
+    let err = batch(&mut failing, 0..4u32).unwrap_err();
     assert_eq!(err.error, RowError::Cast(CastError::new(1, &1e10, "i64")));
     assert_eq!(
         err.to_string(),
@@ -139,7 +155,12 @@ fn cast_failures_leave_no_trace_when_skipped() {
 #[test]
 fn try_fill_reports_rows_written_before_the_failure() {
     let mut out = Array2::<i64>::from_elem((10, 3), 5);
-    let err = try_fill(&mut flaky::<true>(&[1], &[4]), 0..10u32, out.view_mut()).unwrap_err();
+    let err = fill(
+        &mut flaky::<true, Fallible>(&[1], &[4]),
+        0..10u32,
+        out.view_mut(),
+    )
+    .unwrap_err();
     assert_eq!(err.rows_written(), 3, "items 0, 2, 3 were written");
     assert_eq!(err.item_index(), Some(4));
     match &err {
@@ -156,7 +177,12 @@ fn try_fill_reports_rows_written_before_the_failure() {
 #[test]
 fn fill_skipping_and_filtered_write_only_kept_rows() {
     let mut out = Array2::<i64>::zeros((5, 3).f());
-    let got = fill_skipping(&mut flaky::<true>(&[0], &[3]), 0..6u32, out.view_mut()).unwrap();
+    let got = fill(
+        &mut flaky::<true, Skipping>(&[0], &[3]),
+        0..6u32,
+        out.view_mut(),
+    )
+    .unwrap();
     assert_eq!(
         got,
         Batch {
@@ -178,7 +204,11 @@ fn fill_skipping_and_filtered_write_only_kept_rows() {
 #[test]
 fn trailing_dropped_items_do_not_overflow_a_full_buffer() {
     let mut out = Array2::<i64>::zeros((2, 3));
-    let got = fill_skipping(&mut flaky::<false>(&[2, 3], &[]), 0..4u32, out.view_mut());
+    let got = fill(
+        &mut flaky::<false, Skipping>(&[2, 3], &[]),
+        0..4u32,
+        out.view_mut(),
+    );
     assert_eq!(
         got,
         Ok(Batch {
@@ -186,8 +216,20 @@ fn trailing_dropped_items_do_not_overflow_a_full_buffer() {
             skipped: vec![2, 3]
         })
     );
-    let full = fill_skipping(&mut flaky::<false>(&[2], &[]), 0..4u32, out.view_mut());
-    assert_eq!(full, Err(Error::BufferFull { written: 2 }));
+    let full = fill(
+        &mut flaky::<false, Skipping>(&[2], &[]),
+        0..4u32,
+        out.view_mut(),
+    );
+    // Item 2 was dropped, so the item that did not fit is item 3, not item `written`.
+    assert_eq!(
+        full,
+        Err(Error::BufferFull {
+            written: 2,
+            index: 3
+        })
+    );
+    assert_eq!(full.unwrap_err().item_index(), Some(3));
 }
 
 /// Rows of shape (2, 3): element (r, c) of item i is 100 i + 10 r + c.
@@ -196,6 +238,7 @@ struct Grid;
 impl RowSpec for Grid {
     type Dtype = u16;
     type Dim = ndarray::Ix3;
+    type Policy = crate::policy::Plain;
     const DIM: usize = 6;
     const SHAPE: &'static [usize] = &[2, 3];
     const OVERWRITES_ROW: bool = false;
@@ -203,7 +246,6 @@ impl RowSpec for Grid {
 
 impl RowFn<u16> for Grid {
     type Error = Infallible;
-    type Failure = Infallible;
     fn write_row(&mut self, item: u16, row: &mut [u16]) -> Result<bool, Infallible> {
         for (k, slot) in row.iter_mut().enumerate() {
             let (r, c) = (k / 3, k % 3);
@@ -287,16 +329,16 @@ proptest! {
         let row_fn_drop: Vec<u32> = drop.iter().copied().collect();
         let row_fn_fail: Vec<u32> = fail.iter().copied().collect();
         let got = if in_place {
-            batch_skipping(&mut flaky::<true>(&row_fn_drop, &row_fn_fail), items)
+            batch(&mut flaky::<true, Skipping>(&row_fn_drop, &row_fn_fail), items)
         } else {
-            batch_skipping(&mut flaky::<false>(&row_fn_drop, &row_fn_fail), items)
+            batch(&mut flaky::<false, Skipping>(&row_fn_drop, &row_fn_fail), items)
         };
         prop_assert_eq!(rows_of(&got.rows), expected_rows(kept.iter().copied()));
         prop_assert_eq!(&got.skipped, &skipped);
         prop_assert_eq!(got.source_index(), kept.iter().map(|&i| i as usize).collect::<Vec<_>>());
 
         let mut out = Array2::<i64>::from_elem((len as usize, 3), 42);
-        let filled = fill_skipping(&mut flaky::<true>(&row_fn_drop, &row_fn_fail), 0..len, out.view_mut());
+        let filled = fill(&mut flaky::<true, Skipping>(&row_fn_drop, &row_fn_fail), 0..len, out.view_mut());
         prop_assert_eq!(filled, Ok(Batch { rows: kept.len(), skipped }));
         prop_assert_eq!(rows_of(&out.slice(s![..kept.len(), ..]).to_owned()), expected_rows(kept));
     }

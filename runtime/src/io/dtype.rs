@@ -2,7 +2,7 @@
 
 use half::{bf16, f16};
 
-use crate::Element;
+use crate::element::Element;
 
 /// An element type that a `.npy` file can store: every [`Element`] except `bf16`.
 ///

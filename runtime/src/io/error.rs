@@ -89,33 +89,28 @@ impl std::error::Error for IoError {
 /// };
 /// assert_eq!(err.to_string(), "cannot write `out/x.npy`: directory `out` does not exist");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SinkError {
     /// An I/O operation on `path` failed (disk full, read-only file system, ...).
-    #[error("cannot {op} `{}`: {source}", path.display())]
     Io {
         /// What was being done, as a verb phrase ("write rows to", "create").
         op: &'static str,
         /// The file or directory the operation was on.
         path: PathBuf,
         /// The operating system's error.
-        #[source]
         source: IoError,
     },
     /// Renaming a finished (or partial) file into place failed.
-    #[error("cannot rename `{}` to `{}`: {source}", from.display(), to.display())]
     Rename {
         /// The temporary file.
         from: PathBuf,
         /// Where it was meant to go.
         to: PathBuf,
         /// The operating system's error.
-        #[source]
         source: IoError,
     },
     /// The directory that should hold the output file does not exist.
-    #[error("cannot write `{}`: directory `{}` does not exist", path.display(), dir.display())]
     MissingDirectory {
         /// The output file.
         path: PathBuf,
@@ -123,22 +118,16 @@ pub enum SinkError {
         dir: PathBuf,
     },
     /// The output path names an existing directory, not a file.
-    #[error("cannot write `{}`: it is a directory", path.display())]
     IsADirectory {
         /// The output path.
         path: PathBuf,
     },
     /// The shard directory's path names an existing file, not a directory.
-    #[error("cannot write shards into `{}`: it exists and is not a directory", path.display())]
     NotADirectory {
         /// The shard directory's path.
         path: PathBuf,
     },
     /// A chunk's width is not the number of elements of one row.
-    #[error(
-        "cannot write to `{}`: the chunk has {found} columns, but a row of shape {row_shape:?} has {expected} elements",
-        path.display()
-    )]
     WidthMismatch {
         /// The output path.
         path: PathBuf,
@@ -150,7 +139,6 @@ pub enum SinkError {
         found: usize,
     },
     /// The output would be larger than the format (or this machine's address space) can describe.
-    #[error("cannot write `{}`: {what}", path.display())]
     TooLarge {
         /// The output path.
         path: PathBuf,
@@ -158,7 +146,6 @@ pub enum SinkError {
         what: &'static str,
     },
     /// The tensor name is not usable in a safetensors header.
-    #[error("invalid safetensors tensor name {name:?}: {reason}")]
     InvalidTensorName {
         /// The name that was passed.
         name: String,
@@ -166,17 +153,83 @@ pub enum SinkError {
         reason: &'static str,
     },
     /// Shards of zero rows were asked for.
-    #[error("cannot write shards into `{}`: `shard_rows` must be at least 1", dir.display())]
     ZeroShardRows {
         /// The shard directory.
         dir: PathBuf,
     },
     /// The writer was already closed by an earlier error.
-    #[error("cannot write to `{}`: an earlier error closed the writer", path.display())]
     Closed {
         /// The output path.
         path: PathBuf,
     },
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SinkError::Io { op, path, source } => {
+                write!(f, "cannot {op} `{}`: {source}", path.display())
+            }
+            SinkError::Rename { from, to, source } => write!(
+                f,
+                "cannot rename `{}` to `{}`: {source}",
+                from.display(),
+                to.display()
+            ),
+            SinkError::MissingDirectory { path, dir } => write!(
+                f,
+                "cannot write `{}`: directory `{}` does not exist",
+                path.display(),
+                dir.display()
+            ),
+            SinkError::IsADirectory { path } => {
+                write!(f, "cannot write `{}`: it is a directory", path.display())
+            }
+            SinkError::NotADirectory { path } => write!(
+                f,
+                "cannot write shards into `{}`: it exists and is not a directory",
+                path.display()
+            ),
+            SinkError::WidthMismatch {
+                path,
+                row_shape,
+                expected,
+                found,
+            } => write!(
+                f,
+                "cannot write to `{}`: the chunk has {found} columns, but a row of shape {row_shape:?} has {expected} elements",
+                path.display()
+            ),
+            SinkError::TooLarge { path, what } => {
+                write!(f, "cannot write `{}`: {what}", path.display())
+            }
+            SinkError::InvalidTensorName { name, reason } => {
+                write!(f, "invalid safetensors tensor name {name:?}: {reason}")
+            }
+            SinkError::ZeroShardRows { dir } => write!(
+                f,
+                "cannot write shards into `{}`: `shard_rows` must be at least 1",
+                dir.display()
+            ),
+            SinkError::Closed { path } => write!(
+                f,
+                "cannot write to `{}`: an earlier error closed the writer",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SinkError {
+    /// The source of the operating system's error, whose message this one includes.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SinkError::Io { source, .. } | SinkError::Rename { source, .. } => {
+                std::error::Error::source(source)
+            }
+            _ => None,
+        }
+    }
 }
 
 impl SinkError {
@@ -249,8 +302,9 @@ impl fmt::Display for SinkFailure {
 }
 
 impl std::error::Error for SinkFailure {
+    /// The source of [`SinkFailure::source`], whose message this one includes.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
+        std::error::Error::source(&self.source)
     }
 }
 

@@ -3,13 +3,19 @@
 //!
 //! A writer consumes chunks — `n × dim` [`ArrayView2`]s of rows, usually one reused chunk buffer
 //! — and never buffers rows itself, so the memory an output needs is the caller's chunk plus a
-//! constant, whatever the number of rows. Three outputs, one shape ([`ChunkSink`]):
+//! constant, whatever the number of rows. One file writer ([`FileWriter`], in `stream`) serves
+//! both single-file formats, which differ only in their header; the shard writer drives one
+//! `.npy` file writer per shard. The pipeline drives all of them through one trait
+//! ([`ChunkSink`]):
 //!
 //! | writer | output | element types |
 //! |---|---|---|
-//! | [`NpyWriter`] | one `.npy` file | [`NpyElement`]: all but `bf16` |
+//! | [`NpyWriter`] (`FileWriter` + `.npy` header) | one `.npy` file | [`NpyElement`]: all but `bf16` |
 //! | [`NpyShardWriter`] | `part-00000.npy`, … and `manifest.json` | [`NpyElement`] |
-//! | [`SafetensorsWriter`] | one safetensors file, one tensor | [`SafetensorsElement`]: all |
+//! | [`SafetensorsWriter`] (`FileWriter` + safetensors header) | one safetensors file, one tensor | [`SafetensorsElement`]: all |
+//!
+//! Modules depend one way: `atomic`, `dtype`, `error`, `progress` ← `stream` ← `npy`,
+//! `safetensors` ← `shards`.
 //!
 //! Each is atomic: rows go to a temporary file in the destination's directory, which is renamed
 //! into place only when complete and flushed. A failure (or a writer dropped unfinished, as when a
@@ -42,53 +48,26 @@ pub use self::error::{IoError, Partial, SinkError, SinkFailure};
 pub use self::npy::NpyWriter;
 #[cfg(feature = "progress")]
 pub use self::progress::Progress;
+pub(crate) use self::progress::Ticker;
 pub use self::safetensors::SafetensorsWriter;
 pub use self::shards::{NpyShardWriter, Shard, ShardsOutput, SHARD_MANIFEST};
+pub use self::stream::FileWriter;
 
-/// The shape the three writers share, for a driver written once for all of them.
+/// The shape the writers share, for the pipeline's one driver.
 ///
-/// The driver creates a writer, passes it every chunk of rows, then calls `finish`; when its own
-/// source or row function fails, it calls `abandon` and reports the rows kept. An `Err` from
-/// `write_chunk` has already closed the writer and kept its rows.
-///
-/// ```
-/// use preallocate_runtime::{ChunkSink, NpyWriter, SinkFailure};
-/// use ndarray::Array2;
-///
-/// /// Streams `chunks` chunks of `rows` rows through any sink, from one reused buffer.
-/// fn drive<S: ChunkSink<f32>>(mut sink: S, chunks: usize, rows: usize) -> Result<S::Output, SinkFailure> {
-///     let mut buffer = Array2::<f32>::zeros((rows, 3)); // allocated once, reused
-///     for chunk in 0..chunks {
-///         buffer.fill(chunk as f32);
-///         sink.write_chunk(buffer.view())?;
-///     }
-///     sink.finish()
-/// }
-///
-/// let dir = tempfile::tempdir()?;
-/// let out = drive(NpyWriter::create(dir.path().join("x.npy"), &[3])?, 4, 10)?;
-/// assert_eq!(out.rows, 40);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub trait ChunkSink<T> {
+/// The driver creates a writer, passes it every chunk of rows, then calls `finish` with the
+/// indices of the items that gave no row; when its own source or row function fails, it calls
+/// `abandon` and reports the rows kept. An `Err` from `write_chunk` has already closed the writer
+/// and kept its rows.
+pub(crate) trait ChunkSink<T> {
     /// What a finished output reports.
     type Output;
 
     /// Appends the rows of `rows` (`n × elements per row`).
-    ///
-    /// # Errors
-    /// Any error closes the sink; the failure says how many rows were written and where they
-    /// are kept.
     fn write_chunk(&mut self, rows: ArrayView2<'_, T>) -> Result<(), SinkFailure>;
 
-    /// The number of rows written so far.
-    fn rows_written(&self) -> usize;
-
-    /// Completes the output and moves it into place.
-    ///
-    /// # Errors
-    /// When completing fails; the rows are then kept as on any failure.
-    fn finish(self) -> Result<Self::Output, SinkFailure>
+    /// Completes the output and moves it into place; `skipped` goes into its report.
+    fn finish(self, skipped: Vec<usize>) -> Result<Self::Output, SinkFailure>
     where
         Self: Sized;
 
@@ -122,6 +101,9 @@ pub struct FileOutput {
     /// Where the data starts: the header's length (a multiple of 64 for `.npy`, of 8 for
     /// safetensors).
     pub data_offset: u64,
+    /// Input indices of the items that gave no row (filtered out, or failed under
+    /// `on_error = "skip"`), increasing; empty when the writer was driven directly.
+    pub skipped: Vec<usize>,
 }
 
 #[cfg(test)]

@@ -12,15 +12,12 @@
 //! is what lets the row count be written at the end: the header's length does not depend on the
 //! count, and a finished file is byte for byte what `np.save` writes for the same array.
 
-use std::marker::PhantomData;
 use std::path::Path;
 
-use ndarray::ArrayView2;
-
 use super::dtype::NpyElement;
+use super::error::{SinkError, SinkFailure};
 use super::progress::Ticker;
-use super::stream::{Header, RowStream, Staged};
-use super::{ChunkSink, FileOutput, Partial, SinkError, SinkFailure};
+use super::stream::{with_rows, FileWriter, Header};
 
 /// The `.npy` magic string.
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -31,44 +28,13 @@ const GROWTH_AXIS_MAX_DIGITS: usize = 21;
 /// numpy's `NPY_MAXDIMS` (numpy 2; numpy 1 reads at most 32 axes).
 const MAX_AXES: usize = 64;
 
-/// Streams rows into one `.npy` file, for any number of rows, known in advance or not.
+/// Streams rows into one `.npy` file: the [`FileWriter`] with numpy's header.
 ///
-/// The file is written under a temporary name in the destination's directory (`.x.npy.<pid>-<n>.tmp`)
-/// and renamed to its final name by [`finish`](Self::finish), after the header has been rewritten
-/// with the true row count and the data flushed to the device. Memory stays at one chunk (the
-/// caller's) plus a constant: nothing is buffered here.
-///
-/// If anything fails — a write (disk full, read-only file system), the caller's source (call
-/// [`abandon`](Self::abandon)), or a panic that unwinds through the caller while the writer is
-/// alive (the writer's `Drop`) — the rows written so far are kept in `<path>.partial`, a valid
-/// `.npy` holding exactly those rows, and `<path>` itself is left as it was: an earlier file there
-/// survives a failed run. A rerun that fails replaces an older `.partial`.
-///
-/// ```
-/// use preallocate_runtime::NpyWriter;
-/// use ndarray::array;
-///
-/// let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("x.npy");
-/// let mut npy = NpyWriter::<f32>::create(&path, &[3])?;
-/// npy.write_chunk(array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]].view())?;
-/// npy.write_chunk(array![[7.0, 8.0, 9.0]].view())?;
-/// let out = npy.finish()?;
-/// assert_eq!((out.rows, out.shape), (3, vec![3, 3]));
-///
-/// let bytes = std::fs::read(&path)?;
-/// assert!(bytes.starts_with(b"\x93NUMPY\x01\x00"));
-/// assert_eq!(out.data_offset % 64, 0);
-/// assert_eq!(bytes.len() as u64, out.data_offset + 9 * 4);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug)]
-pub struct NpyWriter<T: NpyElement> {
-    stream: RowStream<NpyHeader>,
-    element: PhantomData<fn(T)>,
-}
+/// Byte for byte what `np.save` writes for the same array; numpy loads it with `np.load`, also
+/// with `mmap_mode="r"`. See [`FileWriter`] for the methods, atomicity and what a failure keeps.
+pub type NpyWriter<T> = FileWriter<T, NpyHeader>;
 
-impl<T: NpyElement> NpyWriter<T> {
+impl<T: NpyElement> FileWriter<T, NpyHeader> {
     /// Starts a `.npy` file at `path` whose rows have shape `row_shape`.
     ///
     /// The file's shape is `(n, *row_shape)`: `&[3]` gives `(n, 3)`, `&[28, 28]` gives
@@ -113,151 +79,14 @@ impl<T: NpyElement> NpyWriter<T> {
             descr: T::DESCR,
             row_shape: row_shape.to_vec(),
         };
-        let stream = RowStream::create(path, header, row_shape, size_of::<T>(), ticker)?;
-        Ok(NpyWriter {
-            stream,
-            element: PhantomData,
-        })
-    }
-
-    /// Reports progress on stderr while rows stream (feature `progress`).
-    ///
-    /// ```
-    /// use preallocate_runtime::{NpyWriter, Progress};
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let npy = NpyWriter::<f32>::create(dir.path().join("x.npy"), &[2])?
-    ///     .with_progress(Progress::hidden(Some(10)));
-    /// # drop(npy);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[cfg(feature = "progress")]
-    #[must_use]
-    pub fn with_progress(mut self, progress: super::Progress) -> Self {
-        self.stream.set_ticker(Ticker::new(progress));
-        self
-    }
-
-    /// Appends the rows of `rows`, an `n × prod(row_shape)` array (row-major is written without a
-    /// copy; any other layout is copied once).
-    ///
-    /// # Errors
-    /// A write that fails ([`SinkError::Io`]: disk full, ...), a chunk of the wrong width
-    /// ([`SinkError::WidthMismatch`]) or a file grown past the largest size
-    /// ([`SinkError::TooLarge`]). Any error closes the writer: the rows written before this chunk
-    /// are kept in `<path>.partial`, and the failure says how many and where.
-    ///
-    /// ```
-    /// use preallocate_runtime::{NpyWriter, SinkError};
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("x.npy");
-    /// let mut npy = NpyWriter::<i32>::create(&path, &[2])?;
-    /// npy.write_chunk(ndarray::array![[1, 2]].view())?;
-    /// let failure = npy.write_chunk(ndarray::array![[1, 2, 3]].view()).unwrap_err();
-    /// assert!(matches!(failure.source, SinkError::WidthMismatch { expected: 2, found: 3, .. }));
-    /// assert_eq!(failure.written, 1);
-    /// assert_eq!(failure.partial, Some(dir.path().join("x.npy.partial")));
-    /// assert!(!path.exists());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn write_chunk(&mut self, rows: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
-        self.stream.write(rows)
-    }
-
-    /// The number of rows written so far.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let mut npy = preallocate_runtime::NpyWriter::<u8>::create(dir.path().join("x.npy"), &[1])?;
-    /// npy.write_chunk(ndarray::array![[1], [2]].view())?;
-    /// assert_eq!(npy.rows_written(), 2);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn rows_written(&self) -> usize {
-        self.stream.rows()
-    }
-
-    /// The final path of the file.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let npy = preallocate_runtime::NpyWriter::<u8>::create(dir.path().join("x.npy"), &[1])?;
-    /// assert!(npy.path().ends_with("x.npy"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        self.stream.dest()
-    }
-
-    /// Rewrites the header with the row count, flushes the file to the device, and renames it
-    /// into place, replacing any file at `path`.
-    ///
-    /// # Errors
-    /// If any step fails, `path` is left as it was and the rows are kept in `<path>.partial`.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let npy = preallocate_runtime::NpyWriter::<f64>::create(dir.path().join("x.npy"), &[4])?;
-    /// let out = npy.finish()?; // zero rows: shape (0, 4)
-    /// assert_eq!(out.shape, vec![0, 4]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn finish(self) -> Result<FileOutput, SinkFailure> {
-        self.stream.finish_file()
-    }
-
-    /// Stops writing and keeps the rows written so far in `<path>.partial` (a valid `.npy`);
-    /// `path` is left as it was. Call it when the source or the row function fails, to report
-    /// where the rows are. Dropping the writer does the same, without the report.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("x.npy");
-    /// let mut npy = preallocate_runtime::NpyWriter::<u16>::create(&path, &[2])?;
-    /// npy.write_chunk(ndarray::array![[1, 2], [3, 4]].view())?;
-    /// let kept = npy.abandon();
-    /// assert_eq!(kept.rows, 2);
-    /// assert_eq!(kept.path, Some(dir.path().join("x.npy.partial")));
-    /// assert!(!path.exists());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use = "the report says where the rows written are kept"]
-    pub fn abandon(mut self) -> Partial {
-        self.stream.abandon()
-    }
-
-    /// For the shard writer: finishes the file without renaming it into place.
-    pub(crate) fn stage(mut self) -> Result<Staged, SinkFailure> {
-        self.stream.stage()
-    }
-}
-
-impl<T: NpyElement> ChunkSink<T> for NpyWriter<T> {
-    type Output = FileOutput;
-
-    fn write_chunk(&mut self, rows: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
-        NpyWriter::write_chunk(self, rows)
-    }
-
-    fn rows_written(&self) -> usize {
-        NpyWriter::rows_written(self)
-    }
-
-    fn finish(self) -> Result<FileOutput, SinkFailure> {
-        NpyWriter::finish(self)
-    }
-
-    fn abandon(self) -> Partial {
-        NpyWriter::abandon(self)
+        FileWriter::start(path, header, row_shape, ticker)
     }
 }
 
 /// The header of a `.npy` file of C-order rows.
+#[doc(hidden)]
 #[derive(Debug)]
-pub(crate) struct NpyHeader {
+pub struct NpyHeader {
     descr: &'static str,
     row_shape: Vec<usize>,
 }
@@ -266,13 +95,6 @@ impl Header for NpyHeader {
     fn encode(&self, rows: usize) -> Vec<u8> {
         npy_header(self.descr, &with_rows(rows, &self.row_shape))
     }
-}
-
-pub(crate) fn with_rows(rows: usize, row_shape: &[usize]) -> Vec<usize> {
-    let mut shape = Vec::with_capacity(row_shape.len() + 1);
-    shape.push(rows);
-    shape.extend_from_slice(row_shape);
-    shape
 }
 
 /// The header numpy writes for a C-order array of `shape` (`numpy.lib.format._write_array_header`

@@ -8,25 +8,22 @@
 //! 8-byte aligned; at the end the same `N` bytes are rewritten with the true counts.
 
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 use std::path::Path;
 
-use ndarray::ArrayView2;
-
 use super::dtype::SafetensorsElement;
+use super::error::{SinkError, SinkFailure};
 use super::progress::Ticker;
-use super::stream::{Header, RowStream};
-use super::{ChunkSink, FileOutput, Partial, SinkError, SinkFailure};
+use super::stream::{FileWriter, Header};
 
 /// The key safetensors reserves for the string-to-string metadata.
 const METADATA_KEY: &str = "__metadata__";
 
 /// Streams rows into a safetensors file holding one tensor of shape `(n, *row_shape)`.
 ///
-/// The one output that stores `bf16` (safetensors dtype `BF16`); every other element type works
-/// too. Atomic like [`NpyWriter`](crate::NpyWriter): written under a temporary name, renamed by
-/// [`finish`](Self::finish); on any failure, or when dropped unfinished, the rows written so far
-/// are kept in `<path>.partial`, itself a valid safetensors file holding exactly those rows.
+/// The [`FileWriter`] with a safetensors header; the one output that stores `bf16` (safetensors
+/// dtype `BF16`), and every other element type works too. Atomic like every `FileWriter`: on
+/// any failure, or when dropped unfinished, the rows written so far are kept in
+/// `<path>.partial`, itself a valid safetensors file holding exactly those rows.
 ///
 /// ```
 /// use preallocate_runtime::{bf16, SafetensorsWriter};
@@ -54,13 +51,9 @@ const METADATA_KEY: &str = "__metadata__";
 // why by hand, not `safetensors::serialize`: the reference serializer takes every tensor whole,
 // in memory, and a stream's row count is known only at its end; a fixed-size padded header
 // rewritten in place keeps memory at one chunk whatever the length.
-#[derive(Debug)]
-pub struct SafetensorsWriter<T: SafetensorsElement> {
-    stream: RowStream<SafetensorsHeader>,
-    element: PhantomData<fn(T)>,
-}
+pub type SafetensorsWriter<T> = FileWriter<T, SafetensorsHeader>;
 
-impl<T: SafetensorsElement> SafetensorsWriter<T> {
+impl<T: SafetensorsElement> FileWriter<T, SafetensorsHeader> {
     /// Starts a safetensors file at `path` holding one tensor `tensor_name` whose rows have
     /// shape `row_shape` (chunks are passed flat, `n × row_shape.iter().product()`).
     ///
@@ -130,139 +123,14 @@ impl<T: SafetensorsElement> SafetensorsWriter<T> {
         }
         let header =
             SafetensorsHeader::new(T::DTYPE, tensor_name, row_shape, size_of::<T>(), metadata);
-        let stream = RowStream::create(
-            path.as_ref(),
-            header,
-            row_shape,
-            size_of::<T>(),
-            Ticker::none(),
-        )?;
-        Ok(SafetensorsWriter {
-            stream,
-            element: PhantomData,
-        })
-    }
-
-    /// Reports progress on stderr while rows stream (feature `progress`).
-    ///
-    /// ```
-    /// use preallocate_runtime::{Progress, SafetensorsWriter};
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let out = SafetensorsWriter::<f32>::create(dir.path().join("x.safetensors"), "x", &[2])?
-    ///     .with_progress(Progress::hidden(None));
-    /// # drop(out);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[cfg(feature = "progress")]
-    #[must_use]
-    pub fn with_progress(mut self, progress: super::Progress) -> Self {
-        self.stream.set_ticker(Ticker::new(progress));
-        self
-    }
-
-    /// Appends the rows of `rows` (`n × prod(row_shape)`).
-    ///
-    /// # Errors
-    /// As [`NpyWriter::write_chunk`](crate::NpyWriter::write_chunk): any error closes the writer,
-    /// keeping the rows written before this chunk in `<path>.partial`.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let mut out = preallocate_runtime::SafetensorsWriter::<u8>::create(
-    ///     dir.path().join("x.safetensors"), "x", &[3])?;
-    /// out.write_chunk(ndarray::array![[1, 2, 3]].view())?;
-    /// assert_eq!(out.rows_written(), 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn write_chunk(&mut self, rows: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
-        self.stream.write(rows)
-    }
-
-    /// The number of rows written so far.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let out = preallocate_runtime::SafetensorsWriter::<u8>::create(
-    ///     dir.path().join("x.safetensors"), "x", &[3])?;
-    /// assert_eq!(out.rows_written(), 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn rows_written(&self) -> usize {
-        self.stream.rows()
-    }
-
-    /// The final path of the file.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let out = preallocate_runtime::SafetensorsWriter::<u8>::create(
-    ///     dir.path().join("x.safetensors"), "x", &[3])?;
-    /// assert!(out.path().ends_with("x.safetensors"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        self.stream.dest()
-    }
-
-    /// Rewrites the header with the final shape, flushes, and renames the file into place.
-    ///
-    /// # Errors
-    /// If any step fails, `path` is left as it was and the rows are kept in `<path>.partial`.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let out = preallocate_runtime::SafetensorsWriter::<f32>::create(
-    ///     dir.path().join("x.safetensors"), "x", &[3])?;
-    /// assert_eq!(out.finish()?.shape, vec![0, 3]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn finish(self) -> Result<FileOutput, SinkFailure> {
-        self.stream.finish_file()
-    }
-
-    /// Stops writing and keeps the rows written so far in `<path>.partial`; `path` is left as it
-    /// was. Dropping the writer does the same, without the report.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let out = preallocate_runtime::SafetensorsWriter::<f32>::create(
-    ///     dir.path().join("x.safetensors"), "x", &[3])?;
-    /// let kept = out.abandon();
-    /// assert_eq!(kept.path, Some(dir.path().join("x.safetensors.partial")));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use = "the report says where the rows written are kept"]
-    pub fn abandon(mut self) -> Partial {
-        self.stream.abandon()
-    }
-}
-
-impl<T: SafetensorsElement> ChunkSink<T> for SafetensorsWriter<T> {
-    type Output = FileOutput;
-
-    fn write_chunk(&mut self, rows: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
-        SafetensorsWriter::write_chunk(self, rows)
-    }
-
-    fn rows_written(&self) -> usize {
-        SafetensorsWriter::rows_written(self)
-    }
-
-    fn finish(self) -> Result<FileOutput, SinkFailure> {
-        SafetensorsWriter::finish(self)
-    }
-
-    fn abandon(self) -> Partial {
-        SafetensorsWriter::abandon(self)
+        FileWriter::start(path.as_ref(), header, row_shape, Ticker::none())
     }
 }
 
 /// The header of a safetensors file with one tensor, padded to a fixed length.
+#[doc(hidden)]
 #[derive(Debug)]
-pub(crate) struct SafetensorsHeader {
+pub struct SafetensorsHeader {
     dtype: &'static str,
     name: String,
     row_shape: Vec<usize>,

@@ -9,10 +9,11 @@ use ndarray::{s, ArrayView2};
 
 use super::atomic::{parent_dir, partial_path, rename_error, sync_dir, AtomicFile};
 use super::dtype::NpyElement;
+use super::error::{Partial, SinkError, SinkFailure};
 use super::npy::NpyWriter;
 use super::progress::Ticker;
 use super::stream::{keep_staged, Staged};
-use super::{ChunkSink, Partial, SinkError, SinkFailure};
+use super::ChunkSink;
 
 /// The manifest's file name: the directory's only `*.json`.
 pub const SHARD_MANIFEST: &str = "manifest.json";
@@ -103,6 +104,9 @@ pub struct ShardsOutput {
     pub rows: usize,
     /// The shards, in order.
     pub shards: Vec<Shard>,
+    /// Input indices of the items that gave no row (filtered out, or failed under
+    /// `on_error = "skip"`), increasing; empty when the writer was driven directly.
+    pub skipped: Vec<usize>,
 }
 
 impl<T: NpyElement> NpyShardWriter<T> {
@@ -331,6 +335,7 @@ impl<T: NpyElement> NpyShardWriter<T> {
             manifest,
             rows: self.rows,
             shards,
+            skipped: Vec::new(),
         })
     }
 
@@ -465,12 +470,8 @@ impl<T: NpyElement> ChunkSink<T> for NpyShardWriter<T> {
         NpyShardWriter::write_chunk(self, rows)
     }
 
-    fn rows_written(&self) -> usize {
-        NpyShardWriter::rows_written(self)
-    }
-
-    fn finish(self) -> Result<ShardsOutput, SinkFailure> {
-        NpyShardWriter::finish(self)
+    fn finish(self, skipped: Vec<usize>) -> Result<ShardsOutput, SinkFailure> {
+        NpyShardWriter::finish(self).map(|output| ShardsOutput { skipped, ..output })
     }
 
     fn abandon(self) -> Partial {

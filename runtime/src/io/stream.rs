@@ -1,5 +1,6 @@
-//! The part that the `.npy` and safetensors writers share: a header of fixed length, then rows
-//! appended chunk by chunk, then the header rewritten with the final row count.
+//! The one file writer behind `.npy` and safetensors ([`FileWriter`]): a header of fixed length,
+//! then rows appended chunk by chunk, then the header rewritten with the final row count. The
+//! formats differ only in their [`Header`].
 //!
 //! Both formats put the array's shape in a header before the data, but a stream learns its row
 //! count only at the end. Both allow padding in the header (spaces), so the header is written
@@ -9,18 +10,208 @@
 
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use ndarray::ArrayView2;
 
 use super::atomic::{parent_dir, partial_path, rename_error, sync_dir, AtomicFile};
 use super::dtype::le_bytes;
-use super::npy::with_rows;
+use super::error::{Partial, SinkError, SinkFailure};
 use super::progress::Ticker;
-use super::{FileOutput, Partial, SinkError, SinkFailure};
+use super::{ChunkSink, FileOutput};
+use crate::element::Element;
+
+/// Streams rows into one file — `.npy` ([`NpyWriter`](crate::NpyWriter)) or safetensors
+/// ([`SafetensorsWriter`](crate::SafetensorsWriter)) — for any number of rows, known in advance
+/// or not.
+///
+/// The file is written under a temporary name in the destination's directory
+/// (`.x.npy.<pid>-<n>.tmp`) and renamed to its final name by [`finish`](Self::finish), after the
+/// header has been rewritten with the true row count and the data flushed to the device. Memory
+/// stays at one chunk (the caller's) plus a constant: nothing is buffered here.
+///
+/// If anything fails — a write (disk full, read-only file system), the caller's source (call
+/// [`abandon`](Self::abandon)), or a panic that unwinds through the caller while the writer is
+/// alive (the writer's `Drop`) — the rows written so far are kept in `<path>.partial`, a valid
+/// file of the same format holding exactly those rows, and `<path>` itself is left as it was: an
+/// earlier file there survives a failed run. A rerun that fails replaces an older `.partial`.
+///
+/// ```
+/// use preallocate_runtime::NpyWriter;
+/// use ndarray::array;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("x.npy");
+/// let mut npy = NpyWriter::<f32>::create(&path, &[3])?;
+/// npy.write_chunk(array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]].view())?;
+/// npy.write_chunk(array![[7.0, 8.0, 9.0]].view())?;
+/// let out = npy.finish()?;
+/// assert_eq!((out.rows, out.shape), (3, vec![3, 3]));
+///
+/// let bytes = std::fs::read(&path)?;
+/// assert!(bytes.starts_with(b"\x93NUMPY\x01\x00"));
+/// assert_eq!(out.data_offset % 64, 0);
+/// assert_eq!(bytes.len() as u64, out.data_offset + 9 * 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct FileWriter<T, H: Header> {
+    stream: RowStream<H>,
+    element: PhantomData<fn(T)>,
+}
+
+impl<T: Element + bytemuck::Pod, H: Header> FileWriter<T, H> {
+    /// Creates the temporary file for `dest` and writes the header for zero rows.
+    pub(crate) fn start(
+        dest: &Path,
+        header: H,
+        row_shape: &[usize],
+        ticker: Ticker,
+    ) -> Result<Self, SinkFailure> {
+        let stream = RowStream::create(dest, header, row_shape, size_of::<T>(), ticker)?;
+        Ok(FileWriter {
+            stream,
+            element: PhantomData,
+        })
+    }
+
+    /// Reports progress on stderr while rows stream (feature `progress`).
+    ///
+    /// ```
+    /// use preallocate_runtime::{NpyWriter, Progress};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let npy = NpyWriter::<f32>::create(dir.path().join("x.npy"), &[2])?
+    ///     .with_progress(Progress::hidden(Some(10)));
+    /// # drop(npy);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "progress")]
+    #[must_use]
+    pub fn with_progress(mut self, progress: super::Progress) -> Self {
+        self.stream.ticker = Ticker::new(progress);
+        self
+    }
+
+    /// Appends the rows of `rows`, an `n × prod(row_shape)` array (row-major is written without a
+    /// copy; any other layout is copied once).
+    ///
+    /// # Errors
+    /// A write that fails ([`SinkError::Io`]: disk full, ...), a chunk of the wrong width
+    /// ([`SinkError::WidthMismatch`]) or a file grown past the largest size
+    /// ([`SinkError::TooLarge`]). Any error closes the writer: the rows written before this chunk
+    /// are kept in `<path>.partial`, and the failure says how many and where.
+    ///
+    /// ```
+    /// use preallocate_runtime::{NpyWriter, SinkError};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("x.npy");
+    /// let mut npy = NpyWriter::<i32>::create(&path, &[2])?;
+    /// npy.write_chunk(ndarray::array![[1, 2]].view())?;
+    /// let failure = npy.write_chunk(ndarray::array![[1, 2, 3]].view()).unwrap_err();
+    /// assert!(matches!(failure.source, SinkError::WidthMismatch { expected: 2, found: 3, .. }));
+    /// assert_eq!(failure.written, 1);
+    /// assert_eq!(failure.partial, Some(dir.path().join("x.npy.partial")));
+    /// assert!(!path.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_chunk(&mut self, rows: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
+        self.stream.write(rows)
+    }
+
+    /// The number of rows written so far.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let mut out = preallocate_runtime::SafetensorsWriter::<u8>::create(
+    ///     dir.path().join("x.safetensors"), "x", &[1])?;
+    /// out.write_chunk(ndarray::array![[1], [2]].view())?;
+    /// assert_eq!(out.rows_written(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn rows_written(&self) -> usize {
+        self.stream.rows()
+    }
+
+    /// The final path of the file.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let npy = preallocate_runtime::NpyWriter::<u8>::create(dir.path().join("x.npy"), &[1])?;
+    /// assert!(npy.path().ends_with("x.npy"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        self.stream.dest()
+    }
+
+    /// Rewrites the header with the row count, flushes the file to the device, and renames it
+    /// into place, replacing any file at `path`.
+    ///
+    /// # Errors
+    /// If any step fails, `path` is left as it was and the rows are kept in `<path>.partial`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let npy = preallocate_runtime::NpyWriter::<f64>::create(dir.path().join("x.npy"), &[4])?;
+    /// let out = npy.finish()?; // zero rows: shape (0, 4)
+    /// assert_eq!(out.shape, vec![0, 4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn finish(self) -> Result<FileOutput, SinkFailure> {
+        self.stream.finish_file(Vec::new())
+    }
+
+    /// Stops writing and keeps the rows written so far in `<path>.partial` (a valid file of the
+    /// same format); `path` is left as it was. Call it when the source or the row function
+    /// fails, to report where the rows are. Dropping the writer does the same, without the
+    /// report.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("x.npy");
+    /// let mut npy = preallocate_runtime::NpyWriter::<u16>::create(&path, &[2])?;
+    /// npy.write_chunk(ndarray::array![[1, 2], [3, 4]].view())?;
+    /// let kept = npy.abandon();
+    /// assert_eq!(kept.rows, 2);
+    /// assert_eq!(kept.path, Some(dir.path().join("x.npy.partial")));
+    /// assert!(!path.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "the report says where the rows written are kept"]
+    pub fn abandon(mut self) -> Partial {
+        self.stream.abandon()
+    }
+
+    /// For the shard writer: finishes the file without renaming it into place.
+    pub(crate) fn stage(mut self) -> Result<Staged, SinkFailure> {
+        self.stream.stage()
+    }
+}
+
+impl<T: Element + bytemuck::Pod, H: Header> ChunkSink<T> for FileWriter<T, H> {
+    type Output = FileOutput;
+
+    fn write_chunk(&mut self, rows: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
+        self.stream.write(rows)
+    }
+
+    fn finish(self, skipped: Vec<usize>) -> Result<FileOutput, SinkFailure> {
+        self.stream.finish_file(skipped)
+    }
+
+    fn abandon(self) -> Partial {
+        FileWriter::abandon(self)
+    }
+}
 
 /// A file format's header for a given row count; its length must not depend on the count.
-pub(crate) trait Header {
+#[doc(hidden)]
+pub trait Header {
     /// The complete header (everything before the first data byte) for `rows` rows.
     fn encode(&self, rows: usize) -> Vec<u8>;
 }
@@ -52,7 +243,7 @@ pub(crate) struct RowStream<H: Header> {
     kept: Option<PathBuf>,
     /// Byte-swapped copy of a chunk on big-endian targets; never used on little-endian ones.
     scratch: Vec<u8>,
-    ticker: Ticker,
+    pub(crate) ticker: Ticker,
 }
 
 impl<H: Header> RowStream<H> {
@@ -106,11 +297,6 @@ impl<H: Header> RowStream<H> {
 
     pub(crate) fn row_shape(&self) -> &[usize] {
         &self.row_shape
-    }
-
-    #[cfg(feature = "progress")]
-    pub(crate) fn set_ticker(&mut self, ticker: Ticker) {
-        self.ticker = ticker;
     }
 
     /// Appends the rows of `chunk` (`n × row_len`, any layout).
@@ -193,7 +379,7 @@ impl<H: Header> RowStream<H> {
     }
 
     /// [`RowStream::finish`], reported as the single-file writers report it.
-    pub(crate) fn finish_file(self) -> Result<FileOutput, SinkFailure> {
+    pub(crate) fn finish_file(self, skipped: Vec<usize>) -> Result<FileOutput, SinkFailure> {
         let data_offset = self.header_len();
         let row_shape = self.row_shape().to_vec();
         let Staged {
@@ -205,6 +391,7 @@ impl<H: Header> RowStream<H> {
             shape: with_rows(rows, &row_shape),
             bytes,
             data_offset,
+            skipped,
         })
     }
 
@@ -322,6 +509,14 @@ impl<H: Header> Drop for RowStream<H> {
             let _ = self.abandon();
         }
     }
+}
+
+/// `[rows, row_shape...]`.
+pub(crate) fn with_rows(rows: usize, row_shape: &[usize]) -> Vec<usize> {
+    let mut shape = Vec::with_capacity(row_shape.len() + 1);
+    shape.push(rows);
+    shape.extend_from_slice(row_shape);
+    shape
 }
 
 /// Moves a finished file that could not be renamed into place to `<dest>.partial`; returns where

@@ -2,18 +2,20 @@ use std::convert::Infallible;
 use std::path::Path;
 
 use super::*;
-use crate::{Axes1, Axes2, FnRow, RowError, SinkError};
+use crate::policy::{Fallible, Filtered, Plain, Skipping};
+use crate::row::{Axes1, Axes2, FnRow};
+use crate::{RowError, SinkError};
 
 /// A row writer of `u32` items into rows of three `i32`.
-type Rows3<F, E> = FnRow<F, i32, Axes1<3>, E, true>;
+type Rows3<F, E, P> = FnRow<F, i32, Axes1<3>, E, P, true>;
 
 /// Row `i` is `[i, 2i, 3i]`; items in `fail` fail with their value, items in `drop` are dropped.
 // The closure's type can only be spelled out with `impl`, which a type alias cannot hold.
 #[allow(clippy::type_complexity)]
-fn rows_with(
+fn rows_with<P: Policy<Failure<u32> = RowError<u32>>>(
     drop: &'static [u32],
     fail: &'static [u32],
-) -> Rows3<impl FnMut(u32, &mut [i32]) -> Result<bool, RowError<u32>>, u32> {
+) -> Rows3<impl FnMut(u32, &mut [i32]) -> Result<bool, RowError<u32>>, u32, P> {
     FnRow::new(move |i: u32, row: &mut [i32]| {
         if fail.contains(&i) {
             return Err(RowError::Row(i));
@@ -24,7 +26,8 @@ fn rows_with(
     })
 }
 
-fn plain() -> Rows3<impl FnMut(u32, &mut [i32]) -> Result<bool, Infallible>, Infallible> {
+#[allow(clippy::type_complexity)]
+fn plain() -> Rows3<impl FnMut(u32, &mut [i32]) -> Result<bool, Infallible>, Infallible, Plain> {
     FnRow::new(|i: u32, row: &mut [i32]| {
         let v = i as i32;
         row.copy_from_slice(&[v, 2 * v, 3 * v]);
@@ -44,7 +47,7 @@ fn chunks_cover_every_row_in_order_through_one_buffer() {
     let mut seen = Vec::new();
     let mut sizes = Vec::new();
     let mut buffers = Vec::new();
-    let done = Pipeline::<_, mode::Plain>::new(plain())
+    let done = Pipeline::new(plain())
         .chunk_rows(4)
         .for_each_chunk(0..10u32, |chunk| {
             sizes.push(chunk.nrows());
@@ -53,7 +56,7 @@ fn chunks_cover_every_row_in_order_through_one_buffer() {
             Ok::<(), Infallible>(())
         })
         .unwrap();
-    assert_eq!(*done, 10);
+    assert_eq!(done.rows, 10);
     assert_eq!(sizes, vec![4, 4, 2]);
     assert!(
         buffers.windows(2).all(|w| w[0] == w[1]),
@@ -64,16 +67,16 @@ fn chunks_cover_every_row_in_order_through_one_buffer() {
 
 #[test]
 fn empty_input_calls_nothing() {
-    let done = Pipeline::<_, mode::Plain>::new(plain())
+    let done = Pipeline::new(plain())
         .for_each_chunk(0..0u32, |_| Err::<(), &str>("must not be called"))
         .unwrap();
-    assert_eq!(*done, 0);
+    assert_eq!(done.rows, 0);
 }
 
 #[test]
 fn the_closure_s_error_stops_the_run() {
     let mut calls = 0;
-    let err = Pipeline::<_, mode::Plain>::new(plain())
+    let err = Pipeline::new(plain())
         .chunk_rows(2)
         .for_each_chunk(0..10u32, |_| {
             calls += 1;
@@ -102,7 +105,7 @@ impl From<ItemError<u32>> for JobError {
 #[test]
 fn an_item_s_failure_is_returned_after_the_rows_before_it() {
     let mut seen = Vec::new();
-    let err = Pipeline::<_, mode::Fallible>::new(rows_with(&[], &[6]))
+    let err = Pipeline::new(rows_with::<Fallible>(&[], &[6]))
         .chunk_rows(4)
         .for_each_chunk(0..10u32, |chunk| {
             seen.extend(chunk.iter().copied());
@@ -126,26 +129,26 @@ fn an_item_s_failure_is_returned_after_the_rows_before_it() {
 #[test]
 fn skipped_and_dropped_items_are_listed() {
     let mut seen = Vec::new();
-    let done = Pipeline::<_, mode::Skipping>::new(rows_with(&[1], &[3, 8]))
+    let done = Pipeline::new(rows_with::<Skipping>(&[1], &[3, 8]))
         .chunk_rows(3)
         .for_each_chunk(0..10u32, |chunk| {
             seen.extend(chunk.iter().copied());
             Ok::<(), JobError>(())
         })
         .unwrap();
-    assert_eq!(*done, 7);
+    assert_eq!(done.rows, 7);
     assert_eq!(done.skipped, vec![1, 3, 8]);
     assert_eq!(seen, expected([0, 2, 4, 5, 6, 7, 9]));
 }
 
 #[test]
 fn batch_matches_the_drivers() {
-    let piped = Pipeline::<_, mode::Filtered>::new(
-        FnRow::<_, u8, Axes1<1>, Infallible, true>::new(|x: u8, row: &mut [u8]| {
+    let piped = Pipeline::new(FnRow::<_, u8, Axes1<1>, Infallible, Filtered, true>::new(
+        |x: u8, row: &mut [u8]| {
             row[0] = x;
             Ok::<bool, Infallible>(x.is_multiple_of(2))
-        }),
-    )
+        },
+    ))
     .batch(0..6u8);
     assert_eq!(piped.rows, ndarray::array![[0], [2], [4]]);
     assert_eq!(piped.skipped, vec![1, 3, 5]);
@@ -153,7 +156,7 @@ fn batch_matches_the_drivers() {
 
 #[test]
 fn memory_budget_sets_rows_per_chunk() {
-    let p = Pipeline::<_, mode::Plain>::new(plain());
+    let p = Pipeline::new(plain());
     assert_eq!(p.rows_per_chunk(), DEFAULT_MEMORY_BUDGET / 12);
     let p = p.memory_budget(120);
     assert_eq!(p.rows_per_chunk(), 10);
@@ -190,7 +193,7 @@ fn i32s(bytes: &[u8]) -> Vec<i32> {
 fn write_npy_streams_rows_of_unknown_length() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.npy");
-    let out = Pipeline::<_, mode::Plain>::new(plain())
+    let out = Pipeline::new(plain())
         .chunk_rows(7)
         .write_npy((0..100u32).filter(|i| i % 3 != 0), &path)
         .unwrap();
@@ -207,7 +210,7 @@ fn a_failing_item_keeps_the_rows_before_it_in_a_partial_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.npy");
     std::fs::write(&path, b"an earlier good file").unwrap();
-    let err = Pipeline::<_, mode::Fallible>::new(rows_with(&[], &[11]))
+    let err = Pipeline::new(rows_with::<Fallible>(&[], &[11]))
         .chunk_rows(4)
         .write_npy(0..20u32, &path)
         .unwrap_err();
@@ -240,7 +243,7 @@ fn a_failing_item_keeps_the_rows_before_it_in_a_partial_file() {
 #[test]
 fn a_missing_directory_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
-    let err = Pipeline::<_, mode::Plain>::new(plain())
+    let err = Pipeline::new(plain())
         .write_npy(0..3u32, dir.path().join("missing/x.npy"))
         .unwrap_err();
     assert!(
@@ -259,7 +262,7 @@ fn a_missing_directory_is_a_typed_error() {
 #[test]
 fn shards_hold_a_chunk_each() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Pipeline::<_, mode::Plain>::new(plain())
+    let out = Pipeline::new(plain())
         .chunk_rows(4)
         .write_npy_shards(0..10u32, dir.path().join("shards"))
         .unwrap();
@@ -276,11 +279,12 @@ fn shards_hold_a_chunk_each() {
 fn multi_axis_rows_keep_their_shape_in_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("img.npy");
-    let images = FnRow::<_, u8, Axes2<2, 3>, Infallible, false>::new(|x: u8, row: &mut [u8]| {
-        row[5] = x;
-        Ok::<bool, Infallible>(true)
-    });
-    let out = Pipeline::<_, mode::Plain>::new(images)
+    let images =
+        FnRow::<_, u8, Axes2<2, 3>, Infallible, Plain, false>::new(|x: u8, row: &mut [u8]| {
+            row[5] = x;
+            Ok::<bool, Infallible>(true)
+        });
+    let out = Pipeline::new(images)
         .chunk_rows(2)
         .write_npy([1u8, 2, 3], &path)
         .unwrap();
@@ -297,13 +301,13 @@ fn multi_axis_rows_keep_their_shape_in_files() {
 fn a_complete_file_supersedes_an_earlier_partial_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.npy");
-    let err = Pipeline::<_, mode::Fallible>::new(rows_with(&[], &[3]))
+    let err = Pipeline::new(rows_with::<Fallible>(&[], &[3]))
         .write_npy(0..10u32, &path)
         .unwrap_err();
     assert_eq!(err.rows_written(), 3);
     let partial = dir.path().join("x.npy.partial");
     assert!(partial.exists());
-    let out = Pipeline::<_, mode::Fallible>::new(rows_with(&[], &[]))
+    let out = Pipeline::new(rows_with::<Fallible>(&[], &[]))
         .write_npy(0..10u32, &path)
         .unwrap();
     assert_eq!(out.rows, 10);
