@@ -52,7 +52,7 @@ impl Policy {
         }
     }
 
-    /// The runtime's marker type of the same name.
+    /// The runtime's policy type of the same name (`policy::Plain`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Policy::Plain => "Plain",

@@ -124,6 +124,32 @@ fn expansion_joins_the_function_to_the_runtime() {
     assert!(out.contains("RowFn < & '__preallocate_0 Point > for featurize :: __PreallocateRow"));
     assert!(out.contains(":: preallocate :: __private :: batch"));
     assert!(!out.contains("compile_error"));
+    // The policy is a type declared once; the entry points' return types project through it.
+    assert!(out.contains("type Policy = :: preallocate :: __private :: policy :: Plain ;"));
+    assert!(!out.contains("type Failure"));
+    assert!(out.contains(
+        "< :: preallocate :: __private :: policy :: Plain as :: preallocate :: __private :: Policy > :: Batch <"
+    ));
+    assert!(out
+        .contains("__private :: store :: < :: preallocate :: __private :: cast :: Lossless , f32"));
+}
+
+#[test]
+fn a_fallible_method_declares_its_policy_in_fn_row() {
+    let out = crate::expand::expand(
+        quote!(dim = 1, dtype = u8, cast = "checked", on_error = "skip"),
+        quote!(
+            fn level(&self, x: &f32) -> [f32; 1] {
+                [*x]
+            }
+        ),
+    )
+    .to_string();
+    assert!(out.contains(
+        "FnRow :: < _ , :: core :: primitive :: u8 , :: preallocate :: __private :: Axes1 < 1usize > , :: core :: convert :: Infallible , :: preallocate :: __private :: policy :: Skipping , true >"
+    ), "{out}");
+    assert!(out.contains("Policy = :: preallocate :: __private :: policy :: Skipping"));
+    assert!(out.contains("cast :: Checked"));
 }
 
 #[test]
@@ -340,7 +366,7 @@ fn a_fallback_module_has_every_item_and_calls_nothing() {
         assert!(declares(&out, name), "{name} in {out}");
     }
     assert!(!out.contains("featurize (__preallocate_item"), "{out}");
-    assert!(!out.contains("store_lossless"), "{out}");
+    assert!(!out.contains("__private :: store"), "{out}");
 }
 
 #[test]

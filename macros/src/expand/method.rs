@@ -26,8 +26,8 @@ pub fn emit(func: &ItemFn, spec: &Spec, receiver: Receiver) -> TokenStream {
     };
     let error = spec.error_type();
     let failure = spec.failure_type(private, &error);
-    let (batch_driver, batch_ret) = spec.batch_signature(private, &error);
-    let (fill_driver, fill_ret) = spec.fill_signature(private, &error);
+    let batch_ret = spec.batch_return(private, &error);
+    let fill_ret = spec.fill_return(private, &error);
     let batch_dim = spec.batch_dim(private);
     let axes = spec.axes_type(private);
     let overwrites = spec.overwrites_row();
@@ -35,7 +35,7 @@ pub fn emit(func: &ItemFn, spec: &Spec, receiver: Receiver) -> TokenStream {
     let (batch_doc, fill_doc, dim_doc, shape_doc) =
         (&docs.batch, &docs.fill, &docs.dim, &docs.shape);
     let pipeline_doc = &docs.pipeline;
-    let policy = spec.policy_marker(private);
+    let policy = spec.policy_type(private);
 
     let named = name_elided_lifetimes(&spec.sig.item_ty);
     let item_ty = &named.ty;
@@ -60,7 +60,7 @@ pub fn emit(func: &ItemFn, spec: &Spec, receiver: Receiver) -> TokenStream {
 
     let body = spec.row_body(|args| quote!(self.#name(#args)));
     let row_fn = quote! {
-        let mut __preallocate_rows = #private::FnRow::<_, #dtype, #axes, #error, #overwrites>::new(
+        let mut __preallocate_rows = #private::FnRow::<_, #dtype, #axes, #error, #policy, #overwrites>::new(
             move |__preallocate_item: #item_ty, __preallocate_row: &mut [#dtype]|
                 -> ::core::result::Result<bool, #failure> #body
         );
@@ -100,7 +100,7 @@ pub fn emit(func: &ItemFn, spec: &Spec, receiver: Receiver) -> TokenStream {
         #[must_use]
         #vis fn #batch_fn #batch_params (#this, items: __PreallocateItems) -> #batch_ret #where_clause {
             #row_fn
-            #private::#batch_driver(&mut __preallocate_rows, items)
+            #private::batch(&mut __preallocate_rows, items)
         }
 
         #(#cfgs)*
@@ -108,8 +108,7 @@ pub fn emit(func: &ItemFn, spec: &Spec, receiver: Receiver) -> TokenStream {
         #[doc = #pipeline_doc]
         #[must_use]
         #vis fn #pipeline_fn #pipeline_params (#this) -> #private::Pipeline<
-            impl #private::RowFn<#item_ty, Error = #error, Failure = #failure, Dtype = #dtype, Dim = #batch_dim> + '_,
-            #policy,
+            impl #private::RowFn<#item_ty, Error = #error, Policy = #policy, Dtype = #dtype, Dim = #batch_dim> + '_,
         > #pipeline_where {
             #row_fn
             #private::Pipeline::new(__preallocate_rows)
@@ -120,7 +119,7 @@ pub fn emit(func: &ItemFn, spec: &Spec, receiver: Receiver) -> TokenStream {
         #[doc = #fill_doc]
         #vis fn #fill_fn #fill_params (#this, items: __PreallocateItems, out: __PreallocateOut) -> #fill_ret #where_clause {
             #row_fn
-            #private::#fill_driver(&mut __preallocate_rows, items, out.into())
+            #private::fill(&mut __preallocate_rows, items, out.into())
         }
     }
 }

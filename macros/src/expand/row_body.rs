@@ -3,7 +3,7 @@
 //! cannot (a `const` on either side).
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::tokens::respan;
@@ -176,29 +176,29 @@ impl Spec {
 
     /// Stores a by-value row into the slot, with the attribute's conversion.
     fn store(&self, value: &TokenStream) -> TokenStream {
-        let private = &self.private();
         let elem = &self.sig.elem;
-        // Spanned on the element type, so that a missing conversion is reported there.
-        let private = &respan(private.clone(), elem.span());
-        let dtype = self.dtype.path(private, elem.span());
-        let flat = (1..self.rank()).fold(quote!(&#value), |flat, _| quote!(#flat.as_flattened()));
-        let function = match self.cast {
-            Cast::Lossless => quote!(store_lossless),
-            Cast::As => quote!(store_as),
-            Cast::Saturate => quote!(store_saturating),
-            Cast::Checked => quote!(store_checked),
+        // The call is spanned on the element type, arguments included (the compiler may blame
+        // the argument that fixes the element type), so that a missing conversion is reported
+        // there; the `?` is not, so that no lint about it blames user code.
+        let span = elem.span();
+        let private = &respan(self.private(), span);
+        let dtype = self.dtype.path(private, span);
+        let value = respan(value.clone(), span);
+        let flat = (1..self.rank()).fold(
+            quote_spanned!(span=> &#value),
+            |flat, _| quote_spanned!(span=> #flat.as_flattened()),
+        );
+        let cast = match self.cast {
+            Cast::Lossless => "Lossless",
+            Cast::As => "As",
+            Cast::Saturate => "Saturate",
+            Cast::Checked => "Checked",
         };
-        let call = quote_spanned! {elem.span()=>
-            #private::#function::<#elem, #dtype>
+        let cast = format_ident!("{}", cast, span = span);
+        let stored = quote_spanned! {span=>
+            #private::store::<#private::cast::#cast, #elem, #dtype>(#flat, __preallocate_row)
         };
-        if self.cast == Cast::Checked {
-            quote! {
-                if let ::core::result::Result::Err(__preallocate_cast) = #call(#flat, __preallocate_row) {
-                    return ::core::result::Result::Err(#private::RowError::Cast(__preallocate_cast));
-                }
-            }
-        } else {
-            quote!(#call(#flat, __preallocate_row);)
-        }
+        // `?` turns a cast's failure (never, or a `CastError`) into the row's failure type.
+        quote!(#stored?;)
     }
 }

@@ -12,7 +12,7 @@ use syn::ItemFn;
 
 use crate::attr::Extent;
 use crate::model::Fails;
-use crate::spec::{Krate, Policy, Spec};
+use crate::spec::{Krate, Spec};
 
 /// The name of the module-local alias of a relative `crate = path`.
 const MODULE_CRATE: &str = "__preallocate_crate";
@@ -123,53 +123,24 @@ impl Spec {
         }
     }
 
-    /// The runtime's marker type for the policy, for `Pipeline`.
-    pub fn policy_marker(&self, private: &TokenStream) -> TokenStream {
-        let marker = format_ident!("{}", self.policy.name());
-        quote!(#private::mode::#marker)
+    /// The runtime's policy type, declared once by the row type.
+    pub fn policy_type(&self, private: &TokenStream) -> TokenStream {
+        let policy = format_ident!("{}", self.policy.name());
+        quote!(#private::policy::#policy)
     }
 
-    /// `(driver, return type)` of the `batch` entry point; `error` is the row error type.
-    pub fn batch_signature(
-        &self,
-        private: &TokenStream,
-        error: &TokenStream,
-    ) -> (TokenStream, TokenStream) {
+    /// What `batch` returns, as the policy's projection: `error` is the row error type.
+    pub fn batch_return(&self, private: &TokenStream, error: &TokenStream) -> TokenStream {
+        let policy = self.policy_type(private);
         let dtype = self.dtype_path(private);
         let dim = self.batch_dim(private);
-        let array = quote!(#private::ndarray::Array<#dtype, #dim>);
-        match self.policy {
-            Policy::Plain => (quote!(batch), array),
-            Policy::Filtered => (quote!(batch_filtered), quote!(#private::Batch<#array>)),
-            Policy::Fallible => (
-                quote!(try_batch),
-                quote!(::core::result::Result<#array, #private::ItemError<#error>>),
-            ),
-            Policy::FallibleFiltered => (
-                quote!(try_batch_filtered),
-                quote!(::core::result::Result<#private::Batch<#array>, #private::ItemError<#error>>),
-            ),
-            Policy::Skipping => (quote!(batch_skipping), quote!(#private::Batch<#array>)),
-        }
+        quote!(<#policy as #private::Policy>::Batch<#private::ndarray::Array<#dtype, #dim>, #error>)
     }
 
-    /// `(driver, return type)` of the `fill` entry point.
-    pub fn fill_signature(
-        &self,
-        private: &TokenStream,
-        error: &TokenStream,
-    ) -> (TokenStream, TokenStream) {
-        let result = |rows: TokenStream, error: TokenStream| quote!(::core::result::Result<#rows, #private::Error<#error>>);
-        let count = quote!(usize);
-        let counted = quote!(#private::Batch<usize>);
-        let never = quote!(::core::convert::Infallible);
-        match self.policy {
-            Policy::Plain => (quote!(fill), result(count, never)),
-            Policy::Filtered => (quote!(fill_filtered), result(counted, never)),
-            Policy::Fallible => (quote!(try_fill), result(count, error.clone())),
-            Policy::FallibleFiltered => (quote!(try_fill_filtered), result(counted, error.clone())),
-            Policy::Skipping => (quote!(fill_skipping), result(counted, error.clone())),
-        }
+    /// What `fill` returns, as the policy's projection.
+    pub fn fill_return(&self, private: &TokenStream, error: &TokenStream) -> TokenStream {
+        let policy = self.policy_type(private);
+        quote!(<#policy as #private::Policy>::Fill<#error>)
     }
 }
 
