@@ -118,7 +118,13 @@ fn fill_errors_are_typed_and_counted() {
 
     let mut short = Array2::<f32>::zeros((3, 3));
     let err = featurize::fill(&pts, short.view_mut()).unwrap_err();
-    assert_eq!(err, Error::BufferFull { written: 3 });
+    assert_eq!(
+        err,
+        Error::BufferFull {
+            written: 3,
+            index: 3
+        }
+    );
     assert_eq!(err.rows_written(), 3);
     assert_eq!(
         err.to_string(),
