@@ -17,7 +17,7 @@
 
 use core::convert::Infallible;
 
-use ndarray::{Array, ArrayView, ArrayView2, ArrayViewMut, Axis, Dimension, Slice};
+use ndarray::{Array, ArrayView2, ArrayViewMut, Axis, Dimension, Slice};
 
 use crate::element::Element;
 use crate::policy::{Failed, FillStop, Policy};
@@ -29,7 +29,7 @@ const MIN_GROWTH_BYTES: usize = 64 * 1024;
 
 /// The block through which rows reach a strided caller's buffer: small enough to stay in cache
 /// between its fill and its copy.
-const BLOCK_BYTES: usize = 32 * 1024;
+const BLOCK_BYTES: usize = 16 * 1024;
 
 /// What stops a run of `R` over `Item`.
 pub(crate) type Fatal<R, Item> =
@@ -87,7 +87,8 @@ where
             let empty = core::iter::repeat_with(<&mut [R::Dtype]>::default).take(slots.rows);
             write_slots(row_fn, &mut items, empty, T::ZEROED, &mut skipped)
         } else {
-            let rows = slots.data.chunks_exact_mut(R::DIM).take(slots.rows);
+            // Every target hands out exactly `rows * DIM` elements.
+            let rows = slots.data.chunks_exact_mut(R::DIM);
             write_slots(row_fn, &mut items, rows, T::ZEROED, &mut skipped)
         };
         target.keep(step.kept, step.last).map_err(Stop::Target)?;
@@ -140,6 +141,9 @@ where
     let mut kept = 0;
     let mut last = 0;
     for slot in slots {
+        // Re-sliced to the constant `DIM`, so that a by-value row's copy is inlined instead of
+        // a `memcpy` call of unknown length per row.
+        let slot = &mut slot[..R::DIM];
         loop {
             let Some((index, item)) = items.next() else {
                 return Step {
@@ -378,14 +382,22 @@ impl<T: Element, D: Dimension> Target<T> for Fill<'_, T, D> {
         Ok(())
     }
 
-    /// Copies the block's rows into the caller's buffer, in one strided copy.
+    /// Copies the block's rows into the caller's buffer.
     fn flush(&mut self) -> Result<(), Full> {
         if self.pending > 0 {
             let (start, end) = (self.written, self.written + self.pending);
             let mut dest = self.out.slice_axis_mut(Axis(0), Slice::from(start..end));
-            let rows = ArrayView::from_shape(dest.raw_dim(), &self.block[..dest.len()])
-                .expect("the block holds `pending` rows of the buffer's row shape");
-            dest.assign(&rows);
+            let dim = self.block.len() / self.block_rows;
+            // Lane by lane along the row axis: in a column-major buffer each lane is contiguous,
+            // and the block is small enough to stay in cache while it is read across. Lanes come
+            // in row-major order of the row's axes, which is the order of a row's elements.
+            for (position, mut lane) in dest.lanes_mut(Axis(0)).into_iter().enumerate() {
+                let rows = self.block[position..].iter().step_by(dim.max(1));
+                match lane.as_slice_mut() {
+                    Some(lane) => lane.iter_mut().zip(rows).for_each(|(d, s)| *d = *s),
+                    None => lane.iter_mut().zip(rows).for_each(|(d, s)| *d = *s),
+                }
+            }
             self.written = end;
             self.pending = 0;
         }
