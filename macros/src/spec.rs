@@ -135,15 +135,24 @@ impl Spec {
     }
 }
 
-/// A stand-in shape from the row type's own lengths: each a literal, a `const`, or (for an
-/// expression the macro cannot write back as an axis) 1.
+/// A stand-in shape from the row type's own lengths: each a literal, a `const`, or 1 (for an
+/// expression the macro cannot write back as an axis, or a const parameter of the function,
+/// which the module's items cannot name).
 pub fn shape_of_row(sig: &RowSignature) -> Vec<Extent> {
+    let is_param = |path: &syn::Path| {
+        sig.generics.params.iter().any(|p| match p {
+            syn::GenericParam::Const(c) => path.is_ident(&c.ident),
+            _ => false,
+        })
+    };
     sig.lens
         .iter()
         .map(|len| match crate::model::literal_len(len) {
             Some(n) if n > 0 => Extent::Literal(n, Span::call_site()),
             _ => match len {
-                syn::Expr::Path(p) if p.qself.is_none() => Extent::Const(p.path.clone()),
+                syn::Expr::Path(p) if p.qself.is_none() && !is_param(&p.path) => {
+                    Extent::Const(p.path.clone())
+                }
                 _ => Extent::Literal(1, Span::call_site()),
             },
         })

@@ -287,6 +287,20 @@ fn a_stand_in_keeps_what_was_right_and_defaults_the_rest() {
         [Extent::Const(_), Extent::Literal(4, _)]
     ));
     assert!(matches!(spec.krate, Krate::Absolute(_)));
+
+    // A const parameter of the function cannot be named by the module: one element stands in.
+    let Err(invalid) = validate(
+        quote!(dtype = f32),
+        quote!(
+            fn f<const N: usize>(x: &[f32; N]) -> [f32; N] {}
+        ),
+    ) else {
+        panic!("invalid");
+    };
+    assert!(matches!(
+        invalid.stand_in.shape.as_slice(),
+        [Extent::Literal(1, _)]
+    ));
 }
 
 #[test]
