@@ -140,9 +140,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             }
             Ok::<(), Infallible>(())
         })?;
-    println!("\nmeans over {} rows (no rows kept):", *seen);
+    println!("\nmeans over {} rows (no rows kept):", seen.rows);
     for (channel, sum) in CHANNELS.iter().zip(sums) {
-        println!("  {channel:<10} {:>10.4}", sum / *seen as f64);
+        println!("  {channel:<10} {:>10.4}", sum / seen.rows as f64);
     }
 
     let dir = scratch.0.clone();
