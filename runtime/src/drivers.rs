@@ -199,6 +199,10 @@ where
 pub(crate) struct Grow<T> {
     data: Vec<T>,
     rows: usize,
+    /// The slot handed out when `data` is full: the buffer grows only once an item proves
+    /// there is one more row, so that an exact length is never followed by a reallocation.
+    spare: Vec<T>,
+    spare_out: bool,
 }
 
 impl<T: Element> Grow<T> {
@@ -216,7 +220,12 @@ impl<T: Element> Grow<T> {
             .checked_mul(dim)
             .and_then(|len| bytemuck::allocation::try_zeroed_vec(len).ok())
             .unwrap_or_else(|| vec![T::ZERO; guess_rows * dim]);
-        Grow { data, rows: 0 }
+        Grow {
+            data,
+            rows: 0,
+            spare: Vec::new(),
+            spare_out: false,
+        }
     }
 
     /// The array of shape `[rows, SHAPE...]` holding the kept rows, in standard layout.
@@ -252,9 +261,13 @@ impl<T: Element> Target<T> for Grow<T> {
             });
         }
         let used = self.rows * dim;
-        if used == self.data.len() {
-            self.data
-                .resize(used + growth_rows::<T>(dim) * dim, T::ZERO);
+        self.spare_out = used == self.data.len();
+        if self.spare_out {
+            self.spare.resize(dim, T::ZERO);
+            return Ok(Slots {
+                data: &mut self.spare,
+                rows: 1,
+            });
         }
         Ok(Slots {
             rows: (self.data.len() - used) / dim,
@@ -263,6 +276,16 @@ impl<T: Element> Target<T> for Grow<T> {
     }
 
     fn keep(&mut self, rows: usize, _: usize) -> Result<(), Infallible> {
+        if self.spare_out && rows > 0 {
+            // More items than the buffer holds (a lying or unknown length): grow by a step
+            // (`Vec` doubles its capacity, so growth is amortized) and move the row in.
+            let used = self.data.len();
+            let dim = self.spare.len();
+            self.data
+                .resize(used + growth_rows::<T>(dim) * dim, T::ZERO);
+            self.data[used..used + dim].copy_from_slice(&self.spare);
+            self.spare.fill(T::ZERO);
+        }
         self.rows += rows;
         Ok(())
     }

@@ -394,3 +394,30 @@ fn a_panicking_row_function_unwinds_without_corrupting_anything() {
     assert_eq!(out.row(2).to_vec(), vec![2.0, 2.0]);
     assert_eq!(out.row(3).to_vec(), vec![0.0, 0.0]);
 }
+
+#[test]
+fn an_exact_length_is_never_followed_by_a_reallocation() {
+    // The buffer grows only when an item proves there is one more row: after the last slot of
+    // an exact allocation, the input's end is found without growing.
+    let mut target = Grow::<f32>::new((1000, Some(1000)), 3);
+    let (ptr, capacity) = (target.data.as_ptr(), target.data.capacity());
+    let skipped = match run(&mut pattern::<f32, 3>(), 0..1000u32, &mut target) {
+        Ok(skipped) => skipped,
+        Err(_) => unreachable!("a plain row function cannot stop"),
+    };
+    assert!(skipped.is_empty());
+    assert_eq!(
+        (target.data.as_ptr(), target.data.capacity()),
+        (ptr, capacity)
+    );
+    assert_eq!(capacity, 3000);
+
+    // One item more than promised: it grows then, and keeps every row.
+    let mut target = Grow::<f32>::new((1000, Some(1000)), 3);
+    assert!(run(&mut pattern::<f32, 3>(), 0..1001u32, &mut target).is_ok());
+    let rows = target.into_array::<Pattern<f32, 3>>();
+    assert_eq!(
+        rows_of(&rows),
+        reference(&mut pattern::<f32, 3>(), 0..1001u32)
+    );
+}
