@@ -320,6 +320,23 @@ pub(crate) struct Fill<'a, T, D> {
     scratch: Vec<T>,
     /// Where the slots of the last `free` were.
     last_free: Region,
+    /// Copies element `p` of each block row into a contiguous lane, `block` starting at `p`
+    /// ([`copy_lane`] for the row function's `DIM`, a constant there).
+    copy_lane: fn(&[T], &mut [T]),
+}
+
+/// Element 0 of each `DIM`-element row of `block` into `lane`: a strided read at a stride known
+/// at compile time.
+pub(crate) fn copy_lane<R: RowSpec + ?Sized>(block: &[R::Dtype], lane: &mut [R::Dtype]) {
+    let stride = R::DIM.max(1);
+    let rows = lane.len().min(block.len().div_ceil(stride));
+    let Some(last) = rows.checked_sub(1) else {
+        return;
+    };
+    let (lane, block) = (&mut lane[..rows], &block[..=last * stride]);
+    for (row, dest) in lane.iter_mut().enumerate() {
+        *dest = block[row * stride];
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -330,7 +347,11 @@ enum Region {
 }
 
 impl<'a, T: Element, D: Dimension> Fill<'a, T, D> {
-    pub(crate) fn new(out: ArrayViewMut<'a, T, D>, dim: usize) -> Self {
+    pub(crate) fn new(
+        out: ArrayViewMut<'a, T, D>,
+        dim: usize,
+        copy_lane: fn(&[T], &mut [T]),
+    ) -> Self {
         let capacity = out.shape().first().copied().unwrap_or(0);
         let block_rows = (BLOCK_BYTES / (dim * size_of::<T>()).max(1)).clamp(1, capacity.max(1));
         Fill {
@@ -342,6 +363,7 @@ impl<'a, T: Element, D: Dimension> Fill<'a, T, D> {
             block_rows,
             scratch: Vec::new(),
             last_free: Region::InPlace,
+            copy_lane,
         }
     }
 
@@ -415,10 +437,13 @@ impl<T: Element, D: Dimension> Target<T> for Fill<'_, T, D> {
             // and the block is small enough to stay in cache while it is read across. Lanes come
             // in row-major order of the row's axes, which is the order of a row's elements.
             for (position, mut lane) in dest.lanes_mut(Axis(0)).into_iter().enumerate() {
-                let rows = self.block[position..].iter().step_by(dim.max(1));
+                let block = &self.block[position..];
                 match lane.as_slice_mut() {
-                    Some(lane) => lane.iter_mut().zip(rows).for_each(|(d, s)| *d = *s),
-                    None => lane.iter_mut().zip(rows).for_each(|(d, s)| *d = *s),
+                    Some(lane) => (self.copy_lane)(block, lane),
+                    None => {
+                        let rows = block.iter().step_by(dim.max(1));
+                        lane.iter_mut().zip(rows).for_each(|(d, s)| *d = *s);
+                    }
                 }
             }
             self.written = end;
@@ -631,7 +656,7 @@ where
             found: found.to_vec(),
         }));
     }
-    let mut target = Fill::new(out, R::DIM);
+    let mut target = Fill::new(out, R::DIM, copy_lane::<R>);
     let run = run(row_fn, items, &mut target);
     let written = target.written();
     R::Policy::fill(match run {

@@ -421,3 +421,30 @@ fn an_exact_length_is_never_followed_by_a_reallocation() {
         reference(&mut pattern::<f32, 3>(), 0..1001u32)
     );
 }
+
+#[test]
+fn strided_buffers_larger_than_a_block_get_every_row() {
+    // Column-major rows go through a block of rows copied in at once: many blocks, a last
+    // partial one, and the overflow check after the buffer is full.
+    for rows in [1usize, 1365, 1366, 5000] {
+        let mut row_fn = pattern::<f32, 3>();
+        let mut out = Array2::<f32>::from_elem((rows, 3).f(), -1.0);
+        let got = fill(&mut row_fn, 0..rows as u32 + 2, out.view_mut());
+        assert_eq!(
+            got,
+            Err(Error::BufferFull {
+                written: rows,
+                index: rows
+            })
+        );
+        assert_eq!(rows_of(&out), reference(&mut row_fn, 0..rows as u32));
+
+        let mut out = Array2::<f32>::from_elem((rows + 7, 3).f(), -1.0);
+        assert_eq!(fill(&mut row_fn, 0..rows as u32, out.view_mut()), Ok(rows));
+        assert_eq!(
+            rows_of(&out.slice(s![..rows, ..]).to_owned()),
+            reference(&mut row_fn, 0..rows as u32)
+        );
+        assert!(out.slice(s![rows.., ..]).iter().all(|&x| x == -1.0));
+    }
+}

@@ -175,6 +175,26 @@ fn try_fill_reports_rows_written_before_the_failure() {
 }
 
 #[test]
+fn a_strided_buffer_gets_the_rows_before_a_failure() {
+    // The rows before the failure are still in the block when the item fails: they are copied
+    // in before the error is returned.
+    let mut out = Array2::<i64>::from_elem((3000, 3).f(), 5);
+    let err = fill(
+        &mut flaky::<false, Fallible>(&[], &[2000]),
+        0..3000u32,
+        out.view_mut(),
+    )
+    .unwrap_err();
+    assert_eq!(err.rows_written(), 2000);
+    assert_eq!(err.item_index(), Some(2000));
+    assert_eq!(
+        rows_of(&out.slice(s![..2000, ..]).to_owned()),
+        expected_rows(0..2000)
+    );
+    assert!(out.slice(s![2000.., ..]).iter().all(|&x| x == 5));
+}
+
+#[test]
 fn fill_skipping_and_filtered_write_only_kept_rows() {
     let mut out = Array2::<i64>::zeros((5, 3).f());
     let got = fill(
