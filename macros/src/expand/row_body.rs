@@ -198,7 +198,18 @@ impl Spec {
         let stored = quote_spanned! {span=>
             #private::store::<#private::cast::#cast, #elem, #dtype>(#flat, __preallocate_row)
         };
-        // `?` turns a cast's failure (never, or a `CastError`) into the row's failure type.
-        quote!(#stored?;)
+        // A checked cast's `CastError` is the row's failure; the other casts cannot fail, and an
+        // irrefutable pattern says so without the trait machinery of `?` (which costs compile
+        // time in every annotated function).
+        if self.cast == Cast::Checked {
+            let private = self.private();
+            quote! {
+                if let ::core::result::Result::Err(__preallocate_cast) = #stored {
+                    return ::core::result::Result::Err(#private::RowError::Cast(__preallocate_cast));
+                }
+            }
+        } else {
+            quote!(let ::core::result::Result::Ok(()) = #stored;)
+        }
     }
 }
