@@ -172,6 +172,8 @@ pub use preallocate_runtime::{
 
 pub use half::{self, bf16, f16};
 pub use ndarray;
+#[cfg(feature = "parallel")]
+pub use preallocate_runtime::{par_batch, par_fill, rayon};
 
 #[doc(hidden)]
 #[allow(deprecated)]
@@ -188,6 +190,26 @@ pub mod __private {
         batch, bf16, f16, fill, policy, Batch, Error, ItemError, Pipeline, Policy, RowError, RowFn,
         RowSpec,
     };
+    #[cfg(feature = "parallel")]
+    pub use preallocate_runtime::{par_batch, par_fill, rayon};
+
+    /// Emits the parallel entry points when the `parallel` feature is on, nothing otherwise:
+    /// the feature is this crate's, so the generated code cannot test it with `cfg`.
+    pub use crate::__preallocate_if_parallel as if_parallel;
+}
+
+#[cfg(feature = "parallel")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __preallocate_if_parallel {
+    ($($items:tt)*) => { $($items)* };
+}
+
+#[cfg(not(feature = "parallel"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __preallocate_if_parallel {
+    ($($items:tt)*) => {};
 }
 
 /// The README's Rust snippets, compiled and run as doctests so that they stay true.

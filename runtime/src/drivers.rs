@@ -232,16 +232,21 @@ impl<T: Element> Grow<T> {
     pub(crate) fn into_array<R: RowSpec<Dtype = T> + ?Sized>(mut self) -> Array<T, R::Dim> {
         self.data.truncate(self.rows * R::DIM);
         self.data.shrink_to_fit();
-        let mut shape = R::Dim::zeros(R::SHAPE.len() + 1);
-        shape[0] = self.rows;
-        for (axis, &len) in R::SHAPE.iter().enumerate() {
-            shape[axis + 1] = len;
-        }
-        Array::from_shape_vec(shape, self.data).expect(
+        Array::from_shape_vec(batch_shape::<R>(self.rows), self.data).expect(
             "RowSpec invariants: DIM is the product of SHAPE and Dim has SHAPE.len() + 1 axes, \
              and the buffer holds exactly rows * DIM elements",
         )
     }
+}
+
+/// The shape `[rows, SHAPE...]` of a batch of `R`'s rows.
+pub(crate) fn batch_shape<R: RowSpec + ?Sized>(rows: usize) -> R::Dim {
+    let mut shape = R::Dim::zeros(R::SHAPE.len() + 1);
+    shape[0] = rows;
+    for (axis, &len) in R::SHAPE.iter().enumerate() {
+        shape[axis + 1] = len;
+    }
+    shape
 }
 
 /// Rows per growth step.
@@ -297,8 +302,8 @@ impl<T: Element> Target<T> for Grow<T> {
 
 /// The buffer `batch` found full: `written` rows, and item `index` gave one more.
 pub(crate) struct Full {
-    written: usize,
-    index: usize,
+    pub(crate) written: usize,
+    pub(crate) index: usize,
 }
 
 /// A caller's buffer of `capacity` rows. Row-major buffers are written in place; any other

@@ -51,6 +51,8 @@ mod drivers;
 mod element;
 mod error;
 mod io;
+#[cfg(feature = "parallel")]
+mod parallel;
 mod pipeline;
 pub mod policy;
 mod row;
@@ -65,6 +67,8 @@ pub use io::{
     SafetensorsElement, SafetensorsWriter, Shard, ShardsOutput, SinkError, SinkFailure,
     SHARD_MANIFEST,
 };
+#[cfg(feature = "parallel")]
+pub use parallel::{par_batch, par_fill};
 pub use pipeline::{Pipeline, DEFAULT_MEMORY_BUDGET};
 pub use policy::Policy;
 pub use row::{Batch, RowFn, RowSpec};
@@ -72,6 +76,8 @@ pub use row::{Batch, RowFn, RowSpec};
 #[doc(no_inline)]
 pub use half::{bf16, f16};
 pub use ndarray;
+#[cfg(feature = "parallel")]
+pub use rayon;
 
 /// What only `#[preallocate]`'s generated code uses: the cast modes and their store loop, and
 /// the closure-backed row writer of methods. Not a stable API.

@@ -252,6 +252,16 @@ pub struct FnRow<F, T, S, E, P, const OVERWRITES: bool> {
     marker: Marker<T, S, E, P>,
 }
 
+/// A copy for each thread of a parallel run: a method's closure captures `&self`, which copies.
+impl<F: Clone, T, S, E, P, const OVERWRITES: bool> Clone for FnRow<F, T, S, E, P, OVERWRITES> {
+    fn clone(&self) -> Self {
+        FnRow {
+            write: self.write.clone(),
+            marker: core::marker::PhantomData,
+        }
+    }
+}
+
 impl<F, T, S, E, P, const OVERWRITES: bool> FnRow<F, T, S, E, P, OVERWRITES> {
     /// Wraps the closure that writes one row.
     pub fn new(write: F) -> Self {

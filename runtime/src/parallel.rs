@@ -1,0 +1,464 @@
+//! Every core: the engine's one loop, run on rayon's current pool over disjoint row ranges.
+//!
+//! The items are split by index (rayon's `Producer::split_at`) together with the output's rows
+//! (`ArrayViewMut::split_at`), so that item `i` may write only rows `..= i` of its range: each
+//! leaf runs [`drivers::run`] into its own rows, then the leaves' kept rows are moved together in
+//! input order (a no-op when nothing was dropped). The result is the sequential one, bit for
+//! bit, whatever the number of threads:
+//! - the same rows in the same order, and the same `skipped` list;
+//! - the failure with the lowest item index, and the rows before it: a leaf that starts after a
+//!   failure already found is not run, and leaves after the first failing one are ignored;
+//! - no lock and no allocation per row; a clone of the row function per leaf.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ndarray::{Array, ArrayViewMut, Axis, RemoveAxis, Slice};
+use rayon::iter::plumbing::{Producer, ProducerCallback};
+use rayon::iter::{IndexedParallelIterator, IntoParallelIterator};
+
+use crate::drivers::{self, copy_lane, Fatal, Fill, Full, Stop};
+use crate::element::Element;
+use crate::policy::{Failed, FillStop, Policy};
+use crate::row::{Batch, RowFn, RowSpec};
+
+/// Inputs shorter than this run on the calling thread: below it, starting threads costs more
+/// than cheap rows gain.
+pub(crate) const MIN_PARALLEL_ITEMS: usize = 2048;
+
+/// The fewest items a leaf runs.
+const MIN_LEAF_ITEMS: usize = 512;
+
+/// Leaves per thread, so that rows of uneven cost still balance.
+const LEAVES_PER_THREAD: usize = 4;
+
+/// What one leaf did with its range of items and rows.
+struct Leaf<F> {
+    /// Its first row, in the output of its pass.
+    row: usize,
+    /// Rows kept, at the start of its rows.
+    kept: usize,
+    /// Input indices of its items that gave no row.
+    skipped: Vec<usize>,
+    /// Its first failure, by the policy's rule.
+    failed: Option<Failed<F>>,
+    /// `false` when it was not run because a failure before it was already found.
+    ran: bool,
+    /// More items than rows: the iterator yielded more items than its `len()` said.
+    overflowed: bool,
+}
+
+/// Where a leaf's items and rows are, and when to stop.
+#[derive(Clone, Copy)]
+struct Range<'s> {
+    /// Input index of the first item.
+    item: usize,
+    /// The first row, in the output of the pass.
+    row: usize,
+    /// Split ranges longer than this.
+    leaf_items: usize,
+    /// The lowest failing item index found so far (`usize::MAX`: none).
+    stop: &'s AtomicUsize,
+}
+
+/// Runs the items of `producer` into the rows of `out` (one row per item), splitting both in
+/// halves down to `range.leaf_items`, on the current rayon pool.
+fn split_run<R, P>(
+    row_fn: &R,
+    producer: P,
+    mut out: ArrayViewMut<'_, R::Dtype, R::Dim>,
+    range: Range<'_>,
+) -> Vec<Leaf<Fatal<R, P::Item>>>
+where
+    P: Producer,
+    R: RowFn<P::Item> + Clone + Send + Sync,
+    Fatal<R, P::Item>: Send,
+{
+    let len = out.len_of(Axis(0));
+    if len > range.leaf_items {
+        let mid = len / 2;
+        let (left_items, right_items) = producer.split_at(mid);
+        let (left_out, right_out) = out.split_at(Axis(0), mid);
+        let right = Range {
+            item: range.item + mid,
+            row: range.row + mid,
+            ..range
+        };
+        let (mut left, right) = rayon::join(
+            || split_run(row_fn, left_items, left_out, range),
+            || split_run(row_fn, right_items, right_out, right),
+        );
+        left.extend(right);
+        return left;
+    }
+    let mut leaf = Leaf {
+        row: range.row,
+        kept: 0,
+        skipped: Vec::new(),
+        failed: None,
+        ran: false,
+        overflowed: false,
+    };
+    if range.stop.load(Ordering::Relaxed) < range.item {
+        return vec![leaf];
+    }
+    leaf.ran = true;
+    let mut row_fn = row_fn.clone();
+    let mut target = Fill::new(out.view_mut(), R::DIM, copy_lane::<R>);
+    let run = drivers::run(&mut row_fn, producer.into_iter(), &mut target);
+    leaf.kept = target.written();
+    match run {
+        Ok(skipped) => leaf.skipped = skipped.into_iter().map(|i| i + range.item).collect(),
+        Err(Stop::Item(failed)) => {
+            let index = failed.index + range.item;
+            range.stop.fetch_min(index, Ordering::Relaxed);
+            leaf.failed = Some(Failed {
+                index,
+                failure: failed.failure,
+            });
+        }
+        Err(Stop::Target(Full { .. })) => leaf.overflowed = true,
+    }
+    vec![leaf]
+}
+
+/// The rows of one pass, moved together at the start of the pass's output.
+struct Pass<F> {
+    written: usize,
+    skipped: Vec<usize>,
+    failed: Option<Failed<F>>,
+    overflowed: bool,
+}
+
+/// Moves the leaves' kept rows together, in input order, to the start of `out`, up to the
+/// first failure, and zeroes the rows after them (which held dropped or moved rows).
+fn compact<T: Element, D: RemoveAxis, F>(
+    out: &mut ArrayViewMut<'_, T, D>,
+    leaves: Vec<Leaf<F>>,
+) -> Pass<F> {
+    let mut pass = Pass {
+        written: 0,
+        skipped: Vec::new(),
+        failed: None,
+        overflowed: false,
+    };
+    for leaf in leaves {
+        if !leaf.ran {
+            break;
+        }
+        move_rows(out, leaf.row, pass.written, leaf.kept);
+        pass.written += leaf.kept;
+        pass.skipped.extend(leaf.skipped);
+        if leaf.failed.is_some() || leaf.overflowed {
+            pass.failed = leaf.failed;
+            pass.overflowed = leaf.overflowed;
+            break;
+        }
+    }
+    out.slice_axis_mut(Axis(0), Slice::from(pass.written..))
+        .fill(T::ZERO);
+    pass
+}
+
+/// Moves rows `from..from + count` of `out` to `to..to + count`, `to <= from`.
+fn move_rows<T: Element, D: RemoveAxis>(
+    out: &mut ArrayViewMut<'_, T, D>,
+    from: usize,
+    to: usize,
+    count: usize,
+) {
+    if from == to || count == 0 {
+        return;
+    }
+    let dim: usize = out.shape().iter().skip(1).product();
+    if let Some(data) = out.as_slice_mut() {
+        data.copy_within(from * dim..(from + count) * dim, to * dim);
+        return;
+    }
+    // Any other layout, row by row: each row moves down, so a row is read before a later one
+    // overwrites it.
+    for row in 0..count {
+        let (mut low, high) = out.view_mut().split_at(Axis(0), from + row);
+        low.index_axis_mut(Axis(0), to + row)
+            .assign(&high.index_axis(Axis(0), 0));
+    }
+}
+
+/// Runs every item into `out` from the first row on, in passes of as many items as there are
+/// free rows, each pass on every thread: sequential `fill`'s result, whatever the threads.
+struct FillRun<'r, 'o, R: RowSpec> {
+    row_fn: &'r R,
+    out: ArrayViewMut<'o, R::Dtype, R::Dim>,
+    /// The number of items.
+    len: usize,
+    /// Threads to spread a pass over (the pool's size, or a pipeline's `threads`).
+    threads: usize,
+}
+
+impl<R, Item> ProducerCallback<Item> for FillRun<'_, '_, R>
+where
+    R: RowFn<Item> + Clone + Send + Sync,
+    Fatal<R, Item>: Send,
+{
+    type Output = Result<Batch<usize>, FillStop<Fatal<R, Item>>>;
+
+    fn callback<P: Producer<Item = Item>>(self, producer: P) -> Self::Output {
+        let FillRun {
+            row_fn,
+            mut out,
+            len,
+            threads,
+        } = self;
+        let capacity = out.len_of(Axis(0));
+        let (mut rest, mut taken, mut written) = (producer, 0, 0);
+        let mut skipped = Vec::new();
+        while taken < len {
+            let free = capacity - written;
+            if free == 0 {
+                // The buffer is full: as `fill` does, run the items left until one gives a
+                // row (the overflow) or the input ends; on this thread, since one item decides.
+                let full = out.slice_axis_mut(Axis(0), Slice::from(capacity..));
+                let mut target = Fill::new(full, R::DIM, copy_lane::<R>);
+                let mut row_fn = row_fn.clone();
+                return match drivers::run(&mut row_fn, rest.into_iter(), &mut target) {
+                    Ok(more) => {
+                        skipped.extend(more.into_iter().map(|i| i + taken));
+                        Ok(Batch {
+                            rows: written,
+                            skipped,
+                        })
+                    }
+                    Err(Stop::Target(Full { index, .. })) => Err(FillStop::Full {
+                        written,
+                        index: index + taken,
+                    }),
+                    Err(Stop::Item(failed)) => Err(FillStop::Item {
+                        written,
+                        failed: Failed {
+                            index: failed.index + taken,
+                            failure: failed.failure,
+                        },
+                    }),
+                };
+            }
+            let pass_items = free.min(len - taken);
+            let (items, tail) = rest.split_at(pass_items);
+            rest = tail;
+            let mut pass_out =
+                out.slice_axis_mut(Axis(0), Slice::from(written..written + pass_items));
+            let stop = AtomicUsize::new(usize::MAX);
+            let range = Range {
+                item: taken,
+                row: 0,
+                leaf_items: leaf_items(pass_items, threads),
+                stop: &stop,
+            };
+            let leaves = split_run(row_fn, items, pass_out.view_mut(), range);
+            let pass = compact(&mut pass_out, leaves);
+            written += pass.written;
+            skipped.extend(pass.skipped);
+            if let Some(failed) = pass.failed {
+                return Err(FillStop::Item { written, failed });
+            }
+            if pass.overflowed {
+                return Err(FillStop::Full {
+                    written,
+                    index: taken + pass_items,
+                });
+            }
+            taken += pass_items;
+        }
+        Ok(Batch {
+            rows: written,
+            skipped,
+        })
+    }
+}
+
+/// Items per leaf: a few leaves per thread, none tiny; one leaf (this thread) for a short input
+/// or one thread.
+fn leaf_items(items: usize, threads: usize) -> usize {
+    if threads <= 1 || items < MIN_PARALLEL_ITEMS {
+        return items.max(1);
+    }
+    (items / (threads * LEAVES_PER_THREAD)).max(MIN_LEAF_ITEMS)
+}
+
+/// Runs the rows of `items` into `out` on `threads` threads of the current pool.
+pub(crate) fn fill_on<R, I>(
+    row_fn: &R,
+    items: I,
+    out: ArrayViewMut<'_, R::Dtype, R::Dim>,
+    threads: usize,
+) -> Result<Batch<usize>, FillStop<Fatal<R, I::Item>>>
+where
+    I: IndexedParallelIterator,
+    R: RowFn<I::Item> + Clone + Send + Sync,
+    Fatal<R, I::Item>: Send,
+{
+    let found = out.shape().get(1..).unwrap_or_default();
+    if found != R::SHAPE {
+        return Err(FillStop::Rejected {
+            expected: R::SHAPE,
+            found: found.to_vec(),
+        });
+    }
+    let len = items.len();
+    items.with_producer(FillRun {
+        row_fn,
+        out,
+        len,
+        threads,
+    })
+}
+
+/// Like [`batch`](crate::batch), with the rows computed on every thread of rayon's current
+/// pool; the same result, bit for bit, whatever the number of threads.
+///
+/// `items` is anything rayon splits by index: a `&Vec<T>` or `&[T]`, a range, `v.par_iter()`.
+/// The row function is cloned for each range of items a thread takes (the generated row types
+/// are empty structs; a method's captures `&self`). The output is allocated once, zeroed, and
+/// each item's row written in place; items that give no row leave a gap that is closed in
+/// input order at the end. Inputs of fewer than a few thousand items run on this thread.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use preallocate_runtime::{policy, RowFn, RowSpec};
+///
+/// #[derive(Clone)]
+/// struct Square;
+/// impl RowSpec for Square {
+///     type Dtype = u64;
+///     type Dim = ndarray::Ix2;
+///     type Policy = policy::Filtered;
+///     const DIM: usize = 2;
+///     const SHAPE: &'static [usize] = &[2];
+///     const OVERWRITES_ROW: bool = true;
+/// }
+/// impl RowFn<u64> for Square {
+///     type Error = Infallible;
+///     fn write_row(&mut self, x: u64, row: &mut [u64]) -> Result<bool, Infallible> {
+///         row.copy_from_slice(&[x, x * x]);
+///         Ok(x % 3 != 0) // multiples of 3 give no row
+///     }
+/// }
+///
+/// let parallel = preallocate_runtime::par_batch(&Square, 0..100_000u64);
+/// let sequential = preallocate_runtime::batch(&mut Square, 0..100_000u64);
+/// assert_eq!(parallel, sequential);
+/// assert_eq!(parallel.rows[[1, 1]], 4);
+/// ```
+// The return type is the policy's, as for `batch`.
+#[allow(clippy::type_complexity)]
+pub fn par_batch<R, I>(
+    row_fn: &R,
+    items: I,
+) -> <R::Policy as Policy>::Batch<Array<R::Dtype, R::Dim>, <R as RowFn<I::Item>>::Error>
+where
+    I: IntoParallelIterator,
+    I::Iter: IndexedParallelIterator,
+    R: RowFn<I::Item> + Clone + Send + Sync,
+    Fatal<R, I::Item>: Send,
+{
+    let items = items.into_par_iter();
+    let len = items.len();
+    let Some(mut data) = len
+        .checked_mul(R::DIM)
+        .and_then(|elements| bytemuck::allocation::try_zeroed_vec(elements).ok())
+    else {
+        // Too large to allocate at once: the sequential loop grows its buffer as it goes.
+        return items.with_producer(Sequential { row_fn });
+    };
+    let shape = drivers::batch_shape::<R>(len);
+    let out = ArrayViewMut::from_shape(shape, &mut data)
+        .expect("the buffer holds `len` rows of the row shape");
+    let run = fill_on(row_fn, items, out, rayon::current_num_threads());
+    R::Policy::batch(match run {
+        Ok(Batch { rows, skipped }) => {
+            data.truncate(rows * R::DIM);
+            data.shrink_to_fit();
+            let rows = Array::from_shape_vec(drivers::batch_shape::<R>(rows), data)
+                .expect("the buffer holds exactly the kept rows");
+            Ok(Batch { rows, skipped })
+        }
+        Err(FillStop::Item { failed, .. }) => Err(failed),
+        Err(FillStop::Full { .. } | FillStop::Rejected { .. }) => panic!(
+            "the parallel iterator yielded more items than its `len()` said ({len}): \
+             an `IndexedParallelIterator` must yield exactly `len()` items"
+        ),
+    })
+}
+
+/// `batch` on this thread, over a producer's items.
+struct Sequential<'r, R> {
+    row_fn: &'r R,
+}
+
+impl<R, Item> ProducerCallback<Item> for Sequential<'_, R>
+where
+    R: RowFn<Item> + Clone,
+{
+    type Output = <R::Policy as Policy>::Batch<Array<R::Dtype, R::Dim>, <R as RowFn<Item>>::Error>;
+
+    fn callback<P: Producer<Item = Item>>(self, producer: P) -> Self::Output {
+        drivers::batch(&mut self.row_fn.clone(), producer.into_iter())
+    }
+}
+
+/// Like [`fill`](crate::fill), with the rows computed on every thread of rayon's current pool:
+/// the same rows, count, `skipped` list and errors (`BufferFull` included) as `fill`, whatever
+/// the number of threads.
+///
+/// Items are run in passes of as many items as the buffer has free rows, each pass on every
+/// thread, so that no row is computed that `fill` would not compute. One difference: rows
+/// after the returned count are zeroed (threads wrote there before the rows were closed up),
+/// where `fill` leaves them as they were.
+///
+/// # Errors
+/// As [`fill`](crate::fill).
+///
+/// ```
+/// use std::convert::Infallible;
+/// use preallocate_runtime::{policy, Error, RowFn, RowSpec};
+///
+/// #[derive(Clone)]
+/// struct Pair;
+/// impl RowSpec for Pair {
+///     type Dtype = u32;
+///     type Dim = ndarray::Ix2;
+///     type Policy = policy::Plain;
+///     const DIM: usize = 2;
+///     const SHAPE: &'static [usize] = &[2];
+///     const OVERWRITES_ROW: bool = true;
+/// }
+/// impl RowFn<u32> for Pair {
+///     type Error = Infallible;
+///     fn write_row(&mut self, x: u32, row: &mut [u32]) -> Result<bool, Infallible> {
+///         row.copy_from_slice(&[x, x + 1]);
+///         Ok(true)
+///     }
+/// }
+///
+/// let mut out = ndarray::Array2::<u32>::zeros((10_000, 2));
+/// assert_eq!(preallocate_runtime::par_fill(&Pair, 0..10_000u32, out.view_mut()), Ok(10_000));
+/// assert_eq!(out[[9_999, 1]], 10_000);
+/// let full = preallocate_runtime::par_fill(&Pair, 0..10_001u32, out.view_mut());
+/// assert_eq!(full, Err(Error::BufferFull { written: 10_000, index: 10_000 }));
+/// ```
+pub fn par_fill<R, I>(
+    row_fn: &R,
+    items: I,
+    out: ArrayViewMut<'_, R::Dtype, R::Dim>,
+) -> <R::Policy as Policy>::Fill<<R as RowFn<I::Item>>::Error>
+where
+    I: IntoParallelIterator,
+    I::Iter: IndexedParallelIterator,
+    R: RowFn<I::Item> + Clone + Send + Sync,
+    Fatal<R, I::Item>: Send,
+{
+    R::Policy::fill(fill_on(
+        row_fn,
+        items.into_par_iter(),
+        out,
+        rayon::current_num_threads(),
+    ))
+}
