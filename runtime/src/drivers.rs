@@ -32,11 +32,10 @@ const MIN_GROWTH_BYTES: usize = 64 * 1024;
 const BLOCK_BYTES: usize = 16 * 1024;
 
 /// What stops a run of `R` over `Item`.
-pub(crate) type Fatal<R, Item> =
-    <<R as RowSpec>::Policy as Policy>::Fatal<<R as RowFn<Item>>::Error>;
+pub type Fatal<R, Item> = <<R as RowSpec>::Policy as Policy>::Fatal<<R as RowFn<Item>>::Error>;
 
 /// Why [`run`] stopped early.
-pub(crate) enum Stop<F, S> {
+pub enum Stop<F, S> {
     /// An item failed and the policy stops at failures; the rows before it are kept.
     Item(Failed<F>),
     /// The target could not take more rows (a full buffer, a failed sink).
@@ -65,7 +64,7 @@ pub(crate) trait Target<T> {
 }
 
 /// What [`run`] returns: the input indices of the items that gave no row, or why it stopped.
-pub(crate) type Run<F, S> = Result<Vec<usize>, Stop<F, S>>;
+pub type Run<F, S> = Result<Vec<usize>, Stop<F, S>>;
 
 /// The loop: the rows of `items` into `target`, by `R`'s policy. Returns the input indices of
 /// the items that gave no row.

@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::{Array, ArrayViewMut, Axis, RemoveAxis, Slice};
 use rayon::iter::plumbing::{Producer, ProducerCallback};
-use rayon::iter::{IndexedParallelIterator, IntoParallelIterator};
+use rayon::iter::{IndexedParallelIterator, IntoParallelIterator, ParallelDrainRange};
 
-use crate::drivers::{self, copy_lane, Fatal, Fill, Full, Stop};
+use crate::drivers::{self, copy_lane, Fatal, Fill, Full, Run, Stop};
 use crate::element::Element;
 use crate::policy::{Failed, FillStop, Policy};
 use crate::row::{Batch, RowFn, RowSpec};
@@ -334,16 +334,17 @@ where
 ///     const SHAPE: &'static [usize] = &[2];
 ///     const OVERWRITES_ROW: bool = true;
 /// }
-/// impl RowFn<u64> for Square {
+/// impl RowFn<u32> for Square {
 ///     type Error = Infallible;
-///     fn write_row(&mut self, x: u64, row: &mut [u64]) -> Result<bool, Infallible> {
+///     fn write_row(&mut self, x: u32, row: &mut [u64]) -> Result<bool, Infallible> {
+///         let x = u64::from(x);
 ///         row.copy_from_slice(&[x, x * x]);
 ///         Ok(x % 3 != 0) // multiples of 3 give no row
 ///     }
 /// }
 ///
-/// let parallel = preallocate_runtime::par_batch(&Square, 0..100_000u64);
-/// let sequential = preallocate_runtime::batch(&mut Square, 0..100_000u64);
+/// let parallel = preallocate_runtime::par_batch(&Square, 0..100_000u32);
+/// let sequential = preallocate_runtime::batch(&mut Square, 0..100_000u32);
 /// assert_eq!(parallel, sequential);
 /// assert_eq!(parallel.rows[[1, 1]], 4);
 /// ```
@@ -461,4 +462,100 @@ where
         out,
         rayon::current_num_threads(),
     ))
+}
+
+/// A threaded pipeline's loop: each chunk of items is computed on `threads` threads of the
+/// current pool into one of two chunk buffers, while this thread hands the previous chunk to
+/// `consume` and reads the next chunk's items. The rows, their order, the `skipped` list and
+/// the failure reported are `Chunks`'s, whatever the number of threads.
+pub(crate) fn run_chunks<R, I, C, E>(
+    row_fn: &R,
+    mut items: I,
+    chunk_rows: usize,
+    threads: usize,
+    mut consume: C,
+) -> Run<Fatal<R, I::Item>, E>
+where
+    I: Iterator,
+    I::Item: Send,
+    R: RowFn<I::Item> + Clone + Send + Sync,
+    Fatal<R, I::Item>: Send,
+    C: FnMut(ndarray::ArrayView2<'_, R::Dtype>) -> Result<(), E>,
+{
+    let dim = R::DIM;
+    let zeroed = || {
+        bytemuck::allocation::try_zeroed_vec::<R::Dtype>(chunk_rows * dim)
+            .unwrap_or_else(|()| vec![<R::Dtype as Element>::ZERO; chunk_rows * dim])
+    };
+    // `computing` takes the current chunk's rows; `ready` holds the previous chunk's.
+    let (mut computing, mut ready) = (zeroed(), zeroed());
+    let mut ready_rows = None;
+    let (mut current, mut next) = (
+        Vec::with_capacity(chunk_rows),
+        Vec::with_capacity(chunk_rows),
+    );
+    next.extend(items.by_ref().take(chunk_rows));
+    let (mut taken, mut skipped) = (0, Vec::new());
+    loop {
+        if next.is_empty() {
+            if let Some(rows) = ready_rows {
+                consume(rows_of(&ready, rows, dim)).map_err(Stop::Target)?;
+            }
+            return Ok(skipped);
+        }
+        std::mem::swap(&mut current, &mut next);
+        let count = current.len();
+        let mut computed = None;
+        let handed_on = rayon::in_place_scope(|scope| {
+            let (out, current, computed) = (&mut computing, &mut current, &mut computed);
+            scope.spawn(move |_| {
+                let out = ArrayViewMut::from_shape(
+                    drivers::batch_shape::<R>(count),
+                    &mut out[..count * dim],
+                )
+                .expect("a chunk buffer holds `count` rows of the row shape");
+                *computed = Some(fill_on(row_fn, current.par_drain(..), out, threads));
+            });
+            let handed_on = match ready_rows {
+                Some(rows) => consume(rows_of(&ready, rows, dim)),
+                None => Ok(()),
+            };
+            if handed_on.is_ok() {
+                next.extend(items.by_ref().take(chunk_rows));
+            }
+            handed_on
+        });
+        handed_on.map_err(Stop::Target)?;
+        let computed = computed.expect("the scope ends when the chunk is computed");
+        match computed {
+            Ok(Batch {
+                rows,
+                skipped: dropped,
+            }) => {
+                skipped.extend(dropped.into_iter().map(|i| i + taken));
+                ready_rows = Some(rows);
+                std::mem::swap(&mut computing, &mut ready);
+            }
+            Err(FillStop::Item { written, failed }) => {
+                // The rows before the failure are handed on first, as `Chunks` does.
+                if written > 0 {
+                    consume(rows_of(&computing, written, dim)).map_err(Stop::Target)?;
+                }
+                return Err(Stop::Item(Failed {
+                    index: failed.index + taken,
+                    failure: failed.failure,
+                }));
+            }
+            Err(FillStop::Full { .. } | FillStop::Rejected { .. }) => {
+                unreachable!("a chunk of `count` items fills `count` rows of the row shape")
+            }
+        }
+        taken += count;
+    }
+}
+
+/// The first `rows` rows of a chunk buffer, as the `n × DIM` view a consumer takes.
+fn rows_of<T>(data: &[T], rows: usize, dim: usize) -> ndarray::ArrayView2<'_, T> {
+    ndarray::ArrayView2::from_shape((rows, dim), &data[..rows * dim])
+        .expect("a chunk buffer holds `rows` rows of DIM elements")
 }

@@ -67,10 +67,105 @@ pub type Written<O> = Batch<O>;
 /// assert_eq!(sums, vec![20, 148, 162]); // chunks of 4, 4 and 2 rows
 /// # Ok::<(), Infallible>(())
 /// ```
-pub struct Pipeline<R> {
+pub struct Pipeline<R, X = Serial> {
     row_fn: R,
     chunk: ChunkSize,
     progress: bool,
+    exec: X,
+}
+
+/// How a [`Pipeline`] computes its chunks: on the calling thread ([`Serial`], the default), or
+/// on several threads ([`Threaded`], from [`Pipeline::threads`]).
+pub mod exec {
+    use ndarray::ArrayView2;
+
+    use crate::drivers::{Fatal, Run};
+    use crate::row::RowFn;
+
+    /// Each chunk's rows on the calling thread.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Serial;
+
+    /// Each chunk's rows on `threads` threads of rayon's current pool, while the calling thread
+    /// hands on the previous chunk and reads the next chunk's items.
+    #[cfg(feature = "parallel")]
+    #[derive(Debug, Clone, Copy)]
+    pub struct Threaded {
+        pub(crate) threads: usize,
+    }
+
+    /// Runs a row function over items into chunks handed to a consumer; sealed.
+    #[diagnostic::on_unimplemented(
+        message = "a pipeline with `.threads(n)` needs items that can be sent to other threads",
+        label = "these items are not `Send` (or the row function is not `Sync + Clone`)",
+        note = "compute each chunk on several threads only with `Send` items (owned data, `&T` of `Sync` data); without `.threads(n)` any items work"
+    )]
+    pub trait Exec<R, I>
+    where
+        I: Iterator,
+        R: RowFn<I::Item>,
+    {
+        /// The loop: rows of `items` into chunks of `chunk_rows`, each handed to `consume`.
+        #[doc(hidden)]
+        fn run_chunks<C, E>(
+            &self,
+            row_fn: &mut R,
+            items: I,
+            chunk_rows: usize,
+            consume: C,
+        ) -> Run<Fatal<R, I::Item>, E>
+        where
+            C: FnMut(ArrayView2<'_, R::Dtype>) -> Result<(), E>;
+    }
+}
+
+use exec::Exec;
+pub use exec::Serial;
+#[cfg(feature = "parallel")]
+use exec::Threaded;
+
+impl<R, I> Exec<R, I> for Serial
+where
+    I: Iterator,
+    R: RowFn<I::Item>,
+{
+    fn run_chunks<C, E>(
+        &self,
+        row_fn: &mut R,
+        items: I,
+        chunk_rows: usize,
+        consume: C,
+    ) -> drivers::Run<drivers::Fatal<R, I::Item>, E>
+    where
+        C: FnMut(ArrayView2<'_, R::Dtype>) -> Result<(), E>,
+    {
+        drivers::run(row_fn, items, &mut Chunks::new(chunk_rows, R::DIM, consume))
+    }
+}
+
+#[cfg(feature = "parallel")]
+impl<R, I> Exec<R, I> for Threaded
+where
+    I: Iterator,
+    I::Item: Send,
+    R: RowFn<I::Item> + Clone + Send + Sync,
+    drivers::Fatal<R, I::Item>: Send,
+{
+    fn run_chunks<C, E>(
+        &self,
+        row_fn: &mut R,
+        items: I,
+        chunk_rows: usize,
+        consume: C,
+    ) -> drivers::Run<drivers::Fatal<R, I::Item>, E>
+    where
+        C: FnMut(ArrayView2<'_, R::Dtype>) -> Result<(), E>,
+    {
+        if self.threads <= 1 {
+            return Serial.run_chunks(row_fn, items, chunk_rows, consume);
+        }
+        crate::parallel::run_chunks(row_fn, items, chunk_rows, self.threads, consume)
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -86,9 +181,54 @@ impl<R: RowSpec> Pipeline<R> {
             row_fn,
             chunk: ChunkSize::Bytes(DEFAULT_MEMORY_BUDGET),
             progress: false,
+            exec: Serial,
         }
     }
 
+    /// Computes each chunk's rows on `threads` threads of rayon's current pool (feature
+    /// `parallel`); `threads(1)` is the default, one thread. The result is the same, byte for
+    /// byte, whatever the count: rows in input order, the same `skipped` list, the failure with
+    /// the lowest index.
+    ///
+    /// While a chunk is computed, the calling thread hands on the previous one (to the closure
+    /// or the file) and reads the next chunk's items, so reading, computing and writing
+    /// overlap; memory stays at two chunk buffers and two chunks of items, whatever the input's
+    /// length. The items must be `Send`.
+    ///
+    /// ```
+    /// # use preallocate_runtime::__private::{Axes1, FnRow};
+    /// # use preallocate_runtime::{policy, Pipeline};
+    /// # use std::convert::Infallible;
+    /// let square = FnRow::<_, u64, Axes1<2>, Infallible, policy::Plain, true>::new(
+    ///     |x: u64, row: &mut [u64]| {
+    ///         row.copy_from_slice(&[x, x * x]);
+    ///         Ok::<bool, Infallible>(true)
+    ///     },
+    /// );
+    /// let mut sum = 0;
+    /// let done = Pipeline::new(square).chunk_rows(4096).threads(2).for_each_chunk(0..50_000u64, |chunk| {
+    ///     sum += chunk.column(1).sum();
+    ///     Ok::<(), Infallible>(())
+    /// })?;
+    /// assert_eq!(done.rows, 50_000);
+    /// assert_eq!(sum, (0..50_000u64).map(|x| x * x).sum::<u64>());
+    /// # Ok::<(), Infallible>(())
+    /// ```
+    #[cfg(feature = "parallel")]
+    #[must_use]
+    pub fn threads(self, threads: usize) -> Pipeline<R, Threaded> {
+        Pipeline {
+            row_fn: self.row_fn,
+            chunk: self.chunk,
+            progress: self.progress,
+            exec: Threaded {
+                threads: threads.max(1),
+            },
+        }
+    }
+}
+
+impl<R: RowSpec, X> Pipeline<R, X> {
     /// Rows per chunk (at least 1): the chunk buffer holds `rows × DIM` elements, and each
     /// `.npy` shard holds this many rows.
     #[must_use]
@@ -134,7 +274,7 @@ impl<R: RowSpec> Pipeline<R> {
     }
 }
 
-impl<R: RowSpec> Pipeline<R> {
+impl<R: RowSpec, X> Pipeline<R, X> {
     /// The same result as the row function's `batch`: the whole output in memory (no chunks).
     // The return type is the policy's, as for `crate::batch`.
     #[allow(clippy::type_complexity)]
@@ -161,15 +301,18 @@ impl<R: RowSpec> Pipeline<R> {
     where
         I: IntoIterator,
         R: RowFn<I::Item>,
+        X: Exec<R, I::IntoIter>,
         drivers::Fatal<R, I::Item>: IntoChunkError<E>,
         F: FnMut(ArrayView2<'_, R::Dtype>) -> Result<(), E>,
     {
         let items = items.into_iter();
         let ticker = self.ticker(&items);
+        let chunk_rows = self.rows_per_chunk();
         let mut rows = 0;
-        let mut chunks = Chunks::new(
-            self.rows_per_chunk(),
-            R::DIM,
+        let run = self.exec.run_chunks(
+            &mut self.row_fn,
+            items,
+            chunk_rows,
             |chunk: ArrayView2<'_, R::Dtype>| {
                 f(chunk)?;
                 rows += chunk.nrows();
@@ -177,8 +320,6 @@ impl<R: RowSpec> Pipeline<R> {
                 Ok(())
             },
         );
-        let run = drivers::run(&mut self.row_fn, items, &mut chunks);
-        drop(chunks);
         match run {
             Ok(skipped) => {
                 ticker.finish();
@@ -212,6 +353,7 @@ impl<R: RowSpec> Pipeline<R> {
         I: IntoIterator,
         R: RowFn<I::Item>,
         R::Dtype: NpyElement,
+        X: Exec<R, I::IntoIter>,
     {
         let sink = NpyWriter::create(path, R::SHAPE).map_err(sink_error)?;
         self.write(items, sink)
@@ -232,6 +374,7 @@ impl<R: RowSpec> Pipeline<R> {
         I: IntoIterator,
         R: RowFn<I::Item>,
         R::Dtype: NpyElement,
+        X: Exec<R, I::IntoIter>,
     {
         let sink =
             NpyShardWriter::create(dir, R::SHAPE, self.rows_per_chunk()).map_err(sink_error)?;
@@ -254,6 +397,7 @@ impl<R: RowSpec> Pipeline<R> {
         I: IntoIterator,
         R: RowFn<I::Item>,
         R::Dtype: SafetensorsElement,
+        X: Exec<R, I::IntoIter>,
     {
         let sink = SafetensorsWriter::create(path, tensor_name, R::SHAPE).map_err(sink_error)?;
         self.write(items, sink)
@@ -268,21 +412,22 @@ impl<R: RowSpec> Pipeline<R> {
     where
         I: IntoIterator,
         R: RowFn<I::Item>,
+        X: Exec<R, I::IntoIter>,
         S: ChunkSink<R::Dtype>,
     {
         let items = items.into_iter();
         let ticker = self.ticker(&items);
-        let mut chunks = Chunks::new(
-            self.rows_per_chunk(),
-            R::DIM,
+        let chunk_rows = self.rows_per_chunk();
+        let run = self.exec.run_chunks(
+            &mut self.row_fn,
+            items,
+            chunk_rows,
             |chunk: ArrayView2<'_, R::Dtype>| {
                 sink.write_chunk(chunk)?;
                 ticker.advance(chunk.nrows());
                 Ok::<(), SinkFailure>(())
             },
         );
-        let run = drivers::run(&mut self.row_fn, items, &mut chunks);
-        drop(chunks);
         match run {
             Ok(skipped) => {
                 let output = sink.finish(skipped).map_err(sink_error);

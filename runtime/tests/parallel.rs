@@ -1,0 +1,418 @@
+//! The parallel drivers against the sequential ones: the same rows, counts, `skipped` lists,
+//! errors and files, whatever the number of threads.
+#![cfg(feature = "parallel")]
+
+use std::collections::{BTreeSet, HashSet};
+use std::marker::PhantomData;
+use std::sync::Mutex;
+use std::thread::ThreadId;
+
+use preallocate_runtime::ndarray::{Array2, ShapeBuilder};
+use preallocate_runtime::policy::{Fallible, FallibleFiltered, Filtered, Plain, Skipping};
+use preallocate_runtime::{
+    batch, fill, par_batch, par_fill, Batch, Error, Pipeline, Policy, RowError, RowFn, RowSpec,
+};
+use proptest::prelude::*;
+
+/// Row `i` is `[i, i², i % 7]`, some real work so that threads have something to share;
+/// items in `drop` give no row, items in `fail` fail with their value. Under a policy that
+/// cannot fail, `fail` must be empty.
+#[derive(Clone)]
+struct Rows<P> {
+    drop: BTreeSet<u32>,
+    fail: BTreeSet<u32>,
+    in_place: bool,
+    policy: PhantomData<P>,
+}
+
+fn rows<P>(drop: &[u32], fail: &[u32], in_place: bool) -> Rows<P> {
+    Rows {
+        drop: drop.iter().copied().collect(),
+        fail: fail.iter().copied().collect(),
+        in_place,
+        policy: PhantomData,
+    }
+}
+
+impl<P: Policy> RowSpec for Rows<P> {
+    type Dtype = i64;
+    type Dim = preallocate_runtime::ndarray::Ix2;
+    type Policy = P;
+    const DIM: usize = 3;
+    const SHAPE: &'static [usize] = &[3];
+    const OVERWRITES_ROW: bool = false;
+}
+
+/// What each policy's row function fails with, for the one body below.
+trait Failing: Policy {
+    fn failure(item: u32) -> Self::Failure<u32>;
+}
+
+impl Failing for Plain {
+    fn failure(item: u32) -> std::convert::Infallible {
+        unreachable!("item {item} fails under a policy that cannot fail")
+    }
+}
+impl Failing for Filtered {
+    fn failure(item: u32) -> std::convert::Infallible {
+        unreachable!("item {item} fails under a policy that cannot fail")
+    }
+}
+impl Failing for Fallible {
+    fn failure(item: u32) -> RowError<u32> {
+        RowError::Row(item)
+    }
+}
+impl Failing for FallibleFiltered {
+    fn failure(item: u32) -> RowError<u32> {
+        RowError::Row(item)
+    }
+}
+impl Failing for Skipping {
+    fn failure(item: u32) -> RowError<u32> {
+        RowError::Row(item)
+    }
+}
+
+impl<P: Failing> RowFn<u32> for Rows<P> {
+    type Error = u32;
+    fn write_row(&mut self, item: u32, row: &mut [i64]) -> Result<bool, P::Failure<u32>> {
+        // In place, the slot must arrive zeroed; scribble before deciding, so that a dropped
+        // or failed row that left a trace would show.
+        if self.in_place {
+            assert!(row.iter().all(|&x| x == 0), "slot handed over dirty");
+            row[2] = -99;
+        }
+        if self.fail.contains(&item) {
+            return Err(P::failure(item));
+        }
+        let x = i64::from(item);
+        row.copy_from_slice(&[x, x * x, x % 7]);
+        Ok(!self.drop.contains(&item))
+    }
+}
+
+fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    preallocate_runtime::rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+        .install(f)
+}
+
+fn positions(len: u32) -> impl Strategy<Value = Vec<u32>> {
+    // First, a middle and the last item are the cases that matter most; the rest at random.
+    let ends = if len == 0 {
+        vec![]
+    } else {
+        vec![0, len / 2, len - 1]
+    };
+    proptest::collection::vec(0..len.max(1), 0..4)
+        .prop_map(move |mut picked| {
+            picked.retain(|&p| p < len);
+            picked
+        })
+        .prop_flat_map(move |picked| {
+            let ends = ends.clone();
+            proptest::sample::subsequence(ends.clone(), 0..=ends.len()).prop_map(
+                move |mut chosen| {
+                    chosen.extend(picked.iter().copied());
+                    chosen
+                },
+            )
+        })
+}
+
+fn case() -> impl Strategy<Value = (u32, Vec<u32>, Vec<u32>, bool, usize)> {
+    prop_oneof![Just(0u32), 1u32..3000, Just(20_000u32)].prop_flat_map(|len| {
+        (
+            Just(len),
+            proptest::collection::vec(0..len.max(1), 0..200),
+            positions(len),
+            any::<bool>(),
+            prop_oneof![Just(1usize), Just(2), Just(3), Just(8)],
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn par_batch_is_batch_for_every_policy((len, drop, fail, in_place, threads) in case()) {
+        let got = on_threads(threads, || par_batch(&rows::<Filtered>(&drop, &[], in_place), 0..len));
+        prop_assert_eq!(got, batch(&mut rows::<Filtered>(&drop, &[], in_place), 0..len));
+
+        let got = on_threads(threads, || par_batch(&rows::<Plain>(&[], &[], in_place), 0..len));
+        prop_assert_eq!(got, batch(&mut rows::<Plain>(&[], &[], in_place), 0..len));
+
+        let got = on_threads(threads, || par_batch(&rows::<Fallible>(&[], &fail, in_place), 0..len));
+        prop_assert_eq!(got, batch(&mut rows::<Fallible>(&[], &fail, in_place), 0..len));
+
+        let got = on_threads(threads, || par_batch(&rows::<FallibleFiltered>(&drop, &fail, in_place), 0..len));
+        prop_assert_eq!(got, batch(&mut rows::<FallibleFiltered>(&drop, &fail, in_place), 0..len));
+
+        let got = on_threads(threads, || par_batch(&rows::<Skipping>(&drop, &fail, in_place), 0..len));
+        prop_assert_eq!(got, batch(&mut rows::<Skipping>(&drop, &fail, in_place), 0..len));
+    }
+
+    #[test]
+    fn par_fill_is_fill_in_any_layout(
+        (len, drop, fail, in_place, threads) in case(),
+        capacity_delta in -300i64..300,
+        column_major in any::<bool>(),
+    ) {
+        let capacity = (i64::from(len) + capacity_delta).max(0) as usize;
+        let buffer = || if column_major {
+            Array2::<i64>::from_elem((capacity, 3).f(), 42)
+        } else {
+            Array2::<i64>::from_elem((capacity, 3), 42)
+        };
+        let (mut parallel, mut sequential) = (buffer(), buffer());
+        let got = on_threads(threads, || {
+            par_fill(&rows::<FallibleFiltered>(&drop, &fail, in_place), 0..len, parallel.view_mut())
+        });
+        let expected = fill(&mut rows::<FallibleFiltered>(&drop, &fail, in_place), 0..len, sequential.view_mut());
+        prop_assert_eq!(&got, &expected);
+        let written = match &expected {
+            Ok(batch) => batch.rows,
+            Err(err) => err.rows_written(),
+        };
+        prop_assert_eq!(
+            parallel.slice(preallocate_runtime::ndarray::s![..written, ..]),
+            sequential.slice(preallocate_runtime::ndarray::s![..written, ..])
+        );
+
+        let (mut parallel, mut sequential) = (buffer(), buffer());
+        let got = on_threads(threads, || par_fill(&rows::<Skipping>(&drop, &fail, in_place), 0..len, parallel.view_mut()));
+        let expected = fill(&mut rows::<Skipping>(&drop, &fail, in_place), 0..len, sequential.view_mut());
+        prop_assert_eq!(&got, &expected);
+        let written = match &expected {
+            Ok(batch) => batch.rows,
+            Err(err) => err.rows_written(),
+        };
+        prop_assert_eq!(
+            parallel.slice(preallocate_runtime::ndarray::s![..written, ..]),
+            sequential.slice(preallocate_runtime::ndarray::s![..written, ..])
+        );
+    }
+
+    #[test]
+    fn a_threaded_pipeline_hands_on_the_sequential_chunks(
+        (len, drop, fail, in_place, threads) in case(),
+        chunk_rows in prop_oneof![Just(1usize), 7usize..5000],
+        exact in any::<bool>(),
+    ) {
+        let collect = |threads: usize| {
+            let items: Box<dyn Iterator<Item = u32> + Send> = if exact {
+                Box::new(0..len)
+            } else {
+                Box::new((0..len).filter(|_| true))
+            };
+            let mut seen = Vec::new();
+            let pipeline = Pipeline::new(rows::<FallibleFiltered>(&drop, &fail, in_place))
+                .chunk_rows(chunk_rows)
+                .threads(threads);
+            let done = on_threads(threads.max(2), || {
+                pipeline.for_each_chunk(items, |chunk| {
+                    seen.push(chunk.to_owned());
+                    Ok::<(), preallocate_runtime::ItemError<u32>>(())
+                })
+            });
+            (done, seen)
+        };
+        let (sequential, sequential_chunks) = collect(1);
+        let (threaded, threaded_chunks) = collect(threads);
+        prop_assert_eq!(threaded, sequential);
+        // The same rows, in the same order (chunks may be cut where the sequential ones are).
+        let flat = |chunks: Vec<Array2<i64>>| chunks.iter().flat_map(|c| c.iter().copied().collect::<Vec<_>>()).collect::<Vec<_>>();
+        prop_assert_eq!(flat(threaded_chunks), flat(sequential_chunks));
+    }
+}
+
+#[test]
+fn every_item_dropped_gives_an_empty_batch_on_any_threads() {
+    let all: Vec<u32> = (0..10_000).collect();
+    for threads in [1, 2, 8] {
+        let got = on_threads(threads, || {
+            par_batch(&rows::<Filtered>(&all, &[], true), 0..10_000u32)
+        });
+        assert_eq!(got.rows.shape(), &[0, 3]);
+        assert_eq!(got.skipped, (0..10_000).collect::<Vec<usize>>());
+    }
+}
+
+#[test]
+fn the_lowest_failure_wins_even_when_a_later_one_is_found_first() {
+    // Item 19_990 sits in the last leaf, which a thread may well run before the first leaf's
+    // failure at item 3 is found: the answer is still item 3 and the rows before it.
+    let failing = rows::<Fallible>(&[], &[3, 19_990], false);
+    for threads in [2, 3, 8] {
+        let err = on_threads(threads, || par_batch(&failing, 0..20_000u32)).unwrap_err();
+        assert_eq!(err.index(), 3);
+        let mut out = Array2::<i64>::zeros((20_000, 3));
+        let err =
+            on_threads(threads, || par_fill(&failing, 0..20_000u32, out.view_mut())).unwrap_err();
+        assert_eq!(
+            err,
+            Error::Item {
+                written: 3,
+                error: preallocate_runtime::ItemError {
+                    index: 3,
+                    error: RowError::Row(3)
+                }
+            }
+        );
+    }
+}
+
+#[test]
+fn a_full_buffer_reports_what_fill_reports() {
+    // 5000 rows of room, items 1000..3000 dropped: item 7000 is the first that does not fit.
+    let dropped: Vec<u32> = (1000..3000).collect();
+    let row_fn = rows::<Filtered>(&dropped, &[], false);
+    let mut out = Array2::<i64>::zeros((5000, 3));
+    let got = on_threads(4, || par_fill(&row_fn, 0..20_000u32, out.view_mut()));
+    assert_eq!(
+        got,
+        Err(Error::BufferFull {
+            written: 5000,
+            index: 7000
+        })
+    );
+    let mut expected = Array2::<i64>::zeros((5000, 3));
+    let sequential = fill(&mut row_fn.clone(), 0..20_000u32, expected.view_mut());
+    assert_eq!(got, sequential);
+    assert_eq!(out, expected);
+}
+
+/// Records the thread of every row it writes.
+#[derive(Clone)]
+struct Spy<'a>(&'a Mutex<HashSet<ThreadId>>);
+
+impl RowSpec for Spy<'_> {
+    type Dtype = f64;
+    type Dim = preallocate_runtime::ndarray::Ix2;
+    type Policy = Plain;
+    const DIM: usize = 1;
+    const SHAPE: &'static [usize] = &[1];
+    const OVERWRITES_ROW: bool = true;
+}
+
+impl RowFn<u32> for Spy<'_> {
+    type Error = std::convert::Infallible;
+    fn write_row(&mut self, item: u32, row: &mut [f64]) -> Result<bool, std::convert::Infallible> {
+        // Some work per row, so that every thread of the pool gets a share.
+        let mut x = f64::from(item);
+        for _ in 0..200 {
+            x = (x * 1.000_001 + 0.5).sqrt();
+        }
+        row[0] = x;
+        if item.is_multiple_of(1000) {
+            self.0
+                .lock()
+                .expect("no panic while held")
+                .insert(std::thread::current().id());
+        }
+        Ok(true)
+    }
+}
+
+#[test]
+fn rows_are_computed_on_several_threads() {
+    let seen = Mutex::new(HashSet::new());
+    let got = on_threads(4, || par_batch(&Spy(&seen), 0..200_000u32));
+    assert_eq!(got.shape(), &[200_000, 1]);
+    let threads = seen.lock().unwrap().len();
+    assert!(threads >= 2, "rows were computed on {threads} thread(s)");
+
+    let seen = Mutex::new(HashSet::new());
+    let done = on_threads(4, || {
+        Pipeline::new(Spy(&seen))
+            .chunk_rows(50_000)
+            .threads(4)
+            .for_each_chunk(0..200_000u32, |_| Ok::<(), std::convert::Infallible>(()))
+    })
+    .unwrap();
+    assert_eq!(
+        done,
+        Batch {
+            rows: 200_000,
+            skipped: vec![]
+        }
+    );
+    let threads = seen.lock().unwrap().len();
+    assert!(
+        threads >= 2,
+        "pipeline rows were computed on {threads} thread(s)"
+    );
+}
+
+/// Every file of a directory tree, by relative path, with its bytes.
+fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                found.push((name, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn threaded_files_are_byte_identical_to_sequential_ones() {
+    let dropped: Vec<u32> = (0..30_000).filter(|i| i % 11 == 3).collect();
+    for exact in [true, false] {
+        for failing in [&[][..], &[17_000u32][..]] {
+            let run = |threads: usize| {
+                let dir = tempfile::tempdir().unwrap();
+                let items = || -> Box<dyn Iterator<Item = u32>> {
+                    if exact {
+                        Box::new(0..30_000u32)
+                    } else {
+                        Box::new((0..30_000u32).filter(|_| true))
+                    }
+                };
+                let pipeline = || {
+                    Pipeline::new(rows::<FallibleFiltered>(&dropped, failing, false))
+                        .chunk_rows(4096)
+                        .threads(threads)
+                };
+                let results = on_threads(threads.max(2), || {
+                    (
+                        pipeline()
+                            .write_npy(items(), dir.path().join("x.npy"))
+                            .map(|o| (o.rows, o.skipped)),
+                        pipeline()
+                            .write_npy_shards(items(), dir.path().join("shards"))
+                            .map(|o| (o.rows, o.skipped)),
+                        pipeline()
+                            .write_safetensors(items(), dir.path().join("x.safetensors"), "x")
+                            .map(|o| (o.rows, o.skipped)),
+                    )
+                });
+                let results =
+                    format!("{results:?}").replace(&dir.path().display().to_string(), "<dir>");
+                (results, files(dir.path()))
+            };
+            let sequential = run(1);
+            for threads in [2, 3, 8] {
+                let threaded = run(threads);
+                assert_eq!(threaded.0, sequential.0, "reports, {threads} threads");
+                assert!(
+                    threaded.1 == sequential.1,
+                    "files differ with {threads} threads (exact length: {exact}, failing: {failing:?})"
+                );
+            }
+            assert!(!sequential.1.is_empty());
+        }
+    }
+}
