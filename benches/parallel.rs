@@ -1,0 +1,702 @@
+//! Every core: sequential `batch` against `par_batch` at 1, 2, 4, ... threads (up to the
+//! machine's cores), and the sequential `pipeline().write_npy` against
+//! `pipeline().threads(t).write_npy`, in one process, for two row functions:
+//!
+//! - `tokens`: a CPU-heavy row, about 1 µs of work per item: a line of generated text split on
+//!   spaces, each word lowercased and looked up in a vocabulary (`HashMap<String, u32>`) fitted on
+//!   the same lines, giving `WINDOW` = 32 `u32` token ids (truncated, or padded with 0; 1 for a
+//!   word not in the vocabulary);
+//! - `trivial`: 3 `f32` from an index, so that allocation, page faults and writing dominate.
+//!
+//! The threads are those of a rayon pool of `t` threads (`ThreadPoolBuilder::num_threads(t)`),
+//! the call made inside its `install`; `batch` and `pipeline().write_npy` run on the main thread.
+//! Each parallel output is checked equal to the sequential one before anything is timed (arrays
+//! `==`, files byte for byte). Times are the median of the repetitions after one warm-up, the
+//! variants of a table interleaved in an order that rotates every repetition; the speed-up is
+//! the sequential median divided by the variant's. Peak heap is the highest number of live heap
+//! bytes during a run above those live when it started (a counting global allocator, as in
+//! `benches/batch.rs`), divided by the output's bytes.
+//!
+//! The tables are printed as markdown; one JSON object per measured variant is written to
+//! `$PREALLOCATE_BENCH_JSON` (default `$CARGO_TARGET_DIR/parallel-bench.jsonl`, or
+//! `target/parallel-bench.jsonl`), which `benches/plot_scaling.py` turns into `docs/scaling.svg`
+//! and the tables of `docs/parallel.md`. Files are written under a temporary directory in the
+//! target directory (not `/tmp`, which may be a tmpfs in RAM) and removed at the end.
+//!
+//! With `--compare FILE`, the bench instead encodes the lines of `FILE` with `tokens` (the
+//! vocabulary fitted on them), times `batch` and `par_batch` (every core), prints one JSON object
+//! per method on stdout, and, with `--npy PATH`, writes the rows to `PATH` with
+//! `pipeline().write_npy`: `benches/compare_numpy.py` runs it on the lines it generates.
+//!
+//! ```text
+//! cargo bench --bench parallel
+//! PREALLOCATE_BENCH_SCALE=0.01 cargo bench --bench parallel   # quick smoke run
+//! cargo bench --bench parallel -- --scale 0.01 --reps 3
+//! cargo bench --bench parallel -- --compare lines.txt --npy rust.npy
+//! ```
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use ndarray::Array2;
+use preallocate::preallocate;
+use preallocate::rayon::{ThreadPool, ThreadPoolBuilder};
+
+// ---------------------------------------------------------------------------------------------
+// Heap accounting (as in benches/batch.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// Bytes currently allocated through the global allocator.
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+/// Highest value of `CURRENT` since the last reset in [`measure`].
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// `System`, counting live bytes. Every method forwards to the same `System` method (so
+/// `alloc_zeroed` stays `calloc`, with its lazily zeroed pages, and `realloc` may grow in place).
+struct Counting;
+
+impl Counting {
+    fn grew(by: usize) {
+        let now = CURRENT.fetch_add(by, Ordering::Relaxed) + by;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn shrank(by: usize) {
+        CURRENT.fetch_sub(by, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every method forwards its arguments unchanged (same pointer, same layout, same new
+// size) to the corresponding method of `System`, which upholds the `GlobalAlloc` contract, and
+// returns `System`'s result unchanged; the only extra work is updating two atomic counters,
+// which neither allocates nor touches the memory handed out.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `alloc`'s contract for `layout`, which `System` needs.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            Self::grew(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            Self::grew(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller guarantees `ptr` was allocated by this allocator (that is, by
+        // `System`) with `layout`.
+        unsafe { System.dealloc(ptr, layout) };
+        Self::shrank(layout.size());
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees `ptr` came from `System` with `layout` and that
+        // `new_size` is valid for `layout.align()`.
+        let new_ptr = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new_ptr.is_null() {
+            let old_size = layout.size();
+            if new_size >= old_size {
+                Self::grew(new_size - old_size);
+            } else {
+                Self::shrank(old_size - new_size);
+            }
+        }
+        new_ptr
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f`, drops its result, and returns how long it took (the drop excluded) and the highest
+/// number of heap bytes live during it above those live when it started.
+fn measure<T>(f: impl FnOnce() -> T) -> (Duration, usize) {
+    let base = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    let start = Instant::now();
+    let out = black_box(f());
+    let elapsed = start.elapsed();
+    let peak = PEAK.load(Ordering::SeqCst);
+    drop(out);
+    (elapsed, peak.saturating_sub(base))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workload (a): a line of text to 32 token ids, about 1 µs per line
+// ---------------------------------------------------------------------------------------------
+
+/// Token ids per row.
+const WINDOW: usize = 32;
+/// Ids in all, padding and unknown included.
+const MAX_VOCAB: usize = 4096;
+/// Longer words are unknown (they are lowercased in a buffer of this size on the stack).
+const MAX_WORD: usize = 32;
+const PAD: u32 = 0;
+const UNK: u32 = 1;
+
+/// Word → id, fitted once per process, before any line is encoded: a static, so that the row
+/// function is a free function and its generated row type can be shared by the threads.
+static VOCAB: OnceLock<HashMap<String, u32>> = OnceLock::new();
+
+/// The vocabulary of `lines`: words (split on ASCII whitespace, ASCII-lowercased) ranked by
+/// decreasing count, ties in byte order; the first `MAX_VOCAB - 2` get ids 2, 3, ... (0 is
+/// padding, 1 unknown). `benches/compare_numpy.py` fits the same way.
+fn fit<S: AsRef<str>>(lines: &[S]) -> HashMap<String, u32> {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for line in lines {
+        for word in line.as_ref().split_ascii_whitespace() {
+            *counts.entry(word.to_ascii_lowercase()).or_default() += 1;
+        }
+    }
+    let mut ranked: Vec<(String, usize)> = counts.into_iter().collect();
+    ranked.sort_unstable_by(|(a, n), (b, m)| m.cmp(n).then_with(|| a.cmp(b)));
+    ranked.truncate(MAX_VOCAB - 2);
+    ranked
+        .into_iter()
+        .map(|(word, _)| word)
+        .zip(2u32..)
+        .collect()
+}
+
+/// One line as `WINDOW` token ids: its first `WINDOW` words, each lowercased on the stack and
+/// looked up in [`VOCAB`]; no allocation.
+#[preallocate(dim = WINDOW, dtype = u32)]
+fn tokens<S: AsRef<str>>(line: &S) -> [u32; WINDOW] {
+    let vocab = VOCAB
+        .get()
+        .expect("the vocabulary is fitted before any line is encoded");
+    let mut row = [PAD; WINDOW];
+    let mut buf = [0u8; MAX_WORD];
+    for (slot, word) in row.iter_mut().zip(line.as_ref().split_ascii_whitespace()) {
+        if word.len() > MAX_WORD {
+            *slot = UNK;
+            continue;
+        }
+        let lower = &mut buf[..word.len()];
+        lower.copy_from_slice(word.as_bytes());
+        let lower = std::str::from_utf8_mut(lower).expect("a word of a str is UTF-8");
+        lower.make_ascii_lowercase();
+        *slot = vocab.get(&*lower).copied().unwrap_or(UNK);
+    }
+    row
+}
+
+/// SplitMix64: a small deterministic generator for the text.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// `n` lines of 20 to 44 words drawn from a lexicon of 8192 made-up words (2 to 4 syllables)
+/// with a Zipf-like law (rank `r` with probability about `1 / r`), some capitalized; about one
+/// word in twelve falls outside the `MAX_VOCAB` most frequent.
+fn lines(n: usize) -> Vec<String> {
+    const SYLLABLES: [&str; 16] = [
+        "ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa", "do", "fe", "gu", "hi", "ja",
+        "bo",
+    ];
+    const LEXICON: usize = 8192;
+    let lexicon: Vec<String> = (16..LEXICON + 16)
+        .map(|mut k| {
+            let mut word = String::new();
+            while k > 0 {
+                word.push_str(SYLLABLES[k % 16]);
+                k /= 16;
+            }
+            word
+        })
+        .collect();
+    let mut rng = SplitMix(0x5EED);
+    (0..n)
+        .map(|_| {
+            let words = 20 + (rng.next() % 25) as usize;
+            let mut line = String::with_capacity(words * 8);
+            for i in 0..words {
+                let rank = ((LEXICON as f64).powf(rng.unit()) as usize - 1).min(LEXICON - 1);
+                let word = &lexicon[rank];
+                if i > 0 {
+                    line.push(' ');
+                }
+                if i == 0 || rng.next().is_multiple_of(8) {
+                    line.push(word.as_bytes()[0].to_ascii_uppercase() as char);
+                    line.push_str(&word[1..]);
+                } else {
+                    line.push_str(word);
+                }
+            }
+            line
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workload (b): 3 × f32 from an index
+// ---------------------------------------------------------------------------------------------
+
+/// Three features of an index: a trivial row.
+#[preallocate(dim = 3, dtype = f32)]
+fn trivial(i: u32) -> [f32; 3] {
+    let x = i as f32;
+    [x, x * 0.5, -x]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driver
+// ---------------------------------------------------------------------------------------------
+
+struct Config {
+    scale: f64,
+    reps: usize,
+    compare: Option<PathBuf>,
+    npy: Option<PathBuf>,
+}
+
+impl Config {
+    /// `PREALLOCATE_BENCH_SCALE` and `PREALLOCATE_BENCH_REPS`, overridden by `--scale X` and
+    /// `--reps N` (or `--scale=X`); `--compare FILE` and `--npy PATH`; other arguments (cargo
+    /// passes `--bench`) are ignored.
+    fn from_env() -> Self {
+        let mut scale = std::env::var("PREALLOCATE_BENCH_SCALE").ok();
+        let mut reps = std::env::var("PREALLOCATE_BENCH_REPS").ok();
+        let (mut compare, mut npy) = (None, None);
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let (key, inline) = match arg.split_once('=') {
+                Some((key, value)) => (key.to_owned(), Some(value.to_owned())),
+                None => (arg, None),
+            };
+            let slot = match key.as_str() {
+                "--scale" => &mut scale,
+                "--reps" => &mut reps,
+                "--compare" => &mut compare,
+                "--npy" => &mut npy,
+                _ => continue,
+            };
+            *slot = inline.or_else(|| args.next());
+        }
+        let scale = scale.map_or(1.0, |s| {
+            s.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .unwrap_or_else(|| panic!("the scale must be a positive number, not {s:?}"))
+        });
+        let reps = reps.map_or(5, |r| {
+            r.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|r| *r > 0)
+                .unwrap_or_else(|| panic!("the repetitions must be a positive integer, not {r:?}"))
+        });
+        Config {
+            scale,
+            reps,
+            compare: compare.map(PathBuf::from),
+            npy: npy.map(PathBuf::from),
+        }
+    }
+
+    fn rows(&self, full: usize) -> usize {
+        ((full as f64 * self.scale).round() as usize).max(1)
+    }
+}
+
+/// One measured variant.
+struct Row {
+    workload: &'static str,
+    rows: usize,
+    /// `batch` or `pipeline`: which sequential method the speed-up is against.
+    family: &'static str,
+    method: &'static str,
+    /// `None` for the sequential method.
+    threads: Option<usize>,
+    median: Duration,
+    speedup: f64,
+    heap_per_output: f64,
+}
+
+/// A variant: its method, its threads (`None`: sequential), and one timed run.
+type Variant<'a> = (
+    &'static str,
+    Option<usize>,
+    Box<dyn Fn() -> (Duration, usize) + 'a>,
+);
+
+/// One warm-up and `reps` measured runs of every variant, interleaved in an order that rotates
+/// every repetition (so that each variant follows each other one, whose freed memory it may
+/// reuse); the first variant is the sequential reference.
+fn run(
+    workload: &'static str,
+    family: &'static str,
+    rows: usize,
+    output_bytes: usize,
+    reps: usize,
+    variants: Vec<Variant<'_>>,
+) -> Vec<Row> {
+    let k = variants.len();
+    let mut times = vec![Vec::with_capacity(reps); k];
+    let mut peaks = vec![0usize; k];
+    for rep in 0..=reps {
+        for j in 0..k {
+            let i = (j + rep) % k;
+            let (time, peak) = (variants[i].2)();
+            if rep > 0 {
+                // Rep 0 is the warm-up.
+                times[i].push(time);
+                peaks[i] = peaks[i].max(peak);
+            }
+        }
+    }
+    let medians: Vec<Duration> = times
+        .iter_mut()
+        .map(|t| {
+            t.sort_unstable();
+            t[t.len() / 2]
+        })
+        .collect();
+    let sequential = medians[0].as_secs_f64();
+    variants
+        .iter()
+        .zip(medians.iter().zip(&peaks))
+        .map(|((method, threads, _), (median, peak))| Row {
+            workload,
+            rows,
+            family,
+            method,
+            threads: *threads,
+            median: *median,
+            speedup: sequential / median.as_secs_f64(),
+            heap_per_output: *peak as f64 / output_bytes as f64,
+        })
+        .collect()
+}
+
+/// 1, 2, 4, ... up to `cores`, and `cores` itself.
+fn thread_counts(cores: usize) -> Vec<usize> {
+    let mut counts: Vec<usize> = std::iter::successors(Some(1usize), |t| Some(t * 2))
+        .take_while(|&t| t < cores)
+        .collect();
+    counts.push(cores);
+    counts
+}
+
+fn pools(counts: &[usize]) -> Vec<(usize, ThreadPool)> {
+    counts
+        .iter()
+        .map(|&t| {
+            let pool = ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .expect("a thread pool");
+            (t, pool)
+        })
+        .collect()
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// `batch` and `par_batch` at every thread count.
+fn batch_variants<'a, T: PartialEq + Send + 'a>(
+    pools: &'a [(usize, ThreadPool)],
+    batch: &'a (dyn Fn() -> Array2<T> + Sync),
+    par_batch: &'a (dyn Fn() -> Array2<T> + Sync),
+    workload: &str,
+) -> Vec<Variant<'a>> {
+    let expected = batch();
+    for (t, pool) in pools {
+        assert!(
+            pool.install(par_batch) == expected,
+            "{workload}: par_batch on {t} threads differs from batch"
+        );
+    }
+    drop(expected);
+    let mut variants: Vec<Variant<'a>> = vec![("batch", None, Box::new(move || measure(batch)))];
+    for (t, pool) in pools {
+        variants.push((
+            "par_batch",
+            Some(*t),
+            Box::new(move || measure(|| pool.install(par_batch))),
+        ));
+    }
+    variants
+}
+
+/// The sequential `write_npy` and the threaded one at every thread count, each to its own file
+/// in `dir`; every file is checked byte-equal to the sequential one first.
+fn pipeline_variants<'a>(
+    pools: &'a [(usize, ThreadPool)],
+    dir: &'a Path,
+    write: &'a (dyn Fn(&Path) + Sync),
+    write_threaded: &'a (dyn Fn(usize, &Path) + Sync),
+    workload: &str,
+) -> Vec<Variant<'a>> {
+    let sequential = dir.join(format!("{workload}-sequential.npy"));
+    write(&sequential);
+    let expected = read(&sequential);
+    for (t, pool) in pools {
+        let path = dir.join(format!("{workload}-threads-{t}.npy"));
+        pool.install(|| write_threaded(*t, &path));
+        assert!(
+            read(&path) == expected,
+            "{workload}: threads({t}).write_npy wrote a different file"
+        );
+    }
+    drop(expected);
+    let mut variants: Vec<Variant<'a>> = vec![(
+        "write_npy",
+        None,
+        Box::new(move || measure(|| write(&sequential))),
+    )];
+    for (t, pool) in pools {
+        let path = dir.join(format!("{workload}-threads-{t}.npy"));
+        variants.push((
+            "threads(t).write_npy",
+            Some(*t),
+            Box::new(move || measure(|| pool.install(|| write_threaded(*t, &path)))),
+        ));
+    }
+    variants
+}
+
+/// The 1-minute load average (Linux), when it can be read.
+fn load_average() -> Option<f64> {
+    fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from)
+}
+
+/// A JSON string literal (the strings here are plain ASCII).
+fn json_str(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn main() {
+    let config = Config::from_env();
+    if let Some(file) = &config.compare {
+        compare(file, config.npy.as_deref(), config.reps);
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Other processes' load skews every parallel figure: recorded with the results.
+    let load_before = load_average();
+    let counts = thread_counts(cores);
+    let pools = pools(&counts);
+    let n_lines = config.rows(400_000);
+    let n_trivial = config.rows(10_000_000);
+    let target = target_dir();
+    fs::create_dir_all(&target).expect("the target directory");
+    let dir = tempfile::Builder::new()
+        .prefix("parallel-bench")
+        .tempdir_in(&target)
+        .expect("a temporary directory in the target directory");
+
+    let mut table = Vec::new();
+    {
+        let lines = lines(n_lines);
+        VOCAB
+            .set(fit(&lines))
+            .expect("the vocabulary is fitted once");
+        let output_bytes = n_lines * tokens::DIM * size_of::<u32>();
+        let batch = || tokens::batch(black_box(&lines));
+        let par_batch = || preallocate::par_batch(&tokens::__PreallocateRow, black_box(&lines));
+        table.extend(run(
+            "tokens",
+            "batch",
+            n_lines,
+            output_bytes,
+            config.reps,
+            batch_variants(&pools, &batch, &par_batch, "tokens"),
+        ));
+        let write = |path: &Path| {
+            tokens::pipeline()
+                .write_npy(black_box(&lines), path)
+                .expect("write_npy");
+        };
+        let write_threaded = |t: usize, path: &Path| {
+            tokens::pipeline()
+                .threads(t)
+                .write_npy(black_box(&lines), path)
+                .expect("threads(t).write_npy");
+        };
+        table.extend(run(
+            "tokens",
+            "pipeline",
+            n_lines,
+            output_bytes,
+            config.reps,
+            pipeline_variants(&pools, dir.path(), &write, &write_threaded, "tokens"),
+        ));
+    }
+    {
+        let n = u32::try_from(n_trivial).expect("at most u32::MAX rows");
+        let output_bytes = n_trivial * trivial::DIM * size_of::<f32>();
+        let batch = || trivial::batch(black_box(0..n));
+        let par_batch = || preallocate::par_batch(&trivial::__PreallocateRow, black_box(0..n));
+        table.extend(run(
+            "trivial",
+            "batch",
+            n_trivial,
+            output_bytes,
+            config.reps,
+            batch_variants(&pools, &batch, &par_batch, "trivial"),
+        ));
+        let write = |path: &Path| {
+            trivial::pipeline()
+                .write_npy(black_box(0..n), path)
+                .expect("write_npy");
+        };
+        let write_threaded = |t: usize, path: &Path| {
+            trivial::pipeline()
+                .threads(t)
+                .write_npy(black_box(0..n), path)
+                .expect("threads(t).write_npy");
+        };
+        table.extend(run(
+            "trivial",
+            "pipeline",
+            n_trivial,
+            output_bytes,
+            config.reps,
+            pipeline_variants(&pools, dir.path(), &write, &write_threaded, "trivial"),
+        ));
+    }
+
+    println!(
+        "scale {}, {cores} cores, median of {} runs after 1 warm-up; 1-minute load average {} before the run\n",
+        config.scale,
+        config.reps,
+        load_before.map_or_else(|| "unknown".to_owned(), |l| format!("{l:.2}")),
+    );
+    println!("| workload | method | threads | median time (ms) | rows/s | speed-up vs sequential | peak heap / output bytes |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for row in &table {
+        let workload = match row.workload {
+            "tokens" => format!("tokens {} × 32 u32", row.rows),
+            _ => format!("trivial {} × 3 f32", row.rows),
+        };
+        println!(
+            "| {workload} | {} | {} | {:.2} | {:.3e} | {:.2}× | {:.3} |",
+            row.method,
+            row.threads
+                .map_or_else(|| "—".to_owned(), |t| t.to_string()),
+            row.median.as_secs_f64() * 1e3,
+            row.rows as f64 / row.median.as_secs_f64(),
+            row.speedup,
+            row.heap_per_output,
+        );
+    }
+
+    let json_path = std::env::var_os("PREALLOCATE_BENCH_JSON")
+        .map_or_else(|| target.join("parallel-bench.jsonl"), PathBuf::from);
+    let mut json = String::new();
+    for row in &table {
+        let _ = writeln!(
+            json,
+            "{{\"workload\": {}, \"rows\": {}, \"family\": {}, \"method\": {}, \"threads\": {}, \"cores\": {cores}, \"scale\": {}, \"reps\": {}, \"load_before\": {}, \"median_s\": {:.9}, \"rows_per_s\": {:.1}, \"speedup\": {:.4}, \"peak_heap_per_output\": {:.4}}}",
+            json_str(row.workload),
+            row.rows,
+            json_str(row.family),
+            json_str(row.method),
+            row.threads.map_or_else(|| "null".to_owned(), |t| t.to_string()),
+            config.scale,
+            config.reps,
+            load_before.map_or_else(|| "null".to_owned(), |l| format!("{l:.2}")),
+            row.median.as_secs_f64(),
+            row.rows as f64 / row.median.as_secs_f64(),
+            row.speedup,
+            row.heap_per_output,
+        );
+    }
+    fs::write(&json_path, json).unwrap_or_else(|e| panic!("write {}: {e}", json_path.display()));
+    println!("\nJSON lines: {}", json_path.display());
+}
+
+/// `--compare FILE [--npy PATH]`: the lines of `FILE` through `tokens`, `batch` and
+/// `par_batch` on every core (rayon's global pool), one JSON object per method on stdout.
+fn compare(file: &Path, npy: Option<&Path>, reps: usize) {
+    let text = String::from_utf8(read(file)).expect("the lines are UTF-8");
+    assert!(
+        text.is_ascii(),
+        "the lines are ASCII (so that lowercasing and splitting agree with Python's)"
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    let n = lines.len();
+    VOCAB
+        .set(fit(&lines))
+        .expect("the vocabulary is fitted once");
+    let output_bytes = n * tokens::DIM * size_of::<u32>();
+    let threads = preallocate::rayon::current_num_threads();
+
+    let batch = || tokens::batch(black_box(&lines));
+    let par_batch = || preallocate::par_batch(&tokens::__PreallocateRow, black_box(&lines));
+    assert!(
+        batch() == par_batch(),
+        "par_batch differs from batch on {}",
+        file.display()
+    );
+    let rows = run(
+        "tokens",
+        "batch",
+        n,
+        output_bytes,
+        reps,
+        vec![
+            (
+                "batch",
+                None,
+                Box::new(|| measure(batch)) as Box<dyn Fn() -> _>,
+            ),
+            ("par_batch", Some(threads), Box::new(|| measure(par_batch))),
+        ],
+    );
+    if let Some(npy) = npy {
+        tokens::pipeline()
+            .write_npy(&lines, npy)
+            .unwrap_or_else(|e| panic!("write_npy to {}: {e}", npy.display()));
+    }
+    for row in rows {
+        println!(
+            "{{\"method\": {}, \"threads\": {}, \"rows\": {n}, \"reps\": {reps}, \"median_s\": {:.9}, \"ns_per_row\": {:.2}, \"peak_heap_per_output\": {:.4}}}",
+            json_str(row.method),
+            row.threads.unwrap_or(1),
+            row.median.as_secs_f64(),
+            row.median.as_secs_f64() * 1e9 / n as f64,
+            row.heap_per_output,
+        );
+    }
+}
