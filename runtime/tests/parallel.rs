@@ -476,7 +476,7 @@ fn a_panic_on_any_thread_reaches_the_caller_and_files_keep_their_flushed_rows() 
             .and_then(|n| n.trim().parse().ok())
             .unwrap();
         assert!(
-            rows >= 8000 && rows % 4000 == 0 && rows <= 12_000,
+            rows >= 8000 && rows.is_multiple_of(4000) && rows <= 12_000,
             "{rows} rows kept"
         );
         let data: Vec<f32> = partial[128..]
