@@ -386,6 +386,10 @@ where
 {
     let items = items.into_par_iter();
     let len = items.len();
+    if len < MIN_PARALLEL_ITEMS || rayon::current_num_threads() == 1 {
+        // One thread: the sequential loop itself, at its speed.
+        return items.with_producer(Sequential { row_fn });
+    }
     let Some(mut data) = len
         .checked_mul(R::DIM)
         .and_then(|elements| bytemuck::allocation::try_zeroed_vec(elements).ok())
