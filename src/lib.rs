@@ -135,10 +135,15 @@
 //! | `Dtype` | the storage element type |
 //! | `batch(items)` | every row of any `IntoIterator` of items, in one array allocated once when the length is known |
 //! | `fill(items, out)` | the rows written into a caller's buffer (any layout, reusable); see [`Error`] |
-//! | `pipeline()` | a [`Pipeline`]: bounded memory through one reused chunk buffer, to a closure, a `.npy` file, `.npy` shards or a safetensors file |
+//! | `pipeline()` | a [`Pipeline`]: bounded memory through one reused chunk buffer, to a closure, a `.npy` file, `.npy` shards or a safetensors file; `.threads(n)` computes each chunk on `n` threads |
+//! | `par_batch(items)`, `par_fill(items, out)` | `batch` and `fill` with the rows computed on every thread of rayon's current pool (feature `parallel`, on by default): the same result, bit for bit |
 //!
 //! For a method `m`: the methods `m_batch`, `m_fill`, `m_pipeline` and the consts `M_DIM`,
-//! `M_SHAPE`.
+//! `M_SHAPE`; and for a `&self` method, `m_par_batch` and `m_par_fill` (a `&mut self` method's
+//! state changes row by row, so it has no parallel siblings).
+//!
+//! What `batch` and `fill` return follows the row function's [`policy`]: the array, a [`Batch`]
+//! with the dropped items' indices, or a `Result` that stops at the first failure.
 //!
 //! ```
 //! use preallocate::preallocate;

@@ -324,22 +324,23 @@ pub(crate) struct Fill<'a, T, D> {
     scratch: Vec<T>,
     /// Where the slots of the last `free` were.
     last_free: Region,
-    /// Copies element `p` of each block row into a contiguous lane, `block` starting at `p`
+    /// Copies element `p` of each block row into a contiguous lane
     /// ([`copy_lane`] for the row function's `DIM`, a constant there).
-    copy_lane: fn(&[T], &mut [T]),
+    copy_lane: fn(&[T], usize, &mut [T]),
 }
 
-/// Element 0 of each `DIM`-element row of `block` into `lane`: a strided read at a stride known
-/// at compile time.
-pub(crate) fn copy_lane<R: RowSpec + ?Sized>(block: &[R::Dtype], lane: &mut [R::Dtype]) {
-    let stride = R::DIM.max(1);
-    let rows = lane.len().min(block.len().div_ceil(stride));
-    let Some(last) = rows.checked_sub(1) else {
+/// Element `position` of each `DIM`-element row of `block` into `lane`: with `DIM` known at
+/// compile time, the rows are fixed-size chunks and the copy needs no bounds check per element.
+pub(crate) fn copy_lane<R: RowSpec + ?Sized>(
+    block: &[R::Dtype],
+    position: usize,
+    lane: &mut [R::Dtype],
+) {
+    if R::DIM == 0 || position >= R::DIM {
         return;
-    };
-    let (lane, block) = (&mut lane[..rows], &block[..=last * stride]);
-    for (row, dest) in lane.iter_mut().enumerate() {
-        *dest = block[row * stride];
+    }
+    for (dest, row) in lane.iter_mut().zip(block.chunks_exact(R::DIM)) {
+        *dest = row[position];
     }
 }
 
@@ -354,7 +355,7 @@ impl<'a, T: Element, D: Dimension> Fill<'a, T, D> {
     pub(crate) fn new(
         out: ArrayViewMut<'a, T, D>,
         dim: usize,
-        copy_lane: fn(&[T], &mut [T]),
+        copy_lane: fn(&[T], usize, &mut [T]),
     ) -> Self {
         let capacity = out.shape().first().copied().unwrap_or(0);
         let block_rows = (BLOCK_BYTES / (dim * size_of::<T>()).max(1)).clamp(1, capacity.max(1));
@@ -440,12 +441,12 @@ impl<T: Element, D: Dimension> Target<T> for Fill<'_, T, D> {
             // Lane by lane along the row axis: in a column-major buffer each lane is contiguous,
             // and the block is small enough to stay in cache while it is read across. Lanes come
             // in row-major order of the row's axes, which is the order of a row's elements.
+            let block = &self.block[..self.pending * dim];
             for (position, mut lane) in dest.lanes_mut(Axis(0)).into_iter().enumerate() {
-                let block = &self.block[position..];
                 match lane.as_slice_mut() {
-                    Some(lane) => (self.copy_lane)(block, lane),
+                    Some(lane) => (self.copy_lane)(block, position, lane),
                     None => {
-                        let rows = block.iter().step_by(dim.max(1));
+                        let rows = block[position..].iter().step_by(dim.max(1));
                         lane.iter_mut().zip(rows).for_each(|(d, s)| *d = *s);
                     }
                 }

@@ -75,7 +75,7 @@ where
 {
     let len = out.len_of(Axis(0));
     if len > range.leaf_items {
-        let mid = len / 2;
+        let mid = split_point::<R>(range.row, len);
         let (left_items, right_items) = producer.split_at(mid);
         let (left_out, right_out) = out.split_at(Axis(0), mid);
         let right = Range {
@@ -119,6 +119,30 @@ where
         Err(Stop::Target(Full { .. })) => leaf.overflowed = true,
     }
     vec![leaf]
+}
+
+/// Where to split `len` rows starting at row `first`: near the middle, on a row whose first
+/// byte starts a cache line when the buffer does, so that two threads do not write the same
+/// line at their border.
+fn split_point<R: RowSpec + ?Sized>(first: usize, len: usize) -> usize {
+    const CACHE_LINE: usize = 64;
+    let row_bytes = (R::DIM * size_of::<R::Dtype>()).max(1);
+    // Rows per cache-line period: the smallest count whose bytes are a multiple of a line.
+    let period = CACHE_LINE / gcd(CACHE_LINE, row_bytes);
+    let end = first + len / 2;
+    let aligned = end - end % period;
+    if aligned > first {
+        aligned - first
+    } else {
+        len / 2
+    }
+}
+
+fn gcd(mut a: usize, mut b: usize) -> usize {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// The rows of one pass, moved together at the start of the pass's output.
@@ -362,6 +386,10 @@ where
 {
     let items = items.into_par_iter();
     let len = items.len();
+    if len < MIN_PARALLEL_ITEMS || rayon::current_num_threads() == 1 {
+        // One thread: the sequential loop itself, at its speed.
+        return items.with_producer(Sequential { row_fn });
+    }
     let Some(mut data) = len
         .checked_mul(R::DIM)
         .and_then(|elements| bytemuck::allocation::try_zeroed_vec(elements).ok())
@@ -558,4 +586,32 @@ where
 fn rows_of<T>(data: &[T], rows: usize, dim: usize) -> ndarray::ArrayView2<'_, T> {
     ndarray::ArrayView2::from_shape((rows, dim), &data[..rows * dim])
         .expect("a chunk buffer holds `rows` rows of DIM elements")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Rows12;
+    impl RowSpec for Rows12 {
+        type Dtype = f32;
+        type Dim = ndarray::Ix2;
+        type Policy = crate::policy::Plain;
+        const DIM: usize = 3;
+        const SHAPE: &'static [usize] = &[3];
+        const OVERWRITES_ROW: bool = true;
+    }
+
+    #[test]
+    fn splits_fall_on_cache_line_borders_near_the_middle() {
+        // 12-byte rows: every 16th row starts a 64-byte line.
+        assert_eq!(split_point::<Rows12>(0, 1000), 496);
+        assert_eq!((100 + split_point::<Rows12>(100, 1000)) % 16, 0);
+        // Too short to align: the middle.
+        assert_eq!(split_point::<Rows12>(1, 10), 5);
+        for (first, len) in [(0, 2), (3, 7), (17, 33), (0, 100_000)] {
+            let mid = split_point::<Rows12>(first, len);
+            assert!(0 < mid && mid < len, "{first} {len}: {mid}");
+        }
+    }
 }

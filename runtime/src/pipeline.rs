@@ -74,8 +74,9 @@ pub struct Pipeline<R, X = Serial> {
     exec: X,
 }
 
-/// How a [`Pipeline`] computes its chunks: on the calling thread ([`Serial`], the default), or
-/// on several threads ([`Threaded`], from [`Pipeline::threads`]).
+/// How a [`Pipeline`] computes its chunks: on the calling thread (`Serial`, the default), or
+/// on several threads (`Threaded`, from `Pipeline::threads`). Type states: nothing to call.
+#[doc(hidden)]
 pub mod exec {
     use ndarray::ArrayView2;
 
@@ -85,6 +86,28 @@ pub mod exec {
     /// Each chunk's rows on the calling thread.
     #[derive(Debug, Clone, Copy, Default)]
     pub struct Serial;
+
+    /// What a [`Pipeline::for_each_chunk`](crate::Pipeline::for_each_chunk) closure returns:
+    /// `()` when it cannot fail, or `Result<(), E>`.
+    pub trait ChunkResult<E> {
+        /// The closure's outcome as a `Result`.
+        ///
+        /// # Errors
+        /// The closure's own error.
+        fn into_result(self) -> Result<(), E>;
+    }
+
+    impl ChunkResult<core::convert::Infallible> for () {
+        fn into_result(self) -> Result<(), core::convert::Infallible> {
+            Ok(())
+        }
+    }
+
+    impl<E> ChunkResult<E> for Result<(), E> {
+        fn into_result(self) -> Result<(), E> {
+            self
+        }
+    }
 
     /// Each chunk's rows on `threads` threads of rayon's current pool, while the calling thread
     /// hands on the previous chunk and reads the next chunk's items.
@@ -291,19 +314,36 @@ impl<R: RowSpec, X> Pipeline<R, X> {
 
     /// Passes every chunk of rows (`n × DIM`, row-major, `n` at most the chunk size) to `f`,
     /// from one buffer allocated once; returns the number of rows and the items that gave none.
-    /// The first error stops the run and is returned: `f`'s own, or, for a row function that
-    /// can fail, the item's ([`ItemError`] converted with `From`); the rows before a failed
-    /// item are passed to `f` first.
+    ///
+    /// `f` returns `()` when it cannot fail, or a `Result<(), E>`. The first error stops the
+    /// run and is returned: `f`'s own, or, for a row function that can fail, the item's
+    /// ([`ItemError`] converted with `From`); the rows before a failed item are passed to `f`
+    /// first.
     ///
     /// # Errors
     /// The first error of `f` or of an item.
-    pub fn for_each_chunk<I, F, E>(mut self, items: I, mut f: F) -> Result<Batch<usize>, E>
+    ///
+    /// ```
+    /// # use preallocate_runtime::__private::{Axes1, FnRow};
+    /// # use preallocate_runtime::{policy, Pipeline};
+    /// # use std::convert::Infallible;
+    /// let double = FnRow::<_, u32, Axes1<1>, Infallible, policy::Plain, true>::new(
+    ///     |x: u32, row: &mut [u32]| { row[0] = 2 * x; Ok::<bool, Infallible>(true) },
+    /// );
+    /// let mut total = 0;
+    /// // A closure that cannot fail returns nothing: no error type to spell out.
+    /// let done = Pipeline::new(double).chunk_rows(3).for_each_chunk(0..10, |chunk| total += chunk.sum())?;
+    /// assert_eq!((done.rows, total), (10, 90));
+    /// # Ok::<(), Infallible>(())
+    /// ```
+    pub fn for_each_chunk<I, F, O, E>(mut self, items: I, mut f: F) -> Result<Batch<usize>, E>
     where
         I: IntoIterator,
         R: RowFn<I::Item>,
         X: Exec<R, I::IntoIter>,
         drivers::Fatal<R, I::Item>: IntoChunkError<E>,
-        F: FnMut(ArrayView2<'_, R::Dtype>) -> Result<(), E>,
+        F: FnMut(ArrayView2<'_, R::Dtype>) -> O,
+        O: exec::ChunkResult<E>,
     {
         let items = items.into_iter();
         let ticker = self.ticker(&items);
@@ -314,7 +354,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
             items,
             chunk_rows,
             |chunk: ArrayView2<'_, R::Dtype>| {
-                f(chunk)?;
+                f(chunk).into_result()?;
                 rows += chunk.nrows();
                 ticker.advance(chunk.nrows());
                 Ok(())

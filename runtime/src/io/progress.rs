@@ -4,8 +4,10 @@
 /// A progress reporter for streamed output, drawn on stderr (never stdout) through `indicatif`.
 ///
 /// Give one to a writer with `with_progress`; the writer advances it by each chunk's rows, and
-/// finishes it (or marks it abandoned) when the output is finished (or fails). It draws at most
-/// about 20 times a second, and not at all when stderr is not a terminal.
+/// finishes it (or marks it abandoned) when the output is finished (or fails). On a terminal it
+/// draws a bar at most about 20 times a second; when stderr is not a terminal (a CI log,
+/// `nohup`), it prints a plain line every few seconds instead (rows, rows/s, and the ETA when
+/// the total is known), and one when the output ends.
 ///
 /// ```
 /// use preallocate_runtime::Progress;
@@ -19,6 +21,108 @@
 #[derive(Debug, Clone)]
 pub struct Progress {
     bar: indicatif::ProgressBar,
+    /// Plain lines for a stderr that is not a terminal, where the bar is not drawn.
+    lines: Option<std::sync::Arc<lines::Lines>>,
+}
+
+/// Progress as plain lines, for logs.
+#[cfg(feature = "progress")]
+mod lines {
+    use std::io::Write;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    /// How often a line is printed.
+    pub(super) const EVERY: Duration = Duration::from_secs(5);
+
+    pub(super) struct Lines {
+        start: Instant,
+        total: Option<u64>,
+        /// When the last line was printed; `None` once the output ended.
+        last: Mutex<Option<Instant>>,
+        out: Mutex<Box<dyn Write + Send>>,
+    }
+
+    impl std::fmt::Debug for Lines {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Lines")
+                .field("start", &self.start)
+                .field("total", &self.total)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl Lines {
+        pub(super) fn new(total: Option<u64>, out: Box<dyn Write + Send>) -> Self {
+            let start = Instant::now();
+            Lines {
+                start,
+                total,
+                last: Mutex::new(Some(start)),
+                out: Mutex::new(out),
+            }
+        }
+
+        /// Prints a line if the last one is `EVERY` old (or `now` is the end).
+        pub(super) fn tick(&self, rows: u64, end: Option<&str>) {
+            let now = Instant::now();
+            let Ok(mut last) = self.last.lock() else {
+                return;
+            };
+            let due = match (*last, end) {
+                (None, _) => false,
+                (Some(_), Some(_)) => true,
+                (Some(at), None) => now.duration_since(at) >= EVERY,
+            };
+            if !due {
+                return;
+            }
+            *last = if end.is_some() { None } else { Some(now) };
+            let line = line(now.duration_since(self.start), rows, self.total, end);
+            if let Ok(mut out) = self.out.lock() {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+
+    /// `12.0s: 1,200,000 rows, 100,000 rows/s, ETA 8s`, or `... done` at the end.
+    pub(super) fn line(
+        elapsed: Duration,
+        rows: u64,
+        total: Option<u64>,
+        end: Option<&str>,
+    ) -> String {
+        let seconds = elapsed.as_secs_f64();
+        let rate = if seconds > 0.0 {
+            rows as f64 / seconds
+        } else {
+            0.0
+        };
+        let count = match total {
+            Some(total) => format!(
+                "{}/{} rows",
+                indicatif::HumanCount(rows),
+                indicatif::HumanCount(total)
+            ),
+            None => format!("{} rows", indicatif::HumanCount(rows)),
+        };
+        let mut line = format!(
+            "{seconds:.1}s: {count}, {} rows/s",
+            indicatif::HumanCount(rate as u64)
+        );
+        match (end, total) {
+            (Some(end), _) => {
+                line.push_str(", ");
+                line.push_str(end);
+            }
+            (None, Some(total)) if rate > 0.0 && total > rows => {
+                let eta = Duration::from_secs_f64((total - rows) as f64 / rate);
+                line.push_str(&format!(", ETA {}", indicatif::HumanDuration(eta)));
+            }
+            _ => {}
+        }
+        line
+    }
 }
 
 #[cfg(feature = "progress")]
@@ -32,7 +136,51 @@ impl Progress {
     /// ```
     #[must_use]
     pub fn stderr(total_rows: Option<u64>) -> Self {
-        Self::with_target(total_rows, indicatif::ProgressDrawTarget::stderr())
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            Self::with_target(total_rows, indicatif::ProgressDrawTarget::stderr())
+        } else {
+            Self::lines(total_rows, Box::new(std::io::stderr()))
+        }
+    }
+
+    /// A reporter that prints a plain line to `out` every few seconds and when the output
+    /// ends, as [`Progress::stderr`] does when stderr is not a terminal.
+    ///
+    /// ```
+    /// # use std::io::Write;
+    /// # #[derive(Clone, Default)] struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    /// # impl Write for Log {
+    /// #     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.lock().unwrap().write(b) }
+    /// #     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+    /// # }
+    /// let log = Log::default();
+    /// let progress = preallocate_runtime::Progress::lines(Some(10), Box::new(log.clone()));
+    /// progress.advance(10);
+    /// progress.finish();
+    /// let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    /// assert!(text.contains("10/10 rows") && text.trim_end().ends_with("done"));
+    /// ```
+    #[must_use]
+    pub fn lines(total_rows: Option<u64>, out: Box<dyn std::io::Write + Send>) -> Self {
+        let mut progress = Self::with_target(total_rows, indicatif::ProgressDrawTarget::hidden());
+        progress.lines = Some(std::sync::Arc::new(lines::Lines::new(total_rows, out)));
+        progress
+    }
+
+    /// Ends the report: the final count stays on screen (or in the log).
+    pub fn finish(&self) {
+        self.bar.finish();
+        if let Some(lines) = &self.lines {
+            lines.tick(self.rows(), Some("done"));
+        }
+    }
+
+    fn abandon(&self) {
+        self.bar.abandon();
+        if let Some(lines) = &self.lines {
+            lines.tick(self.rows(), Some("stopped"));
+        }
     }
 
     /// A reporter that counts without drawing (for tests, or to read the count elsewhere).
@@ -68,7 +216,7 @@ impl Progress {
             );
             bar.set_style(style.progress_chars("=> "));
         }
-        Progress { bar }
+        Progress { bar, lines: None }
     }
 
     /// Adds `rows` rows to the count.
@@ -81,6 +229,9 @@ impl Progress {
     /// ```
     pub fn advance(&self, rows: u64) {
         self.bar.inc(rows);
+        if let Some(lines) = &self.lines {
+            lines.tick(self.rows(), None);
+        }
     }
 
     /// Rows counted so far.
@@ -147,7 +298,7 @@ impl Ticker {
     pub(crate) fn finish(&self) {
         #[cfg(feature = "progress")]
         if let Some(progress) = &self.progress {
-            progress.bar.finish();
+            progress.finish();
         }
     }
 
@@ -155,7 +306,7 @@ impl Ticker {
     pub(crate) fn abandon(&self) {
         #[cfg(feature = "progress")]
         if let Some(progress) = &self.progress {
-            progress.bar.abandon();
+            progress.abandon();
         }
     }
 }
@@ -163,6 +314,49 @@ impl Ticker {
 #[cfg(all(test, feature = "progress"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_name_rows_rate_and_eta() {
+        use std::time::Duration;
+        assert_eq!(
+            lines::line(Duration::from_secs(10), 1_000_000, Some(3_000_000), None),
+            "10.0s: 1,000,000/3,000,000 rows, 100,000 rows/s, ETA 20 seconds"
+        );
+        assert_eq!(
+            lines::line(Duration::from_secs(4), 2_000, None, Some("done")),
+            "4.0s: 2,000 rows, 500 rows/s, done"
+        );
+    }
+
+    #[derive(Clone, Default)]
+    struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_log_gets_one_line_at_the_end_of_a_short_run() {
+        let log = Log::default();
+        let progress = Progress::lines(Some(100), Box::new(log.clone()));
+        let ticker = Ticker::new(progress.clone());
+        ticker.advance(60);
+        ticker.advance(40);
+        ticker.finish();
+        ticker.finish();
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains("100/100 rows") && text.trim_end().ends_with("done"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn the_ticker_advances_and_finishes_its_progress() {
