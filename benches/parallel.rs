@@ -17,6 +17,11 @@
 //! bytes during a run above those live when it started (a counting global allocator, as in
 //! `benches/batch.rs`), divided by the output's bytes.
 //!
+//! The machine may be shared: a run during which other processes used more than 5% of its CPU
+//! time in user mode (`/proc/stat` less this process's `/proc/self/stat`) is run again, up to
+//! 20 times, after a pause; the tables give how many were, and the share of CPU time other
+//! processes still used during the kept runs.
+//!
 //! The tables are printed as markdown; one JSON object per measured variant is written to
 //! `$PREALLOCATE_BENCH_JSON` (default `$CARGO_TARGET_DIR/parallel-bench.jsonl`, or
 //! `target/parallel-bench.jsonl`), which `benches/plot_scaling.py` turns into `docs/scaling.svg`
@@ -327,6 +332,67 @@ impl Config {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Other processes' load
+// ---------------------------------------------------------------------------------------------
+
+/// User-mode CPU time, in clock ticks (1/100 s on Linux), of the whole machine and of this
+/// process (all its threads), when `/proc` can be read. User time only: the kernel's own work
+/// for this process (writeback, `fsync`) runs in kernel threads and is not another process's.
+fn user_ticks() -> Option<(u64, u64)> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let mut fields = stat.lines().next()?.split_whitespace().skip(1);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let nice: u64 = fields.next()?.parse().ok()?;
+    let own = fs::read_to_string("/proc/self/stat").ok()?;
+    let utime: u64 = own
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(11)?
+        .parse()
+        .ok()?;
+    Some((user + nice, utime))
+}
+
+/// Runs during which other processes used more than this share of the machine's CPU time are
+/// run again (up to [`MAX_RETRIES`] times): this machine may be shared, and a run that competed
+/// for the cores measures the other process as much as this one.
+const MAX_FOREIGN_LOAD: f64 = 0.05;
+const MAX_RETRIES: usize = 20;
+/// Runs retried, and runs kept although loaded after `MAX_RETRIES` retries.
+static RETRIED: AtomicUsize = AtomicUsize::new(0);
+static KEPT_LOADED: AtomicUsize = AtomicUsize::new(0);
+
+/// One run without competition: `run` again (after a pause) while other processes used more
+/// than `MAX_FOREIGN_LOAD` of the machine's CPU time during it (two clock ticks are always
+/// allowed, for short runs). Returns the time, the peak heap, the other processes' ticks and
+/// the ticks the machine had during the run.
+fn unloaded(run: &dyn Fn() -> (Duration, usize)) -> (Duration, usize, f64, f64) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let mut attempt = 0;
+    loop {
+        let before = user_ticks();
+        let (time, peak) = run();
+        let after = user_ticks();
+        let available = time.as_secs_f64() * 100.0 * cores;
+        let (Some((all0, own0)), Some((all1, own1))) = (before, after) else {
+            return (time, peak, 0.0, available);
+        };
+        let foreign = (all1 - all0).saturating_sub(own1 - own0) as f64;
+        if foreign <= 2.0 || foreign <= MAX_FOREIGN_LOAD * available {
+            return (time, peak, foreign, available);
+        }
+        if attempt == MAX_RETRIES {
+            KEPT_LOADED.fetch_add(1, Ordering::Relaxed);
+            return (time, peak, foreign, available);
+        }
+        attempt += 1;
+        RETRIED.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// One measured variant.
 struct Row {
     workload: &'static str,
@@ -339,6 +405,9 @@ struct Row {
     median: Duration,
     speedup: f64,
     heap_per_output: f64,
+    /// The share of the machine's CPU time other processes used (in user mode) during the
+    /// kept runs, at the resolution of a clock tick.
+    foreign_load: f64,
 }
 
 /// A variant: its method, its threads (`None`: sequential), and one timed run.
@@ -362,14 +431,18 @@ fn run(
     let k = variants.len();
     let mut times = vec![Vec::with_capacity(reps); k];
     let mut peaks = vec![0usize; k];
+    // Other processes' clock ticks, and the machine's, over the kept runs.
+    let mut foreign = vec![(0f64, 0f64); k];
     for rep in 0..=reps {
         for j in 0..k {
             let i = (j + rep) % k;
-            let (time, peak) = (variants[i].2)();
+            let (time, peak, ticks, available) = unloaded(&*variants[i].2);
             if rep > 0 {
                 // Rep 0 is the warm-up.
                 times[i].push(time);
                 peaks[i] = peaks[i].max(peak);
+                foreign[i].0 += ticks;
+                foreign[i].1 += available;
             }
         }
     }
@@ -383,8 +456,8 @@ fn run(
     let sequential = medians[0].as_secs_f64();
     variants
         .iter()
-        .zip(medians.iter().zip(&peaks))
-        .map(|((method, threads, _), (median, peak))| Row {
+        .zip(medians.iter().zip(&peaks).zip(&foreign))
+        .map(|((method, threads, _), ((median, peak), foreign))| Row {
             workload,
             rows,
             family,
@@ -393,6 +466,7 @@ fn run(
             median: *median,
             speedup: sequential / median.as_secs_f64(),
             heap_per_output: *peak as f64 / output_bytes as f64,
+            foreign_load: foreign.0 / foreign.1.max(1.0),
         })
         .collect()
 }
@@ -486,16 +560,6 @@ fn pipeline_variants<'a>(
     variants
 }
 
-/// The 1-minute load average (Linux), when it can be read.
-fn load_average() -> Option<f64> {
-    fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from)
 }
@@ -512,8 +576,6 @@ fn main() {
         return;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Other processes' load skews every parallel figure: recorded with the results.
-    let load_before = load_average();
     let counts = thread_counts(cores);
     let pools = pools(&counts);
     let n_lines = config.rows(400_000);
@@ -596,21 +658,27 @@ fn main() {
         ));
     }
 
+    let (retried, kept_loaded) = (
+        RETRIED.load(Ordering::Relaxed),
+        KEPT_LOADED.load(Ordering::Relaxed),
+    );
     println!(
-        "scale {}, {cores} cores, median of {} runs after 1 warm-up; 1-minute load average {} before the run\n",
+        "scale {}, {cores} cores, median of {} runs after 1 warm-up; {retried} runs run again \
+         because other processes used over {:.0}% of the CPU time during them, {kept_loaded} kept \
+         so after {MAX_RETRIES} attempts\n",
         config.scale,
         config.reps,
-        load_before.map_or_else(|| "unknown".to_owned(), |l| format!("{l:.2}")),
+        MAX_FOREIGN_LOAD * 100.0,
     );
-    println!("| workload | method | threads | median time (ms) | rows/s | speed-up vs sequential | peak heap / output bytes |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!("| workload | method | threads | median time (ms) | rows/s | speed-up vs sequential | peak heap / output bytes | other processes' CPU share |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for row in &table {
         let workload = match row.workload {
             "tokens" => format!("tokens {} × 32 u32", row.rows),
             _ => format!("trivial {} × 3 f32", row.rows),
         };
         println!(
-            "| {workload} | {} | {} | {:.2} | {:.3e} | {:.2}× | {:.3} |",
+            "| {workload} | {} | {} | {:.2} | {:.3e} | {:.2}× | {:.3} | {:.1}% |",
             row.method,
             row.threads
                 .map_or_else(|| "—".to_owned(), |t| t.to_string()),
@@ -618,6 +686,7 @@ fn main() {
             row.rows as f64 / row.median.as_secs_f64(),
             row.speedup,
             row.heap_per_output,
+            row.foreign_load * 100.0,
         );
     }
 
@@ -627,7 +696,7 @@ fn main() {
     for row in &table {
         let _ = writeln!(
             json,
-            "{{\"workload\": {}, \"rows\": {}, \"family\": {}, \"method\": {}, \"threads\": {}, \"cores\": {cores}, \"scale\": {}, \"reps\": {}, \"load_before\": {}, \"median_s\": {:.9}, \"rows_per_s\": {:.1}, \"speedup\": {:.4}, \"peak_heap_per_output\": {:.4}}}",
+            "{{\"workload\": {}, \"rows\": {}, \"family\": {}, \"method\": {}, \"threads\": {}, \"cores\": {cores}, \"scale\": {}, \"reps\": {}, \"median_s\": {:.9}, \"rows_per_s\": {:.1}, \"speedup\": {:.4}, \"peak_heap_per_output\": {:.4}, \"foreign_cpu_share\": {:.4}, \"runs_retried\": {retried}, \"runs_kept_loaded\": {kept_loaded}}}",
             json_str(row.workload),
             row.rows,
             json_str(row.family),
@@ -635,11 +704,11 @@ fn main() {
             row.threads.map_or_else(|| "null".to_owned(), |t| t.to_string()),
             config.scale,
             config.reps,
-            load_before.map_or_else(|| "null".to_owned(), |l| format!("{l:.2}")),
             row.median.as_secs_f64(),
             row.rows as f64 / row.median.as_secs_f64(),
             row.speedup,
             row.heap_per_output,
+            row.foreign_load,
         );
     }
     fs::write(&json_path, json).unwrap_or_else(|e| panic!("write {}: {e}", json_path.display()));
