@@ -251,12 +251,11 @@ impl Parallel<'_> {
             Receiver::Mutable => {
                 // No parallel siblings: the row function changes `self` row by row, so threads
                 // cannot share it. These exist only to say so where they are called: a bound
-                // that never holds (`&mut Self` is not `Copy`: one thread at a time), under a
-                // binder so that it is checked at the call, and spanned on the `&mut self` that
-                // is the reason; the deprecation note says what to do instead.
-                let copy = marker("Copy");
+                // on a trait that is never implemented and whose message says why and what to
+                // do, under a binder so that it is checked at the call, and spanned on the
+                // `&mut self` that is the reason.
                 let never: syn::WherePredicate = syn::parse_quote_spanned!(first=>
-                    for<'__preallocate_threads> &'__preallocate_threads mut Self: #copy
+                    for<'__preallocate_threads> &'__preallocate_threads mut Self: #private::MutSelfHasNoParallelSiblings
                 );
                 for generics in [&mut batch_generics, &mut fill_generics] {
                     generics.make_where_clause().predicates.push(never.clone());
@@ -264,14 +263,12 @@ impl Parallel<'_> {
                 let (batch_params, _, batch_where) = batch_generics.split_for_impl();
                 let (fill_params, _, fill_where) = fill_generics.split_for_impl();
                 let note = format!(
-                    "`{name}` takes `&mut self`: state changed row by row cannot be shared by threads, so `{name}` has no parallel siblings; \
-                     take `&self` and keep per-row state out of `self`, or use `{name}_batch` / `{name}_fill`"
+                    "`{name}` takes `&mut self`: it has no parallel siblings (see the compile error at the call)"
                 );
                 let vis = self.vis;
                 quote! {
                     #attrs
                     #[doc(hidden)]
-                    #[deprecated(note = #note)]
                     #[allow(unused_variables, clippy::unused_self)]
                     #vis fn #batch_fn #batch_params (&mut self, items: #items) -> #batch_ret #batch_where {
                         ::core::unreachable!(#note)
@@ -279,7 +276,6 @@ impl Parallel<'_> {
 
                     #attrs
                     #[doc(hidden)]
-                    #[deprecated(note = #note)]
                     #[allow(unused_variables, clippy::unused_self)]
                     #vis fn #fill_fn #fill_params (&mut self, items: #items, out: __PreallocateOut) -> #fill_ret #fill_where {
                         ::core::unreachable!(#note)
