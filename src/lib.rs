@@ -198,6 +198,15 @@ pub mod __private {
     #[cfg(feature = "parallel")]
     pub use preallocate_runtime::{par_batch, par_fill, rayon};
 
+    /// Never implemented: a `&mut self` row function's `m_par_batch` and `m_par_fill` require
+    /// it, so that calling one is this one error, on the call.
+    #[diagnostic::on_unimplemented(
+        message = "a row function taking `&mut self` has no parallel siblings",
+        label = "this method changes `self` row by row, so threads cannot share it",
+        note = "take `&self` and keep per-row state out of `self` (then `..._par_batch` and `..._par_fill` exist), or call the sequential `..._batch` / `..._fill`"
+    )]
+    pub trait MutSelfHasNoParallelSiblings {}
+
     /// Emits the parallel entry points when the `parallel` feature is on, nothing otherwise:
     /// the feature is this crate's, so the generated code cannot test it with `cfg`.
     pub use crate::__preallocate_if_parallel as if_parallel;

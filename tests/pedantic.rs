@@ -54,3 +54,47 @@ fn pedantic_clean_expansions_work() {
     let rows: [&[f32]; 2] = [&[7.9, 1.0], &[]];
     assert_eq!(first::batch(rows), array![[7], [0]]);
 }
+
+/// A station table, with methods on `&self` (parallel siblings) and `&mut self` (none).
+#[derive(Default)]
+pub struct Stations {
+    /// Readings seen per station.
+    pub seen: Vec<u32>,
+}
+
+impl Stations {
+    /// Reads `self`.
+    #[preallocate(dim = 1, dtype = u32)]
+    #[must_use]
+    pub fn seen_at(&self, r: &Reading) -> [u32; 1] {
+        [self
+            .seen
+            .get(usize::from(r.station))
+            .copied()
+            .unwrap_or_default()]
+    }
+
+    /// Changes `self` row by row.
+    #[preallocate(dim = 1, dtype = u32)]
+    pub fn count(&mut self, r: &Reading) -> [u32; 1] {
+        let station = usize::from(r.station);
+        if self.seen.len() <= station {
+            self.seen.resize(station + 1, 0);
+        }
+        self.seen[station] += 1;
+        [self.seen[station]]
+    }
+}
+
+#[test]
+fn pedantic_clean_methods_work() {
+    let readings = [Reading {
+        celsius: 1.0,
+        station: 1,
+    }];
+    let mut stations = Stations::default();
+    assert_eq!(stations.count_batch(&readings), array![[1]]);
+    assert_eq!(stations.seen_at_batch(&readings), array![[1]]);
+    #[cfg(feature = "parallel")]
+    assert_eq!(stations.seen_at_par_batch(&readings), array![[1]]);
+}

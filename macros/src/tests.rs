@@ -412,3 +412,46 @@ fn a_relative_crate_path_is_imported_where_the_attribute_is() {
         assert!(!out.contains("__preallocate_crate"), "{out}");
     }
 }
+
+#[test]
+fn parallel_siblings_are_emitted_behind_the_facade_s_feature() {
+    let free = crate::expand::expand(
+        quote!(dim = 1, dtype = f32),
+        quote!(
+            fn f(x: &f32) -> [f32; 1] {
+                [*x]
+            }
+        ),
+    )
+    .to_string();
+    assert!(free.contains("if_parallel !"));
+    assert!(free.contains("fn par_batch < I >"));
+    assert!(free.contains("fn par_fill < 'out , I , O >"));
+
+    let shared = crate::expand::expand(
+        quote!(dim = 1, dtype = f32),
+        quote!(
+            fn m(&self, x: &f32) -> [f32; 1] {
+                [*x]
+            }
+        ),
+    )
+    .to_string();
+    assert!(shared.contains("fn m_par_batch"));
+    assert!(shared.contains("fn m_par_fill"));
+    assert!(!shared.contains("MutSelfHasNoParallelSiblings"));
+
+    // `&mut self`: the names exist only to say why there is no parallel sibling.
+    let mutable = crate::expand::expand(
+        quote!(dim = 1, dtype = f32),
+        quote!(
+            fn m(&mut self, x: &f32) -> [f32; 1] {
+                [*x]
+            }
+        ),
+    )
+    .to_string();
+    assert!(mutable.contains("fn m_par_batch"));
+    assert!(mutable.contains("MutSelfHasNoParallelSiblings"));
+    assert!(!mutable.contains("par_batch (&"));
+}

@@ -439,8 +439,9 @@ where
 ///
 /// Items are run in passes of as many items as the buffer has free rows, each pass on every
 /// thread, so that no row is computed that `fill` would not compute. One difference: rows
-/// after the returned count are zeroed (threads wrote there before the rows were closed up),
-/// where `fill` leaves them as they were.
+/// after the returned count that items were run into (up to the number of items) are zeroed,
+/// since threads wrote there before the rows were closed up; `fill` leaves them as they were.
+/// Rows past the number of items are left as they were by both.
 ///
 /// # Errors
 /// As [`fill`](crate::fill).

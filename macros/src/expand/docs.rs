@@ -10,6 +10,8 @@ pub struct Docs {
     pub batch: String,
     pub pipeline: String,
     pub fill: String,
+    pub par_batch: String,
+    pub par_fill: String,
     pub dim: String,
     pub shape: String,
     pub dtype: String,
@@ -17,7 +19,11 @@ pub struct Docs {
 
 /// The docs of the companions of `name`, the row function as a caller writes it
 /// (`featurize()`, `self.encode()`).
-pub fn docs(spec: &Spec, name: &str) -> Docs {
+///
+/// `siblings` names the sequential entry points as the caller writes them (`batch`,
+/// `self.encode_batch`), for the parallel ones' docs.
+pub fn docs(spec: &Spec, name: &str, siblings: [&str; 2]) -> Docs {
+    let [batch, fill] = siblings;
     let item = shown(&spec.sig.item_ty);
     let dtype = spec.dtype.name();
     let shape = match spec.shape.as_slice() {
@@ -62,6 +68,16 @@ pub fn docs(spec: &Spec, name: &str) -> Docs {
              # Errors\n\
              - `Error::WidthMismatch` (`Error::ShapeMismatch` for multi-axis rows) when the rows of `out` do not have this shape; nothing is written.\n\
              - `Error::BufferFull` when there are more rows than `out` has: every row of `out` is written and the error carries that count.{fill_errors}"
+        ),
+        par_batch: format!(
+            "Like `{batch}`, with the rows computed on every thread of rayon's current pool: the same result as `{batch}`, bit for bit, whatever the number of threads.\n\n\
+             `items` is anything rayon splits by index: a `&Vec<T>` or `&[T]`, a range, `v.par_iter()`. The threads are those of the pool the call runs in (`ThreadPool::install` chooses them; rayon's global pool otherwise). Inputs of fewer than a few thousand items run on the calling thread.{batch_errors}"
+        ),
+        par_fill: format!(
+            "Like `{fill}`, with the rows computed on every thread of rayon's current pool: the same rows, count and errors (`BufferFull` included) as `{fill}`, bit for bit, whatever the number of threads.\n\n\
+             `items` is anything rayon splits by index: a `&Vec<T>` or `&[T]`, a range, `v.par_iter()`. The threads are those of the pool the call runs in (`ThreadPool::install` chooses them; rayon's global pool otherwise). Inputs of fewer than a few thousand items run on the calling thread. One difference from `{fill}`: rows after the returned count that an item could have filled (up to the number of items) are zeroed, where `{fill}` leaves them as they were.\n\n\
+             # Errors\n\
+             As `{fill}`."
         ),
         pipeline: format!(
             "A bounded-memory pipeline over `{name}`: rows go through one reused chunk buffer to a closure (`for_each_chunk`), a `.npy` file (`write_npy`), `.npy` shards (`write_npy_shards`) or a safetensors file (`write_safetensors`); set the chunk with `chunk_rows` or `memory_budget`."

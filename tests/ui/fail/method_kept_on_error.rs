@@ -27,5 +27,7 @@ fn main() {
             Ok::<(), std::io::Error>(())
         });
     let shape: &[usize] = Scaler::SCALE_SHAPE;
-    let _ = (row, batch, written, chunks, shape);
+    let par_batch: preallocate::ndarray::Array2<f32> = scaler.scale_par_batch(&[1.0f32][..]);
+    let par_written: usize = scaler.scale_par_fill(&[1.0f32][..], out.view_mut()).unwrap();
+    let _ = (row, batch, written, chunks, shape, par_batch, par_written);
 }
