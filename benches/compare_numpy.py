@@ -10,7 +10,7 @@ vocabulary on them and encodes every line as 32 token ids (uint32) with three nu
 
 then runs ``cargo bench --bench parallel -- --compare FILE --npy OUT``, which encodes the same
 file with the `#[preallocate]` row function `tokens` (same vocabulary rule, same tokenization),
-through ``tokens::batch`` and ``par_batch`` (every core), and writes its rows to ``OUT``; the
+through ``tokens::batch`` and ``tokens::par_batch`` (every core), and writes its rows to ``OUT``; the
 script checks that array equal to numpy's.
 
 The tokenization, on both sides: split on whitespace (the lines are ASCII letters and single
@@ -219,7 +219,7 @@ def main():
     ]
     for r in rust:
         label = "Rust `tokens::batch`" if r["method"] == "batch" else (
-            f"Rust `par_batch` ({r['threads']} threads)"
+            f"Rust `tokens::par_batch` ({r['threads']} threads)"
         )
         rows.append((label, r["ns_per_row"], r["peak_heap_per_output"]))
     rust_batch = next(r["ns_per_row"] for r in rust if r["method"] == "batch")

@@ -1,5 +1,5 @@
-//! Every core: sequential `batch` against `par_batch` at 1, 2, 4, ... threads (up to the
-//! machine's cores), and the sequential `pipeline().write_npy` against
+//! Every core: sequential `name::batch` against `name::par_batch` at 1, 2, 4, ... threads (up to
+//! the machine's cores), and the sequential `pipeline().write_npy` against
 //! `pipeline().threads(t).write_npy`, in one process, for two row functions:
 //!
 //! - `tokens`: a CPU-heavy row, about 1 µs of work per item: a line of generated text split on
@@ -29,7 +29,7 @@
 //! target directory (not `/tmp`, which may be a tmpfs in RAM) and removed at the end.
 //!
 //! With `--compare FILE`, the bench instead encodes the lines of `FILE` with `tokens` (the
-//! vocabulary fitted on them), times `batch` and `par_batch` (every core), prints one JSON object
+//! vocabulary fitted on them), times `tokens::batch` and `tokens::par_batch` (every core), prints one JSON object
 //! per method on stdout, and, with `--npy PATH`, writes the rows to `PATH` with
 //! `pipeline().write_npy`: `benches/compare_numpy.py` runs it on the lines it generates.
 //!
@@ -595,7 +595,7 @@ fn main() {
             .expect("the vocabulary is fitted once");
         let output_bytes = n_lines * tokens::DIM * size_of::<u32>();
         let batch = || tokens::batch(black_box(&lines));
-        let par_batch = || preallocate::par_batch(&tokens::__PreallocateRow, black_box(&lines));
+        let par_batch = || tokens::par_batch(black_box(&lines));
         table.extend(run(
             "tokens",
             "batch",
@@ -628,7 +628,7 @@ fn main() {
         let n = u32::try_from(n_trivial).expect("at most u32::MAX rows");
         let output_bytes = n_trivial * trivial::DIM * size_of::<f32>();
         let batch = || trivial::batch(black_box(0..n));
-        let par_batch = || preallocate::par_batch(&trivial::__PreallocateRow, black_box(0..n));
+        let par_batch = || trivial::par_batch(black_box(0..n));
         table.extend(run(
             "trivial",
             "batch",
@@ -732,7 +732,7 @@ fn compare(file: &Path, npy: Option<&Path>, reps: usize) {
     let threads = preallocate::rayon::current_num_threads();
 
     let batch = || tokens::batch(black_box(&lines));
-    let par_batch = || preallocate::par_batch(&tokens::__PreallocateRow, black_box(&lines));
+    let par_batch = || tokens::par_batch(black_box(&lines));
     assert!(
         batch() == par_batch(),
         "par_batch differs from batch on {}",
