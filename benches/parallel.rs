@@ -29,9 +29,10 @@
 //! target directory (not `/tmp`, which may be a tmpfs in RAM) and removed at the end.
 //!
 //! With `--compare FILE`, the bench instead encodes the lines of `FILE` with `tokens` (the
-//! vocabulary fitted on them), times `tokens::batch` and `tokens::par_batch` (every core), prints one JSON object
-//! per method on stdout, and, with `--npy PATH`, writes the rows to `PATH` with
-//! `pipeline().write_npy`: `benches/compare_numpy.py` runs it on the lines it generates.
+//! vocabulary fitted on them), times `tokens::batch` and `tokens::par_batch` (every core),
+//! prints one JSON object per method on stdout, and, with `--npy PATH`, writes the rows to
+//! `PATH` with `pipeline().write_npy`: `benches/compare_numpy.py` runs it on the lines it
+//! generates.
 //!
 //! ```text
 //! cargo bench --bench parallel
