@@ -27,7 +27,7 @@ FAMILIES = {
     "pipeline": ("threads(t).write_npy", "write_npy", "#d95f02"),
 }
 LABELS = {
-    "tokens": "tokens: a line of text → 32 u32 token ids (~1 µs/row)",
+    "tokens": "tokens: a line of text → 32 u32 token ids",
     "trivial": "trivial: an index → 3 f32",
 }
 
@@ -60,6 +60,11 @@ def fmt_rate(v):
     return f"{v:g}"
 
 
+def per_row(record):
+    ns = record["median_s"] * 1e9 / record["rows"]
+    return f"{ns / 1e3:.2f} µs/row" if ns >= 1e3 else f"{ns:.1f} ns/row"
+
+
 def panel(records, workload, family, x0, y0, w, h):
     """One panel's SVG elements (one workload, one method family), plot area at (x0, y0)."""
     parallel, sequential, colour = FAMILIES[family]
@@ -80,14 +85,14 @@ def panel(records, workload, family, x0, y0, w, h):
         return y0 + h - h * v / ytop
 
     out = []
-    what = "par_batch vs batch" if family == "batch" else "pipeline().threads(t).write_npy vs write_npy"
+    what = "par_batch vs batch" if family == "batch" else "threads(t).write_npy vs write_npy"
     out.append(
         f'<text x="{x0 + w / 2}" y="{y0 - 28}" text-anchor="middle" font-size="14" '
         f'font-weight="bold">{esc(LABELS.get(workload, workload))}</text>'
     )
     out.append(
         f'<text x="{x0 + w / 2}" y="{y0 - 10}" text-anchor="middle" font-size="13">'
-        f"{esc(what)}, {seq['rows']:,} rows</text>"
+        f"{esc(what)}, {seq['rows']:,} rows, {per_row(seq)} sequential</text>"
     )
     # Grid and y ticks.
     v = 0.0
@@ -188,20 +193,21 @@ def svg(records):
 
 def tables(records):
     first = records[0]
-    load = first.get("load_before")
     lines = [
         f"`cargo bench --bench parallel` on {first['cores']} cores: median of {first['reps']} "
         f"runs after 1 warm-up, scale {first['scale']:g}"
-        + (f", 1-minute load average {load:.2f} before the run" if load is not None else "")
-        + ". Speed-up: the sequential method's median time ÷ the variant's. Peak heap: the "
+        + ". Runs during which other processes used more than 5% of the CPU time were run again "
+        f"({first.get('runs_retried', 0)} were; {first.get('runs_kept_loaded', 0)} still loaded "
+        "after 20 attempts were kept); the last column is the share other processes used during "
+        "the kept runs. Speed-up: the sequential method's median time ÷ the variant's. Peak heap: the "
         "most heap bytes live during a run above those live before it ÷ the output's bytes "
         "(for the pipelines, the bytes of the whole file, of which they hold a chunk or two).",
         "",
         "![throughput against threads](scaling.svg)",
         "",
         "| workload | method | threads | median time (ms) | rows/s | speed-up vs sequential "
-        "| peak heap / output bytes |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| peak heap / output bytes | other processes' CPU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in records:
         shape = "32 u32" if r["workload"] == "tokens" else "3 f32"
@@ -209,7 +215,7 @@ def tables(records):
         lines.append(
             f"| {r['workload']} {r['rows']:,} × {shape} | `{r['method']}` | {threads} "
             f"| {r['median_s'] * 1e3:.2f} | {fmt_rate(r['rows_per_s'])} | {r['speedup']:.2f}× "
-            f"| {r['peak_heap_per_output']:.3f} |"
+            f"| {r['peak_heap_per_output']:.3f} | {r.get('foreign_cpu_share', 0) * 100:.1f}% |"
         )
     return "\n".join(lines)
 
