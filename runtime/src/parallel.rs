@@ -21,15 +21,32 @@ use crate::element::Element;
 use crate::policy::{Failed, FillStop, Policy};
 use crate::row::{Batch, RowFn, RowSpec};
 
-/// Inputs shorter than this run on the calling thread: below it, starting threads costs more
-/// than cheap rows gain.
-pub(crate) const MIN_PARALLEL_ITEMS: usize = 2048;
+/// How finely a run is split among threads.
+#[derive(Clone, Copy)]
+pub(crate) struct Grain {
+    /// Inputs shorter than this run on the calling thread.
+    min_items: usize,
+    /// The fewest items a leaf runs.
+    min_leaf: usize,
+    /// Leaves per thread, so that rows of uneven cost still balance.
+    leaves_per_thread: usize,
+}
 
-/// The fewest items a leaf runs.
-const MIN_LEAF_ITEMS: usize = 512;
+/// `par_batch` and `par_fill`: below a few thousand items, starting threads costs more than
+/// cheap rows gain; the run is long, so a few leaves per thread balance it.
+const CALLS: Grain = Grain {
+    min_items: 2048,
+    min_leaf: 512,
+    leaves_per_thread: 4,
+};
 
-/// Leaves per thread, so that rows of uneven cost still balance.
-const LEAVES_PER_THREAD: usize = 4;
+/// A threaded pipeline's chunks: the caller asked for threads, and every chunk ends at a join,
+/// where threads wait for the last leaf: many small leaves keep that wait short.
+pub(crate) const CHUNKS: Grain = Grain {
+    min_items: 2,
+    min_leaf: 16,
+    leaves_per_thread: 16,
+};
 
 /// What one leaf did with its range of items and rows.
 struct Leaf<F> {
@@ -216,6 +233,7 @@ struct FillRun<'r, 'o, R: RowSpec> {
     len: usize,
     /// Threads to spread a pass over (the pool's size, or a pipeline's `threads`).
     threads: usize,
+    grain: Grain,
 }
 
 impl<R, Item> ProducerCallback<Item> for FillRun<'_, '_, R>
@@ -231,6 +249,7 @@ where
             mut out,
             len,
             threads,
+            grain,
         } = self;
         let capacity = out.len_of(Axis(0));
         let (mut rest, mut taken, mut written) = (producer, 0, 0);
@@ -273,7 +292,7 @@ where
             let range = Range {
                 item: taken,
                 row: 0,
-                leaf_items: leaf_items(pass_items, threads),
+                leaf_items: leaf_items(pass_items, threads, grain),
                 stop: &stop,
             };
             let leaves = split_run(row_fn, items, pass_out.view_mut(), range);
@@ -300,11 +319,11 @@ where
 
 /// Items per leaf: a few leaves per thread, none tiny; one leaf (this thread) for a short input
 /// or one thread.
-fn leaf_items(items: usize, threads: usize) -> usize {
-    if threads <= 1 || items < MIN_PARALLEL_ITEMS {
+fn leaf_items(items: usize, threads: usize, grain: Grain) -> usize {
+    if threads <= 1 || items < grain.min_items {
         return items.max(1);
     }
-    (items / (threads * LEAVES_PER_THREAD)).max(MIN_LEAF_ITEMS)
+    (items / (threads * grain.leaves_per_thread)).max(grain.min_leaf)
 }
 
 /// Runs the rows of `items` into `out` on `threads` threads of the current pool.
@@ -313,6 +332,7 @@ pub(crate) fn fill_on<R, I>(
     items: I,
     out: ArrayViewMut<'_, R::Dtype, R::Dim>,
     threads: usize,
+    grain: Grain,
 ) -> Result<Batch<usize>, FillStop<Fatal<R, I::Item>>>
 where
     I: IndexedParallelIterator,
@@ -332,6 +352,7 @@ where
         out,
         len,
         threads,
+        grain,
     })
 }
 
@@ -386,7 +407,7 @@ where
 {
     let items = items.into_par_iter();
     let len = items.len();
-    if len < MIN_PARALLEL_ITEMS || rayon::current_num_threads() == 1 {
+    if len < CALLS.min_items || rayon::current_num_threads() == 1 {
         // One thread: the sequential loop itself, at its speed.
         return items.with_producer(Sequential { row_fn });
     }
@@ -400,7 +421,7 @@ where
     let shape = drivers::batch_shape::<R>(len);
     let out = ArrayViewMut::from_shape(shape, &mut data)
         .expect("the buffer holds `len` rows of the row shape");
-    let run = fill_on(row_fn, items, out, rayon::current_num_threads());
+    let run = fill_on(row_fn, items, out, rayon::current_num_threads(), CALLS);
     R::Policy::batch(match run {
         Ok(Batch { rows, skipped }) => {
             data.truncate(rows * R::DIM);
@@ -490,6 +511,7 @@ where
         items.into_par_iter(),
         out,
         rayon::current_num_threads(),
+        CALLS,
     ))
 }
 
@@ -543,7 +565,7 @@ where
                     &mut out[..count * dim],
                 )
                 .expect("a chunk buffer holds `count` rows of the row shape");
-                *computed = Some(fill_on(row_fn, current.par_drain(..), out, threads));
+                *computed = Some(fill_on(row_fn, current.par_drain(..), out, threads, CHUNKS));
             });
             let handed_on = match ready_rows {
                 Some(rows) => consume(rows_of(&ready, rows, dim)),
