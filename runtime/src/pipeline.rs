@@ -80,8 +80,11 @@ pub struct Pipeline<R, X = Serial> {
 pub mod exec {
     use ndarray::ArrayView2;
 
+    use ndarray::Array;
+
     use crate::drivers::{Fatal, Run};
-    use crate::row::RowFn;
+    use crate::policy::Policy;
+    use crate::row::{RowFn, RowSpec};
 
     /// Each chunk's rows on the calling thread.
     #[derive(Debug, Clone, Copy, Default)]
@@ -139,7 +142,17 @@ pub mod exec {
         ) -> Run<Fatal<R, I::Item>, E>
         where
             C: FnMut(ArrayView2<'_, R::Dtype>) -> Result<(), E>;
+
+        /// The whole output in memory, as the row function's `batch` returns it.
+        #[doc(hidden)]
+        fn batch(&self, row_fn: &mut R, items: I, chunk_rows: usize) -> Batched<R, I::Item>;
     }
+
+    /// What `batch` returns for `R` over `Item`.
+    pub type Batched<R, Item> = <<R as RowSpec>::Policy as Policy>::Batch<
+        Array<<R as RowSpec>::Dtype, <R as RowSpec>::Dim>,
+        <R as RowFn<Item>>::Error,
+    >;
 }
 
 use exec::Exec;
@@ -163,6 +176,10 @@ where
         C: FnMut(ArrayView2<'_, R::Dtype>) -> Result<(), E>,
     {
         drivers::run(row_fn, items, &mut Chunks::new(chunk_rows, R::DIM, consume))
+    }
+
+    fn batch(&self, row_fn: &mut R, items: I, _: usize) -> exec::Batched<R, I::Item> {
+        drivers::batch(row_fn, items)
     }
 }
 
@@ -188,6 +205,42 @@ where
             return Serial.run_chunks(row_fn, items, chunk_rows, consume);
         }
         crate::parallel::run_chunks(row_fn, items, chunk_rows, self.threads, consume)
+    }
+
+    fn batch(&self, row_fn: &mut R, items: I, chunk_rows: usize) -> exec::Batched<R, I::Item> {
+        if self.threads <= 1 {
+            return drivers::batch(row_fn, items);
+        }
+        // Each chunk computed on the threads, appended to one buffer: allocated once when the
+        // length is known, grown (amortized) when it is not.
+        let (lower, upper) = items.size_hint();
+        let mut data = Vec::new();
+        if upper == Some(lower) {
+            let _ = data.try_reserve_exact(lower.saturating_mul(R::DIM));
+        }
+        let run = self.run_chunks(
+            row_fn,
+            items,
+            chunk_rows,
+            |chunk: ArrayView2<'_, R::Dtype>| {
+                match chunk.as_slice() {
+                    Some(rows) => data.extend_from_slice(rows),
+                    None => data.extend(chunk.iter().copied()),
+                }
+                Ok::<(), core::convert::Infallible>(())
+            },
+        );
+        R::Policy::batch(match run {
+            Ok(skipped) => {
+                data.shrink_to_fit();
+                let rows = data.len() / R::DIM.max(1);
+                let rows = Array::from_shape_vec(drivers::batch_shape::<R>(rows), data)
+                    .expect("the chunks hold whole rows of the row shape");
+                Ok(Batch { rows, skipped })
+            }
+            Err(Stop::Item(failed)) => Err(failed),
+            Err(Stop::Target(never)) => match never {},
+        })
     }
 }
 
@@ -298,7 +351,9 @@ impl<R: RowSpec, X> Pipeline<R, X> {
 }
 
 impl<R: RowSpec, X> Pipeline<R, X> {
-    /// The same result as the row function's `batch`: the whole output in memory (no chunks).
+    /// The same result as the row function's `batch`: the whole output in memory. With
+    /// [`threads`](Pipeline::threads), the rows are computed chunk by chunk on the threads and
+    /// appended to one buffer (allocated once when the input's length is known).
     // The return type is the policy's, as for `crate::batch`.
     #[allow(clippy::type_complexity)]
     pub fn batch<I>(
@@ -308,8 +363,11 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     where
         I: IntoIterator,
         R: RowFn<I::Item>,
+        X: Exec<R, I::IntoIter>,
     {
-        drivers::batch(&mut self.row_fn, items)
+        let chunk_rows = self.rows_per_chunk();
+        self.exec
+            .batch(&mut self.row_fn, items.into_iter(), chunk_rows)
     }
 
     /// Passes every chunk of rows (`n × DIM`, row-major, `n` at most the chunk size) to `f`,

@@ -224,6 +224,16 @@ proptest! {
         let (sequential, sequential_chunks) = collect(1);
         let (threaded, threaded_chunks) = collect(threads);
         prop_assert_eq!(threaded, sequential);
+        let items = || -> Box<dyn Iterator<Item = u32> + Send> {
+            if exact { Box::new(0..len) } else { Box::new((0..len).filter(|_| true)) }
+        };
+        let threaded_batch = on_threads(threads.max(2), || {
+            Pipeline::new(rows::<FallibleFiltered>(&drop, &fail, in_place))
+                .chunk_rows(chunk_rows)
+                .threads(threads)
+                .batch(items())
+        });
+        prop_assert_eq!(threaded_batch, batch(&mut rows::<FallibleFiltered>(&drop, &fail, in_place), items()));
         // The same rows, in the same order (chunks may be cut where the sequential ones are).
         let flat = |chunks: Vec<Array2<i64>>| chunks.iter().flat_map(|c| c.iter().copied().collect::<Vec<_>>()).collect::<Vec<_>>();
         prop_assert_eq!(flat(threaded_chunks), flat(sequential_chunks));
