@@ -90,6 +90,18 @@ pub mod exec {
     #[derive(Debug, Clone, Copy, Default)]
     pub struct Serial;
 
+    /// Implemented when the feature `progress` is on: [`Pipeline::progress`](crate::Pipeline::progress)
+    /// requires it, so that without the feature the call is an error naming the feature.
+    #[diagnostic::on_unimplemented(
+        message = "`.progress(..)` needs the `progress` feature of `preallocate`",
+        label = "progress reporting is not compiled in",
+        note = "enable it in Cargo.toml: `preallocate = {{ version = \"...\", features = [\"progress\"] }}`"
+    )]
+    pub trait ProgressFeature {}
+
+    #[cfg(feature = "progress")]
+    impl<R, X> ProgressFeature for crate::Pipeline<R, X> {}
+
     /// What a [`Pipeline::for_each_chunk`](crate::Pipeline::for_each_chunk) closure returns:
     /// `()` when it cannot fail, or `Result<(), E>`.
     pub trait ChunkResult<E> {
@@ -322,10 +334,14 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     }
 
     /// Shows rows done, rows per second and, when the input's length is known, an ETA on
-    /// stderr while a file is written or chunks are processed (feature `progress`).
-    #[cfg(feature = "progress")]
+    /// stderr while a file is written or chunks are processed: a bar on a terminal, a plain line
+    /// every few seconds in a log. Needs the feature `progress`; without it, calling this is a
+    /// compile error that says so.
     #[must_use]
-    pub fn progress(mut self, on: bool) -> Self {
+    pub fn progress(mut self, on: bool) -> Self
+    where
+        Self: exec::ProgressFeature,
+    {
         self.progress = on;
         self
     }
