@@ -268,3 +268,109 @@ impl<E: StdError + 'static> StdError for Error<E> {
         }
     }
 }
+
+/// An error turned into a `Box<dyn Error>` by `into_boxed`: the message as the error printed it,
+/// and, as its source, the source of the row function's error.
+struct Boxed {
+    message: String,
+    cause: Option<Box<dyn StdError>>,
+}
+
+impl fmt::Debug for Boxed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Display for Boxed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for Boxed {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.cause.as_ref().and_then(|cause| cause.source())
+    }
+}
+
+impl<E> RowError<E>
+where
+    E: Into<Box<dyn StdError>>,
+{
+    fn into_cause(self) -> Box<dyn StdError> {
+        match self {
+            RowError::Row(err) => err.into(),
+            RowError::Cast(err) => Box::new(err),
+        }
+    }
+}
+
+impl<E> ItemError<E>
+where
+    E: fmt::Display + Into<Box<dyn StdError>>,
+{
+    /// This error as a `Box<dyn Error>`, for a row function whose own error type is not an
+    /// `Error` itself (`Box<dyn Error>`, `String`), which `?` cannot convert: the message is
+    /// the same, and the row error's source stays reachable.
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use preallocate_runtime::{ItemError, RowError};
+    ///
+    /// fn script() -> Result<(), Box<dyn Error>> {
+    ///     let failed: Result<(), ItemError<Box<dyn Error>>> =
+    ///         Err(ItemError { index: 3, error: RowError::Row("bad line".into()) });
+    ///     failed.map_err(ItemError::into_boxed)?; // `?` alone does not compile here
+    ///     Ok(())
+    /// }
+    /// assert_eq!(script().unwrap_err().to_string(), "item 3: bad line");
+    /// ```
+    pub fn into_boxed(self) -> Box<dyn StdError> {
+        let message = self.to_string();
+        Box::new(Boxed {
+            message,
+            cause: Some(self.error.into_cause()),
+        })
+    }
+}
+
+impl<E> Error<E>
+where
+    E: fmt::Display + Into<Box<dyn StdError>>,
+{
+    /// This error as a `Box<dyn Error>`, for a row function whose own error type is not an
+    /// `Error` itself (`Box<dyn Error>`, `String`), which `?` cannot convert (see
+    /// [`ItemError::into_boxed`]).
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use preallocate_runtime::{Error, ItemError, RowError};
+    ///
+    /// let err: Error<Box<dyn std::error::Error>> = Error::Item {
+    ///     written: 2,
+    ///     error: ItemError { index: 2, error: RowError::Row("bad line".into()) },
+    /// };
+    /// let boxed = err.into_boxed();
+    /// assert_eq!(boxed.to_string(), "item 2: bad line (2 rows written before it)");
+    /// assert!(boxed.source().is_none());
+    /// ```
+    pub fn into_boxed(self) -> Box<dyn StdError> {
+        let message = self.to_string();
+        let cause = match self {
+            Error::Item { error, .. }
+            | Error::Output {
+                cause: OutputCause::Item(error),
+                ..
+            } => Some(error.error.into_cause()),
+            Error::Output {
+                cause: OutputCause::Sink(error),
+                ..
+            } => Some(Box::new(error) as Box<dyn StdError>),
+            Error::WidthMismatch { .. }
+            | Error::ShapeMismatch { .. }
+            | Error::BufferFull { .. } => None,
+        };
+        Box::new(Boxed { message, cause })
+    }
+}
