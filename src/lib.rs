@@ -168,6 +168,72 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+/// `#[preallocate(dim = N, dtype = T, ...)]` on a row function: one item in, one row of numbers
+/// out.
+///
+/// # The row function
+///
+/// | form | signature | the item gives |
+/// |---|---|---|
+/// | by value | `fn f(item: Item) -> [E; N]` | the returned row, converted from `E` to the dtype |
+/// | in place | `fn f(item: Item, row: &mut [T; N])` | the row written into the output itself (`T` is the dtype; the row arrives zeroed) |
+/// | multi-axis | `-> [[E; W]; H]` or `row: &mut [[T; W]; H]`, with `shape = (H, W)` | a row of shape `(H, W)`; `batch` returns one more axis |
+/// | filtering | `-> Option<[E; N]>`, in place `-> bool` | no row for `None` / `false`: the item is listed in `skipped` |
+/// | fallible | `-> Result<[E; N], MyError>`, in place `-> Result<(), MyError>` | an error: the batch stops with an [`ItemError`] (or skips it under `on_error = "skip"`) |
+/// | both | `-> Result<Option<[E; N]>, MyError>`, in place `-> Result<bool, MyError>` | either |
+/// | method | `fn m(&self, item: Item) -> ...` or `&mut self` in an inherent `impl` | the same, with the fitted state of `self` |
+///
+/// `Item` may be a reference (elided or named lifetime), an owned value, or generic; the
+/// function keeps its generics, lifetimes, where clauses, attributes, docs and visibility, and
+/// stays callable per item.
+///
+/// # Keys
+///
+/// | key | value | default |
+/// |---|---|---|
+/// | `dim` | the row length: an integer literal ≥ 1 or a `const` in scope | (`dim` or `shape` is required) |
+/// | `shape` | `(H, W)` up to four axes, each a literal or a `const` | |
+/// | `dtype` | `f16`, `bf16`, `f32`, `f64`, `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32`, `u64` | (required) |
+/// | `cast` | `"as"`, `"checked"` or `"saturate"`: how a by-value row of another element type is stored | lossless conversions only |
+/// | `on_error` | `"fail"` (stop at the first failing item) or `"skip"` (drop it, list its index) | `"fail"` |
+/// | `crate` | the path of this crate when it is named otherwise (`crate = pa`) | `::preallocate` |
+///
+/// # What it generates
+///
+/// For a free function `f`, a module `f` (same visibility): `DIM`, `SHAPE`, `Dtype`,
+/// `batch(items)`, `fill(items, out)`, `pipeline()`, and with the `parallel` feature
+/// `par_batch(items)` and `par_fill(items, out)`. For a method `m`: `m_batch`, `m_fill`,
+/// `m_pipeline`, `M_DIM`, `M_SHAPE`, and for `&self` methods `m_par_batch`, `m_par_fill`. What
+/// `batch` and `fill` return follows the function's [`policy`]:
+///
+/// | row function | `batch` returns | `fill` returns |
+/// |---|---|---|
+/// | `-> [E; N]` | `Array2<Dtype>` | `Result<usize, Error>` |
+/// | `-> Option<[E; N]>` | `Batch<Array2<Dtype>>` | `Result<Batch<usize>, Error>` |
+/// | `-> Result<[E; N], MyError>` | `Result<Array2<Dtype>, ItemError<MyError>>` | `Result<usize, Error<MyError>>` |
+/// | `-> Result<Option<[E; N]>, MyError>` | `Result<Batch<Array2<Dtype>>, ItemError<MyError>>` | `Result<Batch<usize>, Error<MyError>>` |
+/// | fallible, `on_error = "skip"` | `Batch<Array2<Dtype>>` | `Result<Batch<usize>, Error<MyError>>` |
+///
+/// ```
+/// use preallocate::preallocate;
+///
+/// /// Every form at once: fallible, filtering, in place, with a checked cast elsewhere.
+/// #[preallocate(dim = 2, dtype = u8, on_error = "skip")]
+/// fn pixel(line: &str, row: &mut [u8; 2]) -> Result<bool, std::num::ParseIntError> {
+///     let (a, b) = line.split_once(',').unwrap_or((line, "0"));
+///     row[0] = a.trim().parse()?;
+///     row[1] = b.trim().parse()?;
+///     Ok(row[0] > 0) // a row starting with 0 is dropped
+/// }
+///
+/// let kept = pixel::batch(["1, 2", "x, 3", "0, 9", "4, 5"]);
+/// assert_eq!(kept.rows, ndarray::array![[1, 2], [4, 5]]);
+/// assert_eq!(kept.skipped, vec![1, 2]); // item 1 failed, item 2 was dropped
+/// assert_eq!((pixel::DIM, pixel::SHAPE), (2, &[2][..]));
+/// ```
+///
+/// Misuse is a compile error on the token to fix; after one, the function and every generated
+/// name still exist, so the rest of the crate reports nothing more.
 pub use preallocate_macros::preallocate;
 pub use preallocate_runtime::{
     policy, Batch, CastError, Element, Error, FileOutput, ItemError, LosslessFrom, NpyElement,
