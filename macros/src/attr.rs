@@ -233,7 +233,7 @@ fn unknown_key(
         "casting" | "conversion" | "convert" => Some("cast"),
         "on_err" | "onerror" | "errors" | "error" => Some("on_error"),
         "krate" | "crate_path" | "path" => Some("crate"),
-        _ => None,
+        _ => closest_key(name),
     };
     let hint = meant
         .map(|k| format!(" (did you mean `{k}`?)"))
@@ -247,6 +247,42 @@ fn unknown_key(
         ),
     ));
     skip_value(meta.input)
+}
+
+/// The key a misspelling most likely meant (`dytpe` → `dtype`): the one at the smallest edit
+/// distance, counting a swap of two neighbours as one edit, if that is small for its length.
+fn closest_key(name: &str) -> Option<&'static str> {
+    let name = name.to_ascii_lowercase();
+    KEYS.iter()
+        .map(|key| (edit_distance(&name, key), *key))
+        .filter(|(distance, key)| *distance <= if key.len() > 4 { 2 } else { 1 })
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, key)| key)
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and transpositions.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut rows = vec![vec![0; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 /// Consumes the value of an unknown key (`= tokens` or `(tokens)`) so that parsing goes on.
@@ -383,6 +419,12 @@ fn parse_dtype(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<(D
         ));
         return Ok(None);
     }
+    // `np.float32`, `torch.bfloat16`: a Python habit, read whole so that it is one error.
+    if input.peek(syn::Ident) && input.peek2(Token![.]) {
+        let value: Expr = input.parse()?;
+        errors.push(foreign_dtype(&value));
+        return Ok(None);
+    }
     let ty: syn::Type = input.parse()?;
     if let Some(d) = Dtype::from_type(&ty) {
         return Ok(Some((d, ty)));
@@ -403,6 +445,38 @@ fn parse_dtype(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<(D
         ),
     ));
     Ok(None)
+}
+
+/// The error for a dtype written as a Python expression (`np.float32`, `torch.float16`,
+/// `np.dtype("uint8")`): the Rust type its last name stands for.
+fn foreign_dtype(value: &Expr) -> syn::Error {
+    let last = match value {
+        Expr::Field(f) => match &f.member {
+            syn::Member::Named(name) => Some(name.to_string()),
+            syn::Member::Unnamed(_) => None,
+        },
+        Expr::MethodCall(call) => match call.args.first() {
+            Some(Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(s), ..
+            })) => Some(s.value()),
+            _ => Some(call.method.to_string()),
+        },
+        _ => None,
+    };
+    let fix = match last.as_deref().and_then(Dtype::suggestion) {
+        Some(d) => format!("did you mean `{}`? write `dtype = {}`", d.name(), d.name()),
+        None => format!("write one of {VALID_NAMES}"),
+    };
+    syn::Error::new_spanned(
+        value,
+        format!(
+            "`dtype` takes a Rust type, not `{}`: {fix}",
+            shown(value)
+                .replace(" . ", ".")
+                .replace(" .", ".")
+                .replace(". ", ".")
+        ),
+    )
 }
 
 /// A string value out of a fixed list (`cast = "as"`, `on_error = "skip"`).

@@ -153,6 +153,18 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
             return None;
         }
         [item] => (*item, None),
+        [_, extra] if !is_mut_reference(&extra.ty) => {
+            let name = param_name(extra);
+            errors.push(syn::Error::new_spanned(
+                extra,
+                format!(
+                    "a row function takes one item (and, in place, one `row: &mut [E; N]` to write), so the batch entry points have nothing to pass as `{name}: {}`; to give the rows a parameter, make the row function a method and keep it in `self`: `impl Params {{ #[preallocate(..)] fn {}(&self, item: &Item) -> [f32; N] {{ .. self.{name} .. }} }}`",
+                    shown(&extra.ty),
+                    sig.ident,
+                ),
+            ));
+            return None;
+        }
         [item, row] => (*item, Some(*row)),
         [_, _, extra, ..] => {
             errors.push(syn::Error::new_spanned(
@@ -220,6 +232,18 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
         fails: error_ty.map_or(Fails::Never, |ty| Fails::With(Box::new(ty))),
         filtering,
     })
+}
+
+fn is_mut_reference(ty: &Type) -> bool {
+    matches!(strip(ty), Type::Reference(r) if r.mutability.is_some())
+}
+
+/// The parameter's name where it is a plain binding, for the example in an error.
+fn param_name(param: &syn::PatType) -> String {
+    match &*param.pat {
+        syn::Pat::Ident(p) => p.ident.to_string(),
+        _ => "param".to_owned(),
+    }
 }
 
 fn strip(ty: &Type) -> &Type {

@@ -455,3 +455,91 @@ fn parallel_siblings_are_emitted_behind_the_facade_s_feature() {
     assert!(mutable.contains("MutSelfHasNoParallelSiblings"));
     assert!(!mutable.contains("par_batch (&"));
 }
+
+#[test]
+fn a_misspelled_key_is_suggested_and_not_also_missing() {
+    let (args, errors) = parse_attr(quote!(dim = 3, dytpe = f32));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("(did you mean `dtype`?)"), "{errors:?}");
+    assert_eq!(args.suggested, ["dtype"]);
+    let invalid = validate(
+        quote!(dim = 3, dytpe = f32),
+        quote!(
+            fn f(x: &f32) -> [f32; 3] {
+                [*x; 3]
+            }
+        ),
+    )
+    .err()
+    .expect("an error");
+    assert_eq!(invalid.errors.len(), 1, "{:?}", invalid.errors.messages());
+    assert_eq!(attr::edit_distance("dytpe", "dtype"), 1);
+    assert_eq!(attr::edit_distance("shpae", "shape"), 1);
+    let (_, errors) = parse_attr(quote!(dimm = 3, dtype = f32));
+    assert!(errors[0].contains("(did you mean `dim`?)"), "{errors:?}");
+    let (_, errors) = parse_attr(quote!(colour = 3, dim = 3, dtype = f32));
+    assert!(!errors[0].contains("did you mean"), "{errors:?}");
+}
+
+#[test]
+fn python_dtypes_are_one_error_with_the_rust_name() {
+    for (written, meant) in [
+        (quote!(np.float32), "f32"),
+        (quote!(np.uint8), "u8"),
+        (quote!(numpy.float64), "f64"),
+        (quote!(torch.float16), "f16"),
+        (quote!(torch.bfloat16), "bf16"),
+        (quote!(jnp.int32), "i32"),
+        (quote!(np.float_), "f64"),
+        (quote!(np.dtype("int16")), "i16"),
+    ] {
+        let (args, errors) = parse_attr(quote!(dim = 3, dtype = #written, cast = "as"));
+        assert_eq!(errors.len(), 1, "{written}: {errors:?}");
+        assert!(
+            errors[0].contains(&format!("did you mean `{meant}`?")),
+            "{written}: {errors:?}"
+        );
+        assert!(args.seen("cast"), "the keys after it are read");
+    }
+    let (_, errors) = parse_attr(quote!(dim = 3, dtype = "float32"));
+    assert_eq!(
+        errors,
+        ["`dtype` takes a type, not a string: write `dtype = f32` without quotes"]
+    );
+}
+
+#[test]
+fn a_second_by_value_parameter_is_the_error() {
+    let (sig, errors) = analyze(quote!(
+        fn scaled(x: &f32, factor: f32) -> [f32; 1] {
+            [*x * factor]
+        }
+    ));
+    assert!(sig.is_none());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("a row function takes one item"),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("self.factor"), "{errors:?}");
+}
+
+#[test]
+fn a_const_parameter_cannot_size_the_row() {
+    let func = quote!(
+        fn doubled<const N: usize>(x: &[f32; N]) -> [f32; N] {
+            *x
+        }
+    );
+    let invalid = validate(quote!(dim = N, dtype = f32), func)
+        .err()
+        .expect("an error");
+    let messages = invalid.errors.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(messages[0].starts_with("`dim = N` names a const parameter of `doubled`"));
+    // The stand-in does not name `N` outside the function.
+    assert!(matches!(
+        invalid.stand_in.shape.as_slice(),
+        [Extent::Literal(1, _)]
+    ));
+}

@@ -27,6 +27,7 @@ pub fn validate(
     mut errors: Errors,
 ) -> Result<Spec, Invalid> {
     check(args, sig.as_ref(), &mut errors);
+    check_const_params(args, func, &mut errors);
     let bodies = if errors.is_empty() {
         Bodies::Real
     } else {
@@ -49,6 +50,7 @@ pub fn validate(
 fn resolve(args: &Args, sig: Option<RowSignature>, func: &ItemFn, bodies: Bodies) -> Spec {
     let shape = args
         .row_shape()
+        .filter(|shape| !shape.iter().any(|e| const_param(e, func).is_some()))
         .or_else(|| sig.as_ref().map(spec::shape_of_row))
         .unwrap_or_else(|| vec![Extent::Literal(1, Span::call_site())]);
     let (dtype, dtype_span) = match (&args.dtype, &sig) {
@@ -260,6 +262,33 @@ fn check_missing(args: &Args, sig: Option<&RowSignature>, errors: &mut Errors) {
         Span::call_site(),
         format!("{what}: #[preallocate] needs {why}, e.g. `#[preallocate({shape_key}, dtype = {dtype})]`"),
     ));
+}
+
+/// The function's const parameter that an extent names (`dim = N` on `fn f<const N: usize>`).
+fn const_param<'a>(extent: &Extent, func: &'a ItemFn) -> Option<&'a syn::Ident> {
+    let Extent::Const(path) = extent else {
+        return None;
+    };
+    func.sig.generics.params.iter().find_map(|p| match p {
+        syn::GenericParam::Const(c) if path.is_ident(&c.ident) => Some(&c.ident),
+        _ => None,
+    })
+}
+
+/// The entry points know the row length before any item, outside the function's generics,
+/// so a const parameter of the function cannot size the row.
+fn check_const_params(args: &Args, func: &ItemFn, errors: &mut Errors) {
+    let extents = args.dim.iter().chain(args.shape.iter().flatten());
+    for extent in extents {
+        let (Some(param), Extent::Const(path)) = (const_param(extent, func), extent) else {
+            continue;
+        };
+        let key = if args.dim.is_some() { "dim" } else { "shape" };
+        errors.push(syn::Error::new_spanned(
+            path,
+            format!("`{key} = {param}` names a const parameter of `{}`: a const generic cannot size the row, since the batch entry points need the row length without the function's generics; use a `const` item (`const {param}: usize = 4;`, then `[f32; {param}]` in the signature) or a literal (`{key} = 4`)", func.sig.ident),
+        ));
+    }
 }
 
 fn extent_shown(extent: &Extent) -> String {

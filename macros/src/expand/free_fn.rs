@@ -15,6 +15,7 @@ use super::tokens::{carried_attributes, inner_visibility};
 use crate::spec::Spec;
 
 const ROW_TYPE: &str = "__PreallocateRow";
+const OUT_TRAIT: &str = "__PreallocateOut";
 
 pub fn emit(func: &ItemFn, spec: &Spec) -> TokenStream {
     let name = &func.sig.ident;
@@ -47,7 +48,6 @@ fn module(func: &ItemFn, spec: &Spec, crate_import: &TokenStream) -> TokenStream
     let error = quote!(<#row_type as #private::RowFn<I::Item>>::Error);
     let batch_ret = spec.batch_return(private, &error);
     let fill_ret = spec.fill_return(private, &error);
-    let batch_dim = spec.batch_dim(private);
     let docs = docs(spec, &format!("{name}()"), ["batch", "fill"]);
     let (batch_doc, fill_doc, dim_doc, shape_doc, dtype_doc) =
         (&docs.batch, &docs.fill, &docs.dim, &docs.shape, &docs.dtype);
@@ -59,6 +59,9 @@ fn module(func: &ItemFn, spec: &Spec, crate_import: &TokenStream) -> TokenStream
     let row_doc = format!(
         "The row writer of `{name}()` for the `preallocate` drivers; use the functions of this module instead."
     );
+
+    let out_trait_name = format_ident!("{}", OUT_TRAIT);
+    let out_trait = out_trait(spec, &name.to_string(), &inner, private);
 
     quote! {
         #(#cfgs)*
@@ -82,6 +85,8 @@ fn module(func: &ItemFn, spec: &Spec, crate_import: &TokenStream) -> TokenStream
             #[doc = #dtype_doc]
             #inner type Dtype = #dtype;
 
+            #out_trait
+
             #[doc = #batch_doc]
             #[must_use]
             #inner fn batch<I>(items: I) -> #batch_ret
@@ -102,10 +107,10 @@ fn module(func: &ItemFn, spec: &Spec, crate_import: &TokenStream) -> TokenStream
             #inner fn fill<'out, I, O>(items: I, out: O) -> #fill_ret
             where
                 I: ::core::iter::IntoIterator,
-                O: ::core::convert::Into<#private::ndarray::ArrayViewMut<'out, Dtype, #batch_dim>>,
+                O: #out_trait_name<'out>,
                 #row_type: #private::RowFn<I::Item>,
             {
-                #private::fill(&mut #row_type, items, out.into())
+                #private::fill(&mut #row_type, items, out.__preallocate_view())
             }
 
             // The row type is an empty `Clone + Copy` struct, so `Send + Sync`: each thread
@@ -128,14 +133,77 @@ fn module(func: &ItemFn, spec: &Spec, crate_import: &TokenStream) -> TokenStream
                 where
                     I: #private::rayon::iter::IntoParallelIterator,
                     I::Iter: #private::rayon::iter::IndexedParallelIterator,
-                    O: ::core::convert::Into<#private::ndarray::ArrayViewMut<'out, Dtype, #batch_dim>>,
+                    O: #out_trait_name<'out>,
                     #row_type: #private::RowFn<I::Item>,
                     #error: ::core::marker::Send,
                 {
-                    #private::par_fill(&#row_type, items, out.into())
+                    #private::par_fill(&#row_type, items, out.__preallocate_view())
                 }
             }
         }
+    }
+}
+
+/// The buffers `fill` and `par_fill` take: what converts into a view of `Dtype` with the
+/// batch's axes. Its impls name the element type in their headers, so that a buffer of
+/// another type matches none and the error is this trait's message, which names the dtype,
+/// rather than a type mismatch deep inside ndarray's `From` impls.
+fn out_trait(spec: &Spec, name: &str, inner: &TokenStream, private: &TokenStream) -> TokenStream {
+    let trait_name = format_ident!("{}", OUT_TRAIT);
+    let nd = quote!(#private::ndarray);
+    let batch_dim = spec.batch_dim(private);
+    let dtype = spec.dtype.name();
+    let axes = spec.rank() + 1;
+    let name = name.trim_start_matches("r#");
+    let message = format!(
+        "`{name}` writes rows of `{dtype}`: pass `{name}::fill` a buffer of `{dtype}` with {axes} axes, not `{{Self}}`"
+    );
+    let label = format!("expected a buffer of `{dtype}`, e.g. `&mut Array{axes}<{dtype}>`");
+    let note = format!(
+        "the element type is the attribute's `dtype = {dtype}`: allocate the buffer with it (`Array{axes}::<{dtype}>::zeros(..)`), or change `dtype`"
+    );
+    let doc = format!("A buffer `{name}::fill` can write into: a mutable array or view of `{dtype}` with {axes} axes.");
+    // A slice of rows converts too when each row is a plain array.
+    let slices = (spec.rank() == 1).then(|| {
+        quote! {
+            impl<'out, const N: usize> #trait_name<'out> for &'out mut [[Dtype; N]] {
+                fn __preallocate_view(self) -> #nd::ArrayViewMut<'out, Dtype, #batch_dim> {
+                    ::core::convert::Into::into(self)
+                }
+            }
+
+            impl<'out, const N: usize, const M: usize> #trait_name<'out> for &'out mut [[Dtype; N]; M] {
+                fn __preallocate_view(self) -> #nd::ArrayViewMut<'out, Dtype, #batch_dim> {
+                    ::core::convert::Into::into(self)
+                }
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[doc(hidden)]
+        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+        #inner trait #trait_name<'out> {
+            /// The buffer as the view the driver writes.
+            fn __preallocate_view(self) -> #nd::ArrayViewMut<'out, Dtype, #batch_dim>;
+        }
+
+        impl<'out, S> #trait_name<'out> for &'out mut #nd::ArrayBase<S, #batch_dim, Dtype>
+        where
+            S: #nd::DataMut<Elem = Dtype>,
+        {
+            fn __preallocate_view(self) -> #nd::ArrayViewMut<'out, Dtype, #batch_dim> {
+                ::core::convert::Into::into(self)
+            }
+        }
+
+        impl<'out> #trait_name<'out> for #nd::ArrayViewMut<'out, Dtype, #batch_dim> {
+            fn __preallocate_view(self) -> #nd::ArrayViewMut<'out, Dtype, #batch_dim> {
+                self
+            }
+        }
+
+        #slices
     }
 }
 

@@ -3,6 +3,11 @@
 //! wrap `self.m` in the runtime's `FnRow`.
 //!
 //! They are written next to the function, so a `crate = path` is used as written.
+//!
+//! In a trait impl the siblings cannot exist, and each is its own "not a member of trait"
+//! error. An attribute on an impl item cannot see the impl it is in, and rustc reports every
+//! extra item and does not stop at the first, so the errors cannot be made one; the first of
+//! them is a hidden const whose name says what to do, spanned on the method's name.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -105,8 +110,19 @@ pub fn emit(func: &ItemFn, spec: &Spec, receiver: Receiver) -> TokenStream {
         .map(|(_, assertion)| quote!(#assertion;))
         .collect();
 
+    let hint = format_ident!(
+        "__preallocate_{}_batch_and_fill_need_an_inherent_impl",
+        name.to_string().trim_start_matches("r#"),
+        span = name.span()
+    );
+
     quote! {
         #func
+
+        #(#cfgs)*
+        #[doc(hidden)]
+        #[allow(dead_code, non_upper_case_globals)]
+        const #hint: () = ();
 
         #(#cfgs)*
         #(#companion_attrs)*
