@@ -264,6 +264,49 @@ pub mod __private {
     #[cfg(feature = "parallel")]
     pub use preallocate_runtime::{par_batch, par_fill, rayon};
 
+    /// A buffer a `#[preallocate]` method's `m_fill` / `m_par_fill` writes into. The element
+    /// type is in each impl's header, so a buffer of another type matches none and gets this
+    /// message instead of a type mismatch deep in `ndarray`.
+    #[diagnostic::on_unimplemented(
+        message = "this `fill` writes rows of `{E}`: pass a buffer of `{E}`, not `{Self}`",
+        label = "expected a mutable array or view of `{E}`",
+        note = "the element type is the attribute's `dtype`: allocate the buffer with it, or change `dtype`"
+    )]
+    pub trait OutBuffer<'out, E, D: ndarray::Dimension> {
+        /// The buffer as the view the runtime writes.
+        fn __preallocate_view(self) -> ndarray::ArrayViewMut<'out, E, D>;
+    }
+
+    impl<'out, E, S, D> OutBuffer<'out, E, D> for &'out mut ndarray::ArrayBase<S, D, E>
+    where
+        S: ndarray::DataMut<Elem = E>,
+        D: ndarray::Dimension,
+    {
+        fn __preallocate_view(self) -> ndarray::ArrayViewMut<'out, E, D> {
+            self.view_mut()
+        }
+    }
+
+    impl<'out, E, D: ndarray::Dimension> OutBuffer<'out, E, D> for ndarray::ArrayViewMut<'out, E, D> {
+        fn __preallocate_view(self) -> ndarray::ArrayViewMut<'out, E, D> {
+            self
+        }
+    }
+
+    impl<'out, E, const N: usize> OutBuffer<'out, E, ndarray::Ix2> for &'out mut [[E; N]] {
+        fn __preallocate_view(self) -> ndarray::ArrayViewMut<'out, E, ndarray::Ix2> {
+            self.into()
+        }
+    }
+
+    impl<'out, E, const N: usize, const M: usize> OutBuffer<'out, E, ndarray::Ix2>
+        for &'out mut [[E; N]; M]
+    {
+        fn __preallocate_view(self) -> ndarray::ArrayViewMut<'out, E, ndarray::Ix2> {
+            self.into()
+        }
+    }
+
     /// Never implemented: a `&mut self` row function's `m_par_batch` and `m_par_fill` require
     /// it, so that calling one is this one error, on the call.
     #[diagnostic::on_unimplemented(

@@ -63,7 +63,7 @@ pub fn emit(func: &ItemFn, spec: &Spec, receiver: Receiver) -> TokenStream {
         ))),
     );
     fill_generics.params.push(syn::parse_quote!(
-        __PreallocateOut: ::core::convert::Into<#private::ndarray::ArrayViewMut<'__preallocate_out, #dtype, #batch_dim>>
+        __PreallocateOut: #private::OutBuffer<'__preallocate_out, #dtype, #batch_dim>
     ));
     let (batch_params, _, where_clause) = batch_generics.split_for_impl();
     let (fill_params, _, _) = fill_generics.split_for_impl();
@@ -159,7 +159,7 @@ pub fn emit(func: &ItemFn, spec: &Spec, receiver: Receiver) -> TokenStream {
         #[doc = #fill_doc]
         #vis fn #fill_fn #fill_params (#this, items: __PreallocateItems, out: __PreallocateOut) -> #fill_ret #where_clause {
             #row_fn
-            #private::fill(&mut __preallocate_rows, items, out.into())
+            #private::fill(&mut __preallocate_rows, items, #private::OutBuffer::__preallocate_view(out))
         }
 
         #private::if_parallel! { #parallel }
@@ -181,7 +181,7 @@ struct Parallel<'a> {
     error: &'a TokenStream,
     batch_ret: &'a TokenStream,
     fill_ret: &'a TokenStream,
-    /// `__PreallocateOut: Into<ArrayViewMut<..>>`.
+    /// `__PreallocateOut: OutBuffer<..>` (the facade's buffer trait).
     out_param: &'a syn::GenericParam,
     docs: [&'a String; 2],
 }
@@ -260,7 +260,7 @@ impl Parallel<'_> {
                     #[doc = #fill_doc]
                     #vis fn #fill_fn #fill_params (&self, items: #items, out: __PreallocateOut) -> #fill_ret #fill_where {
                         let __preallocate_rows = #new_row_fn;
-                        #private::par_fill(&__preallocate_rows, items, out.into())
+                        #private::par_fill(&__preallocate_rows, items, #private::OutBuffer::__preallocate_view(out))
                     }
                 }
             }
