@@ -11,6 +11,7 @@
 //! - no lock and no allocation per row; a clone of the row function per leaf.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use ndarray::{Array, ArrayViewMut, Axis, RemoveAxis, Slice};
 use rayon::iter::plumbing::{Producer, ProducerCallback};
@@ -547,50 +548,96 @@ where
     );
     next.extend(items.by_ref().take(chunk_rows));
     let (mut taken, mut skipped) = (0, Vec::new());
+    // How long a chunk takes to compute on the threads and to hand on, as running averages:
+    // when computing is the smaller part (cheap rows, a slow file), threads gain nothing over
+    // this thread and cost a crossing of cores per chunk, so the chunk is computed here, then
+    // handed on. Averages, so that one slow write does not switch a costly row to one thread.
+    let (mut compute_time, mut consume_time) = (Average::default(), Average::default());
+    let mut consume_timed = |rows: ndarray::ArrayView2<'_, R::Dtype>, time: &mut Average| {
+        let start = Instant::now();
+        let result = consume(rows);
+        time.add(start.elapsed().as_secs_f64());
+        result
+    };
     loop {
         if next.is_empty() {
             if let Some(rows) = ready_rows {
-                consume(rows_of(&ready, rows, dim)).map_err(Stop::Target)?;
+                consume_timed(rows_of(&ready, rows, dim), &mut consume_time)
+                    .map_err(Stop::Target)?;
             }
             return Ok(skipped);
         }
         std::mem::swap(&mut current, &mut next);
         let count = current.len();
-        let mut computed = None;
-        let handed_on = rayon::in_place_scope(|scope| {
-            let (out, current, computed) = (&mut computing, &mut current, &mut computed);
-            scope.spawn(move |_| {
-                let out = ArrayViewMut::from_shape(
-                    drivers::batch_shape::<R>(count),
-                    &mut out[..count * dim],
-                )
-                .expect("a chunk buffer holds `count` rows of the row shape");
-                *computed = Some(fill_on(row_fn, current.par_drain(..), out, threads, CHUNKS));
-            });
-            let handed_on = match ready_rows {
-                Some(rows) => consume(rows_of(&ready, rows, dim)),
-                None => Ok(()),
-            };
-            if handed_on.is_ok() {
-                next.extend(items.by_ref().take(chunk_rows));
+        let here = compute_time.below(&consume_time);
+        let computed = if here {
+            if let Some(rows) = ready_rows.take() {
+                consume_timed(rows_of(&ready, rows, dim), &mut consume_time)
+                    .map_err(Stop::Target)?;
             }
-            handed_on
-        });
-        handed_on.map_err(Stop::Target)?;
-        let computed = computed.expect("the scope ends when the chunk is computed");
+            let start = Instant::now();
+            let computed = fill_on(
+                row_fn,
+                current.par_drain(..),
+                chunk_view::<R>(&mut computing, count),
+                1,
+                CHUNKS,
+            );
+            // What the threads would take: the work shared among them.
+            compute_time.add(start.elapsed().as_secs_f64() / threads as f64);
+            next.extend(items.by_ref().take(chunk_rows));
+            computed
+        } else {
+            let mut computed = None;
+            let handed_on = rayon::in_place_scope(|scope| {
+                let (out, current, computed, compute_time) = (
+                    &mut computing,
+                    &mut current,
+                    &mut computed,
+                    &mut compute_time,
+                );
+                scope.spawn(move |_| {
+                    let start = Instant::now();
+                    *computed = Some(fill_on(
+                        row_fn,
+                        current.par_drain(..),
+                        chunk_view::<R>(out, count),
+                        threads,
+                        CHUNKS,
+                    ));
+                    compute_time.add(start.elapsed().as_secs_f64());
+                });
+                let handed_on = match ready_rows.take() {
+                    Some(rows) => consume_timed(rows_of(&ready, rows, dim), &mut consume_time),
+                    None => Ok(()),
+                };
+                if handed_on.is_ok() {
+                    next.extend(items.by_ref().take(chunk_rows));
+                }
+                handed_on
+            });
+            handed_on.map_err(Stop::Target)?;
+            computed.expect("the scope ends when the chunk is computed")
+        };
         match computed {
             Ok(Batch {
                 rows,
                 skipped: dropped,
             }) => {
                 skipped.extend(dropped.into_iter().map(|i| i + taken));
-                ready_rows = Some(rows);
-                std::mem::swap(&mut computing, &mut ready);
+                if here {
+                    consume_timed(rows_of(&computing, rows, dim), &mut consume_time)
+                        .map_err(Stop::Target)?;
+                } else {
+                    ready_rows = Some(rows);
+                    std::mem::swap(&mut computing, &mut ready);
+                }
             }
             Err(FillStop::Item { written, failed }) => {
                 // The rows before the failure are handed on first, as `Chunks` does.
                 if written > 0 {
-                    consume(rows_of(&computing, written, dim)).map_err(Stop::Target)?;
+                    consume_timed(rows_of(&computing, written, dim), &mut consume_time)
+                        .map_err(Stop::Target)?;
                 }
                 return Err(Stop::Item(Failed {
                     index: failed.index + taken,
@@ -603,6 +650,36 @@ where
         }
         taken += count;
     }
+}
+
+/// A running average of seconds, none until the first.
+#[derive(Default)]
+struct Average(Option<f64>);
+
+impl Average {
+    fn add(&mut self, seconds: f64) {
+        self.0 = Some(match self.0 {
+            Some(average) => 0.75 * average + 0.25 * seconds,
+            None => seconds,
+        });
+    }
+
+    /// Whether both are known and this one is the smaller.
+    fn below(&self, other: &Average) -> bool {
+        matches!((self.0, other.0), (Some(a), Some(b)) if a < b)
+    }
+}
+
+/// The first `count` rows of a chunk buffer, as the view the engine writes.
+fn chunk_view<R: RowSpec + ?Sized>(
+    data: &mut [R::Dtype],
+    count: usize,
+) -> ArrayViewMut<'_, R::Dtype, R::Dim> {
+    ArrayViewMut::from_shape(
+        drivers::batch_shape::<R>(count),
+        &mut data[..count * R::DIM],
+    )
+    .expect("a chunk buffer holds `count` rows of the row shape")
 }
 
 /// The first `rows` rows of a chunk buffer, as the `n × DIM` view a consumer takes.

@@ -500,3 +500,32 @@ fn a_panic_on_any_thread_reaches_the_caller_and_files_keep_their_flushed_rows() 
             .all(|(i, row)| row == [i as f32, i as f32]));
     }
 }
+
+#[test]
+fn a_slow_consumer_gets_the_same_chunks_when_rows_are_computed_on_its_thread() {
+    // Cheap rows and a consumer far slower than them: after a few chunks the pipeline computes
+    // each chunk on the calling thread, then hands it on; the rows, the `skipped` list and the
+    // failure are the same as ever.
+    let dropped: Vec<u32> = (0..6000).filter(|i| i % 5 == 0).collect();
+    for failing in [&[][..], &[4321u32][..]] {
+        let run = |threads: usize| {
+            let mut seen = Vec::new();
+            let done = on_threads(2, || {
+                Pipeline::new(rows::<FallibleFiltered>(&dropped, failing, true))
+                    .chunk_rows(500)
+                    .threads(threads)
+                    .for_each_chunk(0..6000u32, |chunk| {
+                        std::thread::sleep(std::time::Duration::from_millis(30));
+                        seen.push(chunk.to_owned());
+                        Ok::<(), preallocate_runtime::ItemError<u32>>(())
+                    })
+            });
+            let rows: Vec<i64> = seen
+                .iter()
+                .flat_map(|c| c.iter().copied().collect::<Vec<_>>())
+                .collect();
+            (done, rows)
+        };
+        assert_eq!(run(2), run(1));
+    }
+}
