@@ -281,7 +281,9 @@ impl<R: RowSpec> Pipeline<R> {
     /// While a chunk is computed, the calling thread hands on the previous one (to the closure
     /// or the file) and reads the next chunk's items, so reading, computing and writing
     /// overlap; memory stays at two chunk buffers and two chunks of items, whatever the input's
-    /// length. The items must be `Send`.
+    /// length. When computing a chunk takes less time than handing it on (cheap rows, a slow
+    /// consumer: running averages decide), a chunk is computed on the calling thread instead,
+    /// since threads would only move the rows between cores. The items must be `Send`.
     ///
     /// ```
     /// # use preallocate_runtime::__private::{Axes1, FnRow};
