@@ -23,8 +23,12 @@ use std::time::Duration;
 use ndarray::Array2;
 use preallocate::preallocate;
 
+#[path = "common/config.rs"]
+mod config;
 #[path = "common/heap.rs"]
 mod heap;
+
+use config::Config;
 
 use heap::measure;
 
@@ -134,52 +138,6 @@ fn images_naive(images: &[Image]) -> Array2<u8> {
 
 const VARIANTS: [&str; 3] = ["batch", "hand-written", "naive"];
 
-struct Config {
-    scale: f64,
-    reps: usize,
-}
-
-impl Config {
-    /// `PREALLOCATE_BENCH_SCALE` and `PREALLOCATE_BENCH_REPS`, overridden by `--scale X` and
-    /// `--reps N` (or `--scale=X`); other arguments (cargo passes `--bench`) are ignored.
-    fn from_env() -> Self {
-        let mut scale = std::env::var("PREALLOCATE_BENCH_SCALE").ok();
-        let mut reps = std::env::var("PREALLOCATE_BENCH_REPS").ok();
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            let (key, inline) = match arg.split_once('=') {
-                Some((key, value)) => (key.to_owned(), Some(value.to_owned())),
-                None => (arg, None),
-            };
-            let slot = match key.as_str() {
-                "--scale" => &mut scale,
-                "--reps" => &mut reps,
-                _ => continue,
-            };
-            *slot = inline.or_else(|| args.next());
-        }
-        let scale = scale.map_or(1.0, |s| {
-            s.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .unwrap_or_else(|| panic!("the scale must be a positive number, not {s:?}"))
-        });
-        let reps = reps.map_or(5, |r| {
-            r.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|r| *r > 0)
-                .unwrap_or_else(|| panic!("the repetitions must be a positive integer, not {r:?}"))
-        });
-        Config { scale, reps }
-    }
-
-    fn rows(&self, full: usize) -> usize {
-        ((full as f64 * self.scale).round() as usize).max(1)
-    }
-}
-
 struct Row {
     workload: String,
     variant: &'static str,
@@ -253,7 +211,7 @@ fn run<T: PartialEq + std::fmt::Debug>(
 }
 
 fn main() {
-    let config = Config::from_env();
+    let config = Config::from_env(&[]);
     let n_points = config.rows(10_000_000);
     let n_images = config.rows(200_000);
 

@@ -47,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
+from doc_sections import replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "parallel.md"
 
@@ -164,24 +166,6 @@ def run_rust(path, npy, reps):
         sys.stderr.write(done.stderr)
         raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode})")
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-
-
-def replace_section(path, name, body):
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    text = path.read_text() if path.exists() else (
-        "# Parallel execution: measured figures\n\n"
-        "Generated: the sections between markers are rewritten by `benches/plot_scaling.py` "
-        "(from `cargo bench --bench parallel`) and `benches/compare_numpy.py`.\n"
-    )
-    section = f"{begin}\n{body.rstrip()}\n{end}"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def main():

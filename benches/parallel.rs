@@ -54,8 +54,12 @@ use ndarray::Array2;
 use preallocate::preallocate;
 use preallocate::rayon::{ThreadPool, ThreadPoolBuilder};
 
+#[path = "common/config.rs"]
+mod config;
 #[path = "common/heap.rs"]
 mod heap;
+
+use config::Config;
 
 /// Runs `f`, drops its result, and returns how long it took (the drop excluded) and the highest
 /// number of heap bytes live during it above those live when it started.
@@ -199,63 +203,6 @@ fn trivial(i: u32) -> [f32; 3] {
 // ---------------------------------------------------------------------------------------------
 // Driver
 // ---------------------------------------------------------------------------------------------
-
-struct Config {
-    scale: f64,
-    reps: usize,
-    compare: Option<PathBuf>,
-    npy: Option<PathBuf>,
-}
-
-impl Config {
-    /// `PREALLOCATE_BENCH_SCALE` and `PREALLOCATE_BENCH_REPS`, overridden by `--scale X` and
-    /// `--reps N` (or `--scale=X`); `--compare FILE` and `--npy PATH`; other arguments (cargo
-    /// passes `--bench`) are ignored.
-    fn from_env() -> Self {
-        let mut scale = std::env::var("PREALLOCATE_BENCH_SCALE").ok();
-        let mut reps = std::env::var("PREALLOCATE_BENCH_REPS").ok();
-        let (mut compare, mut npy) = (None, None);
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            let (key, inline) = match arg.split_once('=') {
-                Some((key, value)) => (key.to_owned(), Some(value.to_owned())),
-                None => (arg, None),
-            };
-            let slot = match key.as_str() {
-                "--scale" => &mut scale,
-                "--reps" => &mut reps,
-                "--compare" => &mut compare,
-                "--npy" => &mut npy,
-                _ => continue,
-            };
-            *slot = inline.or_else(|| args.next());
-        }
-        let scale = scale.map_or(1.0, |s| {
-            s.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .unwrap_or_else(|| panic!("the scale must be a positive number, not {s:?}"))
-        });
-        let reps = reps.map_or(5, |r| {
-            r.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|r| *r > 0)
-                .unwrap_or_else(|| panic!("the repetitions must be a positive integer, not {r:?}"))
-        });
-        Config {
-            scale,
-            reps,
-            compare: compare.map(PathBuf::from),
-            npy: npy.map(PathBuf::from),
-        }
-    }
-
-    fn rows(&self, full: usize) -> usize {
-        ((full as f64 * self.scale).round() as usize).max(1)
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Other processes' load
@@ -495,9 +442,13 @@ fn json_str(s: &str) -> String {
 }
 
 fn main() {
-    let config = Config::from_env();
-    if let Some(file) = &config.compare {
-        compare(file, config.npy.as_deref(), config.reps);
+    let config = Config::from_env(&["--compare", "--npy"]);
+    let (compare_file, npy) = (
+        config.options[0].as_ref().map(PathBuf::from),
+        config.options[1].as_ref().map(PathBuf::from),
+    );
+    if let Some(file) = &compare_file {
+        compare(file, npy.as_deref(), config.reps);
         return;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -19,6 +19,8 @@ import math
 import os
 from pathlib import Path
 
+from doc_sections import replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # One colour per method family; measured solid, sequential dashed, ideal dotted.
@@ -218,24 +220,6 @@ def tables(records):
             f"| {r['peak_heap_per_output']:.3f} | {r.get('foreign_cpu_share', 0) * 100:.1f}% |"
         )
     return "\n".join(lines)
-
-
-def replace_section(path, name, body):
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    text = path.read_text() if path.exists() else (
-        "# Parallel execution: measured figures\n\n"
-        "Generated: the sections between markers are rewritten by `benches/plot_scaling.py` "
-        "(from `cargo bench --bench parallel`) and `benches/compare_numpy.py`.\n"
-    )
-    section = f"{begin}\n{body.rstrip()}\n{end}"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def main():
