@@ -189,13 +189,7 @@ fn run<T: PartialEq + std::fmt::Debug>(
     }
     assert!(naive() == batch(), "{workload}: naive differs from batch");
 
-    let medians: Vec<Duration> = times
-        .iter_mut()
-        .map(|t| {
-            t.sort_unstable();
-            t[t.len() / 2]
-        })
-        .collect();
+    let medians = heap::medians(&mut times);
     let hand_secs = medians[1].as_secs_f64();
     VARIANTS
         .iter()

@@ -318,13 +318,7 @@ fn run(
             }
         }
     }
-    let medians: Vec<Duration> = times
-        .iter_mut()
-        .map(|t| {
-            t.sort_unstable();
-            t[t.len() / 2]
-        })
-        .collect();
+    let medians = heap::medians(&mut times);
     let sequential = medians[0].as_secs_f64();
     variants
         .iter()

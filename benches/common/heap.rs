@@ -88,3 +88,14 @@ pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Duration, usize) {
     let peak = PEAK.load(Ordering::SeqCst);
     (out, elapsed, peak.saturating_sub(base))
 }
+
+/// The median of each list of times (sorted in place).
+pub fn medians(times: &mut [Vec<Duration>]) -> Vec<Duration> {
+    times
+        .iter_mut()
+        .map(|t| {
+            t.sort_unstable();
+            t[t.len() / 2]
+        })
+        .collect()
+}

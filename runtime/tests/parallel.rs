@@ -13,6 +13,7 @@ use preallocate_runtime::{
     batch, fill, par_batch, par_fill, Batch, Error, Pipeline, Policy, RowError, RowFn, RowSpec,
 };
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 
 /// Row `i` is `[i, i², i % 7]`, some real work so that threads have something to share;
 /// items in `drop` give no row, items in `fail` fail with their value. Under a policy that
@@ -92,6 +93,36 @@ impl<P: Failing> RowFn<u32> for Rows<P> {
     }
 }
 
+/// `par_fill` and `fill` of `0..len`, each into a fresh `buffer()`, give the same result and
+/// the same rows.
+fn same_fill<P>(
+    threads: usize,
+    row_fn: &Rows<P>,
+    len: u32,
+    buffer: &dyn Fn() -> Array2<i64>,
+) -> Result<(), TestCaseError>
+where
+    P: Failing<Failure<u32> = RowError<u32>, Fill<u32> = Result<Batch<usize>, Error<u32>>>
+        + Clone
+        + Send
+        + Sync,
+    P::Fatal<u32>: Send,
+{
+    let (mut parallel, mut sequential) = (buffer(), buffer());
+    let got = on_threads(threads, || par_fill(row_fn, 0..len, parallel.view_mut()));
+    let expected = fill(&mut row_fn.clone(), 0..len, sequential.view_mut());
+    prop_assert_eq!(&got, &expected);
+    let written = match &expected {
+        Ok(batch) => batch.rows,
+        Err(err) => err.rows_written(),
+    };
+    prop_assert_eq!(
+        parallel.slice(preallocate_runtime::ndarray::s![..written, ..]),
+        sequential.slice(preallocate_runtime::ndarray::s![..written, ..])
+    );
+    Ok(())
+}
+
 fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
     preallocate_runtime::rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -168,33 +199,8 @@ proptest! {
         } else {
             Array2::<i64>::from_elem((capacity, 3), 42)
         };
-        let (mut parallel, mut sequential) = (buffer(), buffer());
-        let got = on_threads(threads, || {
-            par_fill(&rows::<FallibleFiltered>(&drop, &fail, in_place), 0..len, parallel.view_mut())
-        });
-        let expected = fill(&mut rows::<FallibleFiltered>(&drop, &fail, in_place), 0..len, sequential.view_mut());
-        prop_assert_eq!(&got, &expected);
-        let written = match &expected {
-            Ok(batch) => batch.rows,
-            Err(err) => err.rows_written(),
-        };
-        prop_assert_eq!(
-            parallel.slice(preallocate_runtime::ndarray::s![..written, ..]),
-            sequential.slice(preallocate_runtime::ndarray::s![..written, ..])
-        );
-
-        let (mut parallel, mut sequential) = (buffer(), buffer());
-        let got = on_threads(threads, || par_fill(&rows::<Skipping>(&drop, &fail, in_place), 0..len, parallel.view_mut()));
-        let expected = fill(&mut rows::<Skipping>(&drop, &fail, in_place), 0..len, sequential.view_mut());
-        prop_assert_eq!(&got, &expected);
-        let written = match &expected {
-            Ok(batch) => batch.rows,
-            Err(err) => err.rows_written(),
-        };
-        prop_assert_eq!(
-            parallel.slice(preallocate_runtime::ndarray::s![..written, ..]),
-            sequential.slice(preallocate_runtime::ndarray::s![..written, ..])
-        );
+        same_fill(threads, &rows::<FallibleFiltered>(&drop, &fail, in_place), len, &buffer)?;
+        same_fill(threads, &rows::<Skipping>(&drop, &fail, in_place), len, &buffer)?;
     }
 
     #[test]
