@@ -7,16 +7,17 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::SinkError;
+use super::{orphans, SinkError};
 
 /// Distinguishes the temporary files of one process (the process id distinguishes processes).
 static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
 
 /// A file being written under a temporary name next to its destination.
 ///
-/// The temporary name is unique (`.<name>.<pid>-<n>.tmp`, created with `create_new`), so two
-/// writers aimed at the same destination never write into the same file: the last to finish
-/// wins, and each one's destination is always a complete file.
+/// The temporary name is unique (`.<name>.<pid>-<n>@<host>.tmp`, created with `create_new`), so
+/// two writers aimed at the same destination never write into the same file: the last to finish
+/// wins, and each one's destination is always a complete file. Creating one first removes the
+/// temporary files of this destination whose writers are gone (see `orphans`).
 #[derive(Debug)]
 pub(crate) struct AtomicFile {
     file: File,
@@ -41,15 +42,14 @@ impl AtomicFile {
         else {
             return Err(SinkError::IsADirectory { path: dest });
         };
+        // Temporary files of earlier writers of this destination that were killed: best
+        // effort, since failing to clean up must not fail this write.
+        if let Some(dest_name) = name.to_str() {
+            let _ = orphans::remove_orphans(&dir, |orphan| orphan == dest_name);
+        }
         loop {
-            let mut temp_name = OsString::from(".");
-            temp_name.push(&name);
-            temp_name.push(format!(
-                ".{}-{}.tmp",
-                std::process::id(),
-                NEXT_TEMP.fetch_add(1, Ordering::Relaxed)
-            ));
-            let temp = dir.join(temp_name);
+            let counter = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
+            let temp = dir.join(orphans::temp_name(&name, counter));
             match OpenOptions::new()
                 .read(true)
                 .write(true)

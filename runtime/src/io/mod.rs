@@ -34,6 +34,7 @@ mod atomic;
 mod dtype;
 mod error;
 mod npy;
+mod orphans;
 mod progress;
 mod safetensors;
 mod shards;
