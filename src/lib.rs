@@ -236,9 +236,10 @@
 /// name still exist, so the rest of the crate reports nothing more.
 pub use preallocate_macros::preallocate;
 pub use preallocate_runtime::{
-    policy, Batch, CastError, Element, Error, FileOutput, ItemError, LosslessFrom, NpyElement,
-    OutputCause, Partial, Pipeline, Policy, RowError, RowFn, RowSpec, SafetensorsElement, Shard,
-    ShardsOutput, SinkError, DEFAULT_MEMORY_BUDGET, SHARD_MANIFEST,
+    policy, Batch, CastError, Element, Error, FileOutput, ItemError, JobMismatch, LosslessFrom,
+    NpyElement, OutputCause, Partial, Partition, PartitionError, Pipeline, Policy, RowError, RowFn,
+    RowSpec, SafetensorsElement, Shard, ShardsOutput, SinkError, DEFAULT_MEMORY_BUDGET,
+    PARTITION_COUNT_VAR, PARTITION_VAR, SHARD_MANIFEST,
 };
 
 pub use half::{self, bf16, f16};

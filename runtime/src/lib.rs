@@ -53,6 +53,7 @@ mod error;
 mod io;
 #[cfg(feature = "parallel")]
 mod parallel;
+mod partition;
 mod pipeline;
 pub mod policy;
 mod row;
@@ -63,12 +64,13 @@ pub use error::{Error, ItemError, OutputCause, RowError};
 #[cfg(feature = "progress")]
 pub use io::Progress;
 pub use io::{
-    FileOutput, FileWriter, IoError, NpyElement, NpyShardWriter, NpyWriter, Partial,
+    FileOutput, FileWriter, IoError, JobMismatch, NpyElement, NpyShardWriter, NpyWriter, Partial,
     SafetensorsElement, SafetensorsWriter, Shard, ShardsOutput, SinkError, SinkFailure,
     SHARD_MANIFEST,
 };
 #[cfg(feature = "parallel")]
 pub use parallel::{par_batch, par_fill};
+pub use partition::{Partition, PartitionError, PARTITION_COUNT_VAR, PARTITION_VAR};
 pub use pipeline::{Pipeline, DEFAULT_MEMORY_BUDGET};
 pub use policy::Policy;
 pub use row::{Batch, RowFn, RowSpec};

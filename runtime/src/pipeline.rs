@@ -10,8 +10,8 @@ use ndarray::{Array, ArrayView2};
 use crate::drivers::{self, Chunks, Stop};
 use crate::error::{Error, ItemError, OutputCause};
 use crate::io::{
-    ChunkSink, FileOutput, NpyElement, NpyShardWriter, NpyWriter, SafetensorsElement,
-    SafetensorsWriter, ShardsOutput, SinkFailure, Ticker,
+    ChunkSink, FileOutput, NpyElement, NpyWriter, SafetensorsElement, SafetensorsWriter,
+    ShardsOutput, SinkFailure, Ticker,
 };
 use crate::policy::{IntoChunkError, Policy};
 use crate::row::{Batch, RowFn, RowSpec};
@@ -72,7 +72,10 @@ pub struct Pipeline<R, X = Serial> {
     chunk: ChunkSize,
     progress: bool,
     exec: X,
+    scale: scale::Scale,
 }
+
+mod scale;
 
 /// How a [`Pipeline`] computes its chunks: on the calling thread (`Serial`, the default), or
 /// on several threads (`Threaded`, from `Pipeline::threads`). Type states: nothing to call.
@@ -123,6 +126,8 @@ pub mod exec {
             self
         }
     }
+
+    pub use super::scale::Window;
 
     /// Each chunk's rows on `threads` threads of rayon's current pool, while the calling thread
     /// hands on the previous chunk and reads the next chunk's items.
@@ -270,6 +275,7 @@ impl<R: RowSpec> Pipeline<R> {
             chunk: ChunkSize::Bytes(DEFAULT_MEMORY_BUDGET),
             progress: false,
             exec: Serial,
+            scale: scale::Scale::default(),
         }
     }
 
@@ -314,6 +320,7 @@ impl<R: RowSpec> Pipeline<R> {
             exec: Threaded {
                 threads: threads.max(1),
             },
+            scale: self.scale,
         }
     }
 }
@@ -475,12 +482,24 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         self.write(items, sink)
     }
 
-    /// Streams the rows into `.npy` shards of [`Pipeline::rows_per_chunk`] rows each
-    /// (`part-00000.npy`, ...) in `dir`, then `manifest.json`. `dir` is created if missing (its
-    /// parent must exist).
+    /// Streams the rows into `.npy` shards (`part-00000.npy`, ...) in `dir`, then
+    /// `manifest.json`. Shard `j` holds the rows of items `j·n .. (j+1)·n`, `n` being
+    /// [`Pipeline::shard_rows`] (by default [`Pipeline::rows_per_chunk`]); `dir` is created if
+    /// missing (its parent must exist).
+    ///
+    /// Each shard is committed as soon as it is complete: renamed into place, then recorded
+    /// beside the shards with the job's fingerprint ([`Pipeline::job_key`]). A run that is
+    /// killed or fails keeps its committed shards, and a rerun of the same job resumes after
+    /// them, skipping their items without computing their rows; a rerun of a complete job
+    /// returns at once. The manifest is written last, once every shard is committed: a
+    /// directory with a manifest is complete, one without is not. With
+    /// [`Pipeline::partition`], several workers write their own shards of one job at once.
     ///
     /// # Errors
-    /// As [`Pipeline::write_npy`]; the shards written are kept in `dir`.
+    /// As [`Pipeline::write_npy`]: the committed shards stay in `dir` (the error's `partial`),
+    /// with the rows of the shard being written in its `part-NNNNN.npy.partial`.
+    /// [`SinkError::JobMismatch`](crate::SinkError::JobMismatch) when `dir` holds an
+    /// unfinished run of another job.
     pub fn write_npy_shards<I>(
         self,
         items: I,
@@ -490,11 +509,9 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         I: IntoIterator,
         R: RowFn<I::Item>,
         R::Dtype: NpyElement,
-        X: Exec<R, I::IntoIter>,
+        X: for<'a> Exec<R, exec::Window<'a, I::IntoIter>>,
     {
-        let sink =
-            NpyShardWriter::create(dir, R::SHAPE, self.rows_per_chunk()).map_err(sink_error)?;
-        self.write(items, sink)
+        self.write_shards(items, dir.as_ref())
     }
 
     /// Streams the rows into a safetensors file holding one tensor, `tensor_name`, of shape

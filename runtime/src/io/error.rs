@@ -162,6 +162,16 @@ pub enum SinkError {
         /// The output path.
         path: PathBuf,
     },
+    /// The output directory holds an unfinished run of another job (its fingerprint differs):
+    /// resuming it with this job's rows would mix two datasets.
+    JobMismatch(Box<JobMismatch>),
+    /// The partition asked for is not one of the job.
+    Partition {
+        /// The output.
+        path: PathBuf,
+        /// What is wrong with it.
+        error: Box<crate::PartitionError>,
+    },
 }
 
 impl fmt::Display for SinkError {
@@ -216,6 +226,10 @@ impl fmt::Display for SinkError {
                 "cannot write to `{}`: an earlier error closed the writer",
                 path.display()
             ),
+            SinkError::JobMismatch(mismatch) => mismatch.fmt(f),
+            SinkError::Partition { path, error } => {
+                write!(f, "cannot write `{}`: {error}", path.display())
+            }
         }
     }
 }
@@ -257,6 +271,52 @@ impl SinkError {
             path: path.to_path_buf(),
             source: source.into(),
         }
+    }
+}
+
+/// What differs between an unfinished job found in an output directory and the job that was
+/// asked to write there ([`SinkError::JobMismatch`]).
+///
+/// ```
+/// use preallocate_runtime::JobMismatch;
+///
+/// let mismatch = JobMismatch {
+///     dir: "out/shards".into(),
+///     field: "key".into(),
+///     recorded: "\"v1\"".into(),
+///     current: "\"v2\"".into(),
+/// };
+/// assert_eq!(
+///     mismatch.to_string(),
+///     "cannot write into `out/shards`: it holds an unfinished run of another job (`key` was \
+///      \"v1\", is now \"v2\"); rerun that job to finish it, or remove the directory to start over"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobMismatch {
+    /// The output directory.
+    pub dir: PathBuf,
+    /// The first field of the fingerprint that differs (`row_fn`, `dtype`, `row_shape`,
+    /// `items`, `shard_rows`, `key`, ...).
+    pub field: String,
+    /// Its value for the unfinished job, as JSON.
+    pub recorded: String,
+    /// Its value for this job, as JSON.
+    pub current: String,
+}
+
+impl fmt::Display for JobMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot write into `{}`: it holds an unfinished run of another job \
+             (`{}` was {}, is now {}); rerun that job to finish it, or remove the directory \
+             to start over",
+            self.dir.display(),
+            self.field,
+            self.recorded,
+            self.current
+        )
     }
 }
 

@@ -36,6 +36,7 @@ mod error;
 mod npy;
 mod orphans;
 mod progress;
+mod resume;
 mod safetensors;
 mod shards;
 mod stream;
@@ -45,11 +46,12 @@ use std::path::PathBuf;
 use ndarray::ArrayView2;
 
 pub use self::dtype::{NpyElement, SafetensorsElement};
-pub use self::error::{IoError, Partial, SinkError, SinkFailure};
+pub use self::error::{IoError, JobMismatch, Partial, SinkError, SinkFailure};
 pub use self::npy::NpyWriter;
 #[cfg(feature = "progress")]
 pub use self::progress::Progress;
 pub(crate) use self::progress::Ticker;
+pub(crate) use self::resume::{Fingerprint, ShardJob, ShardRecord};
 pub use self::safetensors::SafetensorsWriter;
 pub use self::shards::{NpyShardWriter, Shard, ShardsOutput, SHARD_MANIFEST};
 pub use self::stream::FileWriter;

@@ -159,7 +159,10 @@ mod tests {
         assert_eq!(parsed.dest, "x.npy");
         assert_eq!(parsed.pid, std::process::id());
         assert_eq!(parsed.host, host());
-        assert!(name.starts_with(".x.npy.") && name.ends_with(".tmp"), "{name}");
+        assert!(
+            name.starts_with(".x.npy.") && name.ends_with(".tmp"),
+            "{name}"
+        );
     }
 
     #[test]

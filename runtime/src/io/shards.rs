@@ -107,6 +107,13 @@ pub struct ShardsOutput {
     /// Input indices of the items that gave no row (filtered out, or failed under
     /// `on_error = "skip"`), increasing; empty when the writer was driven directly.
     pub skipped: Vec<usize>,
+    /// Whether the whole dataset is complete, its manifest written: always, except for a
+    /// partition of a job ([`Pipeline::partition`](crate::Pipeline::partition)) whose other
+    /// partitions have not all finished; then `shards` and `rows` are this partition's.
+    pub complete: bool,
+    /// How many of `shards` an earlier run had committed already, so that this run did not
+    /// compute them again (a resumed job; all of them when the job was complete).
+    pub resumed: usize,
 }
 
 impl<T: NpyElement> NpyShardWriter<T> {
@@ -336,6 +343,8 @@ impl<T: NpyElement> NpyShardWriter<T> {
             rows: self.rows,
             shards,
             skipped: Vec::new(),
+            complete: true,
+            resumed: 0,
         })
     }
 
@@ -480,12 +489,12 @@ impl<T: NpyElement> ChunkSink<T> for NpyShardWriter<T> {
 }
 
 /// `part-00042.npy` for shard 42.
-fn shard_name(index: usize) -> String {
+pub(super) fn shard_name(index: usize) -> String {
     format!("part-{index:05}.npy")
 }
 
 /// The shard index and whether it is a `.partial`, for the names this writer makes.
-fn parse_shard_name(name: &str) -> Option<(usize, bool)> {
+pub(super) fn parse_shard_name(name: &str) -> Option<(usize, bool)> {
     let rest = name.strip_prefix("part-")?;
     let digits_end = rest.find(|c: char| !c.is_ascii_digit())?;
     let (digits, suffix) = rest.split_at(digits_end);
@@ -503,7 +512,7 @@ fn parse_shard_name(name: &str) -> Option<(usize, bool)> {
 /// Removes shard files that do not belong to a run that made `count` shards: every `.partial`
 /// numbered `count` or more, and (after a successful run, `complete`) every finished shard
 /// numbered `count` or more and every `.partial`.
-fn remove_stale(dir: &Path, count: usize, complete: bool) -> Result<(), SinkError> {
+pub(super) fn remove_stale(dir: &Path, count: usize, complete: bool) -> Result<(), SinkError> {
     let entries = fs::read_dir(dir).map_err(|err| SinkError::io("list", dir, err))?;
     for entry in entries {
         let entry = entry.map_err(|err| SinkError::io("list", dir, err))?;
@@ -525,7 +534,7 @@ fn remove_stale(dir: &Path, count: usize, complete: bool) -> Result<(), SinkErro
 }
 
 /// Creates `dir` if it is missing; its parent must exist.
-fn ensure_dir(dir: &Path) -> Result<(), SinkError> {
+pub(super) fn ensure_dir(dir: &Path) -> Result<(), SinkError> {
     if dir.is_dir() {
         return Ok(());
     }

@@ -1,0 +1,397 @@
+//! Jobs that outlive a process: `.npy` shards committed one by one and resumed by a rerun,
+//! and partitions (one worker's share of a job) under any scheduler.
+
+use std::cell::Cell;
+use std::iter::Peekable;
+use std::path::Path;
+
+use ndarray::ArrayView2;
+use serde_json::json;
+
+use super::exec::Exec;
+use super::{sink_error, Pipeline};
+use crate::drivers::Stop;
+use crate::error::{Error, ItemError, OutputCause};
+use crate::io::{
+    Fingerprint, NpyElement, Shard, ShardJob, ShardRecord, ShardsOutput, SinkError, SinkFailure,
+    Ticker,
+};
+use crate::partition::Partition;
+use crate::row::{RowFn, RowSpec};
+
+/// The options of jobs that outlive a process; part of every [`Pipeline`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scale {
+    /// Items per shard; `None`: the chunk's rows.
+    shard_rows: Option<usize>,
+    /// The user's part of the job's fingerprint.
+    job_key: Option<String>,
+    /// `(index, count)` as given, checked when the output starts.
+    partition: Option<(usize, usize)>,
+}
+
+/// At most `left` items of a shared iterator, counting those it hands out: one shard's items.
+///
+/// Its `size_hint` is exact when the iterator's is, so that a threaded pipeline sizes its
+/// buffers as for the whole input.
+#[doc(hidden)]
+pub struct Window<'a, I: Iterator> {
+    inner: &'a mut Peekable<I>,
+    left: usize,
+    taken: &'a Cell<usize>,
+}
+
+impl<I: Iterator> Iterator for Window<'_, I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        let item = self.inner.next()?;
+        self.left -= 1;
+        self.taken.set(self.taken.get() + 1);
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let (lower, upper) = self.inner.size_hint();
+        (
+            lower.min(self.left),
+            Some(upper.map_or(self.left, |upper| upper.min(self.left))),
+        )
+    }
+}
+
+impl<R: RowSpec, X> Pipeline<R, X> {
+    /// Items per `.npy` shard of [`write_npy_shards`](Pipeline::write_npy_shards), independent
+    /// of the chunk buffer's rows (at least 1; by default, the chunk's rows). Shard `j` holds
+    /// the rows of items `j·n .. (j+1)·n`: all `n` of them, or fewer when the row function drops
+    /// items. A chunk never spans two shards, so the chunk buffer holds at most `n` rows.
+    ///
+    /// ```
+    /// # use preallocate_runtime::__private::{Axes1, FnRow};
+    /// # use preallocate_runtime::{policy, Pipeline};
+    /// # use std::convert::Infallible;
+    /// let id = FnRow::<_, u32, Axes1<1>, Infallible, policy::Plain, true>::new(
+    ///     |x: u32, row: &mut [u32]| { row[0] = x; Ok::<bool, Infallible>(true) },
+    /// );
+    /// let dir = tempfile::tempdir()?;
+    /// let out = Pipeline::new(id).chunk_rows(64).shard_rows(1000)
+    ///     .write_npy_shards(0..2500, dir.path().join("shards"))?;
+    /// assert_eq!(out.shards.iter().map(|s| s.rows).collect::<Vec<_>>(), [1000, 1000, 500]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn shard_rows(mut self, items: usize) -> Self {
+        self.scale.shard_rows = Some(items.max(1));
+        self
+    }
+
+    /// A key of your own in the job's fingerprint: change it when the row function's code
+    /// changes in a way its name, dtype and shape do not show, so that a rerun does not resume
+    /// (or take as complete) the shards computed by the old code.
+    ///
+    /// The fingerprint, recorded beside the shards, is: the row function's type name, the
+    /// dtype, the row shape, the input's length (when known), the items per shard, and this
+    /// key. A rerun with the same fingerprint resumes; a rerun with another one over an
+    /// unfinished job is an error ([`SinkError::JobMismatch`](crate::SinkError::JobMismatch)).
+    ///
+    /// ```
+    /// # use preallocate_runtime::__private::{Axes1, FnRow};
+    /// # use preallocate_runtime::{policy, Error, OutputCause, Pipeline, SinkError};
+    /// # use std::convert::Infallible;
+    /// # let id = || FnRow::<_, u32, Axes1<1>, Infallible, policy::Plain, true>::new(
+    /// #     |x: u32, row: &mut [u32]| { row[0] = x; Ok::<bool, Infallible>(true) },
+    /// # );
+    /// let dir = tempfile::tempdir()?;
+    /// let shards = dir.path().join("shards");
+    /// // Worker 0 of 2 writes its half: the job is unfinished.
+    /// let out = Pipeline::new(id()).shard_rows(10).job_key("v1").partition(0, 2).write_npy_shards(0..40, &shards)?;
+    /// assert!(!out.complete);
+    /// // Worker 1 runs with another key: refused, nothing mixed.
+    /// let err = Pipeline::new(id()).shard_rows(10).job_key("v2").partition(1, 2)
+    ///     .write_npy_shards(0..40, &shards).unwrap_err();
+    /// assert!(matches!(&err, Error::Output { cause: OutputCause::Sink(SinkError::JobMismatch(m)), .. } if m.field == "key"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn job_key(mut self, key: impl Into<String>) -> Self {
+        self.scale.job_key = Some(key.into());
+        self
+    }
+
+    /// Makes this run worker `index` of `count` (from 0) of one job: for an input of known
+    /// length, it takes the items of a contiguous range of whole shards
+    /// ([`Partition::range`]), skipping the items before it without computing their rows, and
+    /// writes only those shards, so no two workers write the same file. Each worker runs the
+    /// same program over the same items, in any order, on any machine that sees the output
+    /// directory; the last to finish writes the manifest (its report says `complete`).
+    /// [`Partition::from_env`] reads `index` and `count` from a scheduler (Slurm, Kubernetes).
+    ///
+    /// A bad partition (`index >= count`, `count == 0`) or an input of unknown length is an
+    /// error of the output ([`SinkError::Partition`](crate::SinkError::Partition)).
+    ///
+    /// ```
+    /// # use preallocate_runtime::__private::{Axes1, FnRow};
+    /// # use preallocate_runtime::{policy, Pipeline};
+    /// # use std::convert::Infallible;
+    /// # let id = || FnRow::<_, u32, Axes1<1>, Infallible, policy::Plain, true>::new(
+    /// #     |x: u32, row: &mut [u32]| { row[0] = x; Ok::<bool, Infallible>(true) },
+    /// # );
+    /// let dir = tempfile::tempdir()?;
+    /// let shards = dir.path().join("shards");
+    /// let first = Pipeline::new(id()).shard_rows(10).partition(0, 2).write_npy_shards(0..45, &shards)?;
+    /// assert_eq!((first.rows, first.complete), (20, false)); // shards 0 and 1 of 5
+    /// let second = Pipeline::new(id()).shard_rows(10).partition(1, 2).write_npy_shards(0..45, &shards)?;
+    /// assert_eq!((second.rows, second.complete), (25, true)); // shards 2 to 4, then the manifest
+    /// assert!(shards.join("manifest.json").exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn partition(mut self, index: usize, count: usize) -> Self {
+        self.scale.partition = Some((index, count));
+        self
+    }
+
+    /// [`Pipeline::write_npy_shards`]: shards of items in item order, each committed as soon
+    /// as it is complete, resumed by a rerun of the same job.
+    pub(super) fn write_shards<I>(
+        mut self,
+        items: I,
+        dir: &Path,
+    ) -> Result<ShardsOutput, Error<<R as RowFn<I::Item>>::Error>>
+    where
+        I: IntoIterator,
+        R: RowFn<I::Item>,
+        R::Dtype: NpyElement,
+        X: for<'a> Exec<R, Window<'a, I::IntoIter>>,
+    {
+        let items = items.into_iter();
+        let (lower, upper) = items.size_hint();
+        let length = (upper == Some(lower)).then_some(lower);
+        let shard_items = self
+            .scale
+            .shard_rows
+            .unwrap_or_else(|| self.rows_per_chunk());
+        let partition = self.checked_partition(dir, length)?;
+        let total = length.map(|n| n.div_ceil(shard_items));
+        let range = match total {
+            Some(total) => partition.range(total),
+            None => 0..usize::MAX,
+        };
+        let fingerprint = Fingerprint::new([
+            ("row_fn", json!(std::any::type_name::<R>())),
+            ("dtype", json!(<R::Dtype as NpyElement>::DESCR)),
+            ("row_shape", json!(R::SHAPE)),
+            ("items", json!(length)),
+            ("shard_rows", json!(shard_items)),
+            ("key", json!(self.scale.job_key)),
+        ]);
+        let mut job = ShardJob::<R::Dtype>::open(dir, R::SHAPE, shard_items, fingerprint).map_err(
+            |source| {
+                sink_error(SinkFailure {
+                    written: 0,
+                    partial: None,
+                    source,
+                })
+            },
+        )?;
+        let chunk_rows = self.rows_per_chunk().min(shard_items);
+        let ticker = self.shard_ticker(length.map(|n| {
+            let start = range.start.saturating_mul(shard_items).min(n);
+            range.end.saturating_mul(shard_items).min(n) - start
+        }));
+        let mut items = items.peekable();
+        // The items before this worker's range: skipped, not computed.
+        let before = range.start.saturating_mul(shard_items);
+        if before > 0 {
+            let _ = items.nth(before - 1);
+        }
+
+        let mut report = Report::default();
+        let mut shard = range.start;
+        while shard < range.end && !job.is_complete() {
+            if let Some(record) = job.committed(shard) {
+                report.resumed(job.shard_path(shard), record);
+                ticker.advance(record.items);
+                if record.items > 0 && items.nth(record.items - 1).is_none() {
+                    shard += 1;
+                    break;
+                }
+                shard += 1;
+                continue;
+            }
+            if total.is_none() && items.peek().is_none() {
+                break;
+            }
+            let first = shard * shard_items;
+            let mut writer = job.start(shard).map_err(|failure| report.failed(failure))?;
+            let taken = Cell::new(0);
+            let window = Window {
+                inner: &mut items,
+                left: shard_items,
+                taken: &taken,
+            };
+            let run = self.exec.run_chunks(
+                &mut self.row_fn,
+                window,
+                chunk_rows,
+                |chunk: ArrayView2<'_, R::Dtype>| {
+                    writer.write_chunk(chunk)?;
+                    ticker.advance(chunk.nrows());
+                    Ok::<(), SinkFailure>(())
+                },
+            );
+            match run {
+                Ok(skipped) => {
+                    let record = ShardRecord {
+                        rows: writer.rows_written(),
+                        items: taken.get(),
+                        skipped: skipped.into_iter().map(|i| first + i).collect(),
+                    };
+                    let ended = record.items < shard_items;
+                    let committed = job
+                        .commit(shard, writer, record.clone())
+                        .map_err(|failure| report.failed(failure))?;
+                    report.computed(committed, record);
+                    shard += 1;
+                    if ended {
+                        break;
+                    }
+                }
+                Err(Stop::Target(failure)) => {
+                    ticker.abandon();
+                    return Err(report.failed(failure));
+                }
+                Err(Stop::Item(failed)) => {
+                    ticker.abandon();
+                    let kept = writer.abandon();
+                    return Err(Error::Output {
+                        written: report.rows + kept.rows,
+                        partial: Some(job.dir().to_path_buf()),
+                        cause: OutputCause::Item(ItemError {
+                            index: first + failed.index,
+                            error: failed.failure.into(),
+                        }),
+                    });
+                }
+            }
+        }
+        let shards = if job.is_complete() {
+            job.committed_count()
+        } else {
+            total.unwrap_or(shard)
+        };
+        let manifest = match job.finish(shards) {
+            Ok(manifest) => manifest,
+            Err(source) => {
+                ticker.abandon();
+                return Err(report.failed(SinkFailure {
+                    written: 0,
+                    partial: None,
+                    source,
+                }));
+            }
+        };
+        if job.is_complete() && report.shards.is_empty() {
+            // Complete when opened: report this worker's shards as recorded.
+            for index in range.start..range.end.min(shards) {
+                if let Some(record) = job.committed(index) {
+                    report.resumed(job.shard_path(index), record);
+                }
+            }
+        }
+        ticker.finish();
+        Ok(ShardsOutput {
+            dir: job.dir().to_path_buf(),
+            complete: manifest.is_some(),
+            manifest: manifest.unwrap_or_else(|| job.dir().join(crate::SHARD_MANIFEST)),
+            rows: report.rows,
+            shards: report.shards,
+            skipped: report.skipped,
+            resumed: report.resumed,
+        })
+    }
+
+    fn checked_partition<E>(
+        &self,
+        dir: &Path,
+        length: Option<usize>,
+    ) -> Result<Partition, Error<E>> {
+        let fail = |error| {
+            sink_error(SinkFailure {
+                written: 0,
+                partial: None,
+                source: SinkError::Partition {
+                    path: dir.to_path_buf(),
+                    error: Box::new(error),
+                },
+            })
+        };
+        let Some((index, count)) = self.scale.partition else {
+            return Ok(Partition::WHOLE);
+        };
+        let partition = Partition::new(index, count).map_err(fail)?;
+        if !partition.is_whole() && length.is_none() {
+            return Err(fail(crate::PartitionError::UnknownLength { partition }));
+        }
+        Ok(partition)
+    }
+
+    fn shard_ticker(&self, total: Option<usize>) -> Ticker {
+        if !self.progress {
+            return Ticker::none();
+        }
+        #[cfg(feature = "progress")]
+        {
+            Ticker::new(crate::io::Progress::stderr(total.map(|n| n as u64)))
+        }
+        #[cfg(not(feature = "progress"))]
+        {
+            let _ = total;
+            Ticker::none()
+        }
+    }
+}
+
+/// What one worker's shards hold, as they are computed or found committed.
+#[derive(Default)]
+struct Report {
+    rows: usize,
+    shards: Vec<Shard>,
+    skipped: Vec<usize>,
+    resumed: usize,
+}
+
+impl Report {
+    fn resumed(&mut self, path: std::path::PathBuf, record: &ShardRecord) {
+        self.resumed += 1;
+        self.computed(
+            Shard {
+                path,
+                rows: record.rows,
+            },
+            record.clone(),
+        );
+    }
+
+    fn computed(&mut self, shard: Shard, record: ShardRecord) {
+        self.rows += record.rows;
+        self.skipped.extend(record.skipped);
+        self.shards.push(shard);
+    }
+
+    /// The error of a failed output: the rows committed before it stay in the directory.
+    fn failed<E>(&self, failure: SinkFailure) -> Error<E> {
+        sink_error(SinkFailure {
+            written: self.rows + failure.written,
+            partial: failure.partial.or_else(|| {
+                self.shards
+                    .first()
+                    .and_then(|s| s.path.parent().map(Path::to_path_buf))
+            }),
+            source: failure.source,
+        })
+    }
+}
