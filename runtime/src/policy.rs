@@ -50,6 +50,10 @@ pub trait Policy: sealed::Sealed + Sized + 'static {
     /// What stops a run: `Infallible` unless a failure stops it.
     #[doc(hidden)]
     type Fatal<E>: Into<RowError<E>>;
+    /// Whether a run may drop items (filtered out, or failed and skipped), so that an output
+    /// that keeps row `i` for item `i` (Zarr) also says which rows hold data.
+    #[doc(hidden)]
+    const DROPS: bool;
     /// `Err` stops the run with the failure, `Ok` drops the item.
     #[doc(hidden)]
     fn on_failure<E>(failure: Self::Failure<E>) -> Result<(), Self::Fatal<E>>;
@@ -147,6 +151,7 @@ fn never<T>(failed: Failed<Infallible>) -> T {
 }
 
 impl Policy for Plain {
+    const DROPS: bool = false;
     type Failure<E> = Infallible;
     type Batch<A, E> = A;
     type Fill<E> = Result<usize, Error>;
@@ -163,6 +168,7 @@ impl Policy for Plain {
 }
 
 impl Policy for Filtered {
+    const DROPS: bool = true;
     type Failure<E> = Infallible;
     type Batch<A, E> = Batch<A>;
     type Fill<E> = Result<Batch<usize>, Error>;
@@ -179,6 +185,7 @@ impl Policy for Filtered {
 }
 
 impl Policy for Fallible {
+    const DROPS: bool = false;
     type Failure<E> = RowError<E>;
     type Batch<A, E> = Result<A, ItemError<E>>;
     type Fill<E> = Result<usize, Error<E>>;
@@ -195,6 +202,7 @@ impl Policy for Fallible {
 }
 
 impl Policy for FallibleFiltered {
+    const DROPS: bool = true;
     type Failure<E> = RowError<E>;
     type Batch<A, E> = Result<Batch<A>, ItemError<E>>;
     type Fill<E> = Result<Batch<usize>, Error<E>>;
@@ -211,6 +219,7 @@ impl Policy for FallibleFiltered {
 }
 
 impl Policy for Skipping {
+    const DROPS: bool = true;
     type Failure<E> = RowError<E>;
     type Batch<A, E> = Batch<A>;
     type Fill<E> = Result<Batch<usize>, Error<E>>;

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::iter::Peekable;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ndarray::ArrayView2;
 use serde_json::json;
@@ -13,8 +13,8 @@ use super::{sink_error, Pipeline};
 use crate::drivers::Stop;
 use crate::error::{Error, ItemError, OutputCause};
 use crate::io::{
-    Fingerprint, NpyElement, Shard, ShardJob, ShardRecord, ShardsOutput, SinkError, SinkFailure,
-    Ticker,
+    Fingerprint, NpyElement, NpyWriter, Shard, ShardJob, ShardRecord, ShardsOutput, SinkError,
+    SinkFailure, Ticker,
 };
 use crate::partition::Partition;
 use crate::row::{RowFn, RowSpec};
@@ -168,69 +168,118 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         X: for<'a> Exec<R, Window<'a, I::IntoIter>>,
     {
         let items = items.into_iter();
-        let (lower, upper) = items.size_hint();
-        let length = (upper == Some(lower)).then_some(lower);
+        let length = exact_length(&items);
         let shard_items = self
             .scale
             .shard_rows
             .unwrap_or_else(|| self.rows_per_chunk());
         let partition = self.checked_partition(dir, length)?;
-        let total = length.map(|n| n.div_ceil(shard_items));
+        let fingerprint = self.fingerprint(
+            <R::Dtype as NpyElement>::DESCR,
+            length,
+            [("shard_rows", json!(shard_items))],
+        );
+        let mut job = ShardJob::<R::Dtype>::open(dir, R::SHAPE, shard_items, fingerprint)
+            .map_err(|source| sink_error(failure(source)))?;
+        let done = self.run_units(items, &mut job, shard_items, partition, length)?;
+        Ok(ShardsOutput {
+            dir: job.dir().to_path_buf(),
+            manifest: job.dir().join(crate::SHARD_MANIFEST),
+            rows: done.rows,
+            shards: done
+                .units
+                .iter()
+                .map(|&(index, rows)| Shard {
+                    path: job.shard_path(index),
+                    rows,
+                })
+                .collect(),
+            skipped: done.skipped,
+            complete: done.complete,
+            resumed: done.resumed,
+        })
+    }
+
+    /// The job's fingerprint: the row function, the dtype (`dtype`, as the format names it),
+    /// the row shape, the input's length, the user's key, and the format's own `fields`.
+    pub(super) fn fingerprint<const N: usize>(
+        &self,
+        dtype: &str,
+        length: Option<usize>,
+        fields: [(&'static str, serde_json::Value); N],
+    ) -> Fingerprint {
+        Fingerprint::new(
+            [
+                ("row_fn", json!(std::any::type_name::<R>())),
+                ("dtype", json!(dtype)),
+                ("row_shape", json!(R::SHAPE)),
+                ("items", json!(length)),
+                ("key", json!(self.scale.job_key)),
+            ]
+            .into_iter()
+            .chain(fields),
+        )
+    }
+
+    /// The one driver of outputs written unit by unit (a unit: the items of one shard or
+    /// chunk): this worker's units in order, each computed through the engine's loop on its
+    /// own items (a [`Window`]) and committed, or skipped when an earlier run committed it.
+    pub(super) fn run_units<I, S>(
+        &mut self,
+        items: I,
+        sink: &mut S,
+        unit_items: usize,
+        partition: Partition,
+        length: Option<usize>,
+    ) -> Result<Units, Error<<R as RowFn<I::Item>>::Error>>
+    where
+        I: Iterator,
+        R: RowFn<I::Item>,
+        X: for<'a> Exec<R, Window<'a, I>>,
+        S: UnitSink<R::Dtype>,
+    {
+        let total = length.map(|n| n.div_ceil(unit_items));
         let range = match total {
             Some(total) => partition.range(total),
             None => 0..usize::MAX,
         };
-        let fingerprint = Fingerprint::new([
-            ("row_fn", json!(std::any::type_name::<R>())),
-            ("dtype", json!(<R::Dtype as NpyElement>::DESCR)),
-            ("row_shape", json!(R::SHAPE)),
-            ("items", json!(length)),
-            ("shard_rows", json!(shard_items)),
-            ("key", json!(self.scale.job_key)),
-        ]);
-        let mut job = ShardJob::<R::Dtype>::open(dir, R::SHAPE, shard_items, fingerprint).map_err(
-            |source| {
-                sink_error(SinkFailure {
-                    written: 0,
-                    partial: None,
-                    source,
-                })
-            },
-        )?;
-        let chunk_rows = self.rows_per_chunk().min(shard_items);
-        let ticker = self.shard_ticker(length.map(|n| {
-            let start = range.start.saturating_mul(shard_items).min(n);
-            range.end.saturating_mul(shard_items).min(n) - start
+        let chunk_rows = self.rows_per_chunk().min(unit_items);
+        let ticker = self.unit_ticker(length.map(|n| {
+            let start = range.start.saturating_mul(unit_items).min(n);
+            range.end.saturating_mul(unit_items).min(n) - start
         }));
         let mut items = items.peekable();
         // The items before this worker's range: skipped, not computed.
-        let before = range.start.saturating_mul(shard_items);
+        let before = range.start.saturating_mul(unit_items);
         if before > 0 {
             let _ = items.nth(before - 1);
         }
-
-        let mut report = Report::default();
-        let mut shard = range.start;
-        while shard < range.end && !job.is_complete() {
-            if let Some(record) = job.committed(shard) {
-                report.resumed(job.shard_path(shard), record);
+        let mut done = Units::default();
+        let mut unit = range.start;
+        while unit < range.end && !sink.is_complete() {
+            if let Some(record) = sink.committed(unit) {
+                let record = record.clone();
                 ticker.advance(record.items);
-                if record.items > 0 && items.nth(record.items - 1).is_none() {
-                    shard += 1;
+                let ended = record.items < unit_items
+                    || (record.items > 0 && items.nth(record.items - 1).is_none());
+                done.add(unit, record, true);
+                unit += 1;
+                if ended {
                     break;
                 }
-                shard += 1;
                 continue;
             }
             if total.is_none() && items.peek().is_none() {
                 break;
             }
-            let first = shard * shard_items;
-            let mut writer = job.start(shard).map_err(|failure| report.failed(failure))?;
+            let first = unit * unit_items;
+            let mut writer = sink
+                .start(unit)
+                .map_err(|failure| done.failed(sink, failure))?;
             let taken = Cell::new(0);
             let window = Window {
                 inner: &mut items,
-                left: shard_items,
+                left: unit_items,
                 taken: &taken,
             };
             let run = self.exec.run_chunks(
@@ -238,7 +287,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
                 window,
                 chunk_rows,
                 |chunk: ArrayView2<'_, R::Dtype>| {
-                    writer.write_chunk(chunk)?;
+                    sink.write(&mut writer, chunk)?;
                     ticker.advance(chunk.nrows());
                     Ok::<(), SinkFailure>(())
                 },
@@ -246,30 +295,29 @@ impl<R: RowSpec, X> Pipeline<R, X> {
             match run {
                 Ok(skipped) => {
                     let record = ShardRecord {
-                        rows: writer.rows_written(),
+                        rows: taken.get() - skipped.len(),
                         items: taken.get(),
                         skipped: skipped.into_iter().map(|i| first + i).collect(),
                     };
-                    let ended = record.items < shard_items;
-                    let committed = job
-                        .commit(shard, writer, record.clone())
-                        .map_err(|failure| report.failed(failure))?;
-                    report.computed(committed, record);
-                    shard += 1;
+                    sink.commit(unit, writer, &record)
+                        .map_err(|failure| done.failed(sink, failure))?;
+                    let ended = record.items < unit_items;
+                    done.add(unit, record, false);
+                    unit += 1;
                     if ended {
                         break;
                     }
                 }
                 Err(Stop::Target(failure)) => {
                     ticker.abandon();
-                    return Err(report.failed(failure));
+                    return Err(done.failed(sink, failure));
                 }
                 Err(Stop::Item(failed)) => {
                     ticker.abandon();
-                    let kept = writer.abandon();
+                    let kept = sink.abandon(writer);
                     return Err(Error::Output {
-                        written: report.rows + kept.rows,
-                        partial: Some(job.dir().to_path_buf()),
+                        written: done.rows + kept,
+                        partial: Some(sink.location()),
                         cause: OutputCause::Item(ItemError {
                             index: first + failed.index,
                             error: failed.failure.into(),
@@ -278,43 +326,31 @@ impl<R: RowSpec, X> Pipeline<R, X> {
                 }
             }
         }
-        let shards = if job.is_complete() {
-            job.committed_count()
+        let units = if sink.is_complete() {
+            sink.committed_count()
         } else {
-            total.unwrap_or(shard)
+            total.unwrap_or(unit)
         };
-        let manifest = match job.finish(shards) {
-            Ok(manifest) => manifest,
+        done.complete = match sink.finish(units) {
+            Ok(complete) => complete,
             Err(source) => {
                 ticker.abandon();
-                return Err(report.failed(SinkFailure {
-                    written: 0,
-                    partial: None,
-                    source,
-                }));
+                return Err(done.failed(sink, failure(source)));
             }
         };
-        if job.is_complete() && report.shards.is_empty() {
-            // Complete when opened: report this worker's shards as recorded.
-            for index in range.start..range.end.min(shards) {
-                if let Some(record) = job.committed(index) {
-                    report.resumed(job.shard_path(index), record);
+        if sink.is_complete() && done.units.is_empty() {
+            // Complete when opened: this worker's units as recorded.
+            for index in range.start..range.end.min(units) {
+                if let Some(record) = sink.committed(index) {
+                    done.add(index, record.clone(), true);
                 }
             }
         }
         ticker.finish();
-        Ok(ShardsOutput {
-            dir: job.dir().to_path_buf(),
-            complete: manifest.is_some(),
-            manifest: manifest.unwrap_or_else(|| job.dir().join(crate::SHARD_MANIFEST)),
-            rows: report.rows,
-            shards: report.shards,
-            skipped: report.skipped,
-            resumed: report.resumed,
-        })
+        Ok(done)
     }
 
-    fn checked_partition<E>(
+    pub(super) fn checked_partition<E>(
         &self,
         dir: &Path,
         length: Option<usize>,
@@ -339,7 +375,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         Ok(partition)
     }
 
-    fn shard_ticker(&self, total: Option<usize>) -> Ticker {
+    fn unit_ticker(&self, total: Option<usize>) -> Ticker {
         if !self.progress {
             return Ticker::none();
         }
@@ -355,43 +391,139 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     }
 }
 
-/// What one worker's shards hold, as they are computed or found committed.
+/// What one worker's units hold, as they are computed or found committed.
 #[derive(Default)]
-struct Report {
-    rows: usize,
-    shards: Vec<Shard>,
-    skipped: Vec<usize>,
-    resumed: usize,
+pub(super) struct Units {
+    /// Rows kept in them.
+    pub(super) rows: usize,
+    /// Items they hold.
+    pub(super) items: usize,
+    /// Each unit's index and rows kept, in order.
+    pub(super) units: Vec<(usize, usize)>,
+    /// Items that gave no row, increasing.
+    pub(super) skipped: Vec<usize>,
+    /// Units committed by an earlier run.
+    pub(super) resumed: usize,
+    /// Whether the whole job is complete.
+    pub(super) complete: bool,
 }
 
-impl Report {
-    fn resumed(&mut self, path: std::path::PathBuf, record: &ShardRecord) {
-        self.resumed += 1;
-        self.computed(
-            Shard {
-                path,
-                rows: record.rows,
-            },
-            record.clone(),
-        );
-    }
-
-    fn computed(&mut self, shard: Shard, record: ShardRecord) {
+impl Units {
+    fn add(&mut self, index: usize, record: ShardRecord, resumed: bool) {
+        self.resumed += usize::from(resumed);
         self.rows += record.rows;
+        self.items += record.items;
+        self.units.push((index, record.rows));
         self.skipped.extend(record.skipped);
-        self.shards.push(shard);
     }
 
-    /// The error of a failed output: the rows committed before it stay in the directory.
-    fn failed<E>(&self, failure: SinkFailure) -> Error<E> {
+    /// The error of a failed output: the units committed before it stay where they are.
+    fn failed<E, T, S: UnitSink<T>>(&self, sink: &S, failure: SinkFailure) -> Error<E> {
         sink_error(SinkFailure {
             written: self.rows + failure.written,
-            partial: failure.partial.or_else(|| {
-                self.shards
-                    .first()
-                    .and_then(|s| s.path.parent().map(Path::to_path_buf))
-            }),
+            partial: failure
+                .partial
+                .or_else(|| (self.rows > 0).then(|| sink.location())),
             source: failure.source,
         })
+    }
+}
+
+/// An output written unit by unit, each unit (the items of one shard or chunk) committed
+/// whole; driven by [`Pipeline::run_units`].
+pub(crate) trait UnitSink<T> {
+    /// What receives one unit's rows.
+    type Writer;
+    /// Whether the whole job was found complete when opened.
+    fn is_complete(&self) -> bool;
+    /// The record of a committed unit.
+    fn committed(&self, unit: usize) -> Option<&ShardRecord>;
+    /// How many units are known to be committed.
+    fn committed_count(&self) -> usize;
+    /// Starts unit `unit`.
+    fn start(&mut self, unit: usize) -> Result<Self::Writer, SinkFailure>;
+    /// Appends kept rows to the unit.
+    fn write(
+        &mut self,
+        writer: &mut Self::Writer,
+        rows: ArrayView2<'_, T>,
+    ) -> Result<(), SinkFailure>;
+    /// Commits the unit, as `record` describes it.
+    fn commit(
+        &mut self,
+        unit: usize,
+        writer: Self::Writer,
+        record: &ShardRecord,
+    ) -> Result<(), SinkFailure>;
+    /// Stops the unit after a failed item; returns the rows it kept (as a partial output).
+    fn abandon(&mut self, writer: Self::Writer) -> usize;
+    /// After this worker's units, out of `units` in the job: completes the job if every unit
+    /// is committed, and says whether it is complete.
+    fn finish(&mut self, units: usize) -> Result<bool, SinkError>;
+    /// Where the output is, for errors.
+    fn location(&self) -> PathBuf;
+}
+
+impl<T: NpyElement> UnitSink<T> for ShardJob<T> {
+    type Writer = NpyWriter<T>;
+
+    fn is_complete(&self) -> bool {
+        ShardJob::is_complete(self)
+    }
+
+    fn committed(&self, unit: usize) -> Option<&ShardRecord> {
+        ShardJob::committed(self, unit)
+    }
+
+    fn committed_count(&self) -> usize {
+        ShardJob::committed_count(self)
+    }
+
+    fn start(&mut self, unit: usize) -> Result<NpyWriter<T>, SinkFailure> {
+        ShardJob::start(self, unit)
+    }
+
+    fn write(
+        &mut self,
+        writer: &mut NpyWriter<T>,
+        rows: ArrayView2<'_, T>,
+    ) -> Result<(), SinkFailure> {
+        writer.write_chunk(rows)
+    }
+
+    fn commit(
+        &mut self,
+        unit: usize,
+        writer: NpyWriter<T>,
+        record: &ShardRecord,
+    ) -> Result<(), SinkFailure> {
+        ShardJob::commit(self, unit, writer, record.clone()).map(drop)
+    }
+
+    fn abandon(&mut self, writer: NpyWriter<T>) -> usize {
+        writer.abandon().rows
+    }
+
+    fn finish(&mut self, units: usize) -> Result<bool, SinkError> {
+        ShardJob::finish(self, units).map(|manifest| manifest.is_some())
+    }
+
+    fn location(&self) -> PathBuf {
+        self.dir().to_path_buf()
+    }
+}
+
+/// The input's length, when its `size_hint` is exact.
+pub(super) fn exact_length<I: Iterator>(items: &I) -> Option<usize> {
+    let (lower, upper) = items.size_hint();
+    (upper == Some(lower)).then_some(lower)
+}
+
+/// A failure of an output before any row was written.
+pub(super) fn failure(source: SinkError) -> SinkFailure {
+    SinkFailure {
+        written: 0,
+        partial: None,
+        source,
     }
 }
