@@ -242,6 +242,9 @@ pub use preallocate_runtime::{
     PARTITION_COUNT_VAR, PARTITION_VAR, SHARD_MANIFEST,
 };
 
+#[cfg(feature = "zarr")]
+pub use preallocate_runtime::{Compression, ZarrElement, ZarrOutput};
+
 pub use half::{self, bf16, f16};
 pub use ndarray;
 #[cfg(feature = "parallel")]

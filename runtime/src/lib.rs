@@ -63,6 +63,8 @@ pub use element::{CastError, Element, LosslessFrom};
 pub use error::{Error, ItemError, OutputCause, RowError};
 #[cfg(feature = "progress")]
 pub use io::Progress;
+#[cfg(feature = "zarr")]
+pub use io::{Compression, ZarrElement, ZarrOutput};
 pub use io::{
     FileOutput, FileWriter, IoError, JobMismatch, NpyElement, NpyShardWriter, NpyWriter, Partial,
     SafetensorsElement, SafetensorsWriter, Shard, ShardsOutput, SinkError, SinkFailure,

@@ -165,6 +165,34 @@ pub enum SinkError {
     /// The output directory holds an unfinished run of another job (its fingerprint differs):
     /// resuming it with this job's rows would mix two datasets.
     JobMismatch(Box<JobMismatch>),
+    /// The Zarr store failed (feature `zarr`): reading, writing or listing its keys, or the
+    /// codecs of a chunk.
+    Store {
+        /// The store's location.
+        path: PathBuf,
+        /// What was being done, as a verb phrase.
+        op: &'static str,
+        /// The store's or codec's message.
+        message: String,
+    },
+    /// The name of a Zarr array is not usable.
+    InvalidArrayName {
+        /// The store's location.
+        store: PathBuf,
+        /// The name that was passed.
+        name: String,
+        /// Why it is rejected.
+        reason: &'static str,
+    },
+    /// Shards must hold whole chunks: `shard_rows` is not a multiple of the chunk's rows.
+    ShardRowsNotMultiple {
+        /// The output.
+        path: PathBuf,
+        /// Rows per chunk.
+        chunk_rows: usize,
+        /// Rows per shard asked for.
+        shard_rows: usize,
+    },
     /// The partition asked for is not one of the job.
     Partition {
         /// The output.
@@ -227,6 +255,28 @@ impl fmt::Display for SinkError {
                 path.display()
             ),
             SinkError::JobMismatch(mismatch) => mismatch.fmt(f),
+            SinkError::Store { path, op, message } => {
+                write!(f, "cannot {op} `{}`: {message}", path.display())
+            }
+            SinkError::InvalidArrayName {
+                store,
+                name,
+                reason,
+            } => write!(
+                f,
+                "invalid Zarr array name {name:?} in `{}`: {reason}",
+                store.display()
+            ),
+            SinkError::ShardRowsNotMultiple {
+                path,
+                chunk_rows,
+                shard_rows,
+            } => write!(
+                f,
+                "cannot write `{}`: `shard_rows` ({shard_rows}) must be a multiple of the chunk's \
+                 rows ({chunk_rows}), so that each shard holds whole chunks",
+                path.display()
+            ),
             SinkError::Partition { path, error } => {
                 write!(f, "cannot write `{}`: {error}", path.display())
             }

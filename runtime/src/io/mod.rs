@@ -40,6 +40,8 @@ mod resume;
 mod safetensors;
 mod shards;
 mod stream;
+#[cfg(feature = "zarr")]
+mod zarr;
 
 use std::path::PathBuf;
 
@@ -55,6 +57,10 @@ pub(crate) use self::resume::{Fingerprint, ShardJob, ShardRecord};
 pub use self::safetensors::SafetensorsWriter;
 pub use self::shards::{NpyShardWriter, Shard, ShardsOutput, SHARD_MANIFEST};
 pub use self::stream::FileWriter;
+#[cfg(feature = "zarr")]
+pub(crate) use self::zarr::{open_store, ZarrJob, ZarrLayout};
+#[cfg(feature = "zarr")]
+pub use self::zarr::{Compression, ZarrElement, ZarrOutput};
 
 /// The shape the writers share, for the pipeline's one driver.
 ///

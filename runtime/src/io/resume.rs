@@ -67,7 +67,7 @@ impl Fingerprint {
     }
 
     /// The first field that differs from `recorded`: its name and both values.
-    fn difference(&self, recorded: &Value) -> (String, String, String) {
+    pub(crate) fn difference(&self, recorded: &Value) -> (String, String, String) {
         let empty = Map::new();
         let recorded = recorded.as_object().unwrap_or(&empty);
         let mut names: Vec<&String> = self.0.keys().chain(recorded.keys()).collect();
@@ -83,7 +83,7 @@ impl Fingerprint {
         ("fingerprint".into(), "unreadable".into(), "readable".into())
     }
 
-    fn value(&self) -> Value {
+    pub(crate) fn value(&self) -> Value {
         Value::Object(self.0.clone())
     }
 }
@@ -104,7 +104,7 @@ impl ShardRecord {
         json!({ "file": file, "rows": self.rows, "items": self.items, "skipped": self.skipped })
     }
 
-    fn from_json(value: &Value) -> Option<Self> {
+    pub(crate) fn from_json(value: &Value) -> Option<Self> {
         let count = |key: &str| {
             value
                 .get(key)

@@ -28,6 +28,9 @@ pub(crate) struct Scale {
     job_key: Option<String>,
     /// `(index, count)` as given, checked when the output starts.
     partition: Option<(usize, usize)>,
+    /// How Zarr chunks are compressed.
+    #[cfg(feature = "zarr")]
+    compression: crate::io::Compression,
 }
 
 /// At most `left` items of a shared iterator, counting those it hands out: one shard's items.
@@ -197,6 +200,143 @@ impl<R: RowSpec, X> Pipeline<R, X> {
             skipped: done.skipped,
             complete: done.complete,
             resumed: done.resumed,
+        })
+    }
+
+    /// How [`write_zarr`](Pipeline::write_zarr) compresses its chunks (feature `zarr`): not
+    /// at all (the default) or with zstd.
+    ///
+    /// ```
+    /// # use preallocate_runtime::__private::{Axes1, FnRow};
+    /// # use preallocate_runtime::{policy, Compression, Pipeline};
+    /// # use std::convert::Infallible;
+    /// # let id = FnRow::<_, u32, Axes1<1>, Infallible, policy::Plain, true>::new(
+    /// #     |x: u32, row: &mut [u32]| { row[0] = x; Ok::<bool, Infallible>(true) },
+    /// # );
+    /// let dir = tempfile::tempdir()?;
+    /// let out = Pipeline::new(id).compression(Compression::Zstd(3)).write_zarr(0..100, dir.path(), "x")?;
+    /// assert_eq!(out.shape, vec![100, 1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "zarr")]
+    #[must_use]
+    pub fn compression(mut self, compression: crate::io::Compression) -> Self {
+        self.scale.compression = compression;
+        self
+    }
+
+    /// Writes the rows as array `name` of the Zarr v3 group at `store` (a directory, created
+    /// if missing; its parent must exist), feature `zarr`: shape `[items, SHAPE…]`, the row
+    /// function's dtype (`f16` as `float16`), chunks of [`rows_per_chunk`](Pipeline::rows_per_chunk)
+    /// rows, fill value 0, dimension names `row`, `<name>_1`, …, so that `zarr.open_array`,
+    /// `dask.array.from_zarr` and `xarray.open_zarr` read it as it is.
+    ///
+    /// - Row `i` is item `i`. When the row function can drop items (`Option` rows,
+    ///   `on_error = "skip"`), a dropped item's row is zero and the companion array
+    ///   `<name>_valid` (`u8`, one per row) marks with `1` the rows that hold data.
+    /// - [`shard_rows`](Pipeline::shard_rows) (a multiple of the chunk's rows) puts that many
+    ///   rows' chunks in one shard object; [`compression`](Pipeline::compression) picks zstd.
+    ///   A unit — a shard, or a chunk without sharding — is held in memory while it is filled.
+    /// - An input of unknown length: the array's shape is written when the input ends.
+    /// - Publishing: a single process writes the array's metadata last, so the array appears
+    ///   only when complete (an earlier array of that name disappears when the run starts).
+    ///   With [`partition`](Pipeline::partition), each worker writes its own whole units of
+    ///   the one array, which exists from the first worker's start with
+    ///   `attributes["preallocate"]["complete"] == false`; the worker that completes the last
+    ///   unit sets it to `true`. Check that mark before reading a partitioned array.
+    /// - Resume: each unit is recorded once stored; a rerun of the same job (the fingerprint,
+    ///   as for [`write_npy_shards`](Pipeline::write_npy_shards), plus the array's name and
+    ///   layout) skips the recorded units without computing their rows, and a rerun of a
+    ///   complete job returns at once. Over an unfinished run of another job, the run fails
+    ///   with [`SinkError::JobMismatch`](crate::SinkError::JobMismatch).
+    ///
+    /// `bf16` is refused at compile time: Zarr v3 has no standard bfloat16 that zarr-python
+    /// reads; write it with [`write_safetensors`](Pipeline::write_safetensors).
+    ///
+    /// # Errors
+    /// [`Error::Output`] when an item or the store fails: the units stored before it stay, and
+    /// a rerun resumes after them. A bad array name, `shard_rows` not a multiple of the
+    /// chunk's rows, or a bad partition are errors of the output before anything is written.
+    ///
+    /// ```
+    /// # use preallocate_runtime::__private::{Axes1, FnRow};
+    /// # use preallocate_runtime::{policy, Pipeline};
+    /// # use std::convert::Infallible;
+    /// let evens = FnRow::<_, f32, Axes1<2>, Infallible, policy::Filtered, true>::new(
+    ///     |x: u32, row: &mut [f32]| {
+    ///         row.copy_from_slice(&[x as f32, 0.5]);
+    ///         Ok::<bool, Infallible>(x % 2 == 0)
+    ///     },
+    /// );
+    /// let dir = tempfile::tempdir()?;
+    /// let out = Pipeline::new(evens).chunk_rows(4).write_zarr(0..10, dir.path().join("data.zarr"), "x")?;
+    /// assert_eq!((out.shape.clone(), out.kept, out.complete), (vec![10, 2], 5, true));
+    /// assert_eq!(out.valid.as_deref(), Some("x_valid"));
+    /// assert!(dir.path().join("data.zarr/x/zarr.json").is_file());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "zarr")]
+    pub fn write_zarr<I>(
+        mut self,
+        items: I,
+        store: impl AsRef<Path>,
+        name: &str,
+    ) -> Result<crate::io::ZarrOutput, Error<<R as RowFn<I::Item>>::Error>>
+    where
+        I: IntoIterator,
+        R: RowFn<I::Item>,
+        R::Dtype: crate::io::ZarrElement,
+        X: for<'a> Exec<R, Window<'a, I::IntoIter>>,
+    {
+        use crate::io::{ZarrElement, ZarrJob, ZarrLayout};
+        use crate::policy::Policy;
+
+        let location = store.as_ref().to_path_buf();
+        let items = items.into_iter();
+        let length = exact_length(&items);
+        let chunk_rows = self.rows_per_chunk();
+        let fail = |source| sink_error(failure(source));
+        if let Some(shard_rows) = self.scale.shard_rows {
+            if shard_rows % chunk_rows != 0 {
+                return Err(fail(SinkError::ShardRowsNotMultiple {
+                    path: location.join(name),
+                    chunk_rows,
+                    shard_rows,
+                }));
+            }
+        }
+        let partition = self.checked_partition(&location.join(name), length)?;
+        let layout = ZarrLayout {
+            name: name.to_string(),
+            row_shape: R::SHAPE.to_vec(),
+            chunk_rows,
+            shard_rows: self.scale.shard_rows,
+            compression: self.scale.compression,
+            length,
+            partitioned: !partition.is_whole(),
+            drops: <R::Policy as Policy>::DROPS,
+        };
+        let unit_items = layout.unit_items();
+        let fingerprint = self.fingerprint(
+            <R::Dtype as ZarrElement>::ZARR_DTYPE,
+            length,
+            layout.fingerprint_fields(),
+        );
+        let storage = crate::io::open_store(&location).map_err(fail)?;
+        let mut job =
+            ZarrJob::<R::Dtype>::open(storage, location, layout, fingerprint).map_err(fail)?;
+        let done = self.run_units(items, &mut job, unit_items, partition, length)?;
+        Ok(crate::io::ZarrOutput {
+            store: job.location().clone(),
+            name: name.to_string(),
+            shape: job.shape(),
+            rows: done.items,
+            kept: done.rows,
+            units: done.units.iter().map(|&(unit, _)| unit).collect(),
+            skipped: done.skipped,
+            valid: job.valid_name(),
+            resumed: done.resumed,
+            complete: done.complete,
         })
     }
 
@@ -510,6 +650,49 @@ impl<T: NpyElement> UnitSink<T> for ShardJob<T> {
 
     fn location(&self) -> PathBuf {
         self.dir().to_path_buf()
+    }
+}
+
+#[cfg(feature = "zarr")]
+impl<T: crate::io::ZarrElement> UnitSink<T> for crate::io::ZarrJob<T> {
+    type Writer = ();
+
+    fn is_complete(&self) -> bool {
+        crate::io::ZarrJob::is_complete(self)
+    }
+
+    fn committed(&self, unit: usize) -> Option<&ShardRecord> {
+        crate::io::ZarrJob::committed(self, unit)
+    }
+
+    fn committed_count(&self) -> usize {
+        crate::io::ZarrJob::committed_count(self)
+    }
+
+    fn start(&mut self, _: usize) -> Result<(), SinkFailure> {
+        crate::io::ZarrJob::start(self);
+        Ok(())
+    }
+
+    fn write(&mut self, (): &mut (), rows: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
+        crate::io::ZarrJob::write(self, rows)
+    }
+
+    fn commit(&mut self, unit: usize, (): (), record: &ShardRecord) -> Result<(), SinkFailure> {
+        crate::io::ZarrJob::commit(self, unit, record)
+    }
+
+    fn abandon(&mut self, (): ()) -> usize {
+        // A unit is stored whole or not at all: its rows are not kept.
+        0
+    }
+
+    fn finish(&mut self, units: usize) -> Result<bool, SinkError> {
+        crate::io::ZarrJob::finish(self, units)
+    }
+
+    fn location(&self) -> PathBuf {
+        crate::io::ZarrJob::location(self).clone()
     }
 }
 

@@ -1,0 +1,722 @@
+//! Zarr v3 arrays (feature `zarr`), written unit by unit through the `zarrs` crate: row `i` of
+//! the array is item `i`, a unit is the items of one chunk (or of one shard, with sharding),
+//! and each worker of a partitioned job writes whole units only, so no two workers ever write
+//! the same object.
+//!
+//! Beside the array's chunks, inside its own prefix (which Zarr readers never look at), the job
+//! keeps its records: `<name>/.preallocate/<job>/job.json` (the fingerprint) and one
+//! `u-<unit>.json` per committed unit (its kept rows and dropped items). The array's metadata
+//! (`<name>/zarr.json`) carries `attributes.preallocate`: the job, its fingerprint, and
+//! `complete`.
+//!
+//! When the array appears: a single-process run writes the metadata last, once every unit is
+//! stored, and removes an earlier array's metadata first, so a reader sees the earlier complete
+//! array, then no array, then the new complete one, never a mix. A partitioned run writes the
+//! metadata first with `complete: false` (its workers need the array to exist), and the worker
+//! that commits the job's last unit rewrites it with `complete: true`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use zarrs::array::{codec::ZstdCodec, Array, ArrayBuilder, ArrayBytes};
+use zarrs::storage::{ReadableWritableListableStorage, StoreKey, StorePrefix};
+
+use super::error::{JobMismatch, SinkError, SinkFailure};
+use super::resume::{Fingerprint, ShardRecord};
+use crate::element::Element;
+
+/// An element type that a Zarr array stores so that zarr-python, Dask and xarray read it:
+/// every [`Element`] except `bf16`, which Zarr v3 has no standard data type for.
+///
+/// ```
+/// use preallocate_runtime::{f16, ZarrElement};
+///
+/// assert_eq!(<f16 as ZarrElement>::ZARR_DTYPE, "float16");
+/// assert_eq!(<u8 as ZarrElement>::ZARR_DTYPE, "uint8");
+/// ```
+///
+/// ```compile_fail,E0277
+/// use preallocate_runtime::{bf16, ZarrElement};
+///
+/// let _ = <bf16 as ZarrElement>::ZARR_DTYPE; // zarr-python has no bfloat16
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "Zarr arrays cannot store `{Self}` so that zarr-python reads it (Zarr v3 has no standard bfloat16)",
+    label = "no Zarr data type for `{Self}`",
+    note = "write bf16 rows with `write_safetensors` (safetensors stores BF16), or choose `dtype = f16` or `dtype = f32`"
+)]
+pub trait ZarrElement: Element + bytemuck::Pod {
+    /// The Zarr v3 data type's name (`"float32"`, `"uint8"`, ...).
+    const ZARR_DTYPE: &'static str;
+}
+
+macro_rules! zarr {
+    ($($ty:ty => $name:literal),* $(,)?) => {$(
+        impl ZarrElement for $ty {
+            const ZARR_DTYPE: &'static str = $name;
+        }
+    )*};
+}
+
+zarr! {
+    half::f16 => "float16", f32 => "float32", f64 => "float64",
+    i8 => "int8", i16 => "int16", i32 => "int32", i64 => "int64",
+    u8 => "uint8", u16 => "uint16", u32 => "uint32", u64 => "uint64",
+}
+
+/// How a Zarr array's chunks are compressed.
+///
+/// ```
+/// use preallocate_runtime::Compression;
+///
+/// assert_eq!(Compression::default(), Compression::None);
+/// let zstd = Compression::Zstd(3); // zstd level 3: what zarr-python picks by default
+/// # let _ = zstd;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Raw little-endian bytes: the fastest to write and read.
+    #[default]
+    None,
+    /// zstd at this level (1 to 22; 3 is the usual default), without a checksum.
+    Zstd(i32),
+}
+
+impl Compression {
+    fn name(self) -> String {
+        match self {
+            Compression::None => "none".into(),
+            Compression::Zstd(level) => format!("zstd-{level}"),
+        }
+    }
+}
+
+/// What [`Pipeline::write_zarr`](crate::Pipeline::write_zarr) wrote.
+///
+/// ```
+/// let out = preallocate_runtime::ZarrOutput {
+///     store: "out.zarr".into(),
+///     name: "x".into(),
+///     shape: vec![10, 3],
+///     rows: 10,
+///     kept: 9,
+///     units: vec![0, 1],
+///     skipped: vec![4],
+///     valid: Some("x_valid".into()),
+///     resumed: 0,
+///     complete: true,
+/// };
+/// assert_eq!(out.rows - out.kept, out.skipped.len());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZarrOutput {
+    /// The group's location (a path, or an object-store URL).
+    pub store: PathBuf,
+    /// The array's name in the group.
+    pub name: String,
+    /// The array's shape: the items of the job, then the row shape. With an input of unknown
+    /// length, the shape written at the end.
+    pub shape: Vec<usize>,
+    /// The array's rows this run is responsible for: the items of its units (all of them
+    /// without a partition).
+    pub rows: usize,
+    /// Of those, the rows that hold data; the others are zero, and `valid` marks which.
+    pub kept: usize,
+    /// The units (chunks, or shards with sharding) this run wrote or found written, in order.
+    pub units: Vec<usize>,
+    /// Input indices of the items that gave no row, increasing.
+    pub skipped: Vec<usize>,
+    /// The companion array marking the rows that hold data (`1`) with `u8`s, named
+    /// `<name>_valid`, when the row function can drop items.
+    pub valid: Option<String>,
+    /// How many of `units` an earlier run had committed already.
+    pub resumed: usize,
+    /// Whether the whole array is complete (`attributes.preallocate.complete` is `true`).
+    pub complete: bool,
+}
+
+/// The layout of an array to write.
+#[derive(Debug, Clone)]
+pub(crate) struct ZarrLayout {
+    pub(crate) name: String,
+    pub(crate) row_shape: Vec<usize>,
+    pub(crate) chunk_rows: usize,
+    /// Rows per shard, a multiple of `chunk_rows`; `None`: no sharding.
+    pub(crate) shard_rows: Option<usize>,
+    pub(crate) compression: Compression,
+    /// Items, when known.
+    pub(crate) length: Option<usize>,
+    /// Several workers write the array at once.
+    pub(crate) partitioned: bool,
+    /// The row function can drop items: write `<name>_valid`.
+    pub(crate) drops: bool,
+}
+
+impl ZarrLayout {
+    /// Items per unit: a shard's, or a chunk's.
+    pub(crate) fn unit_items(&self) -> usize {
+        self.shard_rows.unwrap_or(self.chunk_rows)
+    }
+
+    /// The fields of the job's fingerprint that the layout decides.
+    pub(crate) fn fingerprint_fields(&self) -> [(&'static str, Value); 4] {
+        [
+            ("array", json!(self.name)),
+            ("chunk_rows", json!(self.chunk_rows)),
+            ("shard_rows", json!(self.shard_rows)),
+            ("compression", json!(self.compression.name())),
+        ]
+    }
+}
+
+type Storage = ReadableWritableListableStorage;
+type StoredArray = Array<dyn zarrs::storage::ReadableWritableListableStorageTraits>;
+
+/// One job's array in one store, opened by one worker.
+pub(crate) struct ZarrJob<T: ZarrElement> {
+    store: Storage,
+    location: PathBuf,
+    layout: ZarrLayout,
+    array: StoredArray,
+    valid: Option<StoredArray>,
+    fingerprint: Fingerprint,
+    id: String,
+    /// Records of committed units.
+    done: BTreeMap<usize, ShardRecord>,
+    /// The array was complete, for this job, when opened.
+    complete: bool,
+    /// One unit's rows: kept rows first, then spread to their items' positions.
+    buffer: Vec<T>,
+    /// Rows in `buffer`.
+    filled: usize,
+    /// Elements per row.
+    row_len: usize,
+}
+
+impl<T: ZarrElement> std::fmt::Debug for ZarrJob<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZarrJob")
+            .field("location", &self.location)
+            .field("layout", &self.layout)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: ZarrElement> ZarrJob<T> {
+    /// Opens (or starts) the job `fingerprint` for array `layout.name` in the group at
+    /// `store` (`location` names it in errors).
+    pub(crate) fn open(
+        store: Storage,
+        location: PathBuf,
+        layout: ZarrLayout,
+        fingerprint: Fingerprint,
+    ) -> Result<Self, SinkError> {
+        let name = layout.name.clone();
+        check_name(&location, &name)?;
+        let err = |op: &'static str| {
+            let location = location.clone();
+            move |e: &dyn std::fmt::Display| SinkError::Store {
+                path: location.clone(),
+                op,
+                message: e.to_string(),
+            }
+        };
+        let row_len: usize = layout.row_shape.iter().product();
+        let id = fingerprint.id();
+        // The group.
+        let group_key = key(&location, "zarr.json")?;
+        if store
+            .get(&group_key)
+            .map_err(|e| err("read")(&e))?
+            .is_none()
+        {
+            zarrs::group::GroupBuilder::new()
+                .build(store.clone(), "/")
+                .map_err(|e| err("create the group in")(&e))?
+                .store_metadata()
+                .map_err(|e| err("write the group's metadata to")(&e))?;
+        }
+        let array = build_array(&store, &location, &layout, T::ZARR_DTYPE, &name)?;
+        let valid = if layout.drops {
+            Some(build_valid(&store, &location, &layout, &name)?)
+        } else {
+            None
+        };
+        let mut job = ZarrJob {
+            store,
+            location,
+            layout,
+            array,
+            valid,
+            fingerprint,
+            id,
+            done: BTreeMap::new(),
+            complete: false,
+            buffer: Vec::new(),
+            filled: 0,
+            row_len,
+        };
+        let recorded = job.read_json(&format!("{name}/zarr.json"))?;
+        let recorded_job = recorded
+            .as_ref()
+            .and_then(|m| m.pointer("/attributes/preallocate"))
+            .cloned();
+        let recorded_complete = recorded_job
+            .as_ref()
+            .and_then(|p| p.get("complete"))
+            .and_then(Value::as_bool)
+            == Some(true);
+        let recorded_id = recorded_job
+            .as_ref()
+            .and_then(|p| p.get("job"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if recorded_complete && recorded_id.as_deref() == Some(job.id.as_str()) {
+            job.done = job.read_records()?;
+            job.complete = true;
+            return Ok(job);
+        }
+        // Another job's unfinished records: an error, not a mix. Records of the job whose
+        // complete array is here are finished: removed, since that array is being replaced.
+        let jobs = format!("{name}/.preallocate/");
+        for other in job.list_dirs(&jobs)? {
+            if other == job.id {
+                continue;
+            }
+            if recorded_complete && recorded_id.as_deref() == Some(other.as_str()) {
+                job.erase_prefix(&format!("{jobs}{other}/"))?;
+                continue;
+            }
+            let theirs = job
+                .read_json(&format!("{jobs}{other}/job.json"))?
+                .unwrap_or(Value::Null);
+            let (field, recorded, current) = job.fingerprint.difference(&theirs);
+            return Err(SinkError::JobMismatch(Box::new(JobMismatch {
+                dir: job.location.join(&name),
+                field,
+                recorded,
+                current,
+            })));
+        }
+        let job_file = format!("{jobs}{}/job.json", job.id);
+        if job.read_json(&job_file)?.is_none() {
+            job.write_json(&job_file, &job.fingerprint.value())?;
+        }
+        let ours = recorded_id.as_deref() == Some(job.id.as_str());
+        if job.layout.partitioned {
+            // Workers need the array to exist; whoever comes first writes its metadata.
+            if !ours {
+                job.store_metadata(false)?;
+            }
+        } else if recorded.is_some() {
+            // A single process publishes the array when complete: until then, no array.
+            job.erase_metadata()?;
+        }
+        job.done = job.read_records()?;
+        Ok(job)
+    }
+
+    fn read_records(&self) -> Result<BTreeMap<usize, ShardRecord>, SinkError> {
+        let prefix = format!("{}/.preallocate/{}/", self.layout.name, self.id);
+        let keys = self
+            .store
+            .list_prefix(&self.prefix(&prefix)?)
+            .map_err(|e| self.store_error("list", &e))?;
+        let mut done = BTreeMap::new();
+        for key in keys {
+            let Some(unit) = key
+                .as_str()
+                .rsplit('/')
+                .next()
+                .and_then(|file| file.strip_prefix("u-"))
+                .and_then(|file| file.strip_suffix(".json"))
+                .and_then(|digits| digits.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            // A record is written after its unit's data: one cut short (a killed writer) is
+            // not JSON, and the unit is written again.
+            let record = self
+                .read_json(key.as_str())
+                .ok()
+                .flatten()
+                .and_then(|value| ShardRecord::from_json(&value));
+            if let Some(record) = record {
+                done.insert(unit, record);
+            }
+        }
+        Ok(done)
+    }
+
+    fn store_metadata(&mut self, complete: bool) -> Result<(), SinkError> {
+        let attributes = json!({
+            "job": self.id,
+            "fingerprint": self.fingerprint.value(),
+            "complete": complete,
+            "valid": self.valid.as_ref().map(|_| format!("{}_valid", self.layout.name)),
+        });
+        self.array
+            .attributes_mut()
+            .insert("preallocate".into(), attributes.clone());
+        // The companion first: once the array is there, so is the mark of its rows.
+        if let Some(valid) = &mut self.valid {
+            valid
+                .attributes_mut()
+                .insert("preallocate".into(), attributes);
+            valid
+                .store_metadata()
+                .map_err(|e| store_error(&self.location, "write the metadata of", &e))?;
+        }
+        self.array
+            .store_metadata()
+            .map_err(|e| store_error(&self.location, "write the metadata of", &e))
+    }
+
+    fn erase_metadata(&self) -> Result<(), SinkError> {
+        self.array
+            .erase_metadata()
+            .map_err(|e| self.store_error("remove the metadata of", &e))?;
+        if let Some(valid) = &self.valid {
+            valid
+                .erase_metadata()
+                .map_err(|e| self.store_error("remove the metadata of", &e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the whole job was found complete when opened.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// The record of unit `unit`, if it is committed.
+    pub(crate) fn committed(&self, unit: usize) -> Option<&ShardRecord> {
+        self.done.get(&unit)
+    }
+
+    /// How many units are known to be committed.
+    pub(crate) fn committed_count(&self) -> usize {
+        self.done.len()
+    }
+
+    /// The array's shape.
+    pub(crate) fn shape(&self) -> Vec<usize> {
+        self.array.shape().iter().map(|&n| n as usize).collect()
+    }
+
+    /// The group's location.
+    pub(crate) fn location(&self) -> &PathBuf {
+        &self.location
+    }
+
+    /// The companion array's name, if there is one.
+    pub(crate) fn valid_name(&self) -> Option<String> {
+        self.valid
+            .as_ref()
+            .map(|_| format!("{}_valid", self.layout.name))
+    }
+
+    /// Starts a unit: an empty buffer of one unit's rows (allocated once, reused).
+    pub(crate) fn start(&mut self) {
+        let len = self.layout.unit_items() * self.row_len;
+        if self.buffer.len() != len {
+            self.buffer = vec![T::ZERO; len];
+        }
+        self.filled = 0;
+    }
+
+    /// Appends kept rows to the unit.
+    pub(crate) fn write(&mut self, rows: ndarray::ArrayView2<'_, T>) -> Result<(), SinkFailure> {
+        if rows.ncols() != self.row_len {
+            return Err(SinkFailure {
+                written: 0,
+                partial: None,
+                source: SinkError::WidthMismatch {
+                    path: self.location.join(&self.layout.name),
+                    row_shape: self.layout.row_shape.clone(),
+                    expected: self.row_len,
+                    found: rows.ncols(),
+                },
+            });
+        }
+        let start = self.filled * self.row_len;
+        let end = start + rows.len();
+        let Some(slot) = self.buffer.get_mut(start..end) else {
+            return Err(SinkFailure {
+                written: 0,
+                partial: None,
+                source: SinkError::TooLarge {
+                    path: self.location.join(&self.layout.name),
+                    what: "a unit received more rows than it has items",
+                },
+            });
+        };
+        for (dst, src) in slot.iter_mut().zip(rows.iter()) {
+            *dst = *src;
+        }
+        self.filled += rows.nrows();
+        Ok(())
+    }
+
+    /// Stores unit `unit`: its kept rows moved to their items' positions, dropped items' rows
+    /// zero, then its record.
+    pub(crate) fn commit(&mut self, unit: usize, record: &ShardRecord) -> Result<(), SinkFailure> {
+        let unit_items = self.layout.unit_items();
+        let first = unit * unit_items;
+        let width = self.row_len;
+        // Spread from the back: a kept row only ever moves to a later position.
+        let mut valid = vec![0u8; unit_items];
+        let mut dropped = record.skipped.iter().rev().peekable();
+        let mut row = self.filled;
+        for position in (0..record.items).rev() {
+            if dropped.peek().is_some_and(|&&i| i == first + position) {
+                dropped.next();
+                self.buffer[position * width..(position + 1) * width].fill(T::ZERO);
+            } else {
+                row -= 1;
+                if row != position {
+                    self.buffer
+                        .copy_within(row * width..(row + 1) * width, position * width);
+                }
+                valid[position] = 1;
+            }
+        }
+        self.buffer[record.items * width..].fill(T::ZERO);
+        let fail = |source| SinkFailure {
+            written: 0,
+            partial: None,
+            source,
+        };
+        if self.layout.length.is_none() {
+            // Unknown length: the array grows to hold this unit; its final shape is written
+            // at the end.
+            let mut shape = vec![((unit + 1) * unit_items) as u64];
+            shape.extend(self.layout.row_shape.iter().map(|&n| n as u64));
+            let location = &self.location;
+            self.array
+                .set_shape(shape)
+                .map_err(|e| fail(store_error(location, "resize", &e)))?;
+            if let Some(valid) = &mut self.valid {
+                valid
+                    .set_shape(vec![((unit + 1) * unit_items) as u64])
+                    .map_err(|e| fail(store_error(&self.location, "resize", &e)))?;
+            }
+        }
+        let mut indices = vec![0u64; 1 + self.layout.row_shape.len()];
+        indices[0] = unit as u64;
+        let bytes: &[u8] = bytemuck::cast_slice(&self.buffer);
+        self.array
+            .store_chunk(&indices, ArrayBytes::new_flen(bytes))
+            .map_err(|e| fail(self.store_error("write a chunk of", &e)))?;
+        if let Some(valid_array) = &self.valid {
+            valid_array
+                .store_chunk(&[unit as u64], ArrayBytes::new_flen(&valid[..]))
+                .map_err(|e| fail(self.store_error("write a chunk of", &e)))?;
+        }
+        let file = format!(
+            "{}/.preallocate/{}/u-{unit:06}.json",
+            self.layout.name, self.id
+        );
+        let json = json!({ "rows": record.rows, "items": record.items, "skipped": record.skipped });
+        self.write_json(&file, &json).map_err(fail)?;
+        self.done.insert(unit, record.clone());
+        self.filled = 0;
+        Ok(())
+    }
+
+    /// After this worker's units, out of `units`: when every unit is committed, writes the
+    /// array's metadata marked complete (with its final shape) and returns `true`.
+    pub(crate) fn finish(&mut self, units: usize) -> Result<bool, SinkError> {
+        if self.complete {
+            return Ok(true);
+        }
+        let done = self.read_records()?;
+        if (0..units).any(|unit| !done.contains_key(&unit)) {
+            return Ok(false);
+        }
+        let items: usize = done.range(..units).map(|(_, r)| r.items).sum();
+        let mut shape = vec![items as u64];
+        shape.extend(self.layout.row_shape.iter().map(|&n| n as u64));
+        let location = &self.location;
+        self.array
+            .set_shape(shape)
+            .map_err(|e| store_error(location, "resize", &e))?;
+        if let Some(valid) = &mut self.valid {
+            valid
+                .set_shape(vec![items as u64])
+                .map_err(|e| store_error(&self.location, "resize", &e))?;
+        }
+        self.store_metadata(true)?;
+        self.done = done;
+        self.complete = true;
+        Ok(true)
+    }
+
+    fn store_error(&self, op: &'static str, err: &dyn std::fmt::Display) -> SinkError {
+        store_error(&self.location, op, err)
+    }
+
+    fn prefix(&self, prefix: &str) -> Result<StorePrefix, SinkError> {
+        StorePrefix::new(prefix).map_err(|e| self.store_error("name a prefix in", &e))
+    }
+
+    fn read_json(&self, name: &str) -> Result<Option<Value>, SinkError> {
+        let key = key(&self.location, name)?;
+        match self.store.get(&key) {
+            Ok(Some(bytes)) => Ok(serde_json::from_slice(&bytes).ok()),
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.store_error("read", &e)),
+        }
+    }
+
+    fn write_json(&self, name: &str, value: &Value) -> Result<(), SinkError> {
+        let key = key(&self.location, name)?;
+        let bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+        self.store
+            .set(&key, bytes.into())
+            .map_err(|e| self.store_error("write", &e))
+    }
+
+    fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        let listed = self
+            .store
+            .list_dir(&self.prefix(prefix)?)
+            .map_err(|e| self.store_error("list", &e))?;
+        Ok(listed
+            .prefixes()
+            .iter()
+            .filter_map(|p| {
+                p.as_str()
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .map(str::to_owned)
+            })
+            .collect())
+    }
+
+    fn erase_prefix(&self, prefix: &str) -> Result<(), SinkError> {
+        self.store
+            .erase_prefix(&self.prefix(prefix)?)
+            .map_err(|e| self.store_error("remove", &e))
+    }
+}
+
+fn store_error(
+    location: &std::path::Path,
+    op: &'static str,
+    err: &dyn std::fmt::Display,
+) -> SinkError {
+    SinkError::Store {
+        path: location.to_path_buf(),
+        op,
+        message: err.to_string(),
+    }
+}
+
+fn key(location: &std::path::Path, name: &str) -> Result<StoreKey, SinkError> {
+    StoreKey::new(name).map_err(|e| store_error(location, "name a key in", &e))
+}
+
+/// An array name: one path segment that Zarr and this crate's records allow.
+fn check_name(location: &std::path::Path, name: &str) -> Result<(), SinkError> {
+    let reason = if name.is_empty() {
+        Some("it is empty")
+    } else if name.contains('/') {
+        Some("it contains `/`: give the group as the store, and one name")
+    } else if name.starts_with('.') || name.starts_with("__") {
+        Some("names starting with `.` or `__` are reserved")
+    } else if name == "zarr.json" || name == "c" {
+        Some("it is a name Zarr uses for its own keys")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(SinkError::InvalidArrayName {
+            store: location.to_path_buf(),
+            name: name.to_string(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The array `<name>`: shape `[items (or 0 until known), row shape…]`, chunks of `chunk_rows`
+/// rows, optionally in shards of `shard_rows`, fill value 0, dimension names `row`, then
+/// `<name>_1`, `<name>_2`, ….
+fn build_array(
+    store: &Storage,
+    location: &std::path::Path,
+    layout: &ZarrLayout,
+    dtype: &str,
+    name: &str,
+) -> Result<StoredArray, SinkError> {
+    let rows = layout.length.unwrap_or(0) as u64;
+    let mut shape = vec![rows];
+    shape.extend(layout.row_shape.iter().map(|&n| n as u64));
+    let unit = |rows: usize| {
+        let mut chunk = vec![rows as u64];
+        chunk.extend(layout.row_shape.iter().map(|&n| (n as u64).max(1)));
+        chunk
+    };
+    // why the number 0: Zarr's fill value is JSON, a number for every numeric type.
+    let mut builder = ArrayBuilder::new(shape, unit(layout.unit_items()), dtype, 0u8);
+    if layout.shard_rows.is_some() {
+        builder.subchunk_shape(unit(layout.chunk_rows));
+    }
+    if let Compression::Zstd(level) = layout.compression {
+        builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level, false))]);
+    }
+    let mut names = vec!["row".to_string()];
+    names.extend((1..=layout.row_shape.len()).map(|axis| format!("{name}_{axis}")));
+    builder.dimension_names(Some(names));
+    builder
+        .build(store.clone(), &format!("/{name}"))
+        .map_err(|e| store_error(location, "create the array in", &e))
+}
+
+/// The companion `<name>_valid`: one `u8` per row, in units of the array's.
+fn build_valid(
+    store: &Storage,
+    location: &std::path::Path,
+    layout: &ZarrLayout,
+    name: &str,
+) -> Result<StoredArray, SinkError> {
+    let mut builder = ArrayBuilder::new(
+        vec![layout.length.unwrap_or(0) as u64],
+        vec![layout.unit_items() as u64],
+        "uint8",
+        0u8,
+    );
+    if let Compression::Zstd(level) = layout.compression {
+        builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level, false))]);
+    }
+    builder.dimension_names(Some(["row"]));
+    builder
+        .build(store.clone(), &format!("/{name}_valid"))
+        .map_err(|e| store_error(location, "create the array in", &e))
+}
+
+/// The store at `location`: a directory (created if missing; its parent must exist).
+pub(crate) fn open_store(location: &std::path::Path) -> Result<Storage, SinkError> {
+    let dir = location;
+    if !dir.exists() {
+        let parent = super::atomic::parent_dir(dir);
+        if !parent.is_dir() {
+            return Err(SinkError::MissingDirectory {
+                path: dir.to_path_buf(),
+                dir: parent.to_path_buf(),
+            });
+        }
+    } else if !dir.is_dir() {
+        return Err(SinkError::NotADirectory {
+            path: dir.to_path_buf(),
+        });
+    }
+    let store = zarrs::filesystem::FilesystemStore::new(dir)
+        .map_err(|e| store_error(location, "open", &e))?;
+    Ok(Arc::new(store))
+}
