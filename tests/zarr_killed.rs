@@ -1,0 +1,308 @@
+//! Zarr outputs killed (SIGKILL) mid-run and rerun, and partitions of one array: the rerun
+//! skips the units already stored, and the array equals, file for file, the one an
+//! uninterrupted single run writes, and row for row `batch` over the same items.
+//!
+//! The child process is this test binary (`child_process`, which does nothing unless
+//! `ZARR_KILLED_CHILD` is set), as in `tests/killed_runs.rs`.
+#![cfg(feature = "zarr")]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use preallocate::{preallocate, Error, OutputCause, SinkError};
+
+static COMPUTED: AtomicUsize = AtomicUsize::new(0);
+
+fn pace() {
+    COMPUTED.fetch_add(1, Ordering::SeqCst);
+    if std::env::var_os("ZARR_KILLED_CHILD").is_some() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Drops every seventh item (zero row, `x_valid` 0).
+#[preallocate(dim = 3, dtype = f32)]
+fn features(i: u32) -> Option<[f32; 3]> {
+    pace();
+    (i % 7 != 3).then(|| [i as f32, (i as f32).sqrt(), -(i as f32) * 0.5])
+}
+
+const ITEMS: u32 = 400;
+const CHUNK_ROWS: usize = 20;
+
+macro_rules! pipeline {
+    () => {
+        features::pipeline().chunk_rows(CHUNK_ROWS)
+    };
+}
+
+#[test]
+fn child_process() {
+    let Ok(job) = std::env::var("ZARR_KILLED_CHILD") else {
+        return;
+    };
+    let (what, store) = job.split_once(':').unwrap();
+    match what {
+        "whole" => {
+            pipeline!().write_zarr(0..ITEMS, store, "x").unwrap();
+        }
+        "partition1" => {
+            pipeline!()
+                .partition(1, 3)
+                .write_zarr(0..ITEMS, store, "x")
+                .unwrap();
+        }
+        other => panic!("unknown child job {other}"),
+    }
+}
+
+fn spawn(what: &str, store: &Path) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_process",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("ZARR_KILLED_CHILD", format!("{what}:{}", store.display()))
+        .spawn()
+        .unwrap()
+}
+
+fn kill_when(mut child: Child, ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the child finished ({status}) before it could be killed");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the child never got there"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success());
+}
+
+/// Units recorded as stored by the unfinished job.
+fn records(store: &Path) -> usize {
+    let Ok(jobs) = fs::read_dir(store.join("x/.preallocate")) else {
+        return 0;
+    };
+    jobs.map(|job| {
+        fs::read_dir(job.unwrap().path())
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                let name = name.to_str().unwrap();
+                name.starts_with("u-") && name.ends_with(".json")
+            })
+            .count()
+    })
+    .sum()
+}
+
+/// Every file under `dir`, by relative path, with its bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                files.insert(name, fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// The array's rows from its raw (uncompressed, unsharded) chunk files: `x/c/<unit>/0`.
+fn rows(store: &Path, items: usize) -> Vec<f32> {
+    let mut values = Vec::new();
+    for unit in 0..items.div_ceil(CHUNK_ROWS) {
+        let chunk = store.join(format!("x/c/{unit}/0"));
+        match fs::read(&chunk) {
+            Ok(bytes) => values.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().unwrap())),
+            ),
+            // A chunk of zeros only is not stored: it reads as the fill value.
+            Err(_) => values.extend(std::iter::repeat_n(0.0, CHUNK_ROWS * 3)),
+        }
+    }
+    values.truncate(items * 3);
+    values
+}
+
+/// What the array holds: `batch`'s rows at their items' positions, zero for dropped items.
+fn expected() -> Vec<f32> {
+    let kept = features::batch(0..ITEMS);
+    let mut values = vec![0.0; ITEMS as usize * 3];
+    let mut kept_rows = kept.rows.rows().into_iter();
+    for i in 0..ITEMS as usize {
+        if !kept.skipped.contains(&i) {
+            values[i * 3..i * 3 + 3].copy_from_slice(kept_rows.next().unwrap().as_slice().unwrap());
+        }
+    }
+    values
+}
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[test]
+fn a_killed_single_run_publishes_nothing_and_its_rerun_resumes() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data.zarr");
+    kill_when(spawn("whole", &store), || records(&store) >= 3);
+    // Killed: no array for readers, only the units stored and their records.
+    assert!(store.join("zarr.json").is_file());
+    assert!(!store.join("x/zarr.json").exists());
+    assert!(!store.join("x_valid/zarr.json").exists());
+
+    COMPUTED.store(0, Ordering::SeqCst);
+    let out = pipeline!().write_zarr(0..ITEMS, &store, "x").unwrap();
+    assert!(out.complete);
+    assert!(out.resumed >= 3, "{out:?}");
+    assert_eq!(
+        COMPUTED.load(Ordering::SeqCst),
+        ITEMS as usize - out.resumed * CHUNK_ROWS
+    );
+    assert_eq!((out.shape.clone(), out.rows), (vec![400, 3], 400));
+    assert_eq!(out.skipped, (3..400).step_by(7).collect::<Vec<_>>());
+    assert_eq!(rows(&store, 400), expected());
+
+    // File for file what an uninterrupted run writes.
+    let single = dir.path().join("single.zarr");
+    pipeline!().write_zarr(0..ITEMS, &single, "x").unwrap();
+    assert_eq!(tree(&store), tree(&single));
+
+    // Complete: a rerun computes nothing.
+    COMPUTED.store(0, Ordering::SeqCst);
+    let again = pipeline!().write_zarr(0..ITEMS, &store, "x").unwrap();
+    assert_eq!(COMPUTED.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        (again.resumed, again.complete, again.units.len()),
+        (20, true, 20)
+    );
+}
+
+#[test]
+fn partitions_with_a_killed_worker_fill_one_array() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data.zarr");
+    // Worker 1 of 3 (units 6 to 12) dies after storing some of its units.
+    kill_when(spawn("partition1", &store), || records(&store) >= 2);
+    let meta = |store: &Path| -> serde_json::Value {
+        serde_json::from_slice(&fs::read(store.join("x/zarr.json")).unwrap()).unwrap()
+    };
+    // The array exists while its partitions run, marked incomplete.
+    assert_eq!(meta(&store)["attributes"]["preallocate"]["complete"], false);
+
+    let zero = pipeline!()
+        .partition(0, 3)
+        .write_zarr(0..ITEMS, &store, "x")
+        .unwrap();
+    assert_eq!(
+        (zero.units.clone(), zero.complete),
+        ((0..6).collect(), false)
+    );
+    let two = pipeline!()
+        .partition(2, 3)
+        .write_zarr(0..ITEMS, &store, "x")
+        .unwrap();
+    assert!(!two.complete);
+    assert_eq!(meta(&store)["attributes"]["preallocate"]["complete"], false);
+
+    COMPUTED.store(0, Ordering::SeqCst);
+    let one = pipeline!()
+        .partition(1, 3)
+        .write_zarr(0..ITEMS, &store, "x")
+        .unwrap();
+    assert!(one.complete && one.resumed >= 2, "{one:?}");
+    assert_eq!(
+        COMPUTED.load(Ordering::SeqCst),
+        (7 - one.resumed) * CHUNK_ROWS
+    );
+    assert_eq!(meta(&store)["attributes"]["preallocate"]["complete"], true);
+    assert_eq!(rows(&store, 400), expected());
+    let mut skipped = [zero.skipped, one.skipped, two.skipped].concat();
+    skipped.sort_unstable();
+    assert_eq!(skipped, features::batch(0..ITEMS).skipped);
+
+    // The same chunks as one process writes (the metadata differs: partitioned or not).
+    let single = dir.path().join("single.zarr");
+    pipeline!().write_zarr(0..ITEMS, &single, "x").unwrap();
+    let chunks = |store: &Path| {
+        tree(store)
+            .into_iter()
+            .filter(|(name, _)| name.contains("/c/"))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(chunks(&store), chunks(&single));
+    assert!(chunks(&store).len() > 20);
+}
+
+#[test]
+fn another_job_over_an_unfinished_array_is_an_error() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data.zarr");
+    pipeline!()
+        .partition(0, 2)
+        .write_zarr(0..ITEMS, &store, "x")
+        .unwrap();
+    let err = pipeline!()
+        .job_key("v2")
+        .partition(1, 2)
+        .write_zarr(0..ITEMS, &store, "x")
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Output { cause: OutputCause::Sink(SinkError::JobMismatch(m)), .. } if m.field == "key"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("holds an unfinished run of another job"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_names_and_shards_are_errors_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = pipeline!()
+        .write_zarr(0..10, dir.path(), "a/b")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("invalid Zarr array name \"a/b\""),
+        "{err}"
+    );
+    let err = pipeline!()
+        .shard_rows(30)
+        .write_zarr(0..10, dir.path(), "x")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`shard_rows` (30) must be a multiple of the chunk's rows (20)"),
+        "{err}"
+    );
+    let err = pipeline!()
+        .write_zarr(0..10, dir.path().join("missing/data.zarr"), "x")
+        .unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}
