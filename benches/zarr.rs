@@ -42,7 +42,13 @@ fn features(i: u64) -> [f32; DIM] {
     row
 }
 
-const VARIANTS: [&str; 5] = ["npy", "zarr", "zarr-zstd", "zarr-sharded", "zarr-2-partitions"];
+const VARIANTS: [&str; 5] = [
+    "npy",
+    "zarr",
+    "zarr-zstd",
+    "zarr-sharded",
+    "zarr-2-partitions",
+];
 
 fn status_kib(field: &str) -> u64 {
     let status = fs::read_to_string("/proc/self/status").expect("/proc/self/status (Linux only)");
@@ -168,7 +174,9 @@ fn main() {
         "{rows} rows of {DIM} f32 ({mib:.0} MiB), chunks of {CHUNK_ROWS} rows (1 MiB); median of {} runs each, in child processes",
         config.reps
     );
-    println!("| variant | seconds | MB/s | time / npy | time / zarr | peak RSS per process (MiB) |");
+    println!(
+        "| variant | seconds | MB/s | time / npy | time / zarr | peak RSS per process (MiB) |"
+    );
     println!("|---|---|---|---|---|---|");
     for (i, variant) in VARIANTS.iter().enumerate() {
         println!(

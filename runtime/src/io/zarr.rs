@@ -454,8 +454,13 @@ impl<T: ZarrElement> ZarrJob<T> {
                 },
             });
         };
-        for (dst, src) in slot.iter_mut().zip(rows.iter()) {
-            *dst = *src;
+        match rows.as_slice() {
+            Some(values) => slot.copy_from_slice(values),
+            None => {
+                for (dst, src) in slot.iter_mut().zip(rows.iter()) {
+                    *dst = *src;
+                }
+            }
         }
         self.filled += rows.nrows();
         Ok(())
