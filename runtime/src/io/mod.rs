@@ -37,6 +37,8 @@ mod npy;
 mod orphans;
 mod progress;
 mod resume;
+#[cfg(feature = "s3")]
+mod s3;
 mod safetensors;
 mod shards;
 mod stream;

@@ -705,8 +705,29 @@ fn build_valid(
         .map_err(|e| store_error(location, "create the array in", &e))
 }
 
-/// The store at `location`: a directory (created if missing; its parent must exist).
+/// The store at `location`: an `s3://bucket/prefix` URL (feature `s3`), or a directory
+/// (created if missing; its parent must exist).
 pub(crate) fn open_store(location: &std::path::Path) -> Result<Storage, SinkError> {
+    if let Some(url) = location.to_str().filter(|l| l.starts_with("s3://")) {
+        #[cfg(feature = "s3")]
+        return match super::s3::parse_url(url) {
+            Some((bucket, prefix)) => super::s3::open(location, bucket, prefix),
+            None => Err(store_error(
+                location,
+                "open",
+                &format!("`{url}` names no bucket: give `s3://bucket/prefix`"),
+            )),
+        };
+        #[cfg(not(feature = "s3"))]
+        return Err(store_error(
+            location,
+            "open",
+            &format!(
+                "`{url}` is an object-store URL: S3 stores need the feature `s3` of \
+                 `preallocate`"
+            ),
+        ));
+    }
     let dir = location;
     if !dir.exists() {
         let parent = super::atomic::parent_dir(dir);
