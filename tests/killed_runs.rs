@@ -62,6 +62,12 @@ fn child_process() {
                 .write_npy_shards(0..ITEMS, path)
                 .unwrap();
         }
+        "safetensors" => {
+            features::pipeline()
+                .chunk_rows(5)
+                .write_safetensors(0..ITEMS, path, "x")
+                .unwrap();
+        }
         "partition1" => {
             kept_features::pipeline()
                 .chunk_rows(4)
@@ -207,13 +213,49 @@ fn a_killed_npy_writer_leaves_an_orphan_that_the_next_run_removes() {
 }
 
 #[test]
+fn a_killed_safetensors_writer_leaves_an_orphan_that_the_next_run_removes() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.safetensors");
+    kill_when(spawn("safetensors", &path), || {
+        temps(dir.path())
+            .iter()
+            .any(|name| fs::metadata(dir.path().join(name)).is_ok_and(|m| m.len() > 1000))
+    });
+    assert_eq!(temps(dir.path()).len(), 1);
+    let out = features::pipeline()
+        .write_safetensors(0..ITEMS, &path, "x")
+        .unwrap();
+    assert_eq!(out.shape, vec![400, 3]);
+    assert_eq!(names(dir.path()), ["x.safetensors"]);
+    let bytes = fs::read(&path).unwrap();
+    let data = &bytes[out.data_offset as usize..];
+    let values: Vec<f32> = data
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(
+        values,
+        features::batch(0..ITEMS).into_raw_vec_and_offset().0
+    );
+}
+
+#[test]
 fn a_killed_shard_job_resumes_after_its_committed_shards() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let shards = dir.path().join("shards");
     let child = spawn("shards", &shards);
-    kill_when(child, || records(&shards) >= 3);
+    // Killed while a shard is being written: its temporary file is left behind.
+    kill_when(child, || {
+        records(&shards) >= 3 && !temps(&shards).is_empty()
+    });
     assert!(!shards.join("manifest.json").exists());
+    let orphans = temps(&shards);
+    assert!(
+        orphans.iter().all(|n| n.starts_with(".part-")),
+        "{orphans:?}"
+    );
     let committed = shard_files(&shards).len();
     assert!((3..20).contains(&committed), "{committed}");
     // The shards committed are whole: numpy-readable, 20 rows each.
