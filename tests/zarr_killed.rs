@@ -283,6 +283,37 @@ fn another_job_over_an_unfinished_array_is_an_error() {
 }
 
 #[test]
+fn a_shorter_array_replaces_a_longer_one_and_its_chunks() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data.zarr");
+    pipeline!().write_zarr(0..ITEMS, &store, "x").unwrap();
+    assert!(store.join("x/c/19/0").is_file());
+    let out = pipeline!().write_zarr(0..50, &store, "x").unwrap();
+    assert_eq!((out.shape.clone(), out.complete), (vec![50, 3], true));
+    let mut chunks: Vec<String> = tree(&store)
+        .into_keys()
+        .filter(|name| name.contains("/c/"))
+        .collect();
+    chunks.sort();
+    assert_eq!(
+        chunks,
+        [
+            "x/c/0/0",
+            "x/c/1/0",
+            "x/c/2/0",
+            "x_valid/c/0",
+            "x_valid/c/1",
+            "x_valid/c/2"
+        ]
+    );
+    assert!(!store.join("x/.preallocate").read_dir().unwrap().any(|e| {
+        let job = e.unwrap().path();
+        job.join("u-000019.json").exists()
+    }));
+}
+
+#[test]
 fn bad_names_and_shards_are_errors_naming_them() {
     let dir = tempfile::tempdir().unwrap();
     let err = pipeline!()

@@ -11,7 +11,11 @@
 //! - the entry points: [`batch`] (a new array, allocated once), [`fill`] (a caller's buffer),
 //!   [`Pipeline`] (bounded memory, to a closure or a file); their results follow the policy;
 //! - the outputs: [`NpyWriter`] and [`SafetensorsWriter`] (one [`FileWriter`]),
-//!   [`NpyShardWriter`], and their reports [`FileOutput`] and [`ShardsOutput`];
+//!   [`NpyShardWriter`], and their reports [`FileOutput`] and [`ShardsOutput`]; with the
+//!   feature `zarr`, Zarr v3 arrays (`Pipeline::write_zarr`, `ZarrOutput`), on S3-compatible
+//!   object storage too with the feature `s3`;
+//! - jobs that outlive a process: shards and Zarr units committed one by one and resumed by a
+//!   rerun under the job's fingerprint, and [`Partition`]s of one job for several workers;
 //! - the errors: [`ItemError`] and [`RowError`] for one item, [`Error`] for an entry point,
 //!   [`SinkFailure`] and [`SinkError`] for an output.
 //!

@@ -554,10 +554,38 @@ impl<T: ZarrElement> ZarrJob<T> {
                 .set_shape(vec![items as u64])
                 .map_err(|e| store_error(&self.location, "resize", &e))?;
         }
+        // Chunks past the end belong to an earlier, longer array of this name: removed
+        // before the array is published (they are outside its shape, so no reader sees them).
+        let name = self.layout.name.clone();
+        self.remove_chunks_from(&name, units)?;
+        if self.valid.is_some() {
+            self.remove_chunks_from(&format!("{name}_valid"), units)?;
+        }
         self.store_metadata(true)?;
         self.done = done;
         self.complete = true;
         Ok(true)
+    }
+
+    /// Removes the chunks of `array` whose first index is `units` or more.
+    fn remove_chunks_from(&self, array: &str, units: usize) -> Result<(), SinkError> {
+        let prefix = format!("{array}/c/");
+        let keys = self
+            .store
+            .list_prefix(&self.prefix(&prefix)?)
+            .map_err(|e| self.store_error("list", &e))?;
+        for key in keys {
+            let first = key.as_str()[prefix.len()..]
+                .split('/')
+                .next()
+                .and_then(|index| index.parse::<usize>().ok());
+            if first.is_some_and(|first| first >= units) {
+                self.store
+                    .erase(&key)
+                    .map_err(|e| self.store_error("remove a stale chunk of", &e))?;
+            }
+        }
+        Ok(())
     }
 
     fn store_error(&self, op: &'static str, err: &dyn std::fmt::Display) -> SinkError {
