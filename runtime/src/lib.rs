@@ -51,6 +51,7 @@ mod drivers;
 mod element;
 mod error;
 mod io;
+mod layout;
 #[cfg(feature = "parallel")]
 mod parallel;
 mod pipeline;
@@ -83,8 +84,10 @@ pub use rayon;
 /// the closure-backed row writer of methods. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::drivers::WriteRows;
     pub use crate::element::cast::{self, store};
     pub use crate::element::{CastAs, CheckedCast};
+    pub use crate::layout::{Col, ColShape, Layout};
     pub use crate::policy::IntoChunkError;
     pub use crate::row::{Axes1, Axes2, Axes3, Axes4, FnRow, RowShape};
 }

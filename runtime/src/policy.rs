@@ -92,10 +92,24 @@ pub enum FillStop<F> {
         expected: &'static [usize],
         found: Vec<usize>,
     },
+    /// The buffers of several outputs have these different numbers of rows; nothing was written.
+    Unequal { rows: Vec<usize> },
     /// The buffer is full; item `index` gave a row that did not fit.
     Full { written: usize, index: usize },
     /// An item failed after `written` rows.
     Item { written: usize, failed: Failed<F> },
+}
+
+impl FillStop<Infallible> {
+    /// A check's rejection, as a stop of a run that may fail with `F`.
+    pub(crate) fn widen<F>(self) -> FillStop<F> {
+        match self {
+            FillStop::Rejected { expected, found } => FillStop::Rejected { expected, found },
+            FillStop::Unequal { rows } => FillStop::Unequal { rows },
+            FillStop::Full { written, index } => FillStop::Full { written, index },
+            FillStop::Item { failed, .. } => match failed.failure {},
+        }
+    }
 }
 
 impl<F> FillStop<F> {
@@ -111,6 +125,7 @@ impl<F> FillStop<F> {
                     found,
                 },
             },
+            FillStop::Unequal { rows } => Error::RowCountMismatch { rows },
             FillStop::Full { written, index } => Error::BufferFull { written, index },
             FillStop::Item { written, failed } => Error::Item {
                 written,

@@ -28,7 +28,7 @@ pub trait RowSpec {
     type Dtype: Element;
     /// The dimension of a batch of rows: `Ix2` for rows with one axis (`dim = N`), `Ix3` for
     /// rows of shape `(H, W)`, and so on; always one more axis than [`RowSpec::SHAPE`] has.
-    type Dim: ndarray::RemoveAxis;
+    type Dim: ndarray::RemoveAxis + 'static;
     /// What happens to items that fail or give no row, and what the entry points return
     /// (see [`policy`](crate::policy)).
     type Policy: Policy;
@@ -192,7 +192,7 @@ fn source_index(kept: usize, skipped: &[usize]) -> Vec<usize> {
 /// for `dim = N`, [`Axes2`] for `shape = (H, W)`, and so on.
 pub trait RowShape {
     /// The dimension of a batch of such rows.
-    type Dim: ndarray::RemoveAxis;
+    type Dim: ndarray::RemoveAxis + 'static;
     /// The number of elements in one row.
     const DIM: usize;
     /// The shape of one row.
