@@ -235,10 +235,13 @@
 /// Misuse is a compile error on the token to fix; after one, the function and every generated
 /// name still exist, so the rest of the crate reports nothing more.
 pub use preallocate_macros::preallocate;
+/// Derives [`Rows`](trait@Rows) for a struct of rows, one field per output: see
+/// [several outputs per item](crate#several-outputs-per-item).
+pub use preallocate_macros::Rows;
 pub use preallocate_runtime::{
     policy, Batch, CastError, Element, Error, FileOutput, ItemError, LosslessFrom, NpyElement,
-    OutputCause, Partial, Pipeline, Policy, RowError, RowFn, RowSpec, SafetensorsElement, Shard,
-    ShardsOutput, SinkError, DEFAULT_MEMORY_BUDGET, SHARD_MANIFEST,
+    OutputCause, Partial, Pipeline, Policy, RowError, RowFn, RowSpec, Rows, SafetensorsElement,
+    Shard, ShardsOutput, SinkError, DEFAULT_MEMORY_BUDGET, SHARD_MANIFEST,
 };
 
 pub use half::{self, bf16, f16};
@@ -254,9 +257,14 @@ pub use preallocate_runtime::{mode, CastAs, CheckedCast, Written};
 #[doc(hidden)]
 pub mod __private {
     pub use preallocate_runtime::__private::{
-        cast, store, Axes1, Axes2, Axes3, Axes4, FnRow, IntoChunkError,
+        batch_rows, cast, copy_lane_n, fill_rows, store, store_field, Axes1, Axes2, Axes3, Axes4,
+        Checks, Col, ColShape, FnRow, IntoChunkError, Layout, Multi, NoChecks, Outputs, RowCount,
+        RowsFn, RowsSpec, WithChecks, WriteRows,
     };
+    #[cfg(feature = "parallel")]
+    pub use preallocate_runtime::__private::{par_batch_rows, par_fill_rows};
     pub use preallocate_runtime::ndarray;
+    pub use preallocate_runtime::Rows as RowsTrait;
     pub use preallocate_runtime::{
         batch, bf16, f16, fill, policy, Batch, Error, ItemError, Pipeline, Policy, RowError, RowFn,
         RowSpec,

@@ -447,10 +447,20 @@ pub(crate) fn copy_lane<R: RowSpec + ?Sized>(
     position: usize,
     lane: &mut [R::Dtype],
 ) {
-    if R::DIM == 0 || position >= R::DIM {
+    copy_lane_of(block, position, lane, R::DIM);
+}
+
+/// [`copy_lane`] for rows of `DIM` elements, named by a constant (one output of several).
+pub fn copy_lane_n<T: Copy, const DIM: usize>(block: &[T], position: usize, lane: &mut [T]) {
+    copy_lane_of(block, position, lane, DIM);
+}
+
+#[inline(always)]
+fn copy_lane_of<T: Copy>(block: &[T], position: usize, lane: &mut [T], dim: usize) {
+    if dim == 0 || position >= dim {
         return;
     }
-    for (dest, row) in lane.iter_mut().zip(block.chunks_exact(R::DIM)) {
+    for (dest, row) in lane.iter_mut().zip(block.chunks_exact(dim)) {
         *dest = row[position];
     }
 }
@@ -704,7 +714,7 @@ where
 
 /// [`batch`] for any layout: one output or several.
 #[allow(clippy::type_complexity)]
-pub(crate) fn batch_rows<W, I>(
+pub fn batch_rows<W, I>(
     row_fn: &mut W,
     items: I,
 ) -> <W::Policy as Policy>::Batch<W::Arrays, W::Error>
@@ -812,7 +822,7 @@ where
 }
 
 /// [`fill`] for any layout: one output or several.
-pub(crate) fn fill_rows<W, I>(
+pub fn fill_rows<W, I>(
     row_fn: &mut W,
     items: I,
     out: W::Views<'_>,

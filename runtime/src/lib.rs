@@ -57,6 +57,7 @@ mod parallel;
 mod pipeline;
 pub mod policy;
 mod row;
+mod rows;
 
 pub use drivers::{batch, fill};
 pub use element::{CastError, Element, LosslessFrom};
@@ -73,6 +74,7 @@ pub use parallel::{par_batch, par_fill};
 pub use pipeline::{Pipeline, DEFAULT_MEMORY_BUDGET};
 pub use policy::Policy;
 pub use row::{Batch, RowFn, RowSpec};
+pub use rows::Rows;
 
 #[doc(no_inline)]
 pub use half::{bf16, f16};
@@ -84,12 +86,19 @@ pub use rayon;
 /// the closure-backed row writer of methods. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::drivers::WriteRows;
+    pub use crate::drivers::{batch_rows, fill_rows};
+    pub use crate::drivers::{copy_lane_n, Outputs, WriteRows};
     pub use crate::element::cast::{self, store};
     pub use crate::element::{CastAs, CheckedCast};
     pub use crate::layout::{Col, ColShape, Layout};
+    #[cfg(feature = "parallel")]
+    pub use crate::parallel::{par_batch_rows, par_fill_rows};
     pub use crate::policy::IntoChunkError;
+    pub use crate::row::RowCount;
     pub use crate::row::{Axes1, Axes2, Axes3, Axes4, FnRow, RowShape};
+    pub use crate::rows::{
+        store_field, Checks, Multi, NoChecks, NpySinks, RowsFn, RowsSpec, WithChecks,
+    };
 }
 
 #[doc(hidden)]

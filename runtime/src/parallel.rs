@@ -375,7 +375,7 @@ where
 
 /// [`par_batch`] for any layout: one output or several.
 #[allow(clippy::type_complexity)]
-pub(crate) fn par_batch_rows<W, I>(
+pub fn par_batch_rows<W, I>(
     row_fn: &W,
     items: I,
 ) -> <W::Policy as Policy>::Batch<W::Arrays, W::Error>
@@ -495,7 +495,7 @@ where
 }
 
 /// [`par_fill`] for any layout: one output or several.
-pub(crate) fn par_fill_rows<W, I>(
+pub fn par_fill_rows<W, I>(
     row_fn: &W,
     items: I,
     out: W::Views<'_>,

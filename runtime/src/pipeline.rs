@@ -541,7 +541,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         X: Exec<R, I::IntoIter>,
     {
         let sink = NpyWriter::create(path, R::SHAPE).map_err(sink_error)?;
-        self.write(items, sink)
+        self.write(items, Single(sink))
     }
 
     /// Streams the rows into `.npy` shards of [`Pipeline::rows_per_chunk`] rows each
@@ -563,7 +563,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     {
         let sink =
             NpyShardWriter::create(dir, R::SHAPE, self.rows_per_chunk()).map_err(sink_error)?;
-        self.write(items, sink)
+        self.write(items, Single(sink))
     }
 
     /// Streams the rows into a safetensors file holding one tensor, `tensor_name`, of shape
@@ -585,13 +585,13 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         X: Exec<R, I::IntoIter>,
     {
         let sink = SafetensorsWriter::create(path, tensor_name, R::SHAPE).map_err(sink_error)?;
-        self.write(items, sink)
+        self.write(items, Single(sink))
     }
 }
 
 /// The outputs of a file-writing pipeline: one writer per output of the layout `L`, driven
 /// together (each chunk to every writer; all finished, or all abandoned).
-pub(crate) trait Sink<L: Layout> {
+pub trait Sink<L: Layout> {
     /// What the finished outputs report.
     type Output;
     /// Appends a chunk's rows to every output.
@@ -602,21 +602,27 @@ pub(crate) trait Sink<L: Layout> {
     fn abandon(self) -> crate::io::Partial;
 }
 
-impl<T: crate::element::Element, D: ndarray::RemoveAxis + 'static, S: ChunkSink<T>> Sink<Col<T, D>>
-    for S
+/// One output's writer.
+pub(crate) struct Single<S>(pub(crate) S);
+
+impl<T, D, S> Sink<Col<T, D>> for Single<S>
+where
+    T: crate::element::Element,
+    D: ndarray::RemoveAxis + 'static,
+    S: ChunkSink<T>,
 {
     type Output = S::Output;
 
     fn write_chunk(&mut self, chunk: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
-        ChunkSink::write_chunk(self, chunk)
+        self.0.write_chunk(chunk)
     }
 
     fn finish(self, skipped: Vec<usize>) -> Result<S::Output, SinkFailure> {
-        ChunkSink::finish(self, skipped)
+        self.0.finish(skipped)
     }
 
     fn abandon(self) -> crate::io::Partial {
-        ChunkSink::abandon(self)
+        self.0.abandon()
     }
 }
 
@@ -629,7 +635,7 @@ fn max_rows<R: Outputs>() -> usize {
     (isize::MAX as usize / row_bytes::<R>()).max(1)
 }
 
-fn sink_error<E>(failure: SinkFailure) -> Error<E> {
+pub(crate) fn sink_error<E>(failure: SinkFailure) -> Error<E> {
     Error::Output {
         written: failure.written,
         partial: failure.partial,

@@ -47,6 +47,9 @@ pub trait Policy: sealed::Sealed + Sized + 'static {
     /// What `fill` returns.
     type Fill<E>;
 
+    /// This policy when a checked cast can fail too: a row function that could not fail can.
+    #[doc(hidden)]
+    type Checked: Policy;
     /// What stops a run: `Infallible` unless a failure stops it.
     #[doc(hidden)]
     type Fatal<E>: Into<RowError<E>>;
@@ -162,6 +165,7 @@ fn never<T>(failed: Failed<Infallible>) -> T {
 }
 
 impl Policy for Plain {
+    type Checked = Fallible;
     type Failure<E> = Infallible;
     type Batch<A, E> = A;
     type Fill<E> = Result<usize, Error>;
@@ -178,6 +182,7 @@ impl Policy for Plain {
 }
 
 impl Policy for Filtered {
+    type Checked = FallibleFiltered;
     type Failure<E> = Infallible;
     type Batch<A, E> = Batch<A>;
     type Fill<E> = Result<Batch<usize>, Error>;
@@ -194,6 +199,7 @@ impl Policy for Filtered {
 }
 
 impl Policy for Fallible {
+    type Checked = Fallible;
     type Failure<E> = RowError<E>;
     type Batch<A, E> = Result<A, ItemError<E>>;
     type Fill<E> = Result<usize, Error<E>>;
@@ -210,6 +216,7 @@ impl Policy for Fallible {
 }
 
 impl Policy for FallibleFiltered {
+    type Checked = FallibleFiltered;
     type Failure<E> = RowError<E>;
     type Batch<A, E> = Result<Batch<A>, ItemError<E>>;
     type Fill<E> = Result<Batch<usize>, Error<E>>;
@@ -226,6 +233,7 @@ impl Policy for FallibleFiltered {
 }
 
 impl Policy for Skipping {
+    type Checked = Skipping;
     type Failure<E> = RowError<E>;
     type Batch<A, E> = Batch<A>;
     type Fill<E> = Result<Batch<usize>, Error<E>>;
