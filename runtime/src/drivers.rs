@@ -136,17 +136,27 @@ impl<Item, R: RowFn<Item> + ?Sized> WriteRows<Item> for R {
     }
 }
 
-/// Free slots for the next rows: `rows` slots of `dim` elements each, in `data`.
+/// Free slots for the next rows: `rows` slots of `dim` elements each, at the start of `data`.
 pub struct Slots<'a, T> {
-    data: &'a mut [T],
-    rows: usize,
-    dim: usize,
+    rows: core::slice::ChunksExactMut<'a, T>,
+    /// Rows left when they have no elements (`dim == 0`).
+    empty: usize,
 }
 
 impl<'a, T> Slots<'a, T> {
     /// `rows` slots of `dim` elements at the start of `data` (which holds at least that many).
     pub(crate) fn new(data: &'a mut [T], rows: usize, dim: usize) -> Self {
-        Slots { data, rows, dim }
+        if dim == 0 {
+            return Slots {
+                rows: [].chunks_exact_mut(1),
+                empty: rows,
+            };
+        }
+        let len = (rows * dim).min(data.len());
+        Slots {
+            rows: data[..len].chunks_exact_mut(dim),
+            empty: 0,
+        }
     }
 }
 
@@ -155,17 +165,16 @@ impl<'a, T> Iterator for Slots<'a, T> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<&'a mut [T]> {
-        if self.rows == 0 {
-            return None;
+        if self.empty > 0 {
+            self.empty -= 1;
+            return Some(&mut []);
         }
-        self.rows -= 1;
-        let (row, rest) = core::mem::take(&mut self.data).split_at_mut(self.dim);
-        self.data = rest;
-        Some(row)
+        self.rows.next()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.rows, Some(self.rows))
+        let rows = self.rows.len() + self.empty;
+        (rows, Some(rows))
     }
 }
 
