@@ -264,13 +264,13 @@ pub mod __private {
     #[cfg(feature = "parallel")]
     pub use preallocate_runtime::__private::{par_batch_rows, par_fill_rows};
     pub use preallocate_runtime::ndarray;
-    pub use preallocate_runtime::Rows as RowsTrait;
     pub use preallocate_runtime::{
         batch, bf16, f16, fill, policy, Batch, Error, ItemError, Pipeline, Policy, RowError, RowFn,
         RowSpec,
     };
     #[cfg(feature = "parallel")]
     pub use preallocate_runtime::{par_batch, par_fill, rayon};
+    pub use preallocate_runtime::{CastError, Rows as RowsTrait};
 
     /// A buffer a `#[preallocate]` method's `m_fill` / `m_par_fill` writes into. The element
     /// type is in each impl's header, so a buffer of another type matches none and gets this

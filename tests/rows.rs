@@ -95,3 +95,216 @@ fn pipeline_chunks_hold_every_output() {
     assert_eq!((done.rows, done.skipped), (3, vec![1]));
     assert_eq!(seen[2..], [(2, 3), (1, 3)]);
 }
+
+/// An image and its class, the image's output with two axes.
+#[derive(Rows, Clone, Copy)]
+struct Labelled {
+    #[rows(shape = (2, 3))]
+    pixels: [u8; 6],
+    #[rows(dtype = i64)]
+    class: [u16; 1],
+}
+
+#[preallocate(rows = Labelled)]
+fn labelled(i: u32) -> Labelled {
+    let p = (i % 200) as u8;
+    Labelled {
+        pixels: [p, p + 1, p + 2, p + 3, p + 4, p + 5],
+        class: [(i % 10) as u16],
+    }
+}
+
+#[test]
+fn a_field_shape_gives_its_output_more_axes() {
+    let out = labelled::batch(0..4u32);
+    assert_eq!(out.pixels.shape(), &[4, 2, 3]);
+    assert_eq!(out.pixels[[3, 1, 2]], 8);
+    assert_eq!(out.class, array![[0i64], [1], [2], [3]]);
+}
+
+#[test]
+fn every_core_gives_the_same_outputs() {
+    let sequential = labelled::batch(0..50_000u32);
+    let parallel = labelled::par_batch(0..50_000u32);
+    assert_eq!(parallel, sequential);
+    let threaded = labelled::pipeline()
+        .chunk_rows(777)
+        .threads(2)
+        .batch(0..50_000u32);
+    assert_eq!(threaded, sequential);
+
+    let mut pixels = ndarray::Array3::<u8>::zeros((50_000, 2, 3));
+    let mut class = Array2::<i64>::zeros((50_000, 1));
+    let views = LabelledViews {
+        pixels: pixels.view_mut(),
+        class: class.view_mut(),
+    };
+    assert_eq!(labelled::par_fill(0..50_000u32, views), Ok(50_000));
+    assert_eq!((pixels, class), (sequential.pixels, sequential.class));
+}
+
+#[test]
+fn filtered_parallel_runs_drop_from_every_output() {
+    let items: Vec<f32> = (0..10_000)
+        .map(|i| if i % 7 == 3 { -1.0 } else { (i % 50) as f32 })
+        .collect();
+    let sequential = keep_positive::batch(&items);
+    let parallel = keep_positive::par_batch(&items);
+    assert_eq!(parallel, sequential);
+    assert_eq!(parallel.rows.x.nrows(), parallel.rows.y.nrows());
+    assert_eq!(parallel.source_index().len(), parallel.rows.y.nrows());
+}
+
+#[test]
+fn buffers_of_different_lengths_are_refused() {
+    let mut x = Array2::<f16>::zeros((4, 3));
+    let mut y = Array2::<u8>::zeros((3, 1));
+    let err = parse::fill(
+        LINES,
+        ExampleViews {
+            x: x.view_mut(),
+            y: y.view_mut(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        preallocate::Error::RowCountMismatch { rows: vec![4, 3] }
+    );
+    assert_eq!(
+        err.to_string(),
+        "the output buffers have [4, 3] rows: every output needs the same number of rows; nothing was written"
+    );
+    assert!(x.iter().all(|v| *v == f16::ZERO));
+
+    let mut y = Array2::<u8>::zeros((4, 2));
+    let err = parse::fill(
+        LINES,
+        ExampleViews {
+            x: x.view_mut(),
+            y: y.view_mut(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        preallocate::Error::WidthMismatch {
+            expected: 1,
+            found: 2
+        }
+    );
+}
+
+#[test]
+fn a_full_buffer_keeps_the_rows_that_fit_in_every_output() {
+    let mut x = Array2::<f16>::zeros((2, 3));
+    let mut y = Array2::<u8>::zeros((2, 1));
+    let err = parse::fill(
+        LINES,
+        ExampleViews {
+            x: x.view_mut(),
+            y: y.view_mut(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        preallocate::Error::BufferFull {
+            written: 2,
+            index: 2
+        }
+    );
+    assert_eq!(y, array![[1u8], [0]]);
+}
+
+/// A checked conversion on one field makes the function fallible.
+#[derive(Rows)]
+struct Checked {
+    #[rows(dtype = u8, cast = "checked")]
+    small: [i32; 2],
+    wide: [i32; 1],
+}
+
+#[preallocate(rows = Checked)]
+fn checked(v: i32) -> Checked {
+    Checked {
+        small: [v, v + 1],
+        wide: [v * 1000],
+    }
+}
+
+#[test]
+fn a_checked_field_that_does_not_fit_fails_its_item() {
+    let out = checked::batch([1, 2, 255]).unwrap_err();
+    assert_eq!(out.index(), 2);
+    assert_eq!(
+        out.to_string(),
+        "item 2: row element 1 (256) does not fit in u8"
+    );
+    let ok = checked::batch([1, 2]).unwrap();
+    assert_eq!(ok.small, array![[1u8, 2], [2, 3]]);
+    assert_eq!(ok.wide, array![[1000], [2000]]);
+}
+
+/// One field works as a one-output struct.
+#[derive(Rows)]
+struct Only {
+    v: [f64; 2],
+}
+
+#[preallocate(rows = Only)]
+fn only(v: f64) -> Only {
+    Only { v: [v, -v] }
+}
+
+#[test]
+fn a_single_field_is_one_output() {
+    assert_eq!(only::batch([1.0, 2.0]).v, array![[1.0, -1.0], [2.0, -2.0]]);
+}
+
+#[test]
+fn write_npy_puts_one_file_per_field_in_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("made/here");
+    let files = labelled::pipeline()
+        .chunk_rows(3)
+        .write_npy(0..10u32, &out)
+        .unwrap();
+    let paths: Vec<_> = files.iter().map(|f| f.path.clone()).collect();
+    assert_eq!(paths, [out.join("pixels.npy"), out.join("class.npy")]);
+    assert_eq!(files[0].shape, vec![10, 2, 3]);
+    assert_eq!(files[1].shape, vec![10, 1]);
+    let batch = labelled::batch(0..10u32);
+    let pixels = std::fs::read(out.join("pixels.npy")).unwrap();
+    let data = &pixels[files[0].data_offset as usize..];
+    assert_eq!(data, batch.pixels.as_slice().unwrap());
+    let class = std::fs::read(out.join("class.npy")).unwrap();
+    let data: Vec<i64> = class[files[1].data_offset as usize..]
+        .chunks(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(data, batch.class.into_raw_vec_and_offset().0);
+}
+
+#[test]
+fn a_failed_item_leaves_partial_files_of_equal_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = ["1,2,3,1", "4,5,6,0", "7,8,9,1", "bad,1,1,1"];
+    let err = parse::pipeline()
+        .chunk_rows(2)
+        .write_npy(lines, dir.path())
+        .unwrap_err();
+    assert_eq!(err.rows_written(), 3);
+    assert_eq!(err.item_index(), Some(3));
+    // The rows before the failed item, in both, and no finished file.
+    assert_eq!(npy_rows(&dir.path().join("x.npy.partial"), 6), 3);
+    assert_eq!(npy_rows(&dir.path().join("y.npy.partial"), 1), 3);
+    assert!(!dir.path().join("x.npy").exists() && !dir.path().join("y.npy").exists());
+}
+
+/// The data rows of a `.npy` file (format 1.0: the header's length is at bytes 8..10).
+fn npy_rows(path: &std::path::Path, row_bytes: usize) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    let header = 10 + usize::from(u16::from_le_bytes([bytes[8], bytes[9]]));
+    (bytes.len() - header) / row_bytes
+}

@@ -31,6 +31,8 @@ struct Field {
     cast: Cast,
     /// The row shape: `[len]`, or the field's `shape`.
     shape: Vec<Expr>,
+    /// Whether the shape was given (and must be checked against the length).
+    shaped: bool,
     span: Span,
 }
 
@@ -128,6 +130,7 @@ fn parse_field(field: &syn::Field, private: &TokenStream, errors: &mut Errors) -
         shape: vec![len.clone()],
         len,
         cast: Cast::Lossless,
+        shaped: false,
         name,
         span: field.span(),
     };
@@ -197,8 +200,12 @@ fn field_key(meta: &Meta, field: &mut Field, private: &TokenStream, errors: &mut
         "shape" => match value {
             Expr::Tuple(tuple) if !tuple.elems.is_empty() => {
                 field.shape = tuple.elems.iter().cloned().collect();
+                field.shaped = true;
             }
-            Expr::Paren(paren) => field.shape = vec![(*paren.expr).clone()],
+            Expr::Paren(paren) => {
+                field.shape = vec![(*paren.expr).clone()];
+                field.shaped = true;
+            }
             _ => errors.push(syn::Error::new_spanned(
                 value,
                 "expected the row shape as a tuple: `shape = (28, 28)`",
@@ -305,14 +312,22 @@ fn emit_derive(item: &syn::DeriveInput, fields: &[Field], krate: &TokenStream) -
         )
     };
     let nested_fields = nest(field_names.iter().map(|f| quote!(#f)).collect());
-    let shape_checks = fields.iter().map(|f| {
+    let shape_checks = fields.iter().filter(|f| f.shaped).map(|f| {
         let (len, axes) = (&f.len, &f.shape);
         let message = format!(
             "the `shape` of the field `{}` does not hold its length: the product of the axes must be the array's length",
             f.name
         );
         let span = axes.first().map_or(f.span, Spanned::span);
-        quote_spanned!(span=> const _: () = ::core::assert!(1 #(* (#axes))* == #len, #message);)
+        let product = axes
+            .iter()
+            .map(|axis| quote!((#axis)))
+            .reduce(|product, axis| quote!(#product * #axis))
+            .unwrap_or_else(|| quote!(1));
+        quote_spanned! {span=>
+            #[allow(clippy::identity_op, clippy::eq_op, clippy::assertions_on_constants)]
+            const _: () = ::core::assert!(#product == #len, #message);
+        }
     });
     let doc_arrays = format!("The arrays of the outputs of [`{name}`], one per field: what `batch` returns for a row function with `rows = {name}`.");
     let doc_views = format!("Buffers for the outputs of [`{name}`], one per field, all with the same number of rows: what `fill` writes into.");
@@ -339,7 +354,7 @@ fn emit_derive(item: &syn::DeriveInput, fields: &[Field], krate: &TokenStream) -
 
         impl #private::RowCount for #arrays {
             fn row_count(&self) -> usize {
-                self.#first_field.nrows()
+                self.#first_field.shape()[0]
             }
         }
 

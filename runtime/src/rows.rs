@@ -251,7 +251,7 @@ impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
     /// # Errors
     /// As [`Pipeline::write_npy`]; a failure keeps each output's rows in its `.partial` file,
     /// all of the same length, and reports the first output's.
-    pub fn write_npy_dir<I>(
+    pub fn write_npy<I>(
         self,
         items: I,
         dir: impl AsRef<Path>,
