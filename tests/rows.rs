@@ -308,3 +308,148 @@ fn npy_rows(path: &std::path::Path, row_bytes: usize) -> usize {
     let header = 10 + usize::from(u16::from_le_bytes([bytes[8], bytes[9]]));
     (bytes.len() - header) / row_bytes
 }
+
+#[test]
+fn write_npy_shards_gives_each_field_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = labelled::pipeline()
+        .chunk_rows(4)
+        .write_npy_shards(0..10u32, dir.path())
+        .unwrap();
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|shards| shards.rows == 10));
+    assert!(dir
+        .path()
+        .join("pixels")
+        .join(preallocate::SHARD_MANIFEST)
+        .exists());
+    assert!(dir
+        .path()
+        .join("class")
+        .join(preallocate::SHARD_MANIFEST)
+        .exists());
+}
+
+/// A safetensors file of several tensors, checked by the `safetensors` package itself.
+#[test]
+fn write_safetensors_puts_one_tensor_per_field_in_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.safetensors");
+    for (n, chunk) in [(0u32, 4), (1, 4), (10, 3), (1000, 64)] {
+        let out = labelled::pipeline()
+            .chunk_rows(chunk)
+            .write_safetensors(0..n, &path)
+            .unwrap();
+        assert_eq!(
+            (out.rows, out.shape.clone()),
+            (n as usize, vec![n as usize])
+        );
+        assert_eq!(out.bytes, std::fs::metadata(&path).unwrap().len());
+        assert_eq!(out.data_offset % 8, 0);
+        // No spill is left beside the file.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["data.safetensors"]);
+
+        let batch = labelled::batch(0..n);
+        let bytes = std::fs::read(&path).unwrap();
+        let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&bytes[8..8 + header_len])
+            .unwrap()
+            .trim_end();
+        let (pixels, class) = (6 * n as usize, 8 * n as usize);
+        assert_eq!(
+            header,
+            format!(
+                r#"{{"class":{{"data_offsets":[{pixels},{}],"dtype":"I64","shape":[{n},1]}},"pixels":{{"data_offsets":[0,{pixels}],"dtype":"U8","shape":[{n},2,3]}}}}"#,
+                pixels + class
+            )
+        );
+        let data = &bytes[8 + header_len..];
+        assert_eq!(&data[..pixels], batch.pixels.as_slice().unwrap());
+        let classes: Vec<i64> = data[pixels..]
+            .chunks(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(classes, batch.class.into_raw_vec_and_offset().0);
+    }
+    let script = r#"
+import sys
+from safetensors.numpy import load_file
+t = load_file(sys.argv[1])
+p, c = t["pixels"], t["class"]
+assert p.shape == (1000, 2, 3) and str(p.dtype) == "uint8", (p.shape, p.dtype)
+assert c.shape == (1000, 1) and str(c.dtype) == "int64", (c.shape, c.dtype)
+print(int(p.astype("int64").sum()), int(c.sum()))
+"#;
+    let Some(out) = python(script, &path) else {
+        return;
+    };
+    let batch = labelled::batch(0..1000u32);
+    let expected = format!(
+        "{} {}",
+        batch.pixels.iter().map(|&v| i64::from(v)).sum::<i64>(),
+        batch.class.sum()
+    );
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn a_failed_item_keeps_the_rows_of_every_tensor_in_a_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.safetensors");
+    let lines = ["1,2,3,1", "4,5,6,0", "7,8,9,1", "bad,1,1,1"];
+    let err = parse::pipeline()
+        .chunk_rows(2)
+        .write_safetensors(lines, &path)
+        .unwrap_err();
+    assert_eq!((err.rows_written(), err.item_index()), (3, Some(3)));
+    assert!(!path.exists());
+    let partial = dir.path().join("data.safetensors.partial");
+    let bytes = std::fs::read(&partial).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + header_len]).unwrap();
+    assert!(
+        header.contains(r#""x":{"data_offsets":[0,18],"dtype":"F16","shape":[3,3]}"#),
+        "{header}"
+    );
+    assert!(
+        header.contains(r#""y":{"data_offsets":[18,21],"dtype":"U8","shape":[3,1]}"#),
+        "{header}"
+    );
+    assert_eq!(bytes.len(), 8 + header_len + 21);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["data.safetensors.partial"]);
+}
+
+/// Runs `script` with `path` on `python3`; `None` (with a message) where python3 or its
+/// packages are missing, except under `CI`, where they are required.
+fn python(script: &str, path: &std::path::Path) -> Option<String> {
+    match std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        }
+        Ok(out) => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if err.contains("ModuleNotFoundError") && std::env::var_os("CI").is_none() {
+                eprintln!("SKIPPED the python check: {err}");
+                return None;
+            }
+            panic!("python3 disagrees: {err}");
+        }
+        Err(err) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED the python check: python3: {err}");
+            None
+        }
+        Err(err) => panic!("CI needs python3: {err}"),
+    }
+}

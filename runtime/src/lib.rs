@@ -97,7 +97,7 @@ pub mod __private {
     pub use crate::row::RowCount;
     pub use crate::row::{Axes1, Axes2, Axes3, Axes4, FnRow, RowShape};
     pub use crate::rows::{
-        store_field, Checks, Multi, NoChecks, NpySinks, RowsFn, RowsSpec, WithChecks,
+        store_field, Checks, FileSinks, Multi, NoChecks, RowsFn, RowsSpec, TensorSinks, WithChecks,
     };
 }
 

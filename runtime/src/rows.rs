@@ -8,9 +8,12 @@ use std::path::Path;
 use crate::drivers::{Outputs, WriteRows};
 use crate::element::Element;
 use crate::error::Error;
-use crate::io::{ChunkSink, FileOutput, NpyElement, NpyWriter, Partial, SinkFailure};
+use crate::io::{
+    ChunkSink, FileOutput, NpyElement, NpyShardWriter, NpyWriter, Partial, Parts,
+    SafetensorsElement, ShardsOutput, SinkError, SinkFailure, Spill, TensorsFile,
+};
 use crate::layout::{Col, Layout};
-use crate::pipeline::{exec::Exec, Pipeline, Sink};
+use crate::pipeline::{exec::Exec, sink_error, Pipeline, Sink};
 use crate::policy::Policy;
 
 /// A struct whose fields are the rows of several outputs, one field per output: what
@@ -152,18 +155,40 @@ where
     crate::element::cast::store::<C, Src, Dst>(value, row)
 }
 
-/// One `.npy` writer per output, each `dir/{name}.npy`.
-pub trait NpySinks: Layout {
-    /// The writers.
+/// The writers of a row function with several outputs, one per output (`.npy`, shards), or
+/// one file of several tensors (safetensors); created for a layout by recursion over its pairs.
+pub trait FileSinks: Layout {
+    /// One `.npy` writer per output.
     #[doc(hidden)]
-    type Sinks: Sink<Self, Output = Vec<FileOutput>>;
-    /// Creates the writers.
+    type Files: Sink<Self, Output = Vec<FileOutput>>;
+    /// One shard writer per output.
     #[doc(hidden)]
-    fn npy_sinks(
+    type Shards: Sink<Self, Output = Vec<ShardsOutput>>;
+    /// Creates `dir/{name}.npy` for each output.
+    #[doc(hidden)]
+    fn npy_files(
         dir: &Path,
         names: &[&str],
         shape: Self::Shape,
-    ) -> Result<Self::Sinks, SinkFailure>;
+    ) -> Result<Self::Files, SinkFailure>;
+    /// Creates `dir/{name}/` shards for each output, of `rows` rows each.
+    #[doc(hidden)]
+    fn npy_shards(
+        dir: &Path,
+        names: &[&str],
+        shape: Self::Shape,
+        rows: usize,
+    ) -> Result<Self::Shards, SinkFailure>;
+}
+
+/// One safetensors tensor per output, in one file.
+pub trait TensorSinks: Layout {
+    /// The tensors' spills.
+    #[doc(hidden)]
+    type Parts: Parts<Self>;
+    /// Starts a spill per output, named by `names`.
+    #[doc(hidden)]
+    fn spills(dest: &Path, names: &[&str], shape: Self::Shape) -> Result<Self::Parts, SinkError>;
 }
 
 /// One output's writer, reporting as a list.
@@ -173,13 +198,13 @@ impl<T, D, S> Sink<Col<T, D>> for One<S>
 where
     T: Element,
     D: ndarray::RemoveAxis + 'static,
-    S: ChunkSink<T, Output = FileOutput>,
+    S: ChunkSink<T>,
 {
-    type Output = Vec<FileOutput>;
+    type Output = Vec<S::Output>;
     fn write_chunk(&mut self, chunk: ndarray::ArrayView2<'_, T>) -> Result<(), SinkFailure> {
         self.0.write_chunk(chunk)
     }
-    fn finish(self, skipped: Vec<usize>) -> Result<Vec<FileOutput>, SinkFailure> {
+    fn finish(self, skipped: Vec<usize>) -> Result<Vec<S::Output>, SinkFailure> {
         Ok(vec![self.0.finish(skipped)?])
     }
     fn abandon(self) -> Partial {
@@ -187,21 +212,19 @@ where
     }
 }
 
-impl<LA: Layout, LB: Layout, A, B> Sink<(LA, LB)> for (A, B)
+impl<LA: Layout, LB: Layout, A, B, O> Sink<(LA, LB)> for (A, B)
 where
-    A: Sink<LA, Output = Vec<FileOutput>>,
-    B: Sink<LB, Output = Vec<FileOutput>>,
+    A: Sink<LA, Output = Vec<O>>,
+    B: Sink<LB, Output = Vec<O>>,
 {
-    type Output = Vec<FileOutput>;
+    type Output = Vec<O>;
 
     fn write_chunk(&mut self, chunk: <(LA, LB) as Layout>::View<'_>) -> Result<(), SinkFailure> {
-        match self.0.write_chunk(chunk.0) {
-            Ok(()) => self.1.write_chunk(chunk.1),
-            Err(failure) => Err(failure),
-        }
+        self.0.write_chunk(chunk.0)?;
+        self.1.write_chunk(chunk.1)
     }
 
-    fn finish(self, skipped: Vec<usize>) -> Result<Vec<FileOutput>, SinkFailure> {
+    fn finish(self, skipped: Vec<usize>) -> Result<Vec<O>, SinkFailure> {
         let mut first = self.0.finish(skipped.clone())?;
         first.extend(self.1.finish(skipped)?);
         Ok(first)
@@ -214,43 +237,121 @@ where
     }
 }
 
-impl<T: NpyElement, D: ndarray::RemoveAxis + 'static> NpySinks for Col<T, D> {
-    type Sinks = One<NpyWriter<T>>;
-    fn npy_sinks(
+impl<L: Layout, P: Parts<L>> Sink<L> for TensorsFile<P> {
+    type Output = FileOutput;
+
+    fn write_chunk(&mut self, chunk: L::View<'_>) -> Result<(), SinkFailure> {
+        TensorsFile::write_chunk::<L>(self, chunk)
+    }
+
+    fn finish(self, skipped: Vec<usize>) -> Result<FileOutput, SinkFailure> {
+        TensorsFile::finish::<L>(self, skipped)
+    }
+
+    fn abandon(self) -> Partial {
+        TensorsFile::abandon::<L>(self)
+    }
+}
+
+impl<T: NpyElement, D: ndarray::RemoveAxis + 'static> FileSinks for Col<T, D> {
+    type Files = One<NpyWriter<T>>;
+    type Shards = One<NpyShardWriter<T>>;
+
+    fn npy_files(
         dir: &Path,
         names: &[&str],
         shape: Self::Shape,
-    ) -> Result<Self::Sinks, SinkFailure> {
+    ) -> Result<Self::Files, SinkFailure> {
         let name = names.first().copied().unwrap_or("rows");
         Ok(One(NpyWriter::create(
             dir.join(format!("{name}.npy")),
             shape.shape,
         )?))
     }
-}
 
-impl<A: NpySinks, B: NpySinks> NpySinks for (A, B) {
-    type Sinks = (A::Sinks, B::Sinks);
-    fn npy_sinks(
+    fn npy_shards(
         dir: &Path,
         names: &[&str],
         shape: Self::Shape,
-    ) -> Result<Self::Sinks, SinkFailure> {
-        let first = A::npy_sinks(dir, names, shape.0)?;
-        let rest = B::npy_sinks(dir, names.get(1..).unwrap_or_default(), shape.1)?;
+        rows: usize,
+    ) -> Result<Self::Shards, SinkFailure> {
+        let name = names.first().copied().unwrap_or("rows");
+        Ok(One(NpyShardWriter::create(
+            dir.join(name),
+            shape.shape,
+            rows,
+        )?))
+    }
+}
+
+impl<A: FileSinks, B: FileSinks> FileSinks for (A, B) {
+    type Files = (A::Files, B::Files);
+    type Shards = (A::Shards, B::Shards);
+
+    fn npy_files(
+        dir: &Path,
+        names: &[&str],
+        shape: Self::Shape,
+    ) -> Result<Self::Files, SinkFailure> {
+        let first = A::npy_files(dir, names, shape.0)?;
+        let rest = B::npy_files(dir, names.get(1..).unwrap_or_default(), shape.1)?;
         Ok((first, rest))
     }
+
+    fn npy_shards(
+        dir: &Path,
+        names: &[&str],
+        shape: Self::Shape,
+        rows: usize,
+    ) -> Result<Self::Shards, SinkFailure> {
+        let first = A::npy_shards(dir, names, shape.0, rows)?;
+        let rest = B::npy_shards(dir, names.get(1..).unwrap_or_default(), shape.1, rows)?;
+        Ok((first, rest))
+    }
+}
+
+impl<T: SafetensorsElement, D: ndarray::RemoveAxis + 'static> TensorSinks for Col<T, D> {
+    type Parts = Spill<T>;
+
+    fn spills(dest: &Path, names: &[&str], shape: Self::Shape) -> Result<Spill<T>, SinkError> {
+        Spill::create(dest, names.first().copied().unwrap_or("rows"), shape.shape)
+    }
+}
+
+impl<A: TensorSinks, B: TensorSinks> TensorSinks for (A, B) {
+    type Parts = (A::Parts, B::Parts);
+
+    fn spills(dest: &Path, names: &[&str], shape: Self::Shape) -> Result<Self::Parts, SinkError> {
+        let first = A::spills(dest, names, shape.0)?;
+        let rest = B::spills(dest, names.get(1..).unwrap_or_default(), shape.1)?;
+        Ok((first, rest))
+    }
+}
+
+/// Creates `dir` and its parents.
+fn create_dir<E>(dir: &Path) -> Result<(), Error<E>> {
+    std::fs::create_dir_all(dir).map_err(|source| {
+        sink_error(SinkFailure {
+            written: 0,
+            partial: None,
+            source: SinkError::Io {
+                op: "create the output directory",
+                path: dir.to_path_buf(),
+                source: source.into(),
+            },
+        })
+    })
 }
 
 impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
     /// Streams every output into its own `.npy` file in the directory `dir` (created if
     /// missing): `dir/{field}.npy` for each field of the struct of rows, in one pass over the
-    /// items. Each file is written as [`Pipeline::write_npy`] writes one; all hold the same
-    /// rows. Returns the files' reports, in the order of the fields.
+    /// items. Each file is written as a one-output [`Pipeline::write_npy`] writes one; all hold
+    /// the same rows. Returns the files' reports, in the order of the fields.
     ///
     /// # Errors
-    /// As [`Pipeline::write_npy`]; a failure keeps each output's rows in its `.partial` file,
-    /// all of the same length, and reports the first output's.
+    /// As a one-output `write_npy`; after a failed item every output keeps the same rows in
+    /// its `.partial` file, and the error reports the first output's.
     pub fn write_npy<I>(
         self,
         items: I,
@@ -259,27 +360,82 @@ impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
     where
         I: IntoIterator,
         M: RowsFn<I::Item>,
-        <M::Rows as Rows>::Layout: NpySinks,
+        <M::Rows as Rows>::Layout: FileSinks,
         X: Exec<Multi<M>, I::IntoIter>,
     {
         let dir = dir.as_ref();
-        if let Err(source) = std::fs::create_dir_all(dir) {
-            return Err(crate::pipeline::sink_error(SinkFailure {
-                written: 0,
-                partial: None,
-                source: crate::io::SinkError::Io {
-                    op: "create the output directory",
-                    path: dir.to_path_buf(),
-                    source: source.into(),
-                },
-            }));
-        }
-        let sinks = <<M::Rows as Rows>::Layout as NpySinks>::npy_sinks(
+        create_dir(dir)?;
+        let sinks = <<M::Rows as Rows>::Layout as FileSinks>::npy_files(
             dir,
             <M::Rows as Rows>::NAMES,
             M::Rows::shape(),
         )
-        .map_err(crate::pipeline::sink_error)?;
+        .map_err(sink_error)?;
         self.write(items, sinks)
+    }
+
+    /// Streams every output into `.npy` shards of its own, `dir/{field}/` for each field (each
+    /// directory as a one-output [`Pipeline::write_npy_shards`] writes it), in one pass.
+    /// Returns the shards' reports, in the order of the fields.
+    ///
+    /// # Errors
+    /// As a one-output `write_npy_shards`.
+    pub fn write_npy_shards<I>(
+        self,
+        items: I,
+        dir: impl AsRef<Path>,
+    ) -> Result<Vec<ShardsOutput>, Error<M::Error>>
+    where
+        I: IntoIterator,
+        M: RowsFn<I::Item>,
+        <M::Rows as Rows>::Layout: FileSinks,
+        X: Exec<Multi<M>, I::IntoIter>,
+    {
+        let dir = dir.as_ref();
+        create_dir(dir)?;
+        let sinks = <<M::Rows as Rows>::Layout as FileSinks>::npy_shards(
+            dir,
+            <M::Rows as Rows>::NAMES,
+            M::Rows::shape(),
+            self.rows_per_chunk(),
+        )
+        .map_err(sink_error)?;
+        self.write(items, sinks)
+    }
+
+    /// Streams every output into one safetensors file at `path`, one tensor per field, named
+    /// by the field, in one pass. Each tensor's rows go to a temporary file beside `path` while
+    /// they stream in (memory stays at the chunk buffers); when the input ends, the header and
+    /// the tensors are written into the file, which is renamed into place. The report's `shape`
+    /// is the tensors' shared row count; each tensor's shape is that count then its row shape.
+    ///
+    /// # Errors
+    /// As a one-output [`Pipeline::write_safetensors`]; after a failure the rows every tensor
+    /// has are kept in `<path>.partial`.
+    pub fn write_safetensors<I>(
+        self,
+        items: I,
+        path: impl AsRef<Path>,
+    ) -> Result<FileOutput, Error<M::Error>>
+    where
+        I: IntoIterator,
+        M: RowsFn<I::Item>,
+        <M::Rows as Rows>::Layout: TensorSinks,
+        X: Exec<Multi<M>, I::IntoIter>,
+    {
+        let path = path.as_ref();
+        let spills = <<M::Rows as Rows>::Layout as TensorSinks>::spills(
+            path,
+            <M::Rows as Rows>::NAMES,
+            M::Rows::shape(),
+        )
+        .map_err(|source| {
+            sink_error(SinkFailure {
+                written: 0,
+                partial: None,
+                source,
+            })
+        })?;
+        self.write(items, TensorsFile::new(path, spills))
     }
 }

@@ -38,6 +38,7 @@ mod progress;
 mod safetensors;
 mod shards;
 mod stream;
+mod tensors;
 
 use std::path::PathBuf;
 
@@ -52,6 +53,7 @@ pub(crate) use self::progress::Ticker;
 pub use self::safetensors::SafetensorsWriter;
 pub use self::shards::{NpyShardWriter, Shard, ShardsOutput, SHARD_MANIFEST};
 pub use self::stream::FileWriter;
+pub(crate) use self::tensors::{Parts, Spill, TensorsFile};
 
 /// The shape the writers share, for the pipeline's one driver.
 ///
@@ -59,7 +61,7 @@ pub use self::stream::FileWriter;
 /// indices of the items that gave no row; when its own source or row function fails, it calls
 /// `abandon` and reports the rows kept. An `Err` from `write_chunk` has already closed the writer
 /// and kept its rows.
-pub(crate) trait ChunkSink<T> {
+pub trait ChunkSink<T> {
     /// What a finished output reports.
     type Output;
 
