@@ -164,21 +164,10 @@ fn field_key(meta: &Meta, field: &mut Field, private: &TokenStream, errors: &mut
         .unwrap_or_default();
     let value = &pair.value;
     match key.as_str() {
-        "dtype" => {
-            let text = crate::errors::shown(value);
-            match Dtype::from_name(&text) {
-                Some(dtype) => field.dtype = dtype.path(private, value.span()),
-                None => {
-                    let hint = Dtype::suggestion(&text)
-                        .map(|d| format!(": did you mean `{}`?", d.name()))
-                        .unwrap_or_default();
-                    errors.push(syn::Error::new_spanned(
-                        value,
-                        format!("unknown dtype `{text}`{hint} expected one of {}", crate::dtype::VALID_NAMES),
-                    ));
-                }
-            }
-        }
+        "dtype" => match field_dtype(value) {
+            Ok(dtype) => field.dtype = dtype.path(private, value.span()),
+            Err(err) => errors.push(err),
+        },
         "cast" => match value {
             Expr::Lit(syn::ExprLit {
                 lit: syn::Lit::Str(text),
@@ -211,14 +200,41 @@ fn field_key(meta: &Meta, field: &mut Field, private: &TokenStream, errors: &mut
                 "expected the row shape as a tuple: `shape = (28, 28)`",
             )),
         },
-        _ => errors.push(syn::Error::new_spanned(
-            &pair.path,
-            format!(
-                "unknown key `{}` in #[rows]; the keys of a field are {FIELD_KEYS}",
-                crate::errors::shown(&pair.path)
-            ),
-        )),
+        _ => {
+            let shown = crate::errors::shown(&pair.path);
+            let hint = crate::attr::closest(&shown, &["dtype", "cast", "shape"])
+                .map(|key| format!(" (did you mean `{key}`?)"))
+                .unwrap_or_default();
+            errors.push(syn::Error::new_spanned(
+                &pair.path,
+                format!("unknown key `{shown}` in #[rows]{hint}; the keys of a field are {FIELD_KEYS}"),
+            ));
+        }
     }
+}
+
+/// A field's `dtype`: a Rust type name; a numpy or PyTorch name gets a suggestion.
+fn field_dtype(value: &Expr) -> syn::Result<Dtype> {
+    let name = match value {
+        Expr::Path(path) => path.path.get_ident().map(ToString::to_string),
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(text),
+            ..
+        }) => Some(text.value()),
+        _ => return Err(crate::attr::foreign_dtype(value)),
+    };
+    let name = name.unwrap_or_else(|| crate::errors::shown(value));
+    if let (Expr::Path(_), Some(dtype)) = (value, Dtype::from_name(&name)) {
+        return Ok(dtype);
+    }
+    let fix = match Dtype::suggestion(&name) {
+        Some(d) => format!("did you mean `{}`? write `dtype = {}`", d.name(), d.name()),
+        None => format!("write one of {}", crate::dtype::VALID_NAMES),
+    };
+    Err(syn::Error::new_spanned(
+        value,
+        format!("unknown dtype `{}`: {fix}", crate::errors::shown(value)),
+    ))
 }
 
 fn emit_derive(item: &syn::DeriveInput, fields: &[Field], krate: &TokenStream) -> TokenStream {
@@ -298,8 +314,13 @@ fn emit_derive(item: &syn::DeriveInput, fields: &[Field], krate: &TokenStream) -
             span = f.span
         );
         let row = quote!(__preallocate_row #path);
-        quote_spanned! {f.span=>
-            #private::store_field::<#private::cast::#cast, #elem, #dtype>(&self.#field, #row)?;
+        // Spanned on the field's element type, so that a missing conversion is reported on the
+        // field (as the attribute's is on the row type).
+        let span = elem.span();
+        let at = crate::expand::tokens::respan(private.clone(), span);
+        let cast = format_ident!("{}", cast, span = span);
+        quote_spanned! {span=>
+            #at::store_field::<#at::cast::#cast, #elem, #dtype>(&self.#field, #row)?;
         }
     });
     let checked = fields.iter().any(|f| f.cast == Cast::Checked);
