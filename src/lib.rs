@@ -125,6 +125,36 @@
 //! assert_eq!(encoded.skipped, vec![1]);
 //! ```
 //!
+//! # Several outputs per item
+//!
+//! A struct with one field per output, `#[derive(Rows)]`, and a row function returning it,
+//! `#[preallocate(rows = Struct)]`: each entry point fills one array per field in one pass over
+//! the items (`batch` returns `StructArrays`, `fill` takes `StructViews`, `write_npy` writes one
+//! file per field into a directory, `write_safetensors` one tensor per field). A field
+//! `#[rows(dtype = .., cast = .., shape = (..))]` sets its output's element type, conversion and
+//! row shape. See the README's *Several outputs per item*.
+//!
+//! ```
+//! use preallocate::{preallocate, Rows};
+//!
+//! #[derive(Rows)]
+//! struct Sample {
+//!     #[rows(shape = (2, 2))]
+//!     pixels: [u8; 4],
+//!     #[rows(dtype = i64)]
+//!     class: [u8; 1],
+//! }
+//!
+//! #[preallocate(rows = Sample)]
+//! fn sample(i: u8) -> Sample {
+//!     Sample { pixels: [i; 4], class: [i % 2] }
+//! }
+//!
+//! let out = sample::batch(0..3);
+//! assert_eq!(out.pixels.shape(), &[3, 2, 2]);
+//! assert_eq!(out.class, ndarray::array![[0i64], [1], [0]]);
+//! ```
+//!
 //! # What it generates
 //!
 //! For a free function, a module of the same name and visibility:

@@ -15,7 +15,11 @@
 //! - the errors: [`ItemError`] and [`RowError`] for one item, [`Error`] for an entry point,
 //!   [`SinkFailure`] and [`SinkError`] for an output.
 //!
-//! Inside, every entry point drives one per-slot loop (`drivers::run`), generic over the policy
+//! - several outputs per item: [`Rows`] (a struct with one field per output, derived by
+//!   `#[derive(preallocate::Rows)]`), run by the same entry points over one array per field.
+//!
+//! Inside, every entry point drives one per-slot loop (`drivers::run`), generic over the policy,
+//! over the layout of the outputs (one array, or several as nested pairs: the `layout` module)
 //! and over where the rows go; see the `drivers` module.
 //!
 //! ```
