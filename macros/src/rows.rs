@@ -582,7 +582,11 @@ fn emit_rows_fn(
     let vis = &func.vis;
     let inner = crate::expand::tokens::inner_visibility(vis);
     let private = quote!(#krate::__private);
-    let row_type = format_ident!("__PreallocateRows");
+    let row_type = format_ident!("Row");
+    let row_doc = format!(
+        "`{name}()` as a type, which the runtime's drivers run (as `Multi<Row>`): its outputs are the fields of `{}`. Use the functions of this module; name it only to spell a bound or an error type.",
+        crate::errors::shown(rows_ty)
+    );
     let multi = quote!(#private::Multi<#row_type>);
     let base_policy = match (shape.fallible.is_some(), shape.filtering, skip) {
         (true, _, true) => quote!(Skipping),
@@ -653,7 +657,7 @@ fn emit_rows_fn(
         #[doc = #module_doc]
         #[allow(dead_code)]
         #vis mod #name {
-            #[doc(hidden)]
+            #[doc = #row_doc]
             #[derive(Clone, Copy, Debug, Default)]
             #inner struct #row_type;
 

@@ -2,7 +2,7 @@
 //!
 //! For a free function `fn featurize(p: &Point) -> [f32; 3]` the emitter writes
 //! - the function, unchanged;
-//! - `mod featurize { DIM, SHAPE, Dtype, batch, fill, pipeline, __PreallocateRow }` whose
+//! - `mod featurize { DIM, SHAPE, Dtype, batch, fill, pipeline, Row }` whose
 //!   entry points name only the hidden type and the runtime ([`free_fn`]);
 //! - `impl RowSpec` and `impl RowFn<&'__preallocate_0 Point>` for the hidden type, next to the
 //!   function, where the user's types are in scope.
