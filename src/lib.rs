@@ -227,6 +227,19 @@
 /// | `cast` | `"as"`, `"checked"` or `"saturate"`: how a by-value row of another element type is stored | lossless conversions only |
 /// | `on_error` | `"fail"` (stop at the first failing item) or `"skip"` (drop it, list its index) | `"fail"` |
 /// | `crate` | the path of this crate when it is named otherwise (`crate = pa`) | `::preallocate` |
+/// | `rows` | a `#[derive(Rows)]` struct the function returns: one output per field (instead of `dim`, `shape`, `dtype` and `cast`, which go on the fields) | |
+///
+/// # Several outputs: `rows = Struct`
+///
+/// `#[preallocate(rows = Example)]` on `fn f(item: Item) -> Example` (or `Option<Example>`,
+/// `Result<Example, E>`, `Result<Option<Example>, E>`, with `on_error` as above) generates the
+/// same module, over one array per field of `Example`: `batch` returns `ExampleArrays`,
+/// `fill` and `par_fill` take `ExampleViews`, the pipeline's `for_each_chunk` passes
+/// `ExampleChunk`, `write_npy` takes a directory (one `{field}.npy` each), `write_npy_shards` a
+/// directory of one shard directory per field, `write_safetensors` one file of one tensor per
+/// field. A field's `#[rows(dtype = .., cast = .., shape = (..))]` sets its output's element
+/// type, conversion and row shape. See [`Rows`](derive@Rows) and the crate's
+/// [several outputs per item](crate#several-outputs-per-item).
 ///
 /// # What it generates
 ///
