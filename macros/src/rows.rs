@@ -313,7 +313,10 @@ fn emit_derive(item: &syn::DeriveInput, fields: &[Field], krate: &TokenStream) -
             },
             span = f.span
         );
-        let row = quote!(__preallocate_row #path);
+        // Re-sliced to the field's constant length, so that the copy is inlined (as a
+        // one-output row's is) instead of a loop of unknown length.
+        let len = &f.len;
+        let row = quote!(&mut (__preallocate_row #path)[..#len]);
         // Spanned on the field's element type, so that a missing conversion is reported on the
         // field (as the attribute's is on the row type).
         let span = elem.span();
