@@ -155,18 +155,25 @@ fn filtered_parallel_runs_drop_from_every_output() {
     assert_eq!(parallel.source_index().len(), parallel.rows.y.nrows());
 }
 
-#[test]
-fn buffers_of_different_lengths_are_refused() {
-    let mut x = Array2::<f16>::zeros((4, 3));
-    let mut y = Array2::<u8>::zeros((3, 1));
-    let err = parse::fill(
+/// `parse`'s rows of `LINES` into `x` and `y`.
+fn fill_both(
+    x: &mut Array2<f16>,
+    y: &mut Array2<u8>,
+) -> Result<usize, preallocate::Error<std::num::ParseFloatError>> {
+    parse::fill(
         LINES,
         ExampleViews {
             x: x.view_mut(),
             y: y.view_mut(),
         },
     )
-    .unwrap_err();
+}
+
+#[test]
+fn buffers_of_different_lengths_are_refused() {
+    let mut x = Array2::<f16>::zeros((4, 3));
+    let mut y = Array2::<u8>::zeros((3, 1));
+    let err = fill_both(&mut x, &mut y).unwrap_err();
     assert_eq!(
         err,
         preallocate::Error::RowCountMismatch { rows: vec![4, 3] }
@@ -178,14 +185,7 @@ fn buffers_of_different_lengths_are_refused() {
     assert!(x.iter().all(|v| *v == f16::ZERO));
 
     let mut y = Array2::<u8>::zeros((4, 2));
-    let err = parse::fill(
-        LINES,
-        ExampleViews {
-            x: x.view_mut(),
-            y: y.view_mut(),
-        },
-    )
-    .unwrap_err();
+    let err = fill_both(&mut x, &mut y).unwrap_err();
     assert_eq!(
         err,
         preallocate::Error::WidthMismatch {
@@ -199,14 +199,7 @@ fn buffers_of_different_lengths_are_refused() {
 fn a_full_buffer_keeps_the_rows_that_fit_in_every_output() {
     let mut x = Array2::<f16>::zeros((2, 3));
     let mut y = Array2::<u8>::zeros((2, 1));
-    let err = parse::fill(
-        LINES,
-        ExampleViews {
-            x: x.view_mut(),
-            y: y.view_mut(),
-        },
-    )
-    .unwrap_err();
+    let err = fill_both(&mut x, &mut y).unwrap_err();
     assert_eq!(
         err,
         preallocate::Error::BufferFull {

@@ -363,15 +363,9 @@ impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
         <M::Rows as Rows>::Layout: FileSinks,
         X: Exec<Multi<M>, I::IntoIter>,
     {
-        let dir = dir.as_ref();
-        create_dir(dir)?;
-        let sinks = <<M::Rows as Rows>::Layout as FileSinks>::npy_files(
-            dir,
-            <M::Rows as Rows>::NAMES,
-            M::Rows::shape(),
-        )
-        .map_err(sink_error)?;
-        self.write(items, sinks)
+        self.write_into_dir(items, dir.as_ref(), |dir, names, shape, _| {
+            <<M::Rows as Rows>::Layout as FileSinks>::npy_files(dir, names, shape)
+        })
     }
 
     /// Streams every output into `.npy` shards of its own, `dir/{field}/` for each field (each
@@ -391,15 +385,34 @@ impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
         <M::Rows as Rows>::Layout: FileSinks,
         X: Exec<Multi<M>, I::IntoIter>,
     {
-        let dir = dir.as_ref();
+        self.write_into_dir(items, dir.as_ref(), |dir, names, shape, rows| {
+            <<M::Rows as Rows>::Layout as FileSinks>::npy_shards(dir, names, shape, rows)
+        })
+    }
+
+    /// Creates `dir`, then its writers with `create(dir, names, shapes, rows per chunk)`, then
+    /// streams the rows into them.
+    fn write_into_dir<I, S>(
+        self,
+        items: I,
+        dir: &Path,
+        create: impl FnOnce(
+            &Path,
+            &[&str],
+            <<M::Rows as Rows>::Layout as Layout>::Shape,
+            usize,
+        ) -> Result<S, SinkFailure>,
+    ) -> Result<S::Output, Error<M::Error>>
+    where
+        I: IntoIterator,
+        M: RowsFn<I::Item>,
+        X: Exec<Multi<M>, I::IntoIter>,
+        S: Sink<<M::Rows as Rows>::Layout>,
+    {
         create_dir(dir)?;
-        let sinks = <<M::Rows as Rows>::Layout as FileSinks>::npy_shards(
-            dir,
-            <M::Rows as Rows>::NAMES,
-            M::Rows::shape(),
-            self.rows_per_chunk(),
-        )
-        .map_err(sink_error)?;
+        let rows = self.rows_per_chunk();
+        let sinks =
+            create(dir, <M::Rows as Rows>::NAMES, M::Rows::shape(), rows).map_err(sink_error)?;
         self.write(items, sinks)
     }
 
