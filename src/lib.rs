@@ -232,7 +232,9 @@
 /// # Several outputs: `rows = Struct`
 ///
 /// `#[preallocate(rows = Example)]` on `fn f(item: Item) -> Example` (or `Option<Example>`,
-/// `Result<Example, E>`, `Result<Option<Example>, E>`, with `on_error` as above) generates the
+/// `Result<Example, E>`, `Result<Option<Example>, E>`, with `on_error` as above), or on
+/// `fn f(item: Item, row: ExampleRow<'_>)` writing one `&mut [Dtype; N]` per field in place
+/// (returning nothing, `bool`, `Result<(), E>` or `Result<bool, E>`), generates the
 /// same module, over one array per field of `Example`: `batch` returns `ExampleArrays`,
 /// `fill` and `par_fill` take `ExampleViews`, the pipeline's `for_each_chunk` passes
 /// `ExampleChunk`, `write_npy` takes a directory (one `{field}.npy` each), `write_npy_shards` a

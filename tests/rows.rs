@@ -446,3 +446,58 @@ fn python(script: &str, path: &std::path::Path) -> Option<String> {
         Err(err) => panic!("CI needs python3: {err}"),
     }
 }
+
+/// A one-hot label written in place next to the features: only some elements are set, so the
+/// slots arrive zeroed, also when a slot is reused after a dropped item.
+#[derive(Rows)]
+struct OneHot {
+    x: [f32; 2],
+    class: [u8; 4],
+}
+
+#[preallocate(rows = OneHot)]
+fn one_hot(v: &(f32, usize), row: OneHotRow<'_>) -> bool {
+    if v.1 >= 4 {
+        row.class[0] = 9; // dirtied, then dropped: the next item still gets a zeroed slot
+        return false;
+    }
+    row.x[0] = v.0;
+    row.class[v.1] = 1;
+    true
+}
+
+#[preallocate(rows = OneHot)]
+fn one_hot_checked(v: &(f32, usize), row: OneHotRow<'_>) -> Result<(), String> {
+    *row.class
+        .get_mut(v.1)
+        .ok_or(format!("class {} of 4", v.1))? = 1;
+    *row.x = [v.0, -v.0];
+    Ok(())
+}
+
+#[test]
+fn an_in_place_row_writes_every_output_into_zeroed_slots() {
+    let items = [(1.0, 2), (2.0, 7), (3.0, 0)];
+    let out = one_hot::batch(&items);
+    assert_eq!(out.skipped, vec![1]);
+    assert_eq!(out.rows.x, array![[1.0f32, 0.0], [3.0, 0.0]]);
+    assert_eq!(out.rows.class, array![[0u8, 0, 1, 0], [1, 0, 0, 0]]);
+
+    let mut x = Array2::<f32>::from_elem((3, 2), 5.0);
+    let mut class = Array2::<u8>::from_elem((3, 4), 5);
+    let got = one_hot::fill(
+        &items,
+        OneHotViews {
+            x: x.view_mut(),
+            class: class.view_mut(),
+        },
+    )
+    .unwrap();
+    assert_eq!((got.rows, got.skipped), (2, vec![1]));
+    assert_eq!(class.row(1).to_vec(), vec![1, 0, 0, 0]);
+
+    let err = one_hot_checked::batch(&[(1.0, 1), (2.0, 4)]).unwrap_err();
+    assert_eq!(err.to_string(), "item 1: class 4 of 4");
+    let ok = one_hot_checked::par_batch(&vec![(1.0, 1); 5000]).unwrap();
+    assert_eq!(ok.x.row(4999).to_vec(), vec![1.0, -1.0]);
+}

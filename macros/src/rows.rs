@@ -245,6 +245,7 @@ fn emit_derive(item: &syn::DeriveInput, fields: &[Field], krate: &TokenStream) -
     let arrays = format_ident!("{}Arrays", name);
     let views = format_ident!("{}Views", name);
     let chunk = format_ident!("{}Chunk", name);
+    let row_mut = format_ident!("{}Row", name);
     let names: Vec<String> = fields.iter().map(|f| f.name.to_string()).collect();
     let dims: Vec<TokenStream> = fields
         .iter()
@@ -356,6 +357,17 @@ fn emit_derive(item: &syn::DeriveInput, fields: &[Field], krate: &TokenStream) -
     let doc_arrays = format!("The arrays of the outputs of [`{name}`], one per field: what `batch` returns for a row function with `rows = {name}`.");
     let doc_views = format!("Buffers for the outputs of [`{name}`], one per field, all with the same number of rows: what `fill` writes into.");
     let doc_chunk = format!("A chunk of the outputs of [`{name}`], one `rows × DIM` view per field: what a `for_each_chunk` closure gets.");
+    let doc_row = format!("One row of every output of [`{name}`], for a row function that writes them in place (`fn f(item: Item, row: {row_mut}<'_>)`): each field is its output's slot, zeroed.");
+    let lens: Vec<&Expr> = fields.iter().map(|f| &f.len).collect();
+    let slots = fields.iter().enumerate().map(|(i, f)| {
+        let path = access(i);
+        let field = &f.name;
+        quote! {
+            let ::core::result::Result::Ok(#field) = ::core::convert::TryInto::try_into(__preallocate_row #path) else {
+                ::core::unreachable!("the drivers pass slots of exactly each output's length")
+            };
+        }
+    });
     let field_docs: Vec<String> = names.iter().map(|n| format!("The output `{n}`.")).collect();
     quote! {
         #[doc = #doc_arrays]
@@ -368,6 +380,12 @@ fn emit_derive(item: &syn::DeriveInput, fields: &[Field], krate: &TokenStream) -
         #[derive(Debug)]
         #vis struct #views<'a> {
             #( #[doc = #field_docs] pub #field_names: #nd::ArrayViewMut<'a, #dtypes, #dims>, )*
+        }
+
+        #[doc = #doc_row]
+        #[derive(Debug)]
+        #vis struct #row_mut<'a> {
+            #( #[doc = #field_docs] pub #field_names: &'a mut [#dtypes; #lens], )*
         }
 
         #[doc = #doc_chunk]
@@ -392,6 +410,7 @@ fn emit_derive(item: &syn::DeriveInput, fields: &[Field], krate: &TokenStream) -
                 type Arrays = #arrays;
                 type Views<'a> = #views<'a>;
                 type Chunk<'a> = #chunk<'a>;
+                type RowMut<'a> = #row_mut<'a>;
                 const NAMES: &'static [&'static str] = &[#(#names),*];
 
                 fn shape() -> <Self::Layout as #private::Layout>::Shape {
@@ -414,6 +433,14 @@ fn emit_derive(item: &syn::DeriveInput, fields: &[Field], krate: &TokenStream) -
                 }
 
                 #[inline]
+                fn row_mut(
+                    __preallocate_row: <Self::Layout as #private::Layout>::Row<'_>,
+                ) -> Self::RowMut<'_> {
+                    #(#slots)*
+                    #row_mut { #(#field_names),* }
+                }
+
+                #[inline]
                 fn store(
                     &self,
                     __preallocate_row: <Self::Layout as #private::Layout>::Row<'_>,
@@ -430,6 +457,8 @@ fn emit_derive(item: &syn::DeriveInput, fields: &[Field], krate: &TokenStream) -
 struct RowsFn {
     fallible: Option<syn::Type>,
     filtering: bool,
+    /// Writes its rows into `{Struct}Row` (a second parameter) instead of returning them.
+    in_place: bool,
 }
 
 /// `#[preallocate(rows = Struct, on_error = "..", crate = ..)]` on a free function.
@@ -456,12 +485,12 @@ pub fn expand_rows_fn(attr: TokenStream, func: &syn::ItemFn) -> TokenStream {
                 Expr::Lit(syn::ExprLit {
                     lit: syn::Lit::Str(text),
                     ..
-                }) if text.value() == "skip" || text.value() == "stop" => {
+                }) if text.value() == "skip" || text.value() == "fail" => {
                     skip = text.value() == "skip";
                 }
                 other => errors.push(syn::Error::new_spanned(
                     other,
-                    "expected `on_error = \"stop\"` or `on_error = \"skip\"`",
+                    "expected `on_error = \"fail\"` or `on_error = \"skip\"`",
                 )),
             },
             (Some("crate"), Meta::NameValue(pair)) => {
@@ -478,7 +507,8 @@ pub fn expand_rows_fn(attr: TokenStream, func: &syn::ItemFn) -> TokenStream {
             )),
         }
     }
-    let shape = rows_fn_shape(func, &mut errors);
+    let in_place = func.sig.inputs.len() == 2;
+    let shape = rows_fn_shape(func, in_place, &mut errors);
     if let syn::FnArg::Receiver(receiver) = func
         .sig
         .inputs
@@ -497,11 +527,13 @@ pub fn expand_rows_fn(attr: TokenStream, func: &syn::ItemFn) -> TokenStream {
         ));
     }
     let item_ty = match func.sig.inputs.iter().collect::<Vec<_>>().as_slice() {
-        [syn::FnArg::Typed(arg)] => Some((*arg.ty).clone()),
+        [syn::FnArg::Typed(arg)] | [syn::FnArg::Typed(arg), syn::FnArg::Typed(_)] => {
+            Some((*arg.ty).clone())
+        }
         _ => {
             errors.push(syn::Error::new_spanned(
                 &func.sig.inputs,
-                "a row function takes one item: `fn parse(line: &str) -> Example`",
+                "a row function takes one item: `fn parse(line: &str) -> Example`, or writes it in place: `fn parse(line: &str, row: ExampleRow<'_>)`",
             ));
             None
         }
@@ -523,31 +555,46 @@ fn with(func: &syn::ItemFn, err: TokenStream) -> TokenStream {
     quote!(#func #err)
 }
 
-/// `T`, `Option<T>`, `Result<T, E>` or `Result<Option<T>, E>`.
-fn rows_fn_shape(func: &syn::ItemFn, errors: &mut Errors) -> Option<RowsFn> {
-    let syn::ReturnType::Type(_, ty) = &func.sig.output else {
-        errors.push(syn::Error::new_spanned(
-            &func.sig,
-            "a row function with `rows = ..` returns the struct of rows (or an `Option` or `Result` of it)",
-        ));
-        return None;
-    };
-    let (outer, args) = last_segment(ty);
-    Some(match outer.as_deref() {
-        Some("Result") if args.len() == 2 => {
-            let (inner, _) = last_segment(&args[0]);
-            RowsFn {
-                fallible: Some(args[1].clone()),
-                filtering: inner.as_deref() == Some("Option"),
-            }
+/// By value: `T`, `Option<T>`, `Result<T, E>` or `Result<Option<T>, E>`; in place: nothing,
+/// `bool`, `Result<(), E>` or `Result<bool, E>`.
+fn rows_fn_shape(func: &syn::ItemFn, in_place: bool, errors: &mut Errors) -> Option<RowsFn> {
+    let ty = match &func.sig.output {
+        syn::ReturnType::Type(_, ty) => Some(&**ty),
+        syn::ReturnType::Default if in_place => None,
+        syn::ReturnType::Default => {
+            errors.push(syn::Error::new_spanned(
+                &func.sig,
+                "a row function with `rows = ..` returns the struct of rows (or an `Option` or `Result` of it), or writes it in place into a second parameter `row: StructRow<'_>`",
+            ));
+            return None;
         }
-        Some("Option") => RowsFn {
+    };
+    let (outer, args) = ty.map(last_segment).unwrap_or_default();
+    let is_bool = |ty: &syn::Type| last_segment(ty).0.as_deref() == Some("bool");
+    Some(match outer.as_deref() {
+        Some("Result") if args.len() == 2 => RowsFn {
+            fallible: Some(args[1].clone()),
+            filtering: if in_place {
+                is_bool(&args[0])
+            } else {
+                last_segment(&args[0]).0.as_deref() == Some("Option")
+            },
+            in_place,
+        },
+        Some("Option") if !in_place => RowsFn {
             fallible: None,
             filtering: true,
+            in_place,
+        },
+        Some("bool") if in_place => RowsFn {
+            fallible: None,
+            filtering: true,
+            in_place,
         },
         _ => RowsFn {
             fallible: None,
             filtering: false,
+            in_place,
         },
     })
 }
@@ -598,9 +645,15 @@ fn emit_rows_fn(
         (true, false, false) => quote!(Fallible),
         (true, true, false) => quote!(FallibleFiltered),
     };
-    let policy = quote! {
-        <<#rows_ty as #private::RowsTrait>::Checks as #private::Checks>::Policy<#private::policy::#base_policy>
+    // A checked field makes a struct's store fallible; an in-place row stores nothing.
+    let policy = if shape.in_place {
+        quote!(#private::policy::#base_policy)
+    } else {
+        quote! {
+            <<#rows_ty as #private::RowsTrait>::Checks as #private::Checks>::Policy<#private::policy::#base_policy>
+        }
     };
+    let overwrites = !shape.in_place;
     let error_ty = shape
         .fallible
         .clone()
@@ -615,21 +668,38 @@ fn emit_rows_fn(
     }};
     let called = quote!(#name(__preallocate_item));
     let row_error = quote!(#private::RowError::Row(__preallocate_error));
-    let body = match (shape.fallible.is_some(), shape.filtering) {
-        (false, false) => quote!({ let __preallocate_value: #rows_ty = #called; #kept }),
-        (false, true) => quote! {
+    let in_place_call = quote! {
+        #name(__preallocate_item, <#rows_ty as #private::RowsTrait>::row_mut(__preallocate_row))
+    };
+    let body = match (shape.in_place, shape.fallible.is_some(), shape.filtering) {
+        (true, false, false) => quote!({ #in_place_call; #ok(true) }),
+        (true, false, true) => quote!(#ok(#in_place_call)),
+        (true, true, false) => quote! {
+            match #in_place_call {
+                #ok(()) => #ok(true),
+                #err(__preallocate_error) => #err(::core::convert::From::from(#row_error)),
+            }
+        },
+        (true, true, true) => quote! {
+            match #in_place_call {
+                #ok(__preallocate_kept) => #ok(__preallocate_kept),
+                #err(__preallocate_error) => #err(::core::convert::From::from(#row_error)),
+            }
+        },
+        (false, false, false) => quote!({ let __preallocate_value: #rows_ty = #called; #kept }),
+        (false, false, true) => quote! {
             match #called {
                 ::core::option::Option::Some(__preallocate_value) => #kept,
                 ::core::option::Option::None => #ok(false),
             }
         },
-        (true, false) => quote! {
+        (false, true, false) => quote! {
             match #called {
                 #ok(__preallocate_value) => #kept,
                 #err(__preallocate_error) => #err(::core::convert::From::from(#row_error)),
             }
         },
-        (true, true) => quote! {
+        (false, true, true) => quote! {
             match #called {
                 #ok(::core::option::Option::Some(__preallocate_value)) => #kept,
                 #ok(::core::option::Option::None) => #ok(false),
@@ -718,6 +788,7 @@ fn emit_rows_fn(
         impl #private::RowsSpec for #name::#row_type {
             type Rows = #rows_ty;
             type Policy = #policy;
+            const OVERWRITES_ROW: bool = #overwrites;
         }
 
         impl #impl_generics #private::RowsFn<#item> for #name::#row_type #where_clause {
