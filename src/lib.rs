@@ -234,7 +234,8 @@
 /// `#[preallocate(rows = Example)]` on `fn f(item: Item) -> Example` (or `Option<Example>`,
 /// `Result<Example, E>`, `Result<Option<Example>, E>`, with `on_error` as above), or on
 /// `fn f(item: Item, row: ExampleRow<'_>)` writing one `&mut [Dtype; N]` per field in place
-/// (returning nothing, `bool`, `Result<(), E>` or `Result<bool, E>`), generates the
+/// (returning nothing, `bool`, `Result<(), E>` or `Result<bool, E>`), on a free function or a
+/// `&self`/`&mut self` method (siblings `m_batch`, `m_fill`, `m_pipeline`, `m_par_*`), generates the
 /// same module, over one array per field of `Example`: `batch` returns `ExampleArrays`,
 /// `fill` and `par_fill` take `ExampleViews`, the pipeline's `for_each_chunk` passes
 /// `ExampleChunk`, `write_npy` takes a directory (one `{field}.npy` each), `write_npy_shards` a
@@ -303,8 +304,8 @@ pub use preallocate_runtime::{mode, CastAs, CheckedCast, Written};
 pub mod __private {
     pub use preallocate_runtime::__private::{
         batch_rows, cast, copy_lane_n, fill_rows, store, store_field, Axes1, Axes2, Axes3, Axes4,
-        Checks, Col, ColShape, FnRow, IntoChunkError, Layout, Multi, NoChecks, Outputs, RowCount,
-        RowsFn, RowsSpec, WithChecks, WriteRows,
+        Checks, Col, ColShape, FnRow, FnRows, IntoChunkError, Layout, Multi, NoChecks, Outputs,
+        RowCount, RowsFn, RowsSpec, WithChecks, WriteRows,
     };
     #[cfg(feature = "parallel")]
     pub use preallocate_runtime::__private::{par_batch_rows, par_fill_rows};

@@ -501,3 +501,72 @@ fn an_in_place_row_writes_every_output_into_zeroed_slots() {
     let ok = one_hot_checked::par_batch(&vec![(1.0, 1); 5000]).unwrap();
     assert_eq!(ok.x.row(4999).to_vec(), vec![1.0, -1.0]);
 }
+
+/// A fitted tokenizer: token ids and an attention mask, the classic pair of outputs with state.
+struct Vocab(Vec<&'static str>);
+
+#[derive(Rows)]
+struct Encoded {
+    ids: [u32; 4],
+    mask: [u8; 4],
+}
+
+impl Vocab {
+    #[preallocate(rows = Encoded)]
+    fn encode(&self, line: &str) -> Option<Encoded> {
+        if line.is_empty() {
+            return None;
+        }
+        let mut out = Encoded {
+            ids: [0; 4],
+            mask: [0; 4],
+        };
+        for (i, word) in line.split_whitespace().take(4).enumerate() {
+            out.ids[i] = self
+                .0
+                .iter()
+                .position(|w| *w == word)
+                .map_or(0, |p| p as u32 + 1);
+            out.mask[i] = 1;
+        }
+        Some(out)
+    }
+
+    #[preallocate(rows = Encoded)]
+    fn count(&mut self, line: &str, row: EncodedRow<'_>) {
+        self.0.push("seen");
+        row.ids[0] = self.0.len() as u32;
+        row.mask[0] = u8::from(!line.is_empty());
+    }
+}
+
+#[test]
+fn a_method_with_several_outputs_uses_its_state() {
+    let vocab = Vocab(vec!["hello", "world"]);
+    let lines = ["hello world", "", "world peace again and more"];
+    let out = vocab.encode_batch(lines);
+    assert_eq!(out.skipped, vec![1]);
+    assert_eq!(out.rows.ids, array![[1u32, 2, 0, 0], [2, 0, 0, 0]]);
+    assert_eq!(out.rows.mask, array![[1u8, 1, 0, 0], [1, 1, 1, 1]]);
+    let many: Vec<&str> = (0..5000)
+        .map(|i| if i % 3 == 0 { "" } else { "hello" })
+        .collect();
+    use preallocate::rayon::iter::{IntoParallelRefIterator, ParallelIterator};
+    assert_eq!(
+        vocab.encode_par_batch(many.par_iter().copied()),
+        vocab.encode_batch(many.iter().copied())
+    );
+
+    let mut chunks = 0;
+    let done = vocab
+        .encode_pipeline()
+        .chunk_rows(1)
+        .for_each_chunk(lines, |chunk| chunks += chunk.ids.nrows())
+        .unwrap();
+    assert_eq!((done.rows, chunks), (2, 2));
+
+    let mut counter = Vocab(Vec::new());
+    let counted = counter.count_batch(["a", "", "b"]);
+    assert_eq!(counted.ids.column(0).to_vec(), vec![1, 2, 3]);
+    assert_eq!(counted.mask.column(0).to_vec(), vec![1, 0, 1]);
+}

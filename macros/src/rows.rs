@@ -507,18 +507,17 @@ pub fn expand_rows_fn(attr: TokenStream, func: &syn::ItemFn) -> TokenStream {
             )),
         }
     }
-    let in_place = func.sig.inputs.len() == 2;
+    let receiver = func.sig.receiver().cloned();
+    let params = func.sig.inputs.len() - usize::from(receiver.is_some());
+    let in_place = params == 2;
     let shape = rows_fn_shape(func, in_place, &mut errors);
-    if let syn::FnArg::Receiver(receiver) = func
-        .sig
-        .inputs
-        .first()
-        .unwrap_or(&syn::FnArg::Typed(syn::parse_quote!(_x: ())))
-    {
-        errors.push(syn::Error::new_spanned(
-            receiver,
-            "`rows = ..` works on free functions: write the row function outside the `impl` block",
-        ));
+    if let Some(receiver) = &receiver {
+        if receiver.reference.is_none() {
+            errors.push(syn::Error::new_spanned(
+                receiver,
+                "a row method takes `&self` or `&mut self`: by value, `self` would be used up by the first item",
+            ));
+        }
     }
     if skip && shape.as_ref().is_some_and(|s| s.fallible.is_none()) {
         errors.push(syn::Error::new_spanned(
@@ -526,7 +525,13 @@ pub fn expand_rows_fn(attr: TokenStream, func: &syn::ItemFn) -> TokenStream {
             "`on_error = \"skip\"` needs a function that can fail: return `Result<.., E>`",
         ));
     }
-    let item_ty = match func.sig.inputs.iter().collect::<Vec<_>>().as_slice() {
+    let typed: Vec<&syn::FnArg> = func
+        .sig
+        .inputs
+        .iter()
+        .filter(|arg| matches!(arg, syn::FnArg::Typed(_)))
+        .collect();
+    let item_ty = match typed.as_slice() {
         [syn::FnArg::Typed(arg)] | [syn::FnArg::Typed(arg), syn::FnArg::Typed(_)] => {
             Some((*arg.ty).clone())
         }
@@ -548,7 +553,11 @@ pub fn expand_rows_fn(attr: TokenStream, func: &syn::ItemFn) -> TokenStream {
         );
         return with(func, err.to_compile_error());
     };
-    emit_rows_fn(func, &rows_ty, &shape, skip, &item_ty, &krate)
+    let parts = RowsParts::new(func, &rows_ty, &shape, skip, &krate, receiver.is_some());
+    match receiver {
+        Some(receiver) => emit_rows_method(func, &parts, &item_ty, receiver.mutability.is_some()),
+        None => emit_rows_fn(func, &parts, &item_ty),
+    }
 }
 
 fn with(func: &syn::ItemFn, err: TokenStream) -> TokenStream {
@@ -620,44 +629,72 @@ fn last_segment(ty: &syn::Type) -> (Option<String>, Vec<syn::Type>) {
     (Some(last.ident.to_string()), args)
 }
 
-fn emit_rows_fn(
-    func: &syn::ItemFn,
-    rows_ty: &syn::Path,
-    shape: &RowsFn,
-    skip: bool,
-    item_ty: &syn::Type,
-    krate: &TokenStream,
-) -> TokenStream {
-    let name = &func.sig.ident;
-    let vis = &func.vis;
-    let inner = crate::expand::tokens::inner_visibility(vis);
-    let private = quote!(#krate::__private);
-    let row_type = format_ident!("Row");
-    let row_doc = format!(
-        "`{name}()` as a type, which the runtime's drivers run (as `Multi<Row>`): its outputs are the fields of `{}`. Use the functions of this module; name it only to spell a bound or an error type.",
-        crate::errors::shown(rows_ty)
-    );
-    let multi = quote!(#private::Multi<#row_type>);
-    let base_policy = match (shape.fallible.is_some(), shape.filtering, skip) {
-        (true, _, true) => quote!(Skipping),
-        (false, false, _) => quote!(Plain),
-        (false, true, _) => quote!(Filtered),
-        (true, false, false) => quote!(Fallible),
-        (true, true, false) => quote!(FallibleFiltered),
-    };
-    // A checked field makes a struct's store fallible; an in-place row stores nothing.
-    let policy = if shape.in_place {
-        quote!(#private::policy::#base_policy)
-    } else {
-        quote! {
-            <<#rows_ty as #private::RowsTrait>::Checks as #private::Checks>::Policy<#private::policy::#base_policy>
+/// What both a free function's and a method's companions are written from.
+struct RowsParts<'a> {
+    rows_ty: &'a syn::Path,
+    private: TokenStream,
+    policy: TokenStream,
+    overwrites: bool,
+    error_ty: TokenStream,
+    /// The body of `write_rows`.
+    body: TokenStream,
+}
+
+impl<'a> RowsParts<'a> {
+    fn new(
+        func: &syn::ItemFn,
+        rows_ty: &'a syn::Path,
+        shape: &RowsFn,
+        skip: bool,
+        krate: &TokenStream,
+        method: bool,
+    ) -> Self {
+        let name = &func.sig.ident;
+        let private = quote!(#krate::__private);
+        let base_policy = match (shape.fallible.is_some(), shape.filtering, skip) {
+            (true, _, true) => quote!(Skipping),
+            (false, false, _) => quote!(Plain),
+            (false, true, _) => quote!(Filtered),
+            (true, false, false) => quote!(Fallible),
+            (true, true, false) => quote!(FallibleFiltered),
+        };
+        // A checked field makes a struct's store fallible; an in-place row stores nothing.
+        let policy = if shape.in_place {
+            quote!(#private::policy::#base_policy)
+        } else {
+            quote! {
+                <<#rows_ty as #private::RowsTrait>::Checks as #private::Checks>::Policy<#private::policy::#base_policy>
+            }
+        };
+        let error_ty = shape
+            .fallible
+            .clone()
+            .map_or_else(|| quote!(::core::convert::Infallible), |e| quote!(#e));
+        let callee = if method {
+            quote!(self.#name)
+        } else {
+            quote!(#name)
+        };
+        let body = rows_body(shape, rows_ty, &private, &callee);
+        RowsParts {
+            rows_ty,
+            private,
+            policy,
+            overwrites: !shape.in_place,
+            error_ty,
+            body,
         }
-    };
-    let overwrites = !shape.in_place;
-    let error_ty = shape
-        .fallible
-        .clone()
-        .map_or_else(|| quote!(::core::convert::Infallible), |e| quote!(#e));
+    }
+}
+
+/// Calls the function (`callee`) on `__preallocate_item` and stores what it gives into
+/// `__preallocate_row`, returning `Ok(kept)`.
+fn rows_body(
+    shape: &RowsFn,
+    rows_ty: &syn::Path,
+    private: &TokenStream,
+    callee: &TokenStream,
+) -> TokenStream {
     let ok = quote!(::core::result::Result::Ok);
     let err = quote!(::core::result::Result::Err);
     let kept = quote! {{
@@ -666,12 +703,12 @@ fn emit_rows_fn(
         }
         #ok(true)
     }};
-    let called = quote!(#name(__preallocate_item));
+    let called = quote!(#callee(__preallocate_item));
     let row_error = quote!(#private::RowError::Row(__preallocate_error));
     let in_place_call = quote! {
-        #name(__preallocate_item, <#rows_ty as #private::RowsTrait>::row_mut(__preallocate_row))
+        #callee(__preallocate_item, <#rows_ty as #private::RowsTrait>::row_mut(__preallocate_row))
     };
-    let body = match (shape.in_place, shape.fallible.is_some(), shape.filtering) {
+    match (shape.in_place, shape.fallible.is_some(), shape.filtering) {
         (true, false, false) => quote!({ #in_place_call; #ok(true) }),
         (true, false, true) => quote!(#ok(#in_place_call)),
         (true, true, false) => quote! {
@@ -706,7 +743,27 @@ fn emit_rows_fn(
                 #err(__preallocate_error) => #err(::core::convert::From::from(#row_error)),
             }
         },
-    };
+    }
+}
+
+fn emit_rows_fn(func: &syn::ItemFn, parts: &RowsParts<'_>, item_ty: &syn::Type) -> TokenStream {
+    let name = &func.sig.ident;
+    let vis = &func.vis;
+    let inner = crate::expand::tokens::inner_visibility(vis);
+    let RowsParts {
+        rows_ty,
+        private,
+        policy,
+        overwrites,
+        error_ty,
+        body,
+    } = parts;
+    let row_type = format_ident!("Row");
+    let row_doc = format!(
+        "`{name}()` as a type, which the runtime's drivers run (as `Multi<Row>`): its outputs are the fields of `{}`. Use the functions of this module; name it only to spell a bound or an error type.",
+        crate::errors::shown(rows_ty)
+    );
+    let multi = quote!(#private::Multi<#row_type>);
     let named = name_elided_lifetimes(item_ty);
     let item = &named.ty;
     let generics = generics_with(&func.sig.generics, &named);
@@ -800,5 +857,124 @@ fn emit_rows_fn(
                 __preallocate_row: <<#rows_ty as #private::RowsTrait>::Layout as #private::Layout>::Row<'_>,
             ) -> ::core::result::Result<bool, <#policy as #private::Policy>::Failure<#error_ty>> { #body }
         }
+    }
+}
+
+/// A method's siblings: `m_batch`, `m_fill`, `m_pipeline`, and for `&self` methods
+/// `m_par_batch` and `m_par_fill`, each wrapping `self.m` in the runtime's `FnRows`.
+fn emit_rows_method(
+    func: &syn::ItemFn,
+    parts: &RowsParts<'_>,
+    item_ty: &syn::Type,
+    mutable: bool,
+) -> TokenStream {
+    let name = &func.sig.ident;
+    let vis = &func.vis;
+    let RowsParts {
+        rows_ty,
+        private,
+        policy,
+        overwrites,
+        error_ty,
+        body,
+    } = parts;
+    let this = if mutable {
+        quote!(&mut self)
+    } else {
+        quote!(&self)
+    };
+    let (cfgs, companion_attrs) = crate::expand::tokens::carried_attributes(func);
+    let attrs = quote!(#(#cfgs)* #(#companion_attrs)*);
+    let named = name_elided_lifetimes(item_ty);
+    let item = &named.ty;
+    let generics = generics_with(&func.sig.generics, &named);
+    let rows_trait = quote!(<#rows_ty as #private::RowsTrait>);
+    let batch_ret = quote!(<#policy as #private::Policy>::Batch<#rows_trait::Arrays, #error_ty>);
+    let fill_ret = quote!(<#policy as #private::Policy>::Fill<#error_ty>);
+    let failure = quote!(<#policy as #private::Policy>::Failure<#error_ty>);
+    let new_rows = quote! {
+        #private::Multi(#private::FnRows::<_, #rows_ty, #error_ty, #policy, #overwrites>::new(
+            move |__preallocate_item: #item,
+                  __preallocate_row: <#rows_trait::Layout as #private::Layout>::Row<'_>|
+                -> ::core::result::Result<bool, #failure> { #body }
+        ))
+    };
+    let items = quote!(__PreallocateItems);
+    let mut batch_generics = generics.clone();
+    batch_generics
+        .params
+        .push(syn::parse_quote!(#items: ::core::iter::IntoIterator<Item = #item>));
+    let (batch_params, _, batch_where) = batch_generics.split_for_impl();
+    let (pipeline_params, _, pipeline_where) = generics.split_for_impl();
+
+    let batch_fn = format_ident!("{}_batch", name);
+    let fill_fn = format_ident!("{}_fill", name);
+    let pipeline_fn = format_ident!("{}_pipeline", name);
+    let shown = crate::errors::shown(rows_ty);
+    let batch_doc = format!("The outputs of `self.{name}()` for every item, one array per field of `{shown}`, each allocated once when the input's length is known.");
+    let fill_doc = format!("Writes the outputs of `self.{name}()` for every item into the caller's buffers, one per field of `{shown}`, all with the same number of rows.");
+    let pipeline_doc = format!("A bounded-memory pipeline over `self.{name}()`: `for_each_chunk`, `write_npy` (one `.npy` per field), `write_npy_shards`, `write_safetensors`, `batch`, `threads`.");
+    let parallel = (!mutable).then(|| {
+        let rayon = quote!(#private::rayon::iter);
+        let mut par_generics = generics.clone();
+        par_generics
+            .params
+            .push(syn::parse_quote!(#items: #rayon::IntoParallelIterator<Item = #item>));
+        let predicates = &mut par_generics.make_where_clause().predicates;
+        predicates.push(syn::parse_quote!(
+            <#items as #rayon::IntoParallelIterator>::Iter: #rayon::IndexedParallelIterator
+        ));
+        predicates.push(syn::parse_quote!(for<'__preallocate_threads> Self: ::core::marker::Sync));
+        predicates.push(syn::parse_quote!(
+            for<'__preallocate_threads> #error_ty: ::core::marker::Send
+        ));
+        let (par_params, _, par_where) = par_generics.split_for_impl();
+        let par_batch_fn = format_ident!("{}_par_batch", name);
+        let par_fill_fn = format_ident!("{}_par_fill", name);
+        let par_batch_doc = format!("`{batch_fn}`, with the rows computed on every thread of rayon's current pool: the same result, bit for bit.");
+        let par_fill_doc = format!("`{fill_fn}`, with the rows computed on every thread of rayon's current pool: the same result.");
+        quote! {
+            #private::if_parallel! {
+                #attrs
+                #[doc = #par_batch_doc]
+                #[must_use]
+                #vis fn #par_batch_fn #par_params (&self, items: #items) -> #batch_ret #par_where {
+                    #private::par_batch_rows(&#new_rows, items)
+                }
+
+                #attrs
+                #[doc = #par_fill_doc]
+                #vis fn #par_fill_fn #par_params (&self, items: #items, out: #rows_trait::Views<'_>) -> #fill_ret #par_where {
+                    #private::par_fill_rows(&#new_rows, items, out)
+                }
+            }
+        }
+    });
+    quote! {
+        #func
+
+        #attrs
+        #[doc = #batch_doc]
+        #[must_use]
+        #vis fn #batch_fn #batch_params (#this, items: #items) -> #batch_ret #batch_where {
+            #private::batch_rows(&mut #new_rows, items)
+        }
+
+        #attrs
+        #[doc = #fill_doc]
+        #vis fn #fill_fn #batch_params (#this, items: #items, out: #rows_trait::Views<'_>) -> #fill_ret #batch_where {
+            #private::fill_rows(&mut #new_rows, items, out)
+        }
+
+        #attrs
+        #[doc = #pipeline_doc]
+        #[must_use]
+        #vis fn #pipeline_fn #pipeline_params (#this) -> #private::Pipeline<
+            #private::Multi<impl #private::RowsFn<#item, Error = #error_ty, Rows = #rows_ty, Policy = #policy> + '_>,
+        > #pipeline_where {
+            #private::Pipeline::new(#new_rows)
+        }
+
+        #parallel
     }
 }

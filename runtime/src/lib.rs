@@ -101,7 +101,8 @@ pub mod __private {
     pub use crate::row::RowCount;
     pub use crate::row::{Axes1, Axes2, Axes3, Axes4, FnRow, RowShape};
     pub use crate::rows::{
-        store_field, Checks, FileSinks, Multi, NoChecks, RowsFn, RowsSpec, TensorSinks, WithChecks,
+        store_field, Checks, FileSinks, FnRows, Multi, NoChecks, RowsFn, RowsSpec, TensorSinks,
+        WithChecks,
     };
 }
 

@@ -3,6 +3,7 @@
 //! outputs.
 
 use core::convert::Infallible;
+use core::marker::PhantomData;
 use std::path::Path;
 
 use crate::drivers::{Outputs, WriteRows};
@@ -457,5 +458,60 @@ impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
             })
         })?;
         self.write(items, TensorsFile::new(path, spills))
+    }
+}
+
+/// Ties a [`FnRows`] to its struct of rows, error and policy types without owning any.
+type RowsMarker<R, E, P> = PhantomData<fn() -> (R, E, P)>;
+
+/// A row function with several outputs made of a closure `(item, slots) -> Result<kept,
+/// failure>`, with the struct of rows `R`, the row function's error type `E`, its policy `P`,
+/// and whether it writes every element (`OVERWRITES`): what `#[preallocate(rows = ..)]` on a
+/// method builds around `self`.
+pub struct FnRows<F, R, E, P, const OVERWRITES: bool> {
+    write: F,
+    marker: RowsMarker<R, E, P>,
+}
+
+impl<F: Clone, R, E, P, const OVERWRITES: bool> Clone for FnRows<F, R, E, P, OVERWRITES> {
+    fn clone(&self) -> Self {
+        FnRows {
+            write: self.write.clone(),
+            marker: PhantomData,
+        }
+    }
+}
+
+impl<F, R, E, P, const OVERWRITES: bool> FnRows<F, R, E, P, OVERWRITES> {
+    /// Wraps the closure that writes one item's rows.
+    pub fn new(write: F) -> Self {
+        FnRows {
+            write,
+            marker: PhantomData,
+        }
+    }
+}
+
+impl<F, R: Rows, E, P: Policy, const OVERWRITES: bool> RowsSpec for FnRows<F, R, E, P, OVERWRITES> {
+    type Rows = R;
+    type Policy = P;
+    const OVERWRITES_ROW: bool = OVERWRITES;
+}
+
+impl<Item, F, R, E, P, const OVERWRITES: bool> RowsFn<Item> for FnRows<F, R, E, P, OVERWRITES>
+where
+    F: FnMut(Item, <R::Layout as Layout>::Row<'_>) -> Result<bool, P::Failure<E>>,
+    R: Rows,
+    P: Policy,
+{
+    type Error = E;
+
+    #[inline(always)]
+    fn write_rows(
+        &mut self,
+        item: Item,
+        row: <R::Layout as Layout>::Row<'_>,
+    ) -> Result<bool, P::Failure<E>> {
+        (self.write)(item, row)
     }
 }
