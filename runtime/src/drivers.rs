@@ -459,7 +459,8 @@ pub(crate) fn copy_lane<R: RowSpec + ?Sized>(
     copy_lane_of(block, position, lane, R::DIM);
 }
 
-/// [`copy_lane`] for rows of `DIM` elements, named by a constant (one output of several).
+/// Copies element `position` of each `DIM`-element row of `block` into `lane`, for rows of a
+/// length named by a constant (one output of several).
 pub fn copy_lane_n<T: Copy, const DIM: usize>(block: &[T], position: usize, lane: &mut [T]) {
     copy_lane_of(block, position, lane, DIM);
 }

@@ -18,7 +18,7 @@ use crate::policy::FillStop;
 /// One output: rows of element type `T`, batched into arrays of dimension `D`.
 pub struct Col<T, D>(PhantomData<fn() -> (T, D)>);
 
-/// The row shape of one output, with its lane copy (see [`copy_lane`](crate::drivers)).
+/// The row shape of one output, with its lane copy (for buffers that are not row-major).
 pub struct ColShape<T> {
     /// The shape of one row.
     pub shape: &'static [usize],
