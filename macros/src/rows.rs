@@ -543,21 +543,26 @@ pub fn expand_rows_fn(attr: TokenStream, func: &syn::ItemFn) -> TokenStream {
             None
         }
     };
-    if !errors.is_empty() {
+    let by_value = receiver.as_ref().is_some_and(|r| r.reference.is_none());
+    let (Some(rows_ty), Some(shape), Some(item_ty), false) = (rows_ty, shape, item_ty, by_value)
+    else {
+        if errors.is_empty() {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "`rows = Struct` is missing: name the #[derive(Rows)] struct the function returns",
+            ));
+        }
         return with(func, errors.to_compile_errors());
-    }
-    let (Some(rows_ty), Some(shape), Some(item_ty)) = (rows_ty, shape, item_ty) else {
-        let err = syn::Error::new(
-            Span::call_site(),
-            "`rows = Struct` is missing: name the #[derive(Rows)] struct the function returns",
-        );
-        return with(func, err.to_compile_error());
     };
+    // After an error in a key that does not shape the expansion, the companions are still
+    // emitted, so that the code using them reports nothing more.
     let parts = RowsParts::new(func, &rows_ty, &shape, skip, &krate, receiver.is_some());
-    match receiver {
+    let companions = match receiver {
         Some(receiver) => emit_rows_method(func, &parts, &item_ty, receiver.mutability.is_some()),
         None => emit_rows_fn(func, &parts, &item_ty),
-    }
+    };
+    let errors = errors.to_compile_errors();
+    quote!(#companions #errors)
 }
 
 fn with(func: &syn::ItemFn, err: TokenStream) -> TokenStream {
