@@ -570,3 +570,38 @@ fn a_method_with_several_outputs_uses_its_state() {
     assert_eq!(counted.ids.column(0).to_vec(), vec![1, 2, 3]);
     assert_eq!(counted.mask.column(0).to_vec(), vec![1, 0, 1]);
 }
+
+/// The directory of `.npy` files, opened by numpy: dtypes, shapes and values of every field.
+#[test]
+fn numpy_reads_every_file_of_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    labelled::pipeline()
+        .chunk_rows(7)
+        .write_npy(0..100u32, dir.path())
+        .unwrap();
+    parse::pipeline()
+        .write_npy(LINES, dir.path().join("parsed"))
+        .unwrap();
+    let script = r#"
+import sys, numpy as np
+d = sys.argv[1]
+p, c = np.load(d + "/pixels.npy"), np.load(d + "/class.npy", mmap_mode="r")
+x, y = np.load(d + "/parsed/x.npy"), np.load(d + "/parsed/y.npy")
+assert (p.dtype, p.shape, c.dtype, c.shape) == (np.uint8, (100, 2, 3), np.int64, (100, 1)), (p.dtype, p.shape, c.dtype, c.shape)
+assert (x.dtype, x.shape, y.dtype, y.shape) == (np.float16, (3, 3), np.uint8, (3, 1))
+print(int(p.astype(np.int64).sum()), int(c.sum()), float(x.astype(np.float64).sum()), int(y.sum()))
+"#;
+    let Some(out) = python(script, dir.path()) else {
+        return;
+    };
+    let batch = labelled::batch(0..100u32);
+    let parsed = parse::batch(LINES).unwrap();
+    let expected = format!(
+        "{} {} {} {}",
+        batch.pixels.iter().map(|&v| i64::from(v)).sum::<i64>(),
+        batch.class.sum(),
+        parsed.x.iter().map(|v| f64::from(v.to_f32())).sum::<f64>(),
+        parsed.y.iter().map(|&v| u32::from(v)).sum::<u32>()
+    );
+    assert_eq!(out, expected);
+}
