@@ -1,8 +1,11 @@
-//! Time and peak heap of three ways of building the same `n × dim` array, in one process:
+//! Time and peak heap of three ways of building the same `n × dim` array (or arrays, for a row
+//! function with several outputs), in one process:
 //!
 //! - `batch`: the `#[preallocate]`-generated `name::batch(&items)`;
-//! - `hand-written`: `Array2::zeros((n, dim))`, then every row written in place;
-//! - `naive`: a `Vec<Vec<T>>` of rows, flattened with `concat` into `Array2::from_shape_vec`.
+//! - `hand-written`: `Array2::zeros((n, dim))` (one per output), then every row written in place,
+//!   all outputs in one loop;
+//! - `naive`: a `Vec<Vec<T>>` of rows (one per output), flattened with `concat` into
+//!   `Array2::from_shape_vec`.
 //!
 //! All three call the same row function. The inputs are generated before anything is measured;
 //! each run builds the output, measures it, and drops it before the next run. Times are the
@@ -21,7 +24,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use ndarray::Array2;
-use preallocate::preallocate;
+use preallocate::{preallocate, Rows};
 
 #[path = "common/config.rs"]
 mod config;
@@ -133,6 +136,60 @@ fn images_naive(images: &[Image]) -> Array2<u8> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Workload (c): two outputs per item, 3 × f32 features and 1 × u8 label, by value
+// ---------------------------------------------------------------------------------------------
+
+/// A point's features and its label.
+#[derive(Rows)]
+struct Labelled {
+    x: [f32; 3],
+    y: [u8; 1],
+}
+
+/// The features of `featurize` and a label from the point's sign, in one pass.
+#[preallocate(rows = Labelled)]
+fn labelled(p: &Point) -> Labelled {
+    Labelled {
+        x: featurize(p),
+        y: [u8::from(p.z < -100.0)],
+    }
+}
+
+fn labelled_batch(points: &[Point]) -> (Array2<f32>, Array2<u8>) {
+    let out = labelled::batch(points);
+    (out.x, out.y)
+}
+
+fn labelled_hand(points: &[Point]) -> (Array2<f32>, Array2<u8>) {
+    let mut x = Array2::<f32>::zeros((points.len(), 3));
+    let mut y = Array2::<u8>::zeros((points.len(), 1));
+    let xs = x.as_slice_mut().expect("a new array is contiguous");
+    let ys = y.as_slice_mut().expect("a new array is contiguous");
+    for ((x, y), p) in xs.chunks_exact_mut(3).zip(ys.iter_mut()).zip(points) {
+        let row = labelled(p);
+        x.copy_from_slice(&row.x);
+        *y = row.y[0];
+    }
+    (x, y)
+}
+
+fn labelled_naive(points: &[Point]) -> (Array2<f32>, Array2<u8>) {
+    let rows: Vec<(Vec<f32>, Vec<u8>)> = points
+        .iter()
+        .map(|p| {
+            let row = labelled(p);
+            (row.x.to_vec(), row.y.to_vec())
+        })
+        .collect();
+    let n = rows.len();
+    let (xs, ys): (Vec<Vec<f32>>, Vec<Vec<u8>>) = rows.into_iter().unzip();
+    (
+        Array2::from_shape_vec((n, 3), xs.concat()).expect("n rows of 3"),
+        Array2::from_shape_vec((n, 1), ys.concat()).expect("n rows of 1"),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
 // Driver
 // ---------------------------------------------------------------------------------------------
 
@@ -155,11 +212,11 @@ struct Row {
 /// interleaved, alternating which goes first, so that each follows the other; `naive` runs
 /// afterwards, because its millions of small row allocations leave the heap in a state that
 /// would otherwise favour whichever variant happens to follow it.
-fn run<T: PartialEq + std::fmt::Debug>(
+fn run<O: PartialEq>(
     workload: &str,
     reps: usize,
     output_bytes: usize,
-    variants: [&dyn Fn() -> Array2<T>; 3],
+    variants: [&dyn Fn() -> O; 3],
 ) -> Vec<Row> {
     let [batch, hand, naive] = variants;
     assert!(
@@ -235,6 +292,21 @@ fn main() {
                 &|| images_batch(black_box(&images)),
                 &|| images_hand(black_box(&images)),
                 &|| images_naive(black_box(&images)),
+            ],
+        ));
+    }
+
+    {
+        let points = points(n_points);
+        let output_bytes = n_points * (3 * size_of::<f32>() + 1);
+        table.extend(run(
+            &format!("labelled points {n_points} × (3 f32 + 1 u8)"),
+            config.reps,
+            output_bytes,
+            [
+                &|| labelled_batch(black_box(&points)),
+                &|| labelled_hand(black_box(&points)),
+                &|| labelled_naive(black_box(&points)),
             ],
         ));
     }

@@ -1,14 +1,15 @@
 //! Real data that no one here wrote: the breast-cancer CSV that scikit-learn ships inside its
 //! package (`sklearn/datasets/data/breast_cancer.csv`: 569 tumours, 30 measurements each, and a
 //! label), turned into the arrays a model trains on — `x`, 569 × 30 `f32`, and `y`, 569 × 1
-//! `u8` — with one row function per output, the rows computed on every core.
+//! `u8` — in one pass over the lines, one row function with two outputs, the rows computed on
+//! every core.
 //!
 //! ```text
 //! cargo run --release --example breast_cancer                # finds the CSV through python3
 //! cargo run --release --example breast_cancer -- path/to/breast_cancer.csv [out_dir]
 //! ```
 //!
-//! With `out_dir`, it also writes `x.npy` and `y.npy` there. `tests/sklearn_data.rs` checks the
+//! With `out_dir`, it also writes `x.npy` and `y.npy` there, in one more pass. `tests/sklearn_data.rs` checks the
 //! arrays against scikit-learn's own loader, `sklearn.datasets.load_breast_cancer()`.
 
 use std::error::Error;
@@ -16,9 +17,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use preallocate::ndarray::{Array2, Axis};
-use preallocate::preallocate;
+use preallocate::ndarray::Axis;
 use preallocate::rayon::iter::{IntoParallelRefIterator, ParallelIterator};
+use preallocate::{preallocate, Rows};
 
 /// Measurements per tumour.
 pub const FEATURES: usize = 30;
@@ -35,33 +36,35 @@ impl fmt::Display for BadLine {
 
 impl Error for BadLine {}
 
-/// The measurements of one line: parsed as `f64`, as numpy parses them, and stored as `f32`
-/// (the nearest `f32`, as numpy's `astype(np.float32)` rounds).
-#[preallocate(dim = FEATURES, dtype = f32, cast = "as")]
-pub fn features(line: &str) -> Result<[f64; FEATURES], BadLine> {
-    let mut row = [0.0; FEATURES];
+/// One line's outputs: its measurements `x` and its label `y`.
+#[derive(Rows)]
+pub struct Tumour {
+    /// The measurements, parsed as `f64` as numpy parses them and stored as `f32` (the nearest
+    /// `f32`, as numpy's `astype(np.float32)` rounds).
+    #[rows(dtype = f32, cast = "as")]
+    pub x: [f64; FEATURES],
+    /// The label: 0 (malignant) or 1 (benign).
+    pub y: [u8; 1],
+}
+
+/// The outputs of one line of the CSV.
+#[preallocate(rows = Tumour)]
+pub fn tumour(line: &str) -> Result<Tumour, BadLine> {
+    let mut x = [0.0; FEATURES];
     let mut fields = line.split(',');
-    for (slot, field) in row.iter_mut().zip(fields.by_ref()) {
+    for (slot, field) in x.iter_mut().zip(fields.by_ref()) {
         *slot = field
             .trim()
             .parse()
             .map_err(|_| BadLine(format!("`{field}` is not a number")))?;
     }
-    match (fields.next(), fields.next()) {
-        (Some(_label), None) => Ok(row),
-        _ => Err(BadLine(format!("expected {FEATURES} numbers and a label"))),
-    }
-}
-
-/// The label of one line: 0 (malignant) or 1 (benign).
-#[preallocate(dim = 1, dtype = u8)]
-pub fn label(line: &str) -> Result<[u8; 1], BadLine> {
-    let field = line.rsplit(',').next().unwrap_or_default().trim();
-    match field {
-        "0" => Ok([0]),
-        "1" => Ok([1]),
-        other => Err(BadLine(format!("label `{other}` is not 0 or 1"))),
-    }
+    let y = match (fields.next().map(str::trim), fields.next()) {
+        (Some("0"), None) => 0,
+        (Some("1"), None) => 1,
+        (Some(other), None) => return Err(BadLine(format!("label `{other}` is not 0 or 1"))),
+        _ => return Err(BadLine(format!("expected {FEATURES} numbers and a label"))),
+    };
+    Ok(Tumour { x, y: [y] })
 }
 
 /// Where scikit-learn keeps the CSV, asked of `python3`.
@@ -86,7 +89,7 @@ pub fn find_csv() -> Result<PathBuf, Box<dyn Error>> {
 ///
 /// # Errors
 /// An unreadable file, a header that does not match the rows, or a bad line (with its index).
-pub fn load(path: &Path) -> Result<(Array2<f32>, Array2<u8>), Box<dyn Error>> {
+pub fn load(path: &Path) -> Result<TumourArrays, Box<dyn Error>> {
     let text = std::fs::read_to_string(path)?;
     let mut lines = text.lines();
     let header = lines.next().ok_or("the CSV is empty")?;
@@ -101,9 +104,7 @@ pub fn load(path: &Path) -> Result<(Array2<f32>, Array2<u8>), Box<dyn Error>> {
         )
         .into());
     }
-    let x = features::par_batch(rows.par_iter().copied())?;
-    let y = label::par_batch(rows.par_iter().copied())?;
-    Ok((x, y))
+    Ok(tumour::par_batch(rows.par_iter().copied())?)
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -112,7 +113,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         Some(path) => PathBuf::from(path),
         None => find_csv()?,
     };
-    let (x, y) = load(&path)?;
+    let TumourArrays { x, y } = load(&path)?;
     println!("{}", path.display());
     println!("x: {:?} f32, y: {:?} u8", x.shape(), y.shape());
     let benign = y.iter().filter(|&&label| label == 1).count();
@@ -128,14 +129,10 @@ fn main() -> Result<(), Box<dyn Error>> {
             .skip(1)
             .map(str::to_owned)
             .collect();
-        let out = PathBuf::from(out);
-        features::pipeline().write_npy(lines.iter().map(String::as_str), out.join("x.npy"))?;
-        label::pipeline().write_npy(lines.iter().map(String::as_str), out.join("y.npy"))?;
-        println!(
-            "wrote {} and {}",
-            out.join("x.npy").display(),
-            out.join("y.npy").display()
-        );
+        let files = tumour::pipeline().write_npy(lines.iter().map(String::as_str), out)?;
+        for file in files {
+            println!("wrote {}", file.path.display());
+        }
     }
     Ok(())
 }

@@ -125,6 +125,36 @@
 //! assert_eq!(encoded.skipped, vec![1]);
 //! ```
 //!
+//! # Several outputs per item
+//!
+//! A struct with one field per output, `#[derive(Rows)]`, and a row function returning it,
+//! `#[preallocate(rows = Struct)]`: each entry point fills one array per field in one pass over
+//! the items (`batch` returns `StructArrays`, `fill` takes `StructViews`, `write_npy` writes one
+//! file per field into a directory, `write_safetensors` one tensor per field). A field
+//! `#[rows(dtype = .., cast = .., shape = (..))]` sets its output's element type, conversion and
+//! row shape. See the README's *Several outputs per item*.
+//!
+//! ```
+//! use preallocate::{preallocate, Rows};
+//!
+//! #[derive(Rows)]
+//! struct Sample {
+//!     #[rows(shape = (2, 2))]
+//!     pixels: [u8; 4],
+//!     #[rows(dtype = i64)]
+//!     class: [u8; 1],
+//! }
+//!
+//! #[preallocate(rows = Sample)]
+//! fn sample(i: u8) -> Sample {
+//!     Sample { pixels: [i; 4], class: [i % 2] }
+//! }
+//!
+//! let out = sample::batch(0..3);
+//! assert_eq!(out.pixels.shape(), &[3, 2, 2]);
+//! assert_eq!(out.class, ndarray::array![[0i64], [1], [0]]);
+//! ```
+//!
 //! # What it generates
 //!
 //! For a free function, a module of the same name and visibility:
@@ -197,6 +227,22 @@
 /// | `cast` | `"as"`, `"checked"` or `"saturate"`: how a by-value row of another element type is stored | lossless conversions only |
 /// | `on_error` | `"fail"` (stop at the first failing item) or `"skip"` (drop it, list its index) | `"fail"` |
 /// | `crate` | the path of this crate when it is named otherwise (`crate = pa`) | `::preallocate` |
+/// | `rows` | a `#[derive(Rows)]` struct the function returns: one output per field (instead of `dim`, `shape`, `dtype` and `cast`, which go on the fields) | |
+///
+/// # Several outputs: `rows = Struct`
+///
+/// `#[preallocate(rows = Example)]` on `fn f(item: Item) -> Example` (or `Option<Example>`,
+/// `Result<Example, E>`, `Result<Option<Example>, E>`, with `on_error` as above), or on
+/// `fn f(item: Item, row: ExampleRow<'_>)` writing one `&mut [Dtype; N]` per field in place
+/// (returning nothing, `bool`, `Result<(), E>` or `Result<bool, E>`), on a free function or a
+/// `&self`/`&mut self` method (siblings `m_batch`, `m_fill`, `m_pipeline`, `m_par_*`), generates the
+/// same module, over one array per field of `Example`: `batch` returns `ExampleArrays`,
+/// `fill` and `par_fill` take `ExampleViews`, the pipeline's `for_each_chunk` passes
+/// `ExampleChunk`, `write_npy` takes a directory (one `{field}.npy` each), `write_npy_shards` a
+/// directory of one shard directory per field, `write_safetensors` one file of one tensor per
+/// field. A field's `#[rows(dtype = .., cast = .., shape = (..))]` sets its output's element
+/// type, conversion and row shape. See [`Rows`](derive@Rows) and the crate's
+/// [several outputs per item](crate#several-outputs-per-item).
 ///
 /// # What it generates
 ///
@@ -235,10 +281,13 @@
 /// Misuse is a compile error on the token to fix; after one, the function and every generated
 /// name still exist, so the rest of the crate reports nothing more.
 pub use preallocate_macros::preallocate;
+/// Derives [`Rows`](trait@Rows) for a struct of rows, one field per output: see
+/// [several outputs per item](crate#several-outputs-per-item).
+pub use preallocate_macros::Rows;
 pub use preallocate_runtime::{
     policy, Batch, CastError, Element, Error, FileOutput, ItemError, JobMismatch, LosslessFrom,
     NpyElement, OutputCause, Partial, Partition, PartitionError, Pipeline, Policy, RowError, RowFn,
-    RowSpec, SafetensorsElement, Shard, ShardsOutput, SinkError, DEFAULT_MEMORY_BUDGET,
+    RowSpec, Rows, SafetensorsElement, Shard, ShardsOutput, SinkError, DEFAULT_MEMORY_BUDGET,
     PARTITION_COUNT_VAR, PARTITION_VAR, SHARD_MANIFEST,
 };
 
@@ -258,8 +307,12 @@ pub use preallocate_runtime::{mode, CastAs, CheckedCast, Written};
 #[doc(hidden)]
 pub mod __private {
     pub use preallocate_runtime::__private::{
-        cast, store, Axes1, Axes2, Axes3, Axes4, FnRow, IntoChunkError,
+        batch_rows, cast, copy_lane_n, fill_rows, store, store_field, Axes1, Axes2, Axes3, Axes4,
+        Checks, Col, ColShape, FnRow, FnRows, IntoChunkError, Layout, Multi, NoChecks, Outputs,
+        RowCount, RowsFn, RowsSpec, WithChecks, WriteRows,
     };
+    #[cfg(feature = "parallel")]
+    pub use preallocate_runtime::__private::{par_batch_rows, par_fill_rows};
     pub use preallocate_runtime::ndarray;
     pub use preallocate_runtime::{
         batch, bf16, f16, fill, policy, Batch, Error, ItemError, Pipeline, Policy, RowError, RowFn,
@@ -267,6 +320,7 @@ pub mod __private {
     };
     #[cfg(feature = "parallel")]
     pub use preallocate_runtime::{par_batch, par_fill, rayon};
+    pub use preallocate_runtime::{CastError, Rows as RowsTrait};
 
     /// A buffer a `#[preallocate]` method's `m_fill` / `m_par_fill` writes into. The element
     /// type is in each impl's header, so a buffer of another type matches none and gets this

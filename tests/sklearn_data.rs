@@ -20,7 +20,7 @@ fn the_arrays_equal_scikit_learns_own_loader() {
         }
         Err(err) => panic!("CI needs scikit-learn: {err}"),
     };
-    let (x, y) = breast_cancer::load(&path).unwrap();
+    let breast_cancer::TumourArrays { x, y } = breast_cancer::load(&path).unwrap();
     assert_eq!(x.shape(), &[569, 30]);
     assert_eq!(y.shape(), &[569, 1]);
 
@@ -32,13 +32,17 @@ fn the_arrays_equal_scikit_learns_own_loader() {
         .map(str::to_owned)
         .collect();
     let items = || lines.iter().map(String::as_str);
-    breast_cancer::features::pipeline()
+    // One pass, two files: `x.npy` and `y.npy`, named by the fields.
+    let files = breast_cancer::tumour::pipeline()
         .chunk_rows(100)
-        .write_npy(items(), dir.path().join("x.npy"))
+        .write_npy(items(), dir.path())
         .unwrap();
-    breast_cancer::label::pipeline()
-        .write_npy(items(), dir.path().join("y.npy"))
-        .unwrap();
+    let names: Vec<_> = files
+        .iter()
+        .map(|f| f.path.file_name().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["x.npy", "y.npy"]);
+    assert!(files.iter().all(|f| f.rows == 569));
     // The in-memory arrays are the files' too.
     let sums = format!(
         "{:.6} {}",

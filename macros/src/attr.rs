@@ -252,8 +252,13 @@ fn unknown_key(
 /// The key a misspelling most likely meant (`dytpe` → `dtype`): the one at the smallest edit
 /// distance, counting a swap of two neighbours as one edit, if that is small for its length.
 fn closest_key(name: &str) -> Option<&'static str> {
+    closest(name, &KEYS)
+}
+
+/// The one of `keys` a misspelling `name` most likely meant, as [`closest_key`] decides.
+pub fn closest(name: &str, keys: &[&'static str]) -> Option<&'static str> {
     let name = name.to_ascii_lowercase();
-    KEYS.iter()
+    keys.iter()
         .map(|key| (edit_distance(&name, key), *key))
         .filter(|(distance, key)| *distance <= if key.len() > 4 { 2 } else { 1 })
         .min_by_key(|(distance, _)| *distance)
@@ -449,7 +454,7 @@ fn parse_dtype(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<(D
 
 /// The error for a dtype written as a Python expression (`np.float32`, `torch.float16`,
 /// `np.dtype("uint8")`): the Rust type its last name stands for.
-fn foreign_dtype(value: &Expr) -> syn::Error {
+pub fn foreign_dtype(value: &Expr) -> syn::Error {
     let last = match value {
         Expr::Field(f) => match &f.member {
             syn::Member::Named(name) => Some(name.to_string()),

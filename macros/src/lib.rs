@@ -14,6 +14,7 @@ mod dtype;
 mod errors;
 mod expand;
 mod model;
+mod rows;
 mod spec;
 mod valid;
 
@@ -42,4 +43,11 @@ pub fn preallocate(
     item: proc_macro::TokenStream,
 ) -> proc_macro::TokenStream {
     expand::expand(attr.into(), item.into()).into()
+}
+
+/// Derives `Rows` for a struct whose fields are the rows of several outputs, one per field; see
+/// the `preallocate` crate.
+#[proc_macro_derive(Rows, attributes(rows))]
+pub fn derive_rows(item: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    rows::derive(item.into()).into()
 }

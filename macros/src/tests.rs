@@ -121,14 +121,18 @@ fn expansion_joins_the_function_to_the_runtime() {
         "the function is kept: {out}"
     );
     assert!(out.contains("pub mod featurize"));
-    assert!(out.contains("RowFn < & '__preallocate_0 Point > for featurize :: __PreallocateRow"));
+    assert!(out.contains("RowFn < & '__preallocate_0 Point > for featurize :: Row"));
     assert!(out.contains(":: preallocate :: __private :: batch"));
     assert!(!out.contains("compile_error"));
-    // The policy is a type declared once; the entry points' return types project through it.
+    // The policy is a type declared once; the entry points' return types are spelled out as
+    // the policy's, so that the docs show them.
     assert!(out.contains("type Policy = :: preallocate :: __private :: policy :: Plain ;"));
     assert!(!out.contains("type Failure"));
     assert!(out.contains(
-        "< :: preallocate :: __private :: policy :: Plain as :: preallocate :: __private :: Policy > :: Batch <"
+        "fn batch < I > (items : I) -> :: preallocate :: __private :: ndarray :: Array < :: core :: primitive :: f32"
+    ), "{out}");
+    assert!(out.contains(
+        "-> :: core :: result :: Result < usize , :: preallocate :: __private :: Error >"
     ));
     assert!(out
         .contains("__private :: store :: < :: preallocate :: __private :: cast :: Lossless , f32"));
@@ -382,7 +386,7 @@ fn a_relative_crate_path_is_imported_where_the_attribute_is() {
     assert!(out.contains("use pa as __preallocate_crate_f ;"), "{out}");
     assert!(out.contains("use super :: __preallocate_crate_f as __preallocate_crate ;"));
     assert!(out.contains("__preallocate_crate :: __private :: batch"));
-    assert!(out.contains("impl pa :: __private :: RowSpec for f :: __PreallocateRow"));
+    assert!(out.contains("impl pa :: __private :: RowSpec for f :: Row"));
 
     for absolute in [quote!(::pa), quote!(crate::reexport)] {
         let out = crate::expand::expand(

@@ -17,9 +17,10 @@
 
 use core::convert::Infallible;
 
-use ndarray::{Array, ArrayView2, ArrayViewMut, Axis, Dimension, Slice};
+use ndarray::{Array, ArrayViewMut, Axis, Dimension, RemoveAxis, Slice};
 
 use crate::element::Element;
+use crate::layout::{Col, ColShape, Layout};
 use crate::policy::{Failed, FillStop, Policy};
 use crate::row::{Batch, RowFn, RowSpec};
 
@@ -31,8 +32,8 @@ const MIN_GROWTH_BYTES: usize = 64 * 1024;
 /// between its fill and its copy.
 const BLOCK_BYTES: usize = 16 * 1024;
 
-/// What stops a run of `R` over `Item`.
-pub type Fatal<R, Item> = <<R as RowSpec>::Policy as Policy>::Fatal<<R as RowFn<Item>>::Error>;
+/// What stops a run of `W` over `Item`.
+pub type Fatal<W, Item> = <<W as Outputs>::Policy as Policy>::Fatal<<W as WriteRows<Item>>::Error>;
 
 /// Why [`run`] stopped early.
 pub enum Stop<F, S> {
@@ -42,20 +43,153 @@ pub enum Stop<F, S> {
     Target(S),
 }
 
-/// Free slots for the next rows: `rows` slots of `DIM` elements each, in `data`.
-pub(crate) struct Slots<'a, T> {
-    data: &'a mut [T],
-    rows: usize,
+/// What a row function writes, whatever its items: one output or several, and its policy.
+///
+/// Implemented for every [`RowSpec`] (one output, [`Col`]) and for the row functions of a
+/// `#[derive(Rows)]` struct (several outputs). Not a stable API.
+pub trait Outputs {
+    /// Where the rows go: one output or several.
+    type Layout: Layout;
+    /// What happens to items that fail or give no row.
+    type Policy: Policy;
+    /// Whether every element of every output's slot is overwritten.
+    const OVERWRITES_ROW: bool;
+    /// What `batch` builds: one array, or a struct of arrays.
+    type Arrays;
+    /// What `fill` takes: one array view, or a struct of views.
+    type Views<'a>;
+    /// What a `for_each_chunk` closure gets: one view, or a struct of views.
+    type Chunk<'a>;
+    /// The row shapes.
+    fn shape() -> <Self::Layout as Layout>::Shape;
+    /// The arrays, as the caller sees them.
+    fn arrays(arrays: <Self::Layout as Layout>::Array) -> Self::Arrays;
+    /// The caller's views, as the engine writes them.
+    fn views(views: Self::Views<'_>) -> <Self::Layout as Layout>::Mut<'_>;
+    /// A chunk, as the caller sees it.
+    fn chunk(chunk: <Self::Layout as Layout>::View<'_>) -> Self::Chunk<'_>;
 }
 
-/// Where the loop writes rows.
-pub(crate) trait Target<T> {
+/// What the loop runs: one item into its slot of every output.
+///
+/// Implemented for every [`RowFn`] and for the row functions of a `#[derive(Rows)]` struct.
+/// Not a stable API.
+pub trait WriteRows<Item>: Outputs {
+    /// The row function's own error type.
+    type Error;
+    /// Writes `item`'s rows; `Ok(false)` drops the item.
+    ///
+    /// # Errors
+    /// The item's failure, by the policy.
+    fn write_rows(
+        &mut self,
+        item: Item,
+        row: <Self::Layout as Layout>::Row<'_>,
+    ) -> Result<bool, <Self::Policy as Policy>::Failure<Self::Error>>;
+}
+
+/// The layout of a one-output row function.
+pub type ColOf<R> = Col<<R as RowSpec>::Dtype, <R as RowSpec>::Dim>;
+
+impl<R: RowSpec + ?Sized> Outputs for R {
+    type Layout = ColOf<R>;
+    type Policy = R::Policy;
+    const OVERWRITES_ROW: bool = R::OVERWRITES_ROW;
+    type Arrays = Array<R::Dtype, R::Dim>;
+    type Views<'a> = ArrayViewMut<'a, R::Dtype, R::Dim>;
+    type Chunk<'a> = ndarray::ArrayView2<'a, R::Dtype>;
+
+    #[inline(always)]
+    fn shape() -> ColShape<R::Dtype> {
+        ColShape {
+            shape: R::SHAPE,
+            dim: R::DIM,
+            copy_lane: copy_lane::<R>,
+        }
+    }
+
+    fn arrays(arrays: Self::Arrays) -> Self::Arrays {
+        arrays
+    }
+
+    fn views(views: Self::Views<'_>) -> Self::Views<'_> {
+        views
+    }
+
+    fn chunk(chunk: Self::Chunk<'_>) -> Self::Chunk<'_> {
+        chunk
+    }
+}
+
+impl<Item, R: RowFn<Item> + ?Sized> WriteRows<Item> for R {
+    type Error = R::Error;
+
+    #[inline(always)]
+    fn write_rows(
+        &mut self,
+        item: Item,
+        row: &mut [R::Dtype],
+    ) -> Result<bool, <R::Policy as Policy>::Failure<R::Error>> {
+        // Re-sliced to the constant `DIM`, so that a by-value row's copy is inlined instead of
+        // a `memcpy` call of unknown length per row.
+        self.write_row(item, &mut row[..R::DIM])
+    }
+}
+
+/// Free slots for the next rows: `rows` slots of `dim` elements each, at the start of `data`.
+pub struct Slots<'a, T> {
+    rows: core::slice::ChunksExactMut<'a, T>,
+    /// Rows left when they have no elements (`dim == 0`).
+    empty: usize,
+}
+
+impl<'a, T> Slots<'a, T> {
+    /// `rows` slots of `dim` elements at the start of `data` (which holds at least that many).
+    pub(crate) fn new(data: &'a mut [T], rows: usize, dim: usize) -> Self {
+        if dim == 0 {
+            return Slots {
+                rows: [].chunks_exact_mut(1),
+                empty: rows,
+            };
+        }
+        let len = (rows * dim).min(data.len());
+        Slots {
+            rows: data[..len].chunks_exact_mut(dim),
+            empty: 0,
+        }
+    }
+}
+
+impl<'a, T> Iterator for Slots<'a, T> {
+    type Item = &'a mut [T];
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<&'a mut [T]> {
+        if self.empty > 0 {
+            self.empty -= 1;
+            return Some(&mut []);
+        }
+        self.rows.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let rows = self.rows.len() + self.empty;
+        (rows, Some(rows))
+    }
+}
+
+/// Where the loop writes rows of layout `L`.
+pub trait Target<L: Layout> {
     /// Why the target takes no more rows.
     type Stop;
     /// Whether the slots it hands out are zero already (so an in-place row needs no zeroing).
     const ZEROED: bool;
+    /// Free slots.
+    type Slots<'s>: Iterator<Item = L::Row<'s>>
+    where
+        Self: 's;
     /// At least one free slot, right after the last kept row.
-    fn free(&mut self, dim: usize) -> Result<Slots<'_, T>, Self::Stop>;
+    fn free(&mut self) -> Result<Self::Slots<'_>, Self::Stop>;
     /// The first `rows` slots of the last `free` hold kept rows; `last` is the input index of
     /// the last item taken. On `Err`, every row kept before is where it belongs.
     fn keep(&mut self, rows: usize, last: usize) -> Result<(), Self::Stop>;
@@ -66,30 +200,23 @@ pub(crate) trait Target<T> {
 /// What [`run`] returns: the input indices of the items that gave no row, or why it stopped.
 pub type Run<F, S> = Result<Vec<usize>, Stop<F, S>>;
 
-/// The loop: the rows of `items` into `target`, by `R`'s policy. Returns the input indices of
+/// The loop: the rows of `items` into `target`, by `W`'s policy. Returns the input indices of
 /// the items that gave no row.
-pub(crate) fn run<R, I, T>(
-    row_fn: &mut R,
+pub(crate) fn run<W, I, T>(
+    row_fn: &mut W,
     items: I,
     target: &mut T,
-) -> Run<Fatal<R, I::Item>, T::Stop>
+) -> Run<Fatal<W, I::Item>, T::Stop>
 where
-    R: RowFn<I::Item> + ?Sized,
+    W: WriteRows<I::Item> + ?Sized,
     I: IntoIterator,
-    T: Target<R::Dtype>,
+    T: Target<W::Layout>,
 {
     let mut items = items.into_iter().enumerate();
     let mut skipped = Vec::new();
     loop {
-        let slots = target.free(R::DIM).map_err(Stop::Target)?;
-        let step = if R::DIM == 0 {
-            let empty = core::iter::repeat_with(<&mut [R::Dtype]>::default).take(slots.rows);
-            write_slots(row_fn, &mut items, empty, T::ZEROED, &mut skipped)
-        } else {
-            // Every target hands out exactly `rows * DIM` elements.
-            let rows = slots.data.chunks_exact_mut(R::DIM);
-            write_slots(row_fn, &mut items, rows, T::ZEROED, &mut skipped)
-        };
+        let slots = target.free().map_err(Stop::Target)?;
+        let step = write_slots(row_fn, &mut items, slots, T::ZEROED, &mut skipped);
         target.keep(step.kept, step.last).map_err(Stop::Target)?;
         match step.end {
             End::SlotsUsed => {}
@@ -125,24 +252,20 @@ struct Step<F> {
 /// a row to keep; a dropped or failed item's slot is zeroed for the next. A slot is taken before
 /// an item, so no item is lost when the slots run out.
 #[inline(always)]
-fn write_slots<'s, R, Item, S>(
-    row_fn: &mut R,
+fn write_slots<'s, W, Item, S>(
+    row_fn: &mut W,
     items: &mut impl Iterator<Item = (usize, Item)>,
     slots: S,
     zeroed: bool,
     skipped: &mut Vec<usize>,
-) -> Step<Fatal<R, Item>>
+) -> Step<Fatal<W, Item>>
 where
-    R: RowFn<Item> + ?Sized,
-    R::Dtype: 's,
-    S: Iterator<Item = &'s mut [R::Dtype]>,
+    W: WriteRows<Item> + ?Sized,
+    S: Iterator<Item = <W::Layout as Layout>::Row<'s>>,
 {
     let mut kept = 0;
     let mut last = 0;
-    for slot in slots {
-        // Re-sliced to the constant `DIM`, so that a by-value row's copy is inlined instead of
-        // a `memcpy` call of unknown length per row.
-        let slot = &mut slot[..R::DIM];
+    for mut slot in slots {
         loop {
             let Some((index, item)) = items.next() else {
                 return Step {
@@ -152,21 +275,21 @@ where
                 };
             };
             last = index;
-            if !R::OVERWRITES_ROW && !zeroed {
-                slot.fill(R::Dtype::ZERO);
+            if !W::OVERWRITES_ROW && !zeroed {
+                W::Layout::zero(&mut slot);
             }
-            match row_fn.write_row(item, slot) {
+            match row_fn.write_rows(item, W::Layout::reborrow(&mut slot)) {
                 Ok(true) => {
                     kept += 1;
                     break;
                 }
                 Ok(false) => {
-                    slot.fill(R::Dtype::ZERO);
+                    W::Layout::zero(&mut slot);
                     skipped.push(index);
                 }
                 Err(failure) => {
-                    slot.fill(R::Dtype::ZERO);
-                    match R::Policy::on_failure(failure) {
+                    W::Layout::zero(&mut slot);
+                    match W::Policy::on_failure(failure) {
                         Ok(()) => skipped.push(index),
                         Err(failure) => {
                             return Step {
@@ -195,9 +318,10 @@ where
 /// allocate falls back to growth.
 ///
 /// Invariant: every slot at or after `rows` is zero.
-pub(crate) struct Grow<T> {
+pub struct Grow<T> {
     data: Vec<T>,
     rows: usize,
+    dim: usize,
     /// The slot handed out when `data` is full: the buffer grows only once an item proves
     /// there is one more row, so that an exact length is never followed by a reallocation.
     spare: Vec<T>,
@@ -222,30 +346,31 @@ impl<T: Element> Grow<T> {
         Grow {
             data,
             rows: 0,
+            dim,
             spare: Vec::new(),
             spare_out: false,
         }
     }
 
-    /// The array of shape `[rows, SHAPE...]` holding the kept rows, in standard layout.
-    pub(crate) fn into_array<R: RowSpec<Dtype = T> + ?Sized>(mut self) -> Array<T, R::Dim> {
-        self.data.truncate(self.rows * R::DIM);
+    /// The array of shape `[rows, shape...]` holding the kept rows, in standard layout.
+    pub(crate) fn into_array<D: Dimension>(mut self, shape: &[usize]) -> Array<T, D> {
+        self.data.truncate(self.rows * self.dim);
         self.data.shrink_to_fit();
-        Array::from_shape_vec(batch_shape::<R>(self.rows), self.data).expect(
+        Array::from_shape_vec(batch_shape::<D>(shape, self.rows), self.data).expect(
             "RowSpec invariants: DIM is the product of SHAPE and Dim has SHAPE.len() + 1 axes, \
              and the buffer holds exactly rows * DIM elements",
         )
     }
 }
 
-/// The shape `[rows, SHAPE...]` of a batch of `R`'s rows.
-pub(crate) fn batch_shape<R: RowSpec + ?Sized>(rows: usize) -> R::Dim {
-    let mut shape = R::Dim::zeros(R::SHAPE.len() + 1);
-    shape[0] = rows;
-    for (axis, &len) in R::SHAPE.iter().enumerate() {
-        shape[axis + 1] = len;
+/// The shape `[rows, shape...]` of a batch of rows of `shape`.
+pub(crate) fn batch_shape<D: Dimension>(shape: &[usize], rows: usize) -> D {
+    let mut dims = D::zeros(shape.len() + 1);
+    dims[0] = rows;
+    for (axis, &len) in shape.iter().enumerate() {
+        dims[axis + 1] = len;
     }
-    shape
+    dims
 }
 
 /// Rows per growth step.
@@ -253,30 +378,24 @@ fn growth_rows<T>(dim: usize) -> usize {
     (MIN_GROWTH_BYTES / (dim * size_of::<T>()).max(1)).max(1)
 }
 
-impl<T: Element> Target<T> for Grow<T> {
+impl<T: Element, D: RemoveAxis + 'static> Target<Col<T, D>> for Grow<T> {
     type Stop = Infallible;
     const ZEROED: bool = true;
+    type Slots<'s> = Slots<'s, T>;
 
-    fn free(&mut self, dim: usize) -> Result<Slots<'_, T>, Infallible> {
+    fn free(&mut self) -> Result<Slots<'_, T>, Infallible> {
+        let dim = self.dim;
         if dim == 0 {
-            return Ok(Slots {
-                data: &mut [],
-                rows: usize::MAX - self.rows,
-            });
+            return Ok(Slots::new(&mut [], usize::MAX - self.rows, 0));
         }
         let used = self.rows * dim;
         self.spare_out = used == self.data.len();
         if self.spare_out {
             self.spare.resize(dim, T::ZERO);
-            return Ok(Slots {
-                data: &mut self.spare,
-                rows: 1,
-            });
+            return Ok(Slots::new(&mut self.spare, 1, dim));
         }
-        Ok(Slots {
-            rows: (self.data.len() - used) / dim,
-            data: &mut self.data[used..],
-        })
+        let rows = (self.data.len() - used) / dim;
+        Ok(Slots::new(&mut self.data[used..], rows, dim))
     }
 
     fn keep(&mut self, rows: usize, _: usize) -> Result<(), Infallible> {
@@ -284,7 +403,7 @@ impl<T: Element> Target<T> for Grow<T> {
             // More items than the buffer holds (a lying or unknown length): grow by a step
             // (`Vec` doubles its capacity, so growth is amortized) and move the row in.
             let used = self.data.len();
-            let dim = self.spare.len();
+            let dim = self.dim;
             self.data
                 .resize(used + growth_rows::<T>(dim) * dim, T::ZERO);
             self.data[used..used + dim].copy_from_slice(&self.spare);
@@ -300,7 +419,7 @@ impl<T: Element> Target<T> for Grow<T> {
 }
 
 /// The buffer `batch` found full: `written` rows, and item `index` gave one more.
-pub(crate) struct Full {
+pub struct Full {
     pub(crate) written: usize,
     pub(crate) index: usize,
 }
@@ -310,7 +429,7 @@ pub(crate) struct Full {
 /// copied into the buffer a block at a time. When the buffer is full, items go on being run
 /// (into a scratch row) until one gives a row, so that trailing items that are dropped do not
 /// count as overflow.
-pub(crate) struct Fill<'a, T, D> {
+pub struct Fill<'a, T, D> {
     out: ArrayViewMut<'a, T, D>,
     capacity: usize,
     /// Rows in the caller's buffer.
@@ -320,6 +439,7 @@ pub(crate) struct Fill<'a, T, D> {
     /// Allocated at the first use: row-major buffers need none.
     block: Vec<T>,
     block_rows: usize,
+    dim: usize,
     /// The row past the end, for the item that shows whether the buffer overflows.
     scratch: Vec<T>,
     /// Where the slots of the last `free` were.
@@ -336,10 +456,21 @@ pub(crate) fn copy_lane<R: RowSpec + ?Sized>(
     position: usize,
     lane: &mut [R::Dtype],
 ) {
-    if R::DIM == 0 || position >= R::DIM {
+    copy_lane_of(block, position, lane, R::DIM);
+}
+
+/// Copies element `position` of each `DIM`-element row of `block` into `lane`, for rows of a
+/// length named by a constant (one output of several).
+pub fn copy_lane_n<T: Copy, const DIM: usize>(block: &[T], position: usize, lane: &mut [T]) {
+    copy_lane_of(block, position, lane, DIM);
+}
+
+#[inline(always)]
+fn copy_lane_of<T: Copy>(block: &[T], position: usize, lane: &mut [T], dim: usize) {
+    if dim == 0 || position >= dim {
         return;
     }
-    for (dest, row) in lane.iter_mut().zip(block.chunks_exact(R::DIM)) {
+    for (dest, row) in lane.iter_mut().zip(block.chunks_exact(dim)) {
         *dest = row[position];
     }
 }
@@ -366,6 +497,7 @@ impl<'a, T: Element, D: Dimension> Fill<'a, T, D> {
             pending: 0,
             block: Vec::new(),
             block_rows,
+            dim,
             scratch: Vec::new(),
             last_free: Region::InPlace,
             copy_lane,
@@ -378,11 +510,16 @@ impl<'a, T: Element, D: Dimension> Fill<'a, T, D> {
     }
 }
 
-impl<T: Element, D: Dimension> Target<T> for Fill<'_, T, D> {
+impl<T: Element, D: RemoveAxis + 'static> Target<Col<T, D>> for Fill<'_, T, D> {
     type Stop = Full;
     const ZEROED: bool = false;
+    type Slots<'s>
+        = Slots<'s, T>
+    where
+        Self: 's;
 
-    fn free(&mut self, dim: usize) -> Result<Slots<'_, T>, Full> {
+    fn free(&mut self) -> Result<Slots<'_, T>, Full> {
+        let dim = self.dim;
         if self.pending == self.block_rows {
             self.flush()?;
         }
@@ -391,18 +528,12 @@ impl<T: Element, D: Dimension> Target<T> for Fill<'_, T, D> {
             self.last_free = Region::Scratch;
             self.scratch.clear();
             self.scratch.resize(dim, T::ZERO);
-            return Ok(Slots {
-                data: &mut self.scratch,
-                rows: 1,
-            });
+            return Ok(Slots::new(&mut self.scratch, 1, dim));
         }
         if self.pending == 0 {
             if let Some(data) = self.out.as_slice_mut() {
                 self.last_free = Region::InPlace;
-                return Ok(Slots {
-                    data: &mut data[self.written * dim..],
-                    rows: room,
-                });
+                return Ok(Slots::new(&mut data[self.written * dim..], room, dim));
             }
         }
         self.last_free = Region::Block;
@@ -410,10 +541,11 @@ impl<T: Element, D: Dimension> Target<T> for Fill<'_, T, D> {
             self.block = vec![T::ZERO; self.block_rows * dim];
         }
         let rows = (self.block_rows - self.pending).min(room);
-        Ok(Slots {
-            data: &mut self.block[self.pending * dim..(self.pending + rows) * dim],
+        Ok(Slots::new(
+            &mut self.block[self.pending * dim..(self.pending + rows) * dim],
             rows,
-        })
+            dim,
+        ))
     }
 
     fn keep(&mut self, rows: usize, last: usize) -> Result<(), Full> {
@@ -437,7 +569,7 @@ impl<T: Element, D: Dimension> Target<T> for Fill<'_, T, D> {
         if self.pending > 0 {
             let (start, end) = (self.written, self.written + self.pending);
             let mut dest = self.out.slice_axis_mut(Axis(0), Slice::from(start..end));
-            let dim = self.block.len() / self.block_rows;
+            let dim = self.dim;
             // Lane by lane along the row axis: in a column-major buffer each lane is contiguous,
             // and the block is small enough to stay in cache while it is read across. Lanes come
             // in row-major order of the row's axes, which is the order of a row's elements.
@@ -458,46 +590,50 @@ impl<T: Element, D: Dimension> Target<T> for Fill<'_, T, D> {
     }
 }
 
-/// One reused chunk buffer of `chunk_rows` rows: each full chunk (and the last, shorter one)
-/// goes to `consume` as an `n × DIM` view.
-pub(crate) struct Chunks<T, C> {
-    buffer: Vec<T>,
+/// One reused chunk buffer of `chunk_rows` rows (one per output): each full chunk (and the
+/// last, shorter one) goes to `consume` as `n × DIM` views.
+pub(crate) struct Chunks<L: Layout, C> {
+    buffer: L::Buf,
+    shape: L::Shape,
     chunk_rows: usize,
-    dim: usize,
     filled: usize,
     consume: C,
 }
 
-impl<T: Element, C> Chunks<T, C> {
+impl<L: Layout, C> Chunks<L, C> {
     /// Allocated once, zeroed by the allocator, reused for every chunk.
-    pub(crate) fn new(chunk_rows: usize, dim: usize, consume: C) -> Self {
-        let buffer = bytemuck::allocation::try_zeroed_vec::<T>(chunk_rows * dim)
-            .unwrap_or_else(|()| vec![T::ZERO; chunk_rows * dim]);
+    pub(crate) fn new(chunk_rows: usize, shape: L::Shape, consume: C) -> Self {
         Chunks {
-            buffer,
+            buffer: L::buf(shape, chunk_rows),
+            shape,
             chunk_rows,
-            dim,
             filled: 0,
             consume,
         }
     }
 }
 
-impl<T: Element, C, E> Target<T> for Chunks<T, C>
+impl<L: Layout, C, E> Target<L> for Chunks<L, C>
 where
-    C: FnMut(ArrayView2<'_, T>) -> Result<(), E>,
+    C: FnMut(L::View<'_>) -> Result<(), E>,
 {
     type Stop = E;
     const ZEROED: bool = false;
+    type Slots<'s>
+        = L::BufSlots<'s>
+    where
+        Self: 's;
 
-    fn free(&mut self, dim: usize) -> Result<Slots<'_, T>, E> {
+    fn free(&mut self) -> Result<L::BufSlots<'_>, E> {
         if self.filled == self.chunk_rows {
             self.flush()?;
         }
-        Ok(Slots {
-            rows: self.chunk_rows - self.filled,
-            data: &mut self.buffer[self.filled * dim..],
-        })
+        Ok(L::buf_slots(
+            &mut self.buffer,
+            self.shape,
+            self.filled,
+            self.chunk_rows,
+        ))
     }
 
     fn keep(&mut self, rows: usize, _: usize) -> Result<(), E> {
@@ -509,9 +645,7 @@ where
         if self.filled > 0 {
             let rows = self.filled;
             self.filled = 0;
-            let chunk = ArrayView2::from_shape((rows, self.dim), &self.buffer[..rows * self.dim])
-                .expect("the chunk buffer holds `filled` rows of DIM elements");
-            (self.consume)(chunk)?;
+            (self.consume)(L::buf_view(&self.buffer, self.shape, rows))?;
         }
         Ok(())
     }
@@ -585,15 +719,55 @@ where
     R: RowFn<I::Item> + ?Sized,
     I: IntoIterator,
 {
+    batch_rows(row_fn, items)
+}
+
+/// [`batch`] for any layout: one output or several.
+#[allow(clippy::type_complexity)]
+pub fn batch_rows<W, I>(
+    row_fn: &mut W,
+    items: I,
+) -> <W::Policy as Policy>::Batch<W::Arrays, W::Error>
+where
+    W: WriteRows<I::Item> + ?Sized,
+    I: IntoIterator,
+{
+    shape_batch::<W, I::Item>(grow_rows(row_fn, items))
+}
+
+/// What a run into a new array ended with, before the policy shapes it.
+pub(crate) type Grown<W, Item> =
+    Result<Batch<<<W as Outputs>::Layout as Layout>::Array>, Failed<Fatal<W, Item>>>;
+
+/// The rows of `items` in new arrays, allocated once when the length is known.
+pub(crate) fn grow_rows<W, I>(row_fn: &mut W, items: I) -> Grown<W, I::Item>
+where
+    W: WriteRows<I::Item> + ?Sized,
+    I: IntoIterator,
+{
     let items = items.into_iter();
-    let mut target = Grow::new(items.size_hint(), R::DIM);
+    let shape = W::shape();
+    let mut target = W::Layout::grow(shape, items.size_hint());
     let run = run(row_fn, items, &mut target).map_err(|stop| match stop {
         Stop::Item(failed) => failed,
         Stop::Target(never) => match never {},
     });
-    R::Policy::batch(run.map(|skipped| Batch {
-        rows: target.into_array::<R>(),
+    run.map(|skipped| Batch {
+        rows: W::Layout::grown(target, shape),
         skipped,
+    })
+}
+
+/// What `batch` returns: the arrays as the caller sees them, in the policy's shape.
+pub(crate) fn shape_batch<W, Item>(
+    grown: Grown<W, Item>,
+) -> <W::Policy as Policy>::Batch<W::Arrays, W::Error>
+where
+    W: WriteRows<Item> + ?Sized,
+{
+    W::Policy::batch(grown.map(|batch| Batch {
+        rows: W::arrays(batch.rows),
+        skipped: batch.skipped,
     }))
 }
 
@@ -654,24 +828,47 @@ where
     R: RowFn<I::Item> + ?Sized,
     I: IntoIterator,
 {
-    let found = out.shape().get(1..).unwrap_or_default();
-    if found != R::SHAPE {
-        return R::Policy::fill(Err(FillStop::Rejected {
-            expected: R::SHAPE,
-            found: found.to_vec(),
-        }));
+    fill_rows(row_fn, items, out)
+}
+
+/// [`fill`] for any layout: one output or several.
+pub fn fill_rows<W, I>(
+    row_fn: &mut W,
+    items: I,
+    out: W::Views<'_>,
+) -> <W::Policy as Policy>::Fill<W::Error>
+where
+    W: WriteRows<I::Item> + ?Sized,
+    I: IntoIterator,
+{
+    W::Policy::fill(fill_into(row_fn, items, W::views(out)))
+}
+
+/// The rows of `items` into the caller's buffers, before the policy shapes the result.
+fn fill_into<W, I>(
+    row_fn: &mut W,
+    items: I,
+    out: <W::Layout as Layout>::Mut<'_>,
+) -> Result<Batch<usize>, FillStop<Fatal<W, I::Item>>>
+where
+    W: WriteRows<I::Item> + ?Sized,
+    I: IntoIterator,
+{
+    let shape = W::shape();
+    if let Err(rejected) = W::Layout::check(shape, &out) {
+        return Err(rejected.widen());
     }
-    let mut target = Fill::new(out, R::DIM, copy_lane::<R>);
+    let mut target = W::Layout::fill(shape, out);
     let run = run(row_fn, items, &mut target);
-    let written = target.written();
-    R::Policy::fill(match run {
+    let written = W::Layout::written(&target);
+    match run {
         Ok(skipped) => Ok(Batch {
             rows: written,
             skipped,
         }),
         Err(Stop::Item(failed)) => Err(FillStop::Item { written, failed }),
         Err(Stop::Target(Full { written, index })) => Err(FillStop::Full { written, index }),
-    })
+    }
 }
 
 #[cfg(test)]

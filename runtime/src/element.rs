@@ -227,6 +227,14 @@ pub struct CastError {
 /// written in exponent form.
 const MAX_PLAIN_DIGITS: usize = 21;
 
+/// A conversion that cannot fail has no error to give: lets a struct of rows (`#[derive(Rows)]`)
+/// store its unchecked fields where a checked one may fail.
+impl From<core::convert::Infallible> for CastError {
+    fn from(never: core::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 impl CastError {
     /// A cast error for `value` at `position` of the row.
     pub fn new<V>(position: usize, value: &V, dtype: &'static str) -> Self

@@ -130,6 +130,12 @@ pub enum Error<E = Infallible> {
         /// The shape of one row of the buffer that was passed (its shape without axis 0).
         found: Vec<usize>,
     },
+    /// The buffers of a row function with several outputs do not all have the same number of
+    /// rows; nothing was written.
+    RowCountMismatch {
+        /// The number of rows of each buffer, in the order of the outputs.
+        rows: Vec<usize>,
+    },
     /// The input has more rows than the caller's buffer.
     ///
     /// Every row of the buffer was written; the item that did not fit was taken from the input
@@ -188,7 +194,9 @@ impl<E> Error<E> {
     #[must_use]
     pub fn rows_written(&self) -> usize {
         match self {
-            Error::WidthMismatch { .. } | Error::ShapeMismatch { .. } => 0,
+            Error::WidthMismatch { .. }
+            | Error::ShapeMismatch { .. }
+            | Error::RowCountMismatch { .. } => 0,
             Error::BufferFull { written, .. }
             | Error::Item { written, .. }
             | Error::Output { written, .. } => *written,
@@ -204,7 +212,9 @@ impl<E> Error<E> {
     #[must_use]
     pub fn item_index(&self) -> Option<usize> {
         match self {
-            Error::WidthMismatch { .. } | Error::ShapeMismatch { .. } => None,
+            Error::WidthMismatch { .. }
+            | Error::ShapeMismatch { .. }
+            | Error::RowCountMismatch { .. } => None,
             Error::BufferFull { index, .. } => Some(*index),
             Error::Item { error, .. }
             | Error::Output {
@@ -226,6 +236,10 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::ShapeMismatch { expected, found } => write!(
                 f,
                 "output buffer rows have shape {found:?}, but each row has shape {expected:?} (`shape`); nothing was written"
+            ),
+            Error::RowCountMismatch { rows } => write!(
+                f,
+                "the output buffers have {rows:?} rows: every output needs the same number of rows; nothing was written"
             ),
             Error::BufferFull { written, index } => write!(
                 f,
@@ -264,6 +278,7 @@ impl<E: StdError + 'static> StdError for Error<E> {
             } => error.source(),
             Error::WidthMismatch { .. }
             | Error::ShapeMismatch { .. }
+            | Error::RowCountMismatch { .. }
             | Error::BufferFull { .. } => None,
         }
     }
@@ -369,6 +384,7 @@ where
             } => Some(Box::new(error) as Box<dyn StdError>),
             Error::WidthMismatch { .. }
             | Error::ShapeMismatch { .. }
+            | Error::RowCountMismatch { .. }
             | Error::BufferFull { .. } => None,
         };
         Box::new(Boxed { message, cause })

@@ -19,7 +19,11 @@
 //! - the errors: [`ItemError`] and [`RowError`] for one item, [`Error`] for an entry point,
 //!   [`SinkFailure`] and [`SinkError`] for an output.
 //!
-//! Inside, every entry point drives one per-slot loop (`drivers::run`), generic over the policy
+//! - several outputs per item: [`Rows`] (a struct with one field per output, derived by
+//!   `#[derive(preallocate::Rows)]`), run by the same entry points over one array per field.
+//!
+//! Inside, every entry point drives one per-slot loop (`drivers::run`), generic over the policy,
+//! over the layout of the outputs (one array, or several as nested pairs: the `layout` module)
 //! and over where the rows go; see the `drivers` module.
 //!
 //! ```
@@ -55,12 +59,14 @@ mod drivers;
 mod element;
 mod error;
 mod io;
+mod layout;
 #[cfg(feature = "parallel")]
 mod parallel;
 mod partition;
 mod pipeline;
 pub mod policy;
 mod row;
+mod rows;
 
 pub use drivers::{batch, fill};
 pub use element::{CastError, Element, LosslessFrom};
@@ -80,6 +86,7 @@ pub use partition::{Partition, PartitionError, PARTITION_COUNT_VAR, PARTITION_VA
 pub use pipeline::{Pipeline, DEFAULT_MEMORY_BUDGET};
 pub use policy::Policy;
 pub use row::{Batch, RowFn, RowSpec};
+pub use rows::Rows;
 
 #[doc(no_inline)]
 pub use half::{bf16, f16};
@@ -91,10 +98,20 @@ pub use rayon;
 /// the closure-backed row writer of methods. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::drivers::{batch_rows, fill_rows};
+    pub use crate::drivers::{copy_lane_n, Outputs, WriteRows};
     pub use crate::element::cast::{self, store};
     pub use crate::element::{CastAs, CheckedCast};
+    pub use crate::layout::{Col, ColShape, Layout};
+    #[cfg(feature = "parallel")]
+    pub use crate::parallel::{par_batch_rows, par_fill_rows};
     pub use crate::policy::IntoChunkError;
+    pub use crate::row::RowCount;
     pub use crate::row::{Axes1, Axes2, Axes3, Axes4, FnRow, RowShape};
+    pub use crate::rows::{
+        store_field, Checks, FileSinks, FnRows, Multi, NoChecks, RowsFn, RowsSpec, TensorSinks,
+        WithChecks,
+    };
 }
 
 #[doc(hidden)]

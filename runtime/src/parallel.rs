@@ -13,14 +13,14 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use ndarray::{Array, ArrayViewMut, Axis, RemoveAxis, Slice};
+use ndarray::{Array, ArrayViewMut};
 use rayon::iter::plumbing::{Producer, ProducerCallback};
 use rayon::iter::{IndexedParallelIterator, IntoParallelIterator, ParallelDrainRange};
 
-use crate::drivers::{self, copy_lane, Fatal, Fill, Full, Run, Stop};
-use crate::element::Element;
+use crate::drivers::{self, Fatal, Full, Run, Stop, WriteRows};
+use crate::layout::Layout;
 use crate::policy::{Failed, FillStop, Policy};
-use crate::row::{Batch, RowFn, RowSpec};
+use crate::row::{Batch, RowFn};
 
 /// How finely a run is split among threads.
 #[derive(Clone, Copy)]
@@ -80,22 +80,22 @@ struct Range<'s> {
 
 /// Runs the items of `producer` into the rows of `out` (one row per item), splitting both in
 /// halves down to `range.leaf_items`, on the current rayon pool.
-fn split_run<R, P>(
-    row_fn: &R,
+fn split_run<W, P>(
+    row_fn: &W,
     producer: P,
-    mut out: ArrayViewMut<'_, R::Dtype, R::Dim>,
+    out: <W::Layout as Layout>::Mut<'_>,
     range: Range<'_>,
-) -> Vec<Leaf<Fatal<R, P::Item>>>
+) -> Vec<Leaf<Fatal<W, P::Item>>>
 where
     P: Producer,
-    R: RowFn<P::Item> + Clone + Send + Sync,
-    Fatal<R, P::Item>: Send,
+    W: WriteRows<P::Item> + Clone + Send + Sync,
+    Fatal<W, P::Item>: Send,
 {
-    let len = out.len_of(Axis(0));
+    let len = W::Layout::rows(&out);
     if len > range.leaf_items {
-        let mid = split_point::<R>(range.row, len);
+        let mid = split_point(W::Layout::period(W::shape()), range.row, len);
         let (left_items, right_items) = producer.split_at(mid);
-        let (left_out, right_out) = out.split_at(Axis(0), mid);
+        let (left_out, right_out) = W::Layout::split_at(out, mid);
         let right = Range {
             item: range.item + mid,
             row: range.row + mid,
@@ -121,9 +121,9 @@ where
     }
     leaf.ran = true;
     let mut row_fn = row_fn.clone();
-    let mut target = Fill::new(out.view_mut(), R::DIM, copy_lane::<R>);
+    let mut target = W::Layout::fill(W::shape(), out);
     let run = drivers::run(&mut row_fn, producer.into_iter(), &mut target);
-    leaf.kept = target.written();
+    leaf.kept = W::Layout::written(&target);
     match run {
         Ok(skipped) => leaf.skipped = skipped.into_iter().map(|i| i + range.item).collect(),
         Err(Stop::Item(failed)) => {
@@ -142,11 +142,10 @@ where
 /// Where to split `len` rows starting at row `first`: near the middle, on a row whose first
 /// byte starts a cache line when the buffer does, so that two threads do not write the same
 /// line at their border.
-fn split_point<R: RowSpec + ?Sized>(first: usize, len: usize) -> usize {
-    const CACHE_LINE: usize = 64;
-    let row_bytes = (R::DIM * size_of::<R::Dtype>()).max(1);
-    // Rows per cache-line period: the smallest count whose bytes are a multiple of a line.
-    let period = CACHE_LINE / gcd(CACHE_LINE, row_bytes);
+///
+/// `period` is the number of rows whose bytes are a whole number of cache lines (in every
+/// output).
+fn split_point(period: usize, first: usize, len: usize) -> usize {
     let end = first + len / 2;
     let aligned = end - end % period;
     if aligned > first {
@@ -154,13 +153,6 @@ fn split_point<R: RowSpec + ?Sized>(first: usize, len: usize) -> usize {
     } else {
         len / 2
     }
-}
-
-fn gcd(mut a: usize, mut b: usize) -> usize {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
 }
 
 /// The rows of one pass, moved together at the start of the pass's output.
@@ -173,10 +165,7 @@ struct Pass<F> {
 
 /// Moves the leaves' kept rows together, in input order, to the start of `out`, up to the
 /// first failure, and zeroes the rows after them (which held dropped or moved rows).
-fn compact<T: Element, D: RemoveAxis, F>(
-    out: &mut ArrayViewMut<'_, T, D>,
-    leaves: Vec<Leaf<F>>,
-) -> Pass<F> {
+fn compact<L: Layout, F>(out: &mut L::Mut<'_>, leaves: Vec<Leaf<F>>) -> Pass<F> {
     let mut pass = Pass {
         written: 0,
         skipped: Vec::new(),
@@ -187,7 +176,7 @@ fn compact<T: Element, D: RemoveAxis, F>(
         if !leaf.ran {
             break;
         }
-        move_rows(out, leaf.row, pass.written, leaf.kept);
+        L::move_rows(out, leaf.row, pass.written, leaf.kept);
         pass.written += leaf.kept;
         pass.skipped.extend(leaf.skipped);
         if leaf.failed.is_some() || leaf.overflowed {
@@ -196,40 +185,15 @@ fn compact<T: Element, D: RemoveAxis, F>(
             break;
         }
     }
-    out.slice_axis_mut(Axis(0), Slice::from(pass.written..))
-        .fill(T::ZERO);
+    L::zero_from(out, pass.written);
     pass
-}
-
-/// Moves rows `from..from + count` of `out` to `to..to + count`, `to <= from`.
-fn move_rows<T: Element, D: RemoveAxis>(
-    out: &mut ArrayViewMut<'_, T, D>,
-    from: usize,
-    to: usize,
-    count: usize,
-) {
-    if from == to || count == 0 {
-        return;
-    }
-    let dim: usize = out.shape().iter().skip(1).product();
-    if let Some(data) = out.as_slice_mut() {
-        data.copy_within(from * dim..(from + count) * dim, to * dim);
-        return;
-    }
-    // Any other layout, row by row: each row moves down, so a row is read before a later one
-    // overwrites it.
-    for row in 0..count {
-        let (mut low, high) = out.view_mut().split_at(Axis(0), from + row);
-        low.index_axis_mut(Axis(0), to + row)
-            .assign(&high.index_axis(Axis(0), 0));
-    }
 }
 
 /// Runs every item into `out` from the first row on, in passes of as many items as there are
 /// free rows, each pass on every thread: sequential `fill`'s result, whatever the threads.
-struct FillRun<'r, 'o, R: RowSpec> {
-    row_fn: &'r R,
-    out: ArrayViewMut<'o, R::Dtype, R::Dim>,
+struct FillRun<'r, 'o, W, L: Layout> {
+    row_fn: &'r W,
+    out: L::Mut<'o>,
     /// The number of items.
     len: usize,
     /// Threads to spread a pass over (the pool's size, or a pipeline's `threads`).
@@ -237,12 +201,12 @@ struct FillRun<'r, 'o, R: RowSpec> {
     grain: Grain,
 }
 
-impl<R, Item> ProducerCallback<Item> for FillRun<'_, '_, R>
+impl<W, Item> ProducerCallback<Item> for FillRun<'_, '_, W, W::Layout>
 where
-    R: RowFn<Item> + Clone + Send + Sync,
-    Fatal<R, Item>: Send,
+    W: WriteRows<Item> + Clone + Send + Sync,
+    Fatal<W, Item>: Send,
 {
-    type Output = Result<Batch<usize>, FillStop<Fatal<R, Item>>>;
+    type Output = Result<Batch<usize>, FillStop<Fatal<W, Item>>>;
 
     fn callback<P: Producer<Item = Item>>(self, producer: P) -> Self::Output {
         let FillRun {
@@ -252,7 +216,7 @@ where
             threads,
             grain,
         } = self;
-        let capacity = out.len_of(Axis(0));
+        let capacity = W::Layout::rows(&out);
         let (mut rest, mut taken, mut written) = (producer, 0, 0);
         let mut skipped = Vec::new();
         while taken < len {
@@ -260,8 +224,8 @@ where
             if free == 0 {
                 // The buffer is full: as `fill` does, run the items left until one gives a
                 // row (the overflow) or the input ends; on this thread, since one item decides.
-                let full = out.slice_axis_mut(Axis(0), Slice::from(capacity..));
-                let mut target = Fill::new(full, R::DIM, copy_lane::<R>);
+                let full = W::Layout::slice(&mut out, capacity, capacity);
+                let mut target = W::Layout::fill(W::shape(), full);
                 let mut row_fn = row_fn.clone();
                 return match drivers::run(&mut row_fn, rest.into_iter(), &mut target) {
                     Ok(more) => {
@@ -287,8 +251,7 @@ where
             let pass_items = free.min(len - taken);
             let (items, tail) = rest.split_at(pass_items);
             rest = tail;
-            let mut pass_out =
-                out.slice_axis_mut(Axis(0), Slice::from(written..written + pass_items));
+            let mut pass_out = W::Layout::slice(&mut out, written, written + pass_items);
             let stop = AtomicUsize::new(usize::MAX);
             let range = Range {
                 item: taken,
@@ -296,8 +259,13 @@ where
                 leaf_items: leaf_items(pass_items, threads, grain),
                 stop: &stop,
             };
-            let leaves = split_run(row_fn, items, pass_out.view_mut(), range);
-            let pass = compact(&mut pass_out, leaves);
+            let leaves = split_run(
+                row_fn,
+                items,
+                W::Layout::slice(&mut pass_out, 0, pass_items),
+                range,
+            );
+            let pass = compact::<W::Layout, _>(&mut pass_out, leaves);
             written += pass.written;
             skipped.extend(pass.skipped);
             if let Some(failed) = pass.failed {
@@ -328,24 +296,20 @@ fn leaf_items(items: usize, threads: usize, grain: Grain) -> usize {
 }
 
 /// Runs the rows of `items` into `out` on `threads` threads of the current pool.
-pub(crate) fn fill_on<R, I>(
-    row_fn: &R,
+pub(crate) fn fill_on<W, I>(
+    row_fn: &W,
     items: I,
-    out: ArrayViewMut<'_, R::Dtype, R::Dim>,
+    out: <W::Layout as Layout>::Mut<'_>,
     threads: usize,
     grain: Grain,
-) -> Result<Batch<usize>, FillStop<Fatal<R, I::Item>>>
+) -> Result<Batch<usize>, FillStop<Fatal<W, I::Item>>>
 where
     I: IndexedParallelIterator,
-    R: RowFn<I::Item> + Clone + Send + Sync,
-    Fatal<R, I::Item>: Send,
+    W: WriteRows<I::Item> + Clone + Send + Sync,
+    Fatal<W, I::Item>: Send,
 {
-    let found = out.shape().get(1..).unwrap_or_default();
-    if found != R::SHAPE {
-        return Err(FillStop::Rejected {
-            expected: R::SHAPE,
-            found: found.to_vec(),
-        });
+    if let Err(rejected) = W::Layout::check(W::shape(), &out) {
+        return Err(rejected.widen());
     }
     let len = items.len();
     items.with_producer(FillRun {
@@ -406,52 +370,72 @@ where
     R: RowFn<I::Item> + Clone + Send + Sync,
     Fatal<R, I::Item>: Send,
 {
+    par_batch_rows(row_fn, items)
+}
+
+/// [`par_batch`] for any layout: one output or several.
+#[allow(clippy::type_complexity)]
+pub fn par_batch_rows<W, I>(
+    row_fn: &W,
+    items: I,
+) -> <W::Policy as Policy>::Batch<W::Arrays, W::Error>
+where
+    I: IntoParallelIterator,
+    I::Iter: IndexedParallelIterator,
+    W: WriteRows<I::Item> + Clone + Send + Sync,
+    Fatal<W, I::Item>: Send,
+{
+    drivers::shape_batch::<W, I::Item>(par_grow(row_fn, items))
+}
+
+/// The rows of `items` in new arrays, computed on every thread.
+fn par_grow<W, I>(row_fn: &W, items: I) -> drivers::Grown<W, I::Item>
+where
+    I: IntoParallelIterator,
+    I::Iter: IndexedParallelIterator,
+    W: WriteRows<I::Item> + Clone + Send + Sync,
+    Fatal<W, I::Item>: Send,
+{
     let items = items.into_par_iter();
     let len = items.len();
     if len < CALLS.min_items || rayon::current_num_threads() == 1 {
         // One thread: the sequential loop itself, at its speed.
         return items.with_producer(Sequential { row_fn });
     }
-    let Some(mut data) = len
-        .checked_mul(R::DIM)
-        .and_then(|elements| bytemuck::allocation::try_zeroed_vec(elements).ok())
-    else {
+    let shape = W::shape();
+    let Some(mut data) = W::Layout::try_buf(shape, len) else {
         // Too large to allocate at once: the sequential loop grows its buffer as it goes.
         return items.with_producer(Sequential { row_fn });
     };
-    let shape = drivers::batch_shape::<R>(len);
-    let out = ArrayViewMut::from_shape(shape, &mut data)
-        .expect("the buffer holds `len` rows of the row shape");
-    let run = fill_on(row_fn, items, out, rayon::current_num_threads(), CALLS);
-    R::Policy::batch(match run {
-        Ok(Batch { rows, skipped }) => {
-            data.truncate(rows * R::DIM);
-            data.shrink_to_fit();
-            let rows = Array::from_shape_vec(drivers::batch_shape::<R>(rows), data)
-                .expect("the buffer holds exactly the kept rows");
-            Ok(Batch { rows, skipped })
-        }
+    let out = W::Layout::buf_mut(&mut data, shape, len);
+    match fill_on(row_fn, items, out, rayon::current_num_threads(), CALLS) {
+        Ok(Batch { rows, skipped }) => Ok(Batch {
+            rows: W::Layout::buf_into_array(data, shape, rows),
+            skipped,
+        }),
         Err(FillStop::Item { failed, .. }) => Err(failed),
-        Err(FillStop::Full { .. } | FillStop::Rejected { .. }) => panic!(
-            "the parallel iterator yielded more items than its `len()` said ({len}): \
-             an `IndexedParallelIterator` must yield exactly `len()` items"
-        ),
-    })
+        Err(FillStop::Full { .. } | FillStop::Rejected { .. } | FillStop::Unequal { .. }) => {
+            panic!(
+                "the parallel iterator yielded more items than its `len()` said ({len}): \
+                 an `IndexedParallelIterator` must yield exactly `len()` items"
+            )
+        }
+    }
 }
 
 /// `batch` on this thread, over a producer's items.
-struct Sequential<'r, R> {
-    row_fn: &'r R,
+struct Sequential<'r, W> {
+    row_fn: &'r W,
 }
 
-impl<R, Item> ProducerCallback<Item> for Sequential<'_, R>
+impl<W, Item> ProducerCallback<Item> for Sequential<'_, W>
 where
-    R: RowFn<Item> + Clone,
+    W: WriteRows<Item> + Clone,
 {
-    type Output = <R::Policy as Policy>::Batch<Array<R::Dtype, R::Dim>, <R as RowFn<Item>>::Error>;
+    type Output = drivers::Grown<W, Item>;
 
     fn callback<P: Producer<Item = Item>>(self, producer: P) -> Self::Output {
-        drivers::batch(&mut self.row_fn.clone(), producer.into_iter())
+        drivers::grow_rows(&mut self.row_fn.clone(), producer.into_iter())
     }
 }
 
@@ -507,10 +491,25 @@ where
     R: RowFn<I::Item> + Clone + Send + Sync,
     Fatal<R, I::Item>: Send,
 {
-    R::Policy::fill(fill_on(
+    par_fill_rows(row_fn, items, out)
+}
+
+/// [`par_fill`] for any layout: one output or several.
+pub fn par_fill_rows<W, I>(
+    row_fn: &W,
+    items: I,
+    out: W::Views<'_>,
+) -> <W::Policy as Policy>::Fill<W::Error>
+where
+    I: IntoParallelIterator,
+    I::Iter: IndexedParallelIterator,
+    W: WriteRows<I::Item> + Clone + Send + Sync,
+    Fatal<W, I::Item>: Send,
+{
+    W::Policy::fill(fill_on(
         row_fn,
         items.into_par_iter(),
-        out,
+        W::views(out),
         rayon::current_num_threads(),
         CALLS,
     ))
@@ -520,25 +519,22 @@ where
 /// current pool into one of two chunk buffers, while this thread hands the previous chunk to
 /// `consume` and reads the next chunk's items. The rows, their order, the `skipped` list and
 /// the failure reported are `Chunks`'s, whatever the number of threads.
-pub(crate) fn run_chunks<R, I, C, E>(
-    row_fn: &R,
+pub(crate) fn run_chunks<W, I, C, E>(
+    row_fn: &W,
     mut items: I,
     chunk_rows: usize,
     threads: usize,
     mut consume: C,
-) -> Run<Fatal<R, I::Item>, E>
+) -> Run<Fatal<W, I::Item>, E>
 where
     I: Iterator,
     I::Item: Send,
-    R: RowFn<I::Item> + Clone + Send + Sync,
-    Fatal<R, I::Item>: Send,
-    C: FnMut(ndarray::ArrayView2<'_, R::Dtype>) -> Result<(), E>,
+    W: WriteRows<I::Item> + Clone + Send + Sync,
+    Fatal<W, I::Item>: Send,
+    C: FnMut(<W::Layout as Layout>::View<'_>) -> Result<(), E>,
 {
-    let dim = R::DIM;
-    let zeroed = || {
-        bytemuck::allocation::try_zeroed_vec::<R::Dtype>(chunk_rows * dim)
-            .unwrap_or_else(|()| vec![<R::Dtype as Element>::ZERO; chunk_rows * dim])
-    };
+    let shape = W::shape();
+    let zeroed = || W::Layout::buf(shape, chunk_rows);
     // `computing` takes the current chunk's rows; `ready` holds the previous chunk's.
     let (mut computing, mut ready) = (zeroed(), zeroed());
     let mut ready_rows = None;
@@ -553,7 +549,7 @@ where
     // this thread and cost a crossing of cores per chunk, so the chunk is computed here, then
     // handed on. Averages, so that one slow write does not switch a costly row to one thread.
     let (mut compute_time, mut consume_time) = (Average::default(), Average::default());
-    let mut consume_timed = |rows: ndarray::ArrayView2<'_, R::Dtype>, time: &mut Average| {
+    let mut consume_timed = |rows: <W::Layout as Layout>::View<'_>, time: &mut Average| {
         let start = Instant::now();
         let result = consume(rows);
         time.add(start.elapsed().as_secs_f64());
@@ -562,7 +558,7 @@ where
     loop {
         if next.is_empty() {
             if let Some(rows) = ready_rows {
-                consume_timed(rows_of(&ready, rows, dim), &mut consume_time)
+                consume_timed(W::Layout::buf_view(&ready, shape, rows), &mut consume_time)
                     .map_err(Stop::Target)?;
             }
             return Ok(skipped);
@@ -572,14 +568,14 @@ where
         let here = compute_time.below(&consume_time);
         let computed = if here {
             if let Some(rows) = ready_rows.take() {
-                consume_timed(rows_of(&ready, rows, dim), &mut consume_time)
+                consume_timed(W::Layout::buf_view(&ready, shape, rows), &mut consume_time)
                     .map_err(Stop::Target)?;
             }
             let start = Instant::now();
             let computed = fill_on(
                 row_fn,
                 current.par_drain(..),
-                chunk_view::<R>(&mut computing, count),
+                W::Layout::buf_mut(&mut computing, shape, count),
                 1,
                 CHUNKS,
             );
@@ -601,14 +597,16 @@ where
                     *computed = Some(fill_on(
                         row_fn,
                         current.par_drain(..),
-                        chunk_view::<R>(out, count),
+                        W::Layout::buf_mut(out, shape, count),
                         threads,
                         CHUNKS,
                     ));
                     compute_time.add(start.elapsed().as_secs_f64());
                 });
                 let handed_on = match ready_rows.take() {
-                    Some(rows) => consume_timed(rows_of(&ready, rows, dim), &mut consume_time),
+                    Some(rows) => {
+                        consume_timed(W::Layout::buf_view(&ready, shape, rows), &mut consume_time)
+                    }
                     None => Ok(()),
                 };
                 if handed_on.is_ok() {
@@ -626,8 +624,11 @@ where
             }) => {
                 skipped.extend(dropped.into_iter().map(|i| i + taken));
                 if here {
-                    consume_timed(rows_of(&computing, rows, dim), &mut consume_time)
-                        .map_err(Stop::Target)?;
+                    consume_timed(
+                        W::Layout::buf_view(&computing, shape, rows),
+                        &mut consume_time,
+                    )
+                    .map_err(Stop::Target)?;
                 } else {
                     ready_rows = Some(rows);
                     std::mem::swap(&mut computing, &mut ready);
@@ -636,15 +637,18 @@ where
             Err(FillStop::Item { written, failed }) => {
                 // The rows before the failure are handed on first, as `Chunks` does.
                 if written > 0 {
-                    consume_timed(rows_of(&computing, written, dim), &mut consume_time)
-                        .map_err(Stop::Target)?;
+                    consume_timed(
+                        W::Layout::buf_view(&computing, shape, written),
+                        &mut consume_time,
+                    )
+                    .map_err(Stop::Target)?;
                 }
                 return Err(Stop::Item(Failed {
                     index: failed.index + taken,
                     failure: failed.failure,
                 }));
             }
-            Err(FillStop::Full { .. } | FillStop::Rejected { .. }) => {
+            Err(FillStop::Full { .. } | FillStop::Rejected { .. } | FillStop::Unequal { .. }) => {
                 unreachable!("a chunk of `count` items fills `count` rows of the row shape")
             }
         }
@@ -670,29 +674,18 @@ impl Average {
     }
 }
 
-/// The first `count` rows of a chunk buffer, as the view the engine writes.
-fn chunk_view<R: RowSpec + ?Sized>(
-    data: &mut [R::Dtype],
-    count: usize,
-) -> ArrayViewMut<'_, R::Dtype, R::Dim> {
-    ArrayViewMut::from_shape(
-        drivers::batch_shape::<R>(count),
-        &mut data[..count * R::DIM],
-    )
-    .expect("a chunk buffer holds `count` rows of the row shape")
-}
-
-/// The first `rows` rows of a chunk buffer, as the `n × DIM` view a consumer takes.
-fn rows_of<T>(data: &[T], rows: usize, dim: usize) -> ndarray::ArrayView2<'_, T> {
-    ndarray::ArrayView2::from_shape((rows, dim), &data[..rows * dim])
-        .expect("a chunk buffer holds `rows` rows of DIM elements")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::row::RowSpec;
 
     struct Rows12;
+    impl RowFn<u32> for Rows12 {
+        type Error = core::convert::Infallible;
+        fn write_row(&mut self, _: u32, _: &mut [f32]) -> Result<bool, Self::Error> {
+            Ok(true)
+        }
+    }
     impl RowSpec for Rows12 {
         type Dtype = f32;
         type Dim = ndarray::Ix2;
@@ -705,12 +698,15 @@ mod tests {
     #[test]
     fn splits_fall_on_cache_line_borders_near_the_middle() {
         // 12-byte rows: every 16th row starts a 64-byte line.
-        assert_eq!(split_point::<Rows12>(0, 1000), 496);
-        assert_eq!((100 + split_point::<Rows12>(100, 1000)) % 16, 0);
+        use crate::drivers::Outputs;
+        let period = <Rows12 as Outputs>::Layout::period(<Rows12 as Outputs>::shape());
+        assert_eq!(period, 16);
+        assert_eq!(split_point(period, 0, 1000), 496);
+        assert_eq!((100 + split_point(period, 100, 1000)) % 16, 0);
         // Too short to align: the middle.
-        assert_eq!(split_point::<Rows12>(1, 10), 5);
+        assert_eq!(split_point(period, 1, 10), 5);
         for (first, len) in [(0, 2), (3, 7), (17, 33), (0, 100_000)] {
-            let mid = split_point::<Rows12>(first, len);
+            let mid = split_point(period, first, len);
             assert!(0 < mid && mid < len, "{first} {len}: {mid}");
         }
     }

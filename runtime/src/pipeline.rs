@@ -5,14 +5,15 @@
 
 use std::path::Path;
 
-use ndarray::{Array, ArrayView2};
+use ndarray::ArrayView2;
 
-use crate::drivers::{self, Chunks, Stop};
+use crate::drivers::{self, Chunks, Outputs, Stop, WriteRows};
 use crate::error::{Error, ItemError, OutputCause};
 use crate::io::{
     ChunkSink, FileOutput, NpyElement, NpyWriter, SafetensorsElement, SafetensorsWriter,
     ShardsOutput, SinkFailure, Ticker,
 };
+use crate::layout::{Col, Layout};
 use crate::policy::{IntoChunkError, Policy};
 use crate::row::{Batch, RowFn, RowSpec};
 
@@ -81,13 +82,8 @@ mod scale;
 /// on several threads (`Threaded`, from `Pipeline::threads`). Type states: nothing to call.
 #[doc(hidden)]
 pub mod exec {
-    use ndarray::ArrayView2;
-
-    use ndarray::Array;
-
-    use crate::drivers::{Fatal, Run};
-    use crate::policy::Policy;
-    use crate::row::{RowFn, RowSpec};
+    use crate::drivers::{Fatal, Run, WriteRows};
+    use crate::layout::Layout;
 
     /// Each chunk's rows on the calling thread.
     #[derive(Debug, Clone, Copy, Default)]
@@ -146,7 +142,7 @@ pub mod exec {
     pub trait Exec<R, I>
     where
         I: Iterator,
-        R: RowFn<I::Item>,
+        R: WriteRows<I::Item>,
     {
         /// The loop: rows of `items` into chunks of `chunk_rows`, each handed to `consume`.
         #[doc(hidden)]
@@ -158,18 +154,17 @@ pub mod exec {
             consume: C,
         ) -> Run<Fatal<R, I::Item>, E>
         where
-            C: FnMut(ArrayView2<'_, R::Dtype>) -> Result<(), E>;
+            C: FnMut(<R::Layout as Layout>::View<'_>) -> Result<(), E>;
 
-        /// The whole output in memory, as the row function's `batch` returns it.
+        /// The whole output in memory, before the policy shapes it.
         #[doc(hidden)]
-        fn batch(&self, row_fn: &mut R, items: I, chunk_rows: usize) -> Batched<R, I::Item>;
+        fn batch(
+            &self,
+            row_fn: &mut R,
+            items: I,
+            chunk_rows: usize,
+        ) -> crate::drivers::Grown<R, I::Item>;
     }
-
-    /// What `batch` returns for `R` over `Item`.
-    pub type Batched<R, Item> = <<R as RowSpec>::Policy as Policy>::Batch<
-        Array<<R as RowSpec>::Dtype, <R as RowSpec>::Dim>,
-        <R as RowFn<Item>>::Error,
-    >;
 }
 
 use exec::Exec;
@@ -180,7 +175,7 @@ use exec::Threaded;
 impl<R, I> Exec<R, I> for Serial
 where
     I: Iterator,
-    R: RowFn<I::Item>,
+    R: WriteRows<I::Item>,
 {
     fn run_chunks<C, E>(
         &self,
@@ -190,13 +185,14 @@ where
         consume: C,
     ) -> drivers::Run<drivers::Fatal<R, I::Item>, E>
     where
-        C: FnMut(ArrayView2<'_, R::Dtype>) -> Result<(), E>,
+        C: FnMut(<R::Layout as Layout>::View<'_>) -> Result<(), E>,
     {
-        drivers::run(row_fn, items, &mut Chunks::new(chunk_rows, R::DIM, consume))
+        let mut chunks = Chunks::<R::Layout, C>::new(chunk_rows, R::shape(), consume);
+        drivers::run(row_fn, items, &mut chunks)
     }
 
-    fn batch(&self, row_fn: &mut R, items: I, _: usize) -> exec::Batched<R, I::Item> {
-        drivers::batch(row_fn, items)
+    fn batch(&self, row_fn: &mut R, items: I, _: usize) -> drivers::Grown<R, I::Item> {
+        drivers::grow_rows(row_fn, items)
     }
 }
 
@@ -205,7 +201,7 @@ impl<R, I> Exec<R, I> for Threaded
 where
     I: Iterator,
     I::Item: Send,
-    R: RowFn<I::Item> + Clone + Send + Sync,
+    R: WriteRows<I::Item> + Clone + Send + Sync,
     drivers::Fatal<R, I::Item>: Send,
 {
     fn run_chunks<C, E>(
@@ -216,7 +212,7 @@ where
         consume: C,
     ) -> drivers::Run<drivers::Fatal<R, I::Item>, E>
     where
-        C: FnMut(ArrayView2<'_, R::Dtype>) -> Result<(), E>,
+        C: FnMut(<R::Layout as Layout>::View<'_>) -> Result<(), E>,
     {
         if self.threads <= 1 {
             return Serial.run_chunks(row_fn, items, chunk_rows, consume);
@@ -224,40 +220,36 @@ where
         crate::parallel::run_chunks(row_fn, items, chunk_rows, self.threads, consume)
     }
 
-    fn batch(&self, row_fn: &mut R, items: I, chunk_rows: usize) -> exec::Batched<R, I::Item> {
+    fn batch(&self, row_fn: &mut R, items: I, chunk_rows: usize) -> drivers::Grown<R, I::Item> {
         if self.threads <= 1 {
-            return drivers::batch(row_fn, items);
+            return drivers::grow_rows(row_fn, items);
         }
-        // Each chunk computed on the threads, appended to one buffer: allocated once when the
-        // length is known, grown (amortized) when it is not.
+        // Each chunk computed on the threads, appended to one buffer per output: allocated once
+        // when the length is known, grown (amortized) when it is not.
+        let shape = R::shape();
         let (lower, upper) = items.size_hint();
-        let mut data = Vec::new();
-        if upper == Some(lower) {
-            let _ = data.try_reserve_exact(lower.saturating_mul(R::DIM));
-        }
+        let mut data =
+            R::Layout::with_capacity(shape, if upper == Some(lower) { lower } else { 0 });
         let run = self.run_chunks(
             row_fn,
             items,
             chunk_rows,
-            |chunk: ArrayView2<'_, R::Dtype>| {
-                match chunk.as_slice() {
-                    Some(rows) => data.extend_from_slice(rows),
-                    None => data.extend(chunk.iter().copied()),
-                }
+            |chunk: <R::Layout as Layout>::View<'_>| {
+                R::Layout::append(&mut data, chunk);
                 Ok::<(), core::convert::Infallible>(())
             },
         );
-        R::Policy::batch(match run {
+        match run {
             Ok(skipped) => {
-                data.shrink_to_fit();
-                let rows = data.len() / R::DIM.max(1);
-                let rows = Array::from_shape_vec(drivers::batch_shape::<R>(rows), data)
-                    .expect("the chunks hold whole rows of the row shape");
-                Ok(Batch { rows, skipped })
+                let rows = R::Layout::buf_rows(&data, shape);
+                Ok(Batch {
+                    rows: R::Layout::buf_into_array(data, shape, rows),
+                    skipped,
+                })
             }
             Err(Stop::Item(failed)) => Err(failed),
             Err(Stop::Target(never)) => match never {},
-        })
+        }
     }
 }
 
@@ -267,7 +259,7 @@ enum ChunkSize {
     Bytes(usize),
 }
 
-impl<R: RowSpec> Pipeline<R> {
+impl<R: Outputs> Pipeline<R> {
     /// A pipeline over the row writer `row_fn`, with the default memory budget.
     pub fn new(row_fn: R) -> Self {
         Pipeline {
@@ -325,7 +317,7 @@ impl<R: RowSpec> Pipeline<R> {
     }
 }
 
-impl<R: RowSpec, X> Pipeline<R, X> {
+impl<R: Outputs, X> Pipeline<R, X> {
     /// Rows per chunk (at least 1): the chunk buffer holds `rows × DIM` elements, and each
     /// `.npy` shard holds this many rows.
     #[must_use]
@@ -375,7 +367,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     }
 }
 
-impl<R: RowSpec, X> Pipeline<R, X> {
+impl<R: Outputs, X> Pipeline<R, X> {
     /// The same result as the row function's `batch`: the whole output in memory. With
     /// [`threads`](Pipeline::threads), the rows are computed chunk by chunk on the threads and
     /// appended to one buffer (allocated once when the input's length is known).
@@ -384,15 +376,17 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     pub fn batch<I>(
         mut self,
         items: I,
-    ) -> <R::Policy as Policy>::Batch<Array<R::Dtype, R::Dim>, <R as RowFn<I::Item>>::Error>
+    ) -> <R::Policy as Policy>::Batch<R::Arrays, <R as WriteRows<I::Item>>::Error>
     where
         I: IntoIterator,
-        R: RowFn<I::Item>,
+        R: WriteRows<I::Item>,
         X: Exec<R, I::IntoIter>,
     {
         let chunk_rows = self.rows_per_chunk();
-        self.exec
-            .batch(&mut self.row_fn, items.into_iter(), chunk_rows)
+        let grown = self
+            .exec
+            .batch(&mut self.row_fn, items.into_iter(), chunk_rows);
+        drivers::shape_batch::<R, I::Item>(grown)
     }
 
     /// Passes every chunk of rows (`n × DIM`, row-major, `n` at most the chunk size) to `f`,
@@ -422,10 +416,10 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     pub fn for_each_chunk<I, F, O, E>(mut self, items: I, mut f: F) -> Result<Batch<usize>, E>
     where
         I: IntoIterator,
-        R: RowFn<I::Item>,
+        R: WriteRows<I::Item>,
         X: Exec<R, I::IntoIter>,
         drivers::Fatal<R, I::Item>: IntoChunkError<E>,
-        F: FnMut(ArrayView2<'_, R::Dtype>) -> O,
+        F: FnMut(R::Chunk<'_>) -> O,
         O: exec::ChunkResult<E>,
     {
         let items = items.into_iter();
@@ -436,10 +430,11 @@ impl<R: RowSpec, X> Pipeline<R, X> {
             &mut self.row_fn,
             items,
             chunk_rows,
-            |chunk: ArrayView2<'_, R::Dtype>| {
-                f(chunk).into_result()?;
-                rows += chunk.nrows();
-                ticker.advance(chunk.nrows());
+            |chunk: <R::Layout as Layout>::View<'_>| {
+                let n = R::Layout::view_rows(&chunk);
+                f(R::chunk(chunk)).into_result()?;
+                rows += n;
+                ticker.advance(n);
                 Ok(())
             },
         );
@@ -459,6 +454,80 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         }
     }
 
+    /// The one driver of every file output.
+    pub(crate) fn write<I, S>(
+        mut self,
+        items: I,
+        mut sink: S,
+    ) -> Result<S::Output, Error<<R as WriteRows<I::Item>>::Error>>
+    where
+        I: IntoIterator,
+        R: WriteRows<I::Item>,
+        X: Exec<R, I::IntoIter>,
+        S: Sink<R::Layout>,
+    {
+        let items = items.into_iter();
+        let ticker = self.ticker(&items);
+        let chunk_rows = self.rows_per_chunk();
+        let run = self.exec.run_chunks(
+            &mut self.row_fn,
+            items,
+            chunk_rows,
+            |chunk: <R::Layout as Layout>::View<'_>| {
+                let rows = R::Layout::view_rows(&chunk);
+                sink.write_chunk(chunk)?;
+                ticker.advance(rows);
+                Ok::<(), SinkFailure>(())
+            },
+        );
+        match run {
+            Ok(skipped) => {
+                let output = sink.finish(skipped).map_err(sink_error);
+                if output.is_ok() {
+                    ticker.finish();
+                } else {
+                    ticker.abandon();
+                }
+                output
+            }
+            Err(Stop::Target(failure)) => {
+                ticker.abandon();
+                Err(sink_error(failure))
+            }
+            Err(Stop::Item(failed)) => {
+                ticker.abandon();
+                let kept = sink.abandon();
+                Err(Error::Output {
+                    written: kept.rows,
+                    partial: kept.path,
+                    cause: OutputCause::Item(ItemError {
+                        index: failed.index,
+                        error: failed.failure.into(),
+                    }),
+                })
+            }
+        }
+    }
+
+    fn ticker<I: Iterator>(&self, items: &I) -> Ticker {
+        if !self.progress {
+            return Ticker::none();
+        }
+        #[cfg(feature = "progress")]
+        {
+            let (lower, upper) = items.size_hint();
+            let total = (upper == Some(lower)).then_some(lower as u64);
+            Ticker::new(crate::io::Progress::stderr(total))
+        }
+        #[cfg(not(feature = "progress"))]
+        {
+            let _ = items;
+            Ticker::none()
+        }
+    }
+}
+
+impl<R: RowSpec, X> Pipeline<R, X> {
     /// Streams the rows into one `.npy` file at `path`, whatever the input's length, through
     /// the chunk buffer. The file is written under a temporary name beside `path` and renamed
     /// into place when complete; numpy loads it (`np.load`, also with `mmap_mode="r"`). The
@@ -479,7 +548,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         X: Exec<R, I::IntoIter>,
     {
         let sink = NpyWriter::create(path, R::SHAPE).map_err(sink_error)?;
-        self.write(items, sink)
+        self.write(items, Single(sink))
     }
 
     /// Streams the rows into `.npy` shards (`part-00000.npy`, ...) in `dir`, then
@@ -533,91 +602,57 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         X: Exec<R, I::IntoIter>,
     {
         let sink = SafetensorsWriter::create(path, tensor_name, R::SHAPE).map_err(sink_error)?;
-        self.write(items, sink)
-    }
-
-    /// The one driver of every file output.
-    fn write<I, S>(
-        mut self,
-        items: I,
-        mut sink: S,
-    ) -> Result<S::Output, Error<<R as RowFn<I::Item>>::Error>>
-    where
-        I: IntoIterator,
-        R: RowFn<I::Item>,
-        X: Exec<R, I::IntoIter>,
-        S: ChunkSink<R::Dtype>,
-    {
-        let items = items.into_iter();
-        let ticker = self.ticker(&items);
-        let chunk_rows = self.rows_per_chunk();
-        let run = self.exec.run_chunks(
-            &mut self.row_fn,
-            items,
-            chunk_rows,
-            |chunk: ArrayView2<'_, R::Dtype>| {
-                sink.write_chunk(chunk)?;
-                ticker.advance(chunk.nrows());
-                Ok::<(), SinkFailure>(())
-            },
-        );
-        match run {
-            Ok(skipped) => {
-                let output = sink.finish(skipped).map_err(sink_error);
-                if output.is_ok() {
-                    ticker.finish();
-                } else {
-                    ticker.abandon();
-                }
-                output
-            }
-            Err(Stop::Target(failure)) => {
-                ticker.abandon();
-                Err(sink_error(failure))
-            }
-            Err(Stop::Item(failed)) => {
-                ticker.abandon();
-                let kept = sink.abandon();
-                Err(Error::Output {
-                    written: kept.rows,
-                    partial: kept.path,
-                    cause: OutputCause::Item(ItemError {
-                        index: failed.index,
-                        error: failed.failure.into(),
-                    }),
-                })
-            }
-        }
-    }
-
-    fn ticker<I: Iterator>(&self, items: &I) -> Ticker {
-        if !self.progress {
-            return Ticker::none();
-        }
-        #[cfg(feature = "progress")]
-        {
-            let (lower, upper) = items.size_hint();
-            let total = (upper == Some(lower)).then_some(lower as u64);
-            Ticker::new(crate::io::Progress::stderr(total))
-        }
-        #[cfg(not(feature = "progress"))]
-        {
-            let _ = items;
-            Ticker::none()
-        }
+        self.write(items, Single(sink))
     }
 }
 
-fn row_bytes<R: RowSpec>() -> usize {
-    (R::DIM * size_of::<R::Dtype>()).max(1)
+/// The outputs of a file-writing pipeline: one writer per output of the layout `L`, driven
+/// together (each chunk to every writer; all finished, or all abandoned).
+pub trait Sink<L: Layout> {
+    /// What the finished outputs report.
+    type Output;
+    /// Appends a chunk's rows to every output.
+    fn write_chunk(&mut self, chunk: L::View<'_>) -> Result<(), SinkFailure>;
+    /// Completes every output.
+    fn finish(self, skipped: Vec<usize>) -> Result<Self::Output, SinkFailure>;
+    /// Stops every output, keeping the rows written so far; says where the first output's are.
+    fn abandon(self) -> crate::io::Partial;
+}
+
+/// One output's writer.
+pub(crate) struct Single<S>(pub(crate) S);
+
+impl<T, D, S> Sink<Col<T, D>> for Single<S>
+where
+    T: crate::element::Element,
+    D: ndarray::RemoveAxis + 'static,
+    S: ChunkSink<T>,
+{
+    type Output = S::Output;
+
+    fn write_chunk(&mut self, chunk: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
+        self.0.write_chunk(chunk)
+    }
+
+    fn finish(self, skipped: Vec<usize>) -> Result<S::Output, SinkFailure> {
+        self.0.finish(skipped)
+    }
+
+    fn abandon(self) -> crate::io::Partial {
+        self.0.abandon()
+    }
+}
+
+fn row_bytes<R: Outputs>() -> usize {
+    R::Layout::row_bytes(R::shape()).max(1)
 }
 
 /// The most rows a chunk buffer can have: its size must fit in `isize`.
-fn max_rows<R: RowSpec>() -> usize {
+fn max_rows<R: Outputs>() -> usize {
     (isize::MAX as usize / row_bytes::<R>()).max(1)
 }
 
-fn sink_error<E>(failure: SinkFailure) -> Error<E> {
+pub(crate) fn sink_error<E>(failure: SinkFailure) -> Error<E> {
     Error::Output {
         written: failure.written,
         partial: failure.partial,

@@ -47,6 +47,9 @@ pub trait Policy: sealed::Sealed + Sized + 'static {
     /// What `fill` returns.
     type Fill<E>;
 
+    /// This policy when a checked cast can fail too: a row function that could not fail can.
+    #[doc(hidden)]
+    type Checked: Policy;
     /// What stops a run: `Infallible` unless a failure stops it.
     #[doc(hidden)]
     type Fatal<E>: Into<RowError<E>>;
@@ -96,10 +99,24 @@ pub enum FillStop<F> {
         expected: &'static [usize],
         found: Vec<usize>,
     },
+    /// The buffers of several outputs have these different numbers of rows; nothing was written.
+    Unequal { rows: Vec<usize> },
     /// The buffer is full; item `index` gave a row that did not fit.
     Full { written: usize, index: usize },
     /// An item failed after `written` rows.
     Item { written: usize, failed: Failed<F> },
+}
+
+impl FillStop<Infallible> {
+    /// A check's rejection, as a stop of a run that may fail with `F`.
+    pub(crate) fn widen<F>(self) -> FillStop<F> {
+        match self {
+            FillStop::Rejected { expected, found } => FillStop::Rejected { expected, found },
+            FillStop::Unequal { rows } => FillStop::Unequal { rows },
+            FillStop::Full { written, index } => FillStop::Full { written, index },
+            FillStop::Item { failed, .. } => match failed.failure {},
+        }
+    }
 }
 
 impl<F> FillStop<F> {
@@ -115,6 +132,7 @@ impl<F> FillStop<F> {
                     found,
                 },
             },
+            FillStop::Unequal { rows } => Error::RowCountMismatch { rows },
             FillStop::Full { written, index } => Error::BufferFull { written, index },
             FillStop::Item { written, failed } => Error::Item {
                 written,
@@ -151,6 +169,7 @@ fn never<T>(failed: Failed<Infallible>) -> T {
 }
 
 impl Policy for Plain {
+    type Checked = Fallible;
     const DROPS: bool = false;
     type Failure<E> = Infallible;
     type Batch<A, E> = A;
@@ -168,6 +187,7 @@ impl Policy for Plain {
 }
 
 impl Policy for Filtered {
+    type Checked = FallibleFiltered;
     const DROPS: bool = true;
     type Failure<E> = Infallible;
     type Batch<A, E> = Batch<A>;
@@ -185,6 +205,7 @@ impl Policy for Filtered {
 }
 
 impl Policy for Fallible {
+    type Checked = Fallible;
     const DROPS: bool = false;
     type Failure<E> = RowError<E>;
     type Batch<A, E> = Result<A, ItemError<E>>;
@@ -202,6 +223,7 @@ impl Policy for Fallible {
 }
 
 impl Policy for FallibleFiltered {
+    type Checked = FallibleFiltered;
     const DROPS: bool = true;
     type Failure<E> = RowError<E>;
     type Batch<A, E> = Result<Batch<A>, ItemError<E>>;
@@ -219,6 +241,7 @@ impl Policy for FallibleFiltered {
 }
 
 impl Policy for Skipping {
+    type Checked = Skipping;
     const DROPS: bool = true;
     type Failure<E> = RowError<E>;
     type Batch<A, E> = Batch<A>;

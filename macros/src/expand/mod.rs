@@ -2,7 +2,7 @@
 //!
 //! For a free function `fn featurize(p: &Point) -> [f32; 3]` the emitter writes
 //! - the function, unchanged;
-//! - `mod featurize { DIM, SHAPE, Dtype, batch, fill, pipeline, __PreallocateRow }` whose
+//! - `mod featurize { DIM, SHAPE, Dtype, batch, fill, pipeline, Row }` whose
 //!   entry points name only the hidden type and the runtime ([`free_fn`]);
 //! - `impl RowSpec` and `impl RowFn<&'__preallocate_0 Point>` for the hidden type, next to the
 //!   function, where the user's types are in scope.
@@ -15,10 +15,10 @@
 mod docs;
 mod fallback;
 mod free_fn;
-mod lifetimes;
+pub(crate) mod lifetimes;
 mod method;
 mod row_body;
-mod tokens;
+pub(crate) mod tokens;
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -35,6 +35,9 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(func) => func,
         Err(not_a_function) => return not_a_function,
     };
+    if names_rows(&attr) {
+        return crate::rows::expand_rows_fn(attr, &func);
+    }
     let mut errors = Errors::default();
     let args = attr::parse(attr, &mut errors);
     let sig = model::analyze(&func, &mut errors);
@@ -42,6 +45,18 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(spec) => emit(&func, &spec),
         Err(invalid) => fallback::emit(&func, &invalid),
     }
+}
+
+/// Whether the attribute says `rows = ..` (several outputs).
+fn names_rows(attr: &TokenStream) -> bool {
+    let tokens: Vec<proc_macro2::TokenTree> = attr.clone().into_iter().collect();
+    tokens.windows(2).any(|pair| {
+        matches!(
+            pair,
+            [proc_macro2::TokenTree::Ident(key), proc_macro2::TokenTree::Punct(eq)]
+                if key == "rows" && eq.as_char() == '='
+        )
+    })
 }
 
 /// The function and its companions.

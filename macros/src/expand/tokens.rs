@@ -12,7 +12,7 @@ use syn::ItemFn;
 
 use crate::attr::Extent;
 use crate::model::Fails;
-use crate::spec::{Krate, Spec};
+use crate::spec::{Krate, Policy, Spec};
 
 /// The name of the module-local alias of a relative `crate = path`.
 const MODULE_CRATE: &str = "__preallocate_crate";
@@ -129,18 +129,34 @@ impl Spec {
         quote!(#private::policy::#policy)
     }
 
-    /// What `batch` returns, as the policy's projection: `error` is the row error type.
+    /// What `batch` returns, spelled out as the policy's `Batch` is (so that the docs show the
+    /// type, not a projection): `error` is the row error type.
     pub fn batch_return(&self, private: &TokenStream, error: &TokenStream) -> TokenStream {
-        let policy = self.policy_type(private);
         let dtype = self.dtype_path(private);
         let dim = self.batch_dim(private);
-        quote!(<#policy as #private::Policy>::Batch<#private::ndarray::Array<#dtype, #dim>, #error>)
+        let array = quote!(#private::ndarray::Array<#dtype, #dim>);
+        let result = quote!(::core::result::Result);
+        match self.policy {
+            Policy::Plain => array,
+            Policy::Filtered | Policy::Skipping => quote!(#private::Batch<#array>),
+            Policy::Fallible => quote!(#result<#array, #private::ItemError<#error>>),
+            Policy::FallibleFiltered => {
+                quote!(#result<#private::Batch<#array>, #private::ItemError<#error>>)
+            }
+        }
     }
 
-    /// What `fill` returns, as the policy's projection.
+    /// What `fill` returns, spelled out as the policy's `Fill` is.
     pub fn fill_return(&self, private: &TokenStream, error: &TokenStream) -> TokenStream {
-        let policy = self.policy_type(private);
-        quote!(<#policy as #private::Policy>::Fill<#error>)
+        let result = quote!(::core::result::Result);
+        match self.policy {
+            Policy::Plain => quote!(#result<usize, #private::Error>),
+            Policy::Filtered => quote!(#result<#private::Batch<usize>, #private::Error>),
+            Policy::Fallible => quote!(#result<usize, #private::Error<#error>>),
+            Policy::FallibleFiltered | Policy::Skipping => {
+                quote!(#result<#private::Batch<usize>, #private::Error<#error>>)
+            }
+        }
     }
 }
 

@@ -415,7 +415,7 @@ fn an_exact_length_is_never_followed_by_a_reallocation() {
     // One item more than promised: it grows then, and keeps every row.
     let mut target = Grow::<f32>::new((1000, Some(1000)), 3);
     assert!(run(&mut pattern::<f32, 3>(), 0..1001u32, &mut target).is_ok());
-    let rows = target.into_array::<Pattern<f32, 3>>();
+    let rows = target.into_array::<ndarray::Ix2>(&[3]);
     assert_eq!(
         rows_of(&rows),
         reference(&mut pattern::<f32, 3>(), 0..1001u32)

@@ -42,6 +42,7 @@ mod s3;
 mod safetensors;
 mod shards;
 mod stream;
+mod tensors;
 #[cfg(feature = "zarr")]
 mod zarr;
 
@@ -59,6 +60,7 @@ pub(crate) use self::resume::{Fingerprint, ShardJob, ShardRecord};
 pub use self::safetensors::SafetensorsWriter;
 pub use self::shards::{NpyShardWriter, Shard, ShardsOutput, SHARD_MANIFEST};
 pub use self::stream::FileWriter;
+pub(crate) use self::tensors::{Parts, Spill, TensorsFile};
 #[cfg(feature = "zarr")]
 pub(crate) use self::zarr::{open_store, ZarrJob, ZarrLayout};
 #[cfg(feature = "zarr")]
@@ -70,7 +72,7 @@ pub use self::zarr::{Compression, ZarrElement, ZarrOutput};
 /// indices of the items that gave no row; when its own source or row function fails, it calls
 /// `abandon` and reports the rows kept. An `Err` from `write_chunk` has already closed the writer
 /// and kept its rows.
-pub(crate) trait ChunkSink<T> {
+pub trait ChunkSink<T> {
     /// What a finished output reports.
     type Output;
 

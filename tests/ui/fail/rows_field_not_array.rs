@@ -1,0 +1,9 @@
+use preallocate::Rows;
+
+#[derive(Rows)]
+struct Example {
+    x: [f32; 3],
+    label: u8,
+}
+
+fn main() {}
