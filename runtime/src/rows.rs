@@ -376,9 +376,11 @@ impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
         })
     }
 
-    /// Streams every output into `.npy` shards of its own, `dir/{field}/` for each field (each
-    /// directory as a one-output [`Pipeline::write_npy_shards`] writes it), in one pass.
-    /// Returns the shards' reports, in the order of the fields.
+    /// Streams every output into `.npy` shards of its own, `dir/{field}/` for each field, of
+    /// [`Pipeline::rows_per_chunk`] rows each, in one pass, as an [`NpyShardWriter`] writes
+    /// them: every shard is renamed into place when the run ends (the shard-by-shard commits,
+    /// resume and partitions of a one-output `write_npy_shards` are not here yet). Returns the
+    /// shards' reports, in the order of the fields.
     ///
     /// # Errors
     /// As a one-output `write_npy_shards`.
