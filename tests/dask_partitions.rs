@@ -8,6 +8,9 @@
 //! skipped, or fails when `CI` is set (`.ci/run` installs them).
 #![cfg(feature = "zarr")]
 
+#[path = "common/python.rs"]
+mod python;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -39,21 +42,11 @@ fn example_binary() -> PathBuf {
 }
 
 fn python_with_dask() -> Option<String> {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let check = "import dask.distributed, zarr, xarray";
-    let ok = Command::new(&python)
-        .args(["-c", check])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "`{python} -c \"{check}\"` failed, and CI is set, so this check may not be skipped: run `pip install \"dask[distributed]\" zarr xarray`"
-    );
-    eprintln!("SKIPPED: `{python} -c \"{check}\"` failed; run `pip install \"dask[distributed]\" zarr xarray` to run the partitions under Dask");
-    None
+    python::python_with(
+        "import dask.distributed, zarr, xarray",
+        "\"dask[distributed]\" zarr xarray",
+        "to run the partitions under Dask",
+    )
 }
 
 #[test]

@@ -8,27 +8,20 @@
 //! fails when `CI` is set (`.ci/run` installs them).
 #![cfg(feature = "s3")]
 
+#[path = "common/python.rs"]
+mod python;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn python_with_moto() -> Option<String> {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let check = "import moto.server, boto3, zarr, xarray";
-    let ok = Command::new(&python)
-        .args(["-c", check])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "`{python} -c \"{check}\"` failed, and CI is set, so this check may not be skipped: run `pip install \"moto[server]\" zarr xarray`"
-    );
-    eprintln!("SKIPPED: `{python} -c \"{check}\"` failed; run `pip install \"moto[server]\" zarr xarray` to test S3 stores");
-    None
+    python::python_with(
+        "import moto.server, boto3, zarr, xarray",
+        "\"moto[server]\" zarr xarray",
+        "to test S3 stores",
+    )
 }
 
 /// A moto server on 127.0.0.1, stopped when dropped.

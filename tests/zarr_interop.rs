@@ -8,6 +8,9 @@
 //! is set (`.ci/run` installs them).
 #![cfg(feature = "zarr")]
 
+#[path = "common/python.rs"]
+mod python;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -143,24 +146,12 @@ fn filtered_cases(dir: &Path, cases: &mut Vec<String>) {
     }
 }
 
-/// `python3` when it imports zarr, dask and xarray; `None` (after saying why) when it does
-/// not, outside CI.
 fn python_with_zarr() -> Option<String> {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let check = "import zarr, dask.array, xarray; assert zarr.__version__ >= '3'";
-    let ok = Command::new(&python)
-        .args(["-c", check])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "`{python} -c \"{check}\"` failed, and CI is set, so this check may not be skipped: run `pip install zarr dask xarray`"
-    );
-    eprintln!("SKIPPED: `{python} -c \"{check}\"` failed; run `pip install zarr dask xarray` to check the arrays");
-    None
+    python::python_with(
+        "import zarr, dask.array, xarray; assert zarr.__version__ >= '3'",
+        "zarr dask xarray",
+        "to check the arrays",
+    )
 }
 
 /// Runs `tests/py/<script>` on `cases` (written to `dir/cases.json`).
