@@ -6,11 +6,15 @@
 //! temporary files removed, committed shards kept and not computed again, and an output equal to
 //! `batch` over the same items.
 
+#[path = "common/child.rs"]
+mod child;
+
+use child::kill_when;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use preallocate::{preallocate, Error, JobMismatch, OutputCause, SinkError};
 
@@ -80,37 +84,8 @@ fn child_process() {
     }
 }
 
-/// Starts this binary's `child_process` on `what` into `path`.
 fn spawn(what: &str, path: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_process",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("KILLED_RUNS_CHILD", format!("{what}:{}", path.display()))
-        .spawn()
-        .unwrap()
-}
-
-/// Waits until `ready` holds (or fails the test after 60 s, or when the child exits first),
-/// then kills the child with SIGKILL and reaps it.
-fn kill_when(mut child: Child, ready: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the child finished ({status}) before it could be killed");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the child never got there"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap(); // SIGKILL on Unix
-    let status = child.wait().unwrap();
-    assert!(!status.success());
+    child::spawn("KILLED_RUNS_CHILD", what, path)
 }
 
 fn names(dir: &Path) -> Vec<String> {

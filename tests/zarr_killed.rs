@@ -7,11 +7,15 @@
 #![cfg(feature = "zarr")]
 
 use std::collections::BTreeMap;
+#[path = "common/child.rs"]
+mod child;
+
+use child::kill_when;
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use preallocate::{preallocate, Error, OutputCause, SinkError};
 
@@ -61,32 +65,7 @@ fn child_process() {
 }
 
 fn spawn(what: &str, store: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_process",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("ZARR_KILLED_CHILD", format!("{what}:{}", store.display()))
-        .spawn()
-        .unwrap()
-}
-
-fn kill_when(mut child: Child, ready: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the child finished ({status}) before it could be killed");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the child never got there"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    assert!(!child.wait().unwrap().success());
+    child::spawn("ZARR_KILLED_CHILD", what, store)
 }
 
 /// Units recorded as stored by the unfinished job.
