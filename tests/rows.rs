@@ -602,3 +602,70 @@ print(int(p.astype(np.int64).sum()), int(c.sum()), float(x.astype(np.float64).su
     );
     assert_eq!(out, expected);
 }
+
+/// A full disk while the tensors stream in: a typed error, no file under the final name, and no
+/// temporary file left behind (the rows kept in `.partial` when it fits, else reported lost).
+#[test]
+fn a_full_disk_during_write_safetensors_is_an_error_and_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(dir.path())
+        .output();
+    if !mounted.is_ok_and(|out| out.status.success()) {
+        eprintln!("SKIPPED a full disk during write_safetensors: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).output();
+        }
+    }
+    let _unmount = Unmount(dir.path());
+
+    #[derive(Rows)]
+    struct Wide {
+        x: [u8; 1024],
+        y: [u8; 1],
+    }
+    #[preallocate(rows = Wide)]
+    fn wide(i: u32) -> Wide {
+        Wide {
+            x: [i as u8; 1024],
+            y: [1],
+        }
+    }
+
+    let path = dir.path().join("data.safetensors");
+    let err = wide::pipeline()
+        .chunk_rows(8)
+        .write_safetensors(0..200u32, &path)
+        .unwrap_err();
+    let preallocate::Error::Output {
+        written,
+        partial,
+        cause,
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    let preallocate::OutputCause::Sink(sink) = cause else {
+        panic!("{err}")
+    };
+    let io = sink.io_error().expect("an I/O error");
+    assert_eq!(io.kind(), std::io::ErrorKind::StorageFull, "{err}");
+    assert!(*written < 64 && written % 8 == 0, "{written} rows");
+    assert!(!path.exists());
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    match partial {
+        Some(kept) => {
+            assert_eq!(kept, &dir.path().join("data.safetensors.partial"));
+            assert_eq!(names, ["data.safetensors.partial"]);
+        }
+        None => assert!(names.is_empty(), "{names:?}"),
+    }
+}

@@ -159,7 +159,8 @@ impl<LA: Layout, LB: Layout, A: Parts<LA>, B: Parts<LB>> Parts<(LA, LB)> for (A,
 /// The file being written: its destination and its tensors.
 pub struct TensorsFile<P> {
     dest: PathBuf,
-    parts: P,
+    /// `None` once a write failed and the rows were kept in the partial file.
+    parts: Option<P>,
 }
 
 impl<P> TensorsFile<P> {
@@ -167,23 +168,29 @@ impl<P> TensorsFile<P> {
     pub(crate) fn new(dest: &Path, parts: P) -> Self {
         TensorsFile {
             dest: dest.to_path_buf(),
-            parts,
+            parts: Some(parts),
         }
     }
 
-    /// Appends a chunk of every tensor; on failure, keeps the rows all tensors have.
+    /// Appends a chunk of every tensor. On failure the writer is closed: the rows every tensor
+    /// has are kept in `<dest>.partial`, and the failure says how many and where.
     pub(crate) fn write_chunk<L: Layout>(&mut self, chunk: L::View<'_>) -> Result<(), SinkFailure>
     where
         P: Parts<L>,
     {
-        Parts::<L>::write_views(&mut self.parts, chunk).map_err(|source| {
-            // The failed chunk may be in some tensors and not others: the partial file keeps
-            // the rows every tensor has. `self` stays usable only to be abandoned.
-            SinkFailure {
-                written: 0,
-                partial: None,
-                source,
-            }
+        let Some(parts) = self.parts.as_mut() else {
+            return Err(closed(&self.dest));
+        };
+        let Err(source) = Parts::<L>::write_views(parts, chunk) else {
+            return Ok(());
+        };
+        // The failed chunk may be in some tensors and not others: the partial file keeps the
+        // rows every tensor has.
+        let kept = self.keep::<L>();
+        Err(SinkFailure {
+            written: kept.rows,
+            partial: kept.path,
+            source,
         })
     }
 
@@ -193,7 +200,10 @@ impl<P> TensorsFile<P> {
         P: Parts<L>,
     {
         let dest = self.dest.clone();
-        let parts = Parts::<L>::parts(self.parts);
+        let Some(parts) = self.parts else {
+            return Err(closed(&dest));
+        };
+        let parts = Parts::<L>::parts(parts);
         let rows = common_rows(&parts);
         match assemble(&dest, parts, rows, &dest) {
             Ok((bytes, data_offset)) => Ok(FileOutput {
@@ -213,11 +223,27 @@ impl<P> TensorsFile<P> {
     }
 
     /// Keeps the rows every tensor has in `<dest>.partial`.
-    pub(crate) fn abandon<L: Layout>(self) -> Partial
+    pub(crate) fn abandon<L: Layout>(mut self) -> Partial
     where
         P: Parts<L>,
     {
-        let parts = Parts::<L>::parts(self.parts);
+        self.keep::<L>()
+    }
+
+    /// Closes the writer, keeping the rows every tensor has in `<dest>.partial` (nothing when
+    /// it was closed already).
+    fn keep<L: Layout>(&mut self) -> Partial
+    where
+        P: Parts<L>,
+    {
+        let Some(parts) = self.parts.take() else {
+            return Partial {
+                rows: 0,
+                path: None,
+                error: None,
+            };
+        };
+        let parts = Parts::<L>::parts(parts);
         let rows = common_rows(&parts);
         let partial = partial_path(&self.dest);
         match assemble(&self.dest, parts, rows, &partial) {
@@ -232,6 +258,19 @@ impl<P> TensorsFile<P> {
                 error: Some(error),
             },
         }
+    }
+}
+
+/// The failure of a writer used after it failed.
+fn closed(dest: &Path) -> SinkFailure {
+    SinkFailure {
+        written: 0,
+        partial: None,
+        source: SinkError::io(
+            "write to",
+            dest,
+            io::Error::other("the writer was closed by an earlier failure"),
+        ),
     }
 }
 
