@@ -669,3 +669,92 @@ fn a_full_disk_during_write_safetensors_is_an_error_and_leaves_no_temporary_file
         None => assert!(names.is_empty(), "{names:?}"),
     }
 }
+
+/// Several outputs through the unit-by-unit shards: two partitions write one job, each field
+/// in its own directory, and the second to finish completes every output.
+#[test]
+fn partitions_of_a_several_output_shard_job_complete_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |k| {
+        labelled::pipeline()
+            .chunk_rows(4)
+            .shard_rows(8)
+            .job_key("labelled-v1")
+            .partition(k, 2)
+            .write_npy_shards(0..50u32, dir.path())
+            .unwrap()
+    };
+    let first = run(1);
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|out| !out.complete));
+    let second = run(0);
+    assert!(second.iter().all(|out| out.complete));
+    assert_eq!(second[0].dir, dir.path().join("pixels"));
+    assert_eq!(second[1].dir, dir.path().join("class"));
+    // Every shard of both outputs, in order, holds the rows of `batch`.
+    let batch = labelled::batch(0..50u32);
+    let mut class = Vec::new();
+    for j in 0..7 {
+        let path = dir.path().join("class").join(format!("part-{j:05}.npy"));
+        let bytes = std::fs::read(&path).unwrap();
+        let header = 10 + usize::from(u16::from_le_bytes([bytes[8], bytes[9]]));
+        class.extend(
+            bytes[header..]
+                .chunks(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap())),
+        );
+    }
+    assert_eq!(class, batch.class.into_raw_vec_and_offset().0);
+    // A rerun of the complete job returns at once, with every shard resumed.
+    let again = run(0);
+    assert!(again.iter().all(|out| out.complete && out.resumed > 0));
+}
+
+/// Several outputs as arrays of one Zarr group, read back by zarr-python.
+#[cfg(feature = "zarr")]
+#[test]
+fn write_zarr_puts_one_array_per_field_in_one_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data.zarr");
+    let items: Vec<f32> = (0..300)
+        .map(|i| if i % 7 == 3 { -1.0 } else { i as f32 })
+        .collect();
+    let out = keep_positive::pipeline()
+        .chunk_rows(16)
+        .shard_rows(64)
+        .write_zarr(&items, &store)
+        .unwrap();
+    let names: Vec<_> = out.iter().map(|o| o.name.clone()).collect();
+    assert_eq!(names, ["x", "y"]);
+    assert_eq!(out[0].shape, vec![300, 3]);
+    assert_eq!(out[1].shape, vec![300, 1]);
+    assert_eq!(out[0].valid.as_deref(), Some("x_valid"));
+    let kept = keep_positive::batch(&items).rows.y.nrows();
+    assert_eq!(kept, 300 - 44); // 43 negative items and a zero
+    assert!(out
+        .iter()
+        .all(|o| o.complete && o.kept == kept && o.rows == 300));
+    let script = r#"
+import sys, zarr, numpy as np
+g = zarr.open_group(sys.argv[1], mode="r")
+x, y, v = g["x"][:], g["y"][:], g["y_valid"][:]
+assert x.shape == (300, 3) and y.shape == (300, 1) and x.dtype == np.float16 and y.dtype == np.uint8
+print(int(v.sum()), f"{x.astype(np.float64).sum():.1f}", int(y.astype(np.int64).sum()))
+"#;
+    let Some(read) = python(script, &store) else {
+        return;
+    };
+    let batch = keep_positive::batch(&items);
+    let expected = format!(
+        "{} {:.1} {}",
+        batch.rows.y.nrows(),
+        batch
+            .rows
+            .x
+            .iter()
+            .map(|v| f64::from(v.to_f32()))
+            .sum::<f64>(),
+        batch.rows.y.iter().map(|&v| i64::from(v)).sum::<i64>()
+    );
+    assert_eq!(read, expected);
+}

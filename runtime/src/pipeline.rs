@@ -76,7 +76,7 @@ pub struct Pipeline<R, X = Serial> {
     scale: scale::Scale,
 }
 
-mod scale;
+pub(crate) mod scale;
 
 /// How a [`Pipeline`] computes its chunks: on the calling thread (`Serial`, the default), or
 /// on several threads (`Threaded`, from `Pipeline::threads`). Type states: nothing to call.

@@ -10,10 +10,11 @@ use crate::drivers::{Outputs, WriteRows};
 use crate::element::Element;
 use crate::error::Error;
 use crate::io::{
-    ChunkSink, FileOutput, NpyElement, NpyShardWriter, NpyWriter, Partial, Parts,
-    SafetensorsElement, ShardsOutput, SinkError, SinkFailure, Spill, TensorsFile,
+    ChunkSink, FileOutput, Fingerprint, NpyElement, NpyWriter, Partial, Parts, SafetensorsElement,
+    Shard, ShardJob, ShardsOutput, SinkError, SinkFailure, Spill, TensorsFile,
 };
 use crate::layout::{Col, Layout};
+use crate::pipeline::scale::{exact_length, failure, UnitSink, Units};
 use crate::pipeline::{exec::Exec, sink_error, Pipeline, Sink};
 use crate::policy::Policy;
 
@@ -169,9 +170,6 @@ pub trait FileSinks: Layout {
     /// One `.npy` writer per output.
     #[doc(hidden)]
     type Files: Sink<Self, Output = Vec<FileOutput>>;
-    /// One shard writer per output.
-    #[doc(hidden)]
-    type Shards: Sink<Self, Output = Vec<ShardsOutput>>;
     /// Creates `dir/{name}.npy` for each output.
     #[doc(hidden)]
     fn npy_files(
@@ -179,14 +177,6 @@ pub trait FileSinks: Layout {
         names: &[&str],
         shape: Self::Shape,
     ) -> Result<Self::Files, SinkFailure>;
-    /// Creates `dir/{name}/` shards for each output, of `rows` rows each.
-    #[doc(hidden)]
-    fn npy_shards(
-        dir: &Path,
-        names: &[&str],
-        shape: Self::Shape,
-        rows: usize,
-    ) -> Result<Self::Shards, SinkFailure>;
 }
 
 /// One safetensors tensor per output, in one file.
@@ -263,7 +253,6 @@ impl<L: Layout, P: Parts<L>> Sink<L> for TensorsFile<P> {
 
 impl<T: NpyElement, D: ndarray::RemoveAxis + 'static> FileSinks for Col<T, D> {
     type Files = One<NpyWriter<T>>;
-    type Shards = One<NpyShardWriter<T>>;
 
     fn npy_files(
         dir: &Path,
@@ -276,25 +265,10 @@ impl<T: NpyElement, D: ndarray::RemoveAxis + 'static> FileSinks for Col<T, D> {
             shape.shape,
         )?))
     }
-
-    fn npy_shards(
-        dir: &Path,
-        names: &[&str],
-        shape: Self::Shape,
-        rows: usize,
-    ) -> Result<Self::Shards, SinkFailure> {
-        let name = names.first().copied().unwrap_or("rows");
-        Ok(One(NpyShardWriter::create(
-            dir.join(name),
-            shape.shape,
-            rows,
-        )?))
-    }
 }
 
 impl<A: FileSinks, B: FileSinks> FileSinks for (A, B) {
     type Files = (A::Files, B::Files);
-    type Shards = (A::Shards, B::Shards);
 
     fn npy_files(
         dir: &Path,
@@ -303,17 +277,6 @@ impl<A: FileSinks, B: FileSinks> FileSinks for (A, B) {
     ) -> Result<Self::Files, SinkFailure> {
         let first = A::npy_files(dir, names, shape.0)?;
         let rest = B::npy_files(dir, names.get(1..).unwrap_or_default(), shape.1)?;
-        Ok((first, rest))
-    }
-
-    fn npy_shards(
-        dir: &Path,
-        names: &[&str],
-        shape: Self::Shape,
-        rows: usize,
-    ) -> Result<Self::Shards, SinkFailure> {
-        let first = A::npy_shards(dir, names, shape.0, rows)?;
-        let rest = B::npy_shards(dir, names.get(1..).unwrap_or_default(), shape.1, rows)?;
         Ok((first, rest))
     }
 }
@@ -371,58 +334,14 @@ impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
         <M::Rows as Rows>::Layout: FileSinks,
         X: Exec<Multi<M>, I::IntoIter>,
     {
-        self.write_into_dir(items, dir.as_ref(), |dir, names, shape, _| {
-            <<M::Rows as Rows>::Layout as FileSinks>::npy_files(dir, names, shape)
-        })
-    }
-
-    /// Streams every output into `.npy` shards of its own, `dir/{field}/` for each field, of
-    /// [`Pipeline::rows_per_chunk`] rows each, in one pass, as an [`NpyShardWriter`] writes
-    /// them: every shard is renamed into place when the run ends (the shard-by-shard commits,
-    /// resume and partitions of a one-output `write_npy_shards` are not here yet). Returns the
-    /// shards' reports, in the order of the fields.
-    ///
-    /// # Errors
-    /// As a one-output `write_npy_shards`.
-    pub fn write_npy_shards<I>(
-        self,
-        items: I,
-        dir: impl AsRef<Path>,
-    ) -> Result<Vec<ShardsOutput>, Error<M::Error>>
-    where
-        I: IntoIterator,
-        M: RowsFn<I::Item>,
-        <M::Rows as Rows>::Layout: FileSinks,
-        X: Exec<Multi<M>, I::IntoIter>,
-    {
-        self.write_into_dir(items, dir.as_ref(), |dir, names, shape, rows| {
-            <<M::Rows as Rows>::Layout as FileSinks>::npy_shards(dir, names, shape, rows)
-        })
-    }
-
-    /// Creates `dir`, then its writers with `create(dir, names, shapes, rows per chunk)`, then
-    /// streams the rows into them.
-    fn write_into_dir<I, S>(
-        self,
-        items: I,
-        dir: &Path,
-        create: impl FnOnce(
-            &Path,
-            &[&str],
-            <<M::Rows as Rows>::Layout as Layout>::Shape,
-            usize,
-        ) -> Result<S, SinkFailure>,
-    ) -> Result<S::Output, Error<M::Error>>
-    where
-        I: IntoIterator,
-        M: RowsFn<I::Item>,
-        X: Exec<Multi<M>, I::IntoIter>,
-        S: Sink<<M::Rows as Rows>::Layout>,
-    {
+        let dir = dir.as_ref();
         create_dir(dir)?;
-        let rows = self.rows_per_chunk();
-        let sinks =
-            create(dir, <M::Rows as Rows>::NAMES, M::Rows::shape(), rows).map_err(sink_error)?;
+        let sinks = <<M::Rows as Rows>::Layout as FileSinks>::npy_files(
+            dir,
+            <M::Rows as Rows>::NAMES,
+            M::Rows::shape(),
+        )
+        .map_err(sink_error)?;
         self.write(items, sinks)
     }
 
@@ -515,5 +434,277 @@ where
         row: <R::Layout as Layout>::Row<'_>,
     ) -> Result<bool, P::Failure<E>> {
         (self.write)(item, row)
+    }
+}
+
+/// What a unit-by-unit output needs of each output's job: how to make one fingerprint.
+type FingerprintOf<'f> = &'f dyn Fn(&str, &str, &[usize]) -> Fingerprint;
+
+/// One `.npy` shard job per output, `dir/{name}/`, committed unit by unit together.
+pub trait ShardJobs: Layout {
+    /// The jobs.
+    #[doc(hidden)]
+    type Jobs: UnitSink<Self>;
+    /// Opens `dir/{name}/` for each output; `fingerprint(name, dtype, row shape)`.
+    #[doc(hidden)]
+    fn shard_jobs(
+        dir: &Path,
+        names: &[&str],
+        shape: Self::Shape,
+        shard_items: usize,
+        fingerprint: FingerprintOf<'_>,
+    ) -> Result<Self::Jobs, SinkError>;
+    /// Each output's report, in order.
+    #[doc(hidden)]
+    fn shard_reports(jobs: &Self::Jobs, done: &Units, out: &mut Vec<ShardsOutput>);
+}
+
+impl<T: NpyElement, D: ndarray::RemoveAxis + 'static> ShardJobs for Col<T, D> {
+    type Jobs = ShardJob<T>;
+
+    fn shard_jobs(
+        dir: &Path,
+        names: &[&str],
+        shape: Self::Shape,
+        shard_items: usize,
+        fingerprint: FingerprintOf<'_>,
+    ) -> Result<ShardJob<T>, SinkError> {
+        let name = names.first().copied().unwrap_or("rows");
+        let print = fingerprint(name, T::DESCR, shape.shape);
+        ShardJob::open(&dir.join(name), shape.shape, shard_items, print)
+    }
+
+    fn shard_reports(job: &ShardJob<T>, done: &Units, out: &mut Vec<ShardsOutput>) {
+        out.push(ShardsOutput {
+            dir: job.dir().to_path_buf(),
+            manifest: job.dir().join(crate::SHARD_MANIFEST),
+            rows: done.rows,
+            shards: done
+                .units
+                .iter()
+                .map(|&(index, rows)| Shard {
+                    path: job.shard_path(index),
+                    rows,
+                })
+                .collect(),
+            skipped: done.skipped.clone(),
+            complete: done.complete,
+            resumed: done.resumed,
+        });
+    }
+}
+
+impl<A: ShardJobs, B: ShardJobs> ShardJobs for (A, B) {
+    type Jobs = (A::Jobs, B::Jobs);
+
+    fn shard_jobs(
+        dir: &Path,
+        names: &[&str],
+        shape: Self::Shape,
+        shard_items: usize,
+        fingerprint: FingerprintOf<'_>,
+    ) -> Result<Self::Jobs, SinkError> {
+        let first = A::shard_jobs(dir, names, shape.0, shard_items, fingerprint)?;
+        let rest = names.get(1..).unwrap_or_default();
+        let second = B::shard_jobs(dir, rest, shape.1, shard_items, fingerprint)?;
+        Ok((first, second))
+    }
+
+    fn shard_reports(jobs: &Self::Jobs, done: &Units, out: &mut Vec<ShardsOutput>) {
+        A::shard_reports(&jobs.0, done, out);
+        B::shard_reports(&jobs.1, done, out);
+    }
+}
+
+/// One Zarr array per output, `{name}` in one group, committed unit by unit together.
+#[cfg(feature = "zarr")]
+pub trait ZarrJobs: Layout {
+    /// The jobs.
+    #[doc(hidden)]
+    type Jobs: UnitSink<Self>;
+    /// Opens the array `{name}` of each output; `layout` with the output's name and row shape.
+    #[doc(hidden)]
+    fn zarr_jobs(
+        storage: &crate::io::Storage,
+        location: &Path,
+        names: &[&str],
+        shape: Self::Shape,
+        layout: &crate::io::ZarrLayout,
+        fingerprint: FingerprintOf<'_>,
+    ) -> Result<Self::Jobs, SinkError>;
+    /// Each output's report, in order.
+    #[doc(hidden)]
+    fn zarr_reports(jobs: &Self::Jobs, done: &Units, out: &mut Vec<crate::io::ZarrOutput>);
+}
+
+#[cfg(feature = "zarr")]
+impl<T: crate::io::ZarrElement, D: ndarray::RemoveAxis + 'static> ZarrJobs for Col<T, D> {
+    type Jobs = crate::io::ZarrJob<T>;
+
+    fn zarr_jobs(
+        storage: &crate::io::Storage,
+        location: &Path,
+        names: &[&str],
+        shape: Self::Shape,
+        layout: &crate::io::ZarrLayout,
+        fingerprint: FingerprintOf<'_>,
+    ) -> Result<Self::Jobs, SinkError> {
+        let name = names.first().copied().unwrap_or("rows");
+        let layout = crate::io::ZarrLayout {
+            name: name.to_owned(),
+            row_shape: shape.shape.to_vec(),
+            ..layout.clone()
+        };
+        let print = fingerprint(name, T::ZARR_DTYPE, shape.shape);
+        crate::io::ZarrJob::open(storage.clone(), location.to_path_buf(), layout, print)
+    }
+
+    fn zarr_reports(job: &Self::Jobs, done: &Units, out: &mut Vec<crate::io::ZarrOutput>) {
+        out.push(crate::io::ZarrOutput {
+            store: job.location().clone(),
+            name: job.name().to_owned(),
+            shape: job.shape(),
+            rows: done.items,
+            kept: done.rows,
+            units: done.units.iter().map(|&(unit, _)| unit).collect(),
+            skipped: done.skipped.clone(),
+            valid: job.valid_name(),
+            resumed: done.resumed,
+            complete: done.complete,
+        });
+    }
+}
+
+#[cfg(feature = "zarr")]
+impl<A: ZarrJobs, B: ZarrJobs> ZarrJobs for (A, B) {
+    type Jobs = (A::Jobs, B::Jobs);
+
+    fn zarr_jobs(
+        storage: &crate::io::Storage,
+        location: &Path,
+        names: &[&str],
+        shape: Self::Shape,
+        layout: &crate::io::ZarrLayout,
+        fingerprint: FingerprintOf<'_>,
+    ) -> Result<Self::Jobs, SinkError> {
+        let first = A::zarr_jobs(storage, location, names, shape.0, layout, fingerprint)?;
+        let rest = names.get(1..).unwrap_or_default();
+        let second = B::zarr_jobs(storage, location, rest, shape.1, layout, fingerprint)?;
+        Ok((first, second))
+    }
+
+    fn zarr_reports(jobs: &Self::Jobs, done: &Units, out: &mut Vec<crate::io::ZarrOutput>) {
+        A::zarr_reports(&jobs.0, done, out);
+        B::zarr_reports(&jobs.1, done, out);
+    }
+}
+
+impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
+    /// Streams every output into `.npy` shards of its own, `dir/{field}/` for each field, in one
+    /// pass, as a one-output [`Pipeline::write_npy_shards`] writes them: shard `j` of every
+    /// output holds items `j·n .. (j+1)·n` ([`Pipeline::shard_rows`]), each committed as soon as
+    /// it is complete in every output, each directory's manifest last; a rerun resumes after
+    /// the shards committed in all outputs, and [`Pipeline::partition`] shares the job among
+    /// workers. Returns the outputs' reports, in the order of the fields.
+    ///
+    /// # Errors
+    /// As a one-output `write_npy_shards`.
+    pub fn write_npy_shards<I>(
+        mut self,
+        items: I,
+        dir: impl AsRef<Path>,
+    ) -> Result<Vec<ShardsOutput>, Error<M::Error>>
+    where
+        I: IntoIterator,
+        M: RowsFn<I::Item>,
+        <M::Rows as Rows>::Layout: ShardJobs,
+        X: for<'a> Exec<Multi<M>, crate::pipeline::exec::Window<'a, I::IntoIter>>,
+    {
+        let dir = dir.as_ref();
+        create_dir(dir)?;
+        let items = items.into_iter();
+        let length = exact_length(&items);
+        let shard_items = self.shard_items();
+        let partition = self.checked_partition(dir, length)?;
+        let jobs = {
+            let print = |name: &str, dtype: &str, shape: &[usize]| {
+                self.fingerprint(
+                    dtype,
+                    shape,
+                    length,
+                    [
+                        ("shard_rows", serde_json::json!(shard_items)),
+                        ("output", serde_json::json!(name)),
+                    ],
+                )
+            };
+            <<M::Rows as Rows>::Layout as ShardJobs>::shard_jobs(
+                dir,
+                <M::Rows as Rows>::NAMES,
+                M::Rows::shape(),
+                shard_items,
+                &print,
+            )
+        };
+        let mut jobs = jobs.map_err(|source| sink_error(failure(source)))?;
+        let done = self.run_units(items, &mut jobs, shard_items, partition, length)?;
+        let mut out = Vec::new();
+        <<M::Rows as Rows>::Layout as ShardJobs>::shard_reports(&jobs, &done, &mut out);
+        Ok(out)
+    }
+
+    /// Writes every output as an array of one Zarr v3 group at `store`, named by its field, in
+    /// one pass, as a one-output [`Pipeline::write_zarr`] writes one array: the same chunks,
+    /// shards, compression, partitions and resume, a unit committed only when it is stored in
+    /// every array, and `{field}_valid` beside each when items can be dropped. Returns the
+    /// arrays' reports, in the order of the fields (feature `zarr`).
+    ///
+    /// # Errors
+    /// As a one-output `write_zarr`.
+    #[cfg(feature = "zarr")]
+    pub fn write_zarr<I>(
+        mut self,
+        items: I,
+        store: impl AsRef<Path>,
+    ) -> Result<Vec<crate::io::ZarrOutput>, Error<M::Error>>
+    where
+        I: IntoIterator,
+        M: RowsFn<I::Item>,
+        <M::Rows as Rows>::Layout: ZarrJobs,
+        X: for<'a> Exec<Multi<M>, crate::pipeline::exec::Window<'a, I::IntoIter>>,
+    {
+        let location = store.as_ref().to_path_buf();
+        let items = items.into_iter();
+        let length = exact_length(&items);
+        let chunk_rows = self.rows_per_chunk();
+        let layout = self
+            .zarr_layout(&location, chunk_rows, length, <M::Policy as Policy>::DROPS)
+            .map_err(|source| sink_error(failure(source)))?;
+        let partition = self.checked_partition(&location, length)?;
+        let unit_items = layout.unit_items();
+        let storage =
+            crate::io::open_store(&location).map_err(|source| sink_error(failure(source)))?;
+        let jobs = {
+            let print = |name: &str, dtype: &str, shape: &[usize]| {
+                let named = crate::io::ZarrLayout {
+                    name: name.to_owned(),
+                    ..layout.clone()
+                };
+                self.fingerprint(dtype, shape, length, named.fingerprint_fields())
+            };
+            <<M::Rows as Rows>::Layout as ZarrJobs>::zarr_jobs(
+                &storage,
+                &location,
+                <M::Rows as Rows>::NAMES,
+                M::Rows::shape(),
+                &layout,
+                &print,
+            )
+        };
+        let mut jobs = jobs.map_err(|source| sink_error(failure(source)))?;
+        let done = self.run_units(items, &mut jobs, unit_items, partition, length)?;
+        let mut out = Vec::new();
+        <<M::Rows as Rows>::Layout as ZarrJobs>::zarr_reports(&jobs, &done, &mut out);
+        Ok(out)
     }
 }

@@ -62,7 +62,7 @@ pub use self::shards::{NpyShardWriter, Shard, ShardsOutput, SHARD_MANIFEST};
 pub use self::stream::FileWriter;
 pub(crate) use self::tensors::{Parts, Spill, TensorsFile};
 #[cfg(feature = "zarr")]
-pub(crate) use self::zarr::{open_store, ZarrJob, ZarrLayout};
+pub(crate) use self::zarr::{open_store, Storage, ZarrJob, ZarrLayout};
 #[cfg(feature = "zarr")]
 pub use self::zarr::{Compression, ZarrElement, ZarrOutput};
 

@@ -44,7 +44,7 @@ const JOB_FILE: &str = "job.json";
 /// What a job computes, as recorded beside its shards: two runs with equal fingerprints
 /// write the same shards. Fields are compared one by one, so that a mismatch names the field.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Fingerprint(Map<String, Value>);
+pub struct Fingerprint(Map<String, Value>);
 
 impl Fingerprint {
     /// A fingerprint of the given fields (name, value), in any order.
@@ -90,7 +90,7 @@ impl Fingerprint {
 
 /// One committed shard, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ShardRecord {
+pub struct ShardRecord {
     /// Rows in the shard.
     pub(crate) rows: usize,
     /// Items the shard's rows came from (`S`, or fewer for the last shard).
@@ -129,7 +129,7 @@ impl ShardRecord {
 
 /// One job's shards in one directory, opened by one worker.
 #[derive(Debug)]
-pub(crate) struct ShardJob<T: NpyElement> {
+pub struct ShardJob<T: NpyElement> {
     dir: PathBuf,
     row_shape: Vec<usize>,
     shard_items: usize,

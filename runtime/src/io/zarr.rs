@@ -139,7 +139,7 @@ pub struct ZarrOutput {
 
 /// The layout of an array to write.
 #[derive(Debug, Clone)]
-pub(crate) struct ZarrLayout {
+pub struct ZarrLayout {
     pub(crate) name: String,
     pub(crate) row_shape: Vec<usize>,
     pub(crate) chunk_rows: usize,
@@ -171,11 +171,11 @@ impl ZarrLayout {
     }
 }
 
-type Storage = ReadableWritableListableStorage;
+pub type Storage = ReadableWritableListableStorage;
 type StoredArray = Array<dyn zarrs::storage::ReadableWritableListableStorageTraits>;
 
 /// One job's array in one store, opened by one worker.
-pub(crate) struct ZarrJob<T: ZarrElement> {
+pub struct ZarrJob<T: ZarrElement> {
     store: Storage,
     location: PathBuf,
     layout: ZarrLayout,
@@ -408,6 +408,10 @@ impl<T: ZarrElement> ZarrJob<T> {
     }
 
     /// The group's location.
+    pub(crate) fn name(&self) -> &str {
+        &self.layout.name
+    }
+
     pub(crate) fn location(&self) -> &PathBuf {
         &self.location
     }

@@ -10,14 +10,16 @@ use serde_json::json;
 
 use super::exec::Exec;
 use super::{sink_error, Pipeline};
-use crate::drivers::Stop;
+use crate::drivers::{Outputs, Stop, WriteRows};
 use crate::error::{Error, ItemError, OutputCause};
 use crate::io::{
     Fingerprint, NpyElement, NpyWriter, Shard, ShardJob, ShardRecord, ShardsOutput, SinkError,
     SinkFailure, Ticker,
 };
+use crate::layout::{Col, Layout};
 use crate::partition::Partition;
 use crate::row::{RowFn, RowSpec};
+use ndarray::RemoveAxis;
 
 /// The options of jobs that outlive a process; part of every [`Pipeline`].
 #[derive(Debug, Clone, Default)]
@@ -66,7 +68,7 @@ impl<I: Iterator> Iterator for Window<'_, I> {
     }
 }
 
-impl<R: RowSpec, X> Pipeline<R, X> {
+impl<R: Outputs, X> Pipeline<R, X> {
     /// Items per `.npy` shard of [`write_npy_shards`](Pipeline::write_npy_shards), independent
     /// of the chunk buffer's rows (at least 1; by default, the chunk's rows). Shard `j` holds
     /// the rows of items `j·n .. (j+1)·n`: all `n` of them, or fewer when the row function drops
@@ -157,6 +159,261 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         self
     }
 
+    /// How [`write_zarr`](Pipeline::write_zarr) compresses its chunks (feature `zarr`): not
+    /// at all (the default) or with zstd.
+    ///
+    /// ```
+    /// # use preallocate_runtime::__private::{Axes1, FnRow};
+    /// # use preallocate_runtime::{policy, Compression, Pipeline};
+    /// # use std::convert::Infallible;
+    /// # let id = FnRow::<_, u32, Axes1<1>, Infallible, policy::Plain, true>::new(
+    /// #     |x: u32, row: &mut [u32]| { row[0] = x; Ok::<bool, Infallible>(true) },
+    /// # );
+    /// let dir = tempfile::tempdir()?;
+    /// let out = Pipeline::new(id).compression(Compression::Zstd(3)).write_zarr(0..100, dir.path(), "x")?;
+    /// assert_eq!(out.shape, vec![100, 1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "zarr")]
+    #[must_use]
+    pub fn compression(mut self, compression: crate::io::Compression) -> Self {
+        self.scale.compression = compression;
+        self
+    }
+
+    /// Items per `.npy` shard: [`shard_rows`](Pipeline::shard_rows), else the chunk's rows.
+    pub(crate) fn shard_items(&self) -> usize {
+        self.scale
+            .shard_rows
+            .unwrap_or_else(|| self.rows_per_chunk())
+    }
+
+    /// The layout every array of a Zarr job shares (its name and row shape are the array's):
+    /// chunks of `chunk_rows`, the shards, the compression, whether several workers write it
+    /// and whether rows can be dropped. `path` names the output in errors.
+    #[cfg(feature = "zarr")]
+    pub(crate) fn zarr_layout(
+        &self,
+        path: &Path,
+        chunk_rows: usize,
+        length: Option<usize>,
+        drops: bool,
+    ) -> Result<crate::io::ZarrLayout, SinkError> {
+        if let Some(shard_rows) = self.scale.shard_rows {
+            if shard_rows % chunk_rows != 0 {
+                return Err(SinkError::ShardRowsNotMultiple {
+                    path: path.to_path_buf(),
+                    chunk_rows,
+                    shard_rows,
+                });
+            }
+        }
+        Ok(crate::io::ZarrLayout {
+            name: String::new(),
+            row_shape: Vec::new(),
+            chunk_rows,
+            shard_rows: self.scale.shard_rows,
+            compression: self.scale.compression,
+            length,
+            partitioned: self.scale.partition.is_some_and(|(_, count)| count > 1),
+            drops,
+        })
+    }
+
+    /// The job's fingerprint: the row function, the dtype (`dtype`, as the format names it),
+    /// the row shape, the input's length, the user's key, and the format's own `fields`.
+    pub(crate) fn fingerprint<const N: usize>(
+        &self,
+        dtype: &str,
+        row_shape: &[usize],
+        length: Option<usize>,
+        fields: [(&'static str, serde_json::Value); N],
+    ) -> Fingerprint {
+        Fingerprint::new(
+            [
+                ("row_fn", json!(std::any::type_name::<R>())),
+                ("dtype", json!(dtype)),
+                ("row_shape", json!(row_shape)),
+                ("items", json!(length)),
+                ("key", json!(self.scale.job_key)),
+            ]
+            .into_iter()
+            .chain(fields),
+        )
+    }
+
+    /// The one driver of outputs written unit by unit (a unit: the items of one shard or
+    /// chunk): this worker's units in order, each computed through the engine's loop on its
+    /// own items (a [`Window`]) and committed, or skipped when an earlier run committed it.
+    pub(crate) fn run_units<I, S>(
+        &mut self,
+        items: I,
+        sink: &mut S,
+        unit_items: usize,
+        partition: Partition,
+        length: Option<usize>,
+    ) -> Result<Units, Error<<R as WriteRows<I::Item>>::Error>>
+    where
+        I: Iterator,
+        R: WriteRows<I::Item>,
+        X: for<'a> Exec<R, Window<'a, I>>,
+        S: UnitSink<R::Layout>,
+    {
+        let total = length.map(|n| n.div_ceil(unit_items));
+        let range = match total {
+            Some(total) => partition.range(total),
+            None => 0..usize::MAX,
+        };
+        let chunk_rows = self.rows_per_chunk().min(unit_items);
+        let ticker = self.unit_ticker(length.map(|n| {
+            let start = range.start.saturating_mul(unit_items).min(n);
+            range.end.saturating_mul(unit_items).min(n) - start
+        }));
+        let mut items = items.peekable();
+        // The items before this worker's range: skipped, not computed.
+        let before = range.start.saturating_mul(unit_items);
+        if before > 0 {
+            let _ = items.nth(before - 1);
+        }
+        let mut done = Units::default();
+        let mut unit = range.start;
+        while unit < range.end && !sink.is_complete() {
+            if let Some(record) = sink.committed(unit) {
+                let record = record.clone();
+                ticker.advance(record.items);
+                let ended = record.items < unit_items
+                    || (record.items > 0 && items.nth(record.items - 1).is_none());
+                done.add(unit, record, true);
+                unit += 1;
+                if ended {
+                    break;
+                }
+                continue;
+            }
+            if total.is_none() && items.peek().is_none() {
+                break;
+            }
+            let first = unit * unit_items;
+            let mut writer = sink
+                .start(unit)
+                .map_err(|failure| done.failed(sink, failure))?;
+            let taken = Cell::new(0);
+            let window = Window {
+                inner: &mut items,
+                left: unit_items,
+                taken: &taken,
+            };
+            let run = self.exec.run_chunks(
+                &mut self.row_fn,
+                window,
+                chunk_rows,
+                |chunk: <R::Layout as Layout>::View<'_>| {
+                    let rows = R::Layout::view_rows(&chunk);
+                    sink.write(&mut writer, chunk)?;
+                    ticker.advance(rows);
+                    Ok::<(), SinkFailure>(())
+                },
+            );
+            match run {
+                Ok(skipped) => {
+                    let record = ShardRecord {
+                        rows: taken.get() - skipped.len(),
+                        items: taken.get(),
+                        skipped: skipped.into_iter().map(|i| first + i).collect(),
+                    };
+                    sink.commit(unit, writer, &record)
+                        .map_err(|failure| done.failed(sink, failure))?;
+                    let ended = record.items < unit_items;
+                    done.add(unit, record, false);
+                    unit += 1;
+                    if ended {
+                        break;
+                    }
+                }
+                Err(Stop::Target(failure)) => {
+                    ticker.abandon();
+                    return Err(done.failed(sink, failure));
+                }
+                Err(Stop::Item(failed)) => {
+                    ticker.abandon();
+                    let kept = sink.abandon(writer);
+                    return Err(Error::Output {
+                        written: done.rows + kept,
+                        partial: Some(sink.location()),
+                        cause: OutputCause::Item(ItemError {
+                            index: first + failed.index,
+                            error: failed.failure.into(),
+                        }),
+                    });
+                }
+            }
+        }
+        let units = if sink.is_complete() {
+            sink.committed_count()
+        } else {
+            total.unwrap_or(unit)
+        };
+        done.complete = match sink.finish(units) {
+            Ok(complete) => complete,
+            Err(source) => {
+                ticker.abandon();
+                return Err(done.failed(sink, failure(source)));
+            }
+        };
+        if sink.is_complete() && done.units.is_empty() {
+            // Complete when opened: this worker's units as recorded.
+            for index in range.start..range.end.min(units) {
+                if let Some(record) = sink.committed(index) {
+                    done.add(index, record.clone(), true);
+                }
+            }
+        }
+        ticker.finish();
+        Ok(done)
+    }
+
+    pub(crate) fn checked_partition<E>(
+        &self,
+        dir: &Path,
+        length: Option<usize>,
+    ) -> Result<Partition, Error<E>> {
+        let fail = |error| {
+            sink_error(SinkFailure {
+                written: 0,
+                partial: None,
+                source: SinkError::Partition {
+                    path: dir.to_path_buf(),
+                    error: Box::new(error),
+                },
+            })
+        };
+        let Some((index, count)) = self.scale.partition else {
+            return Ok(Partition::WHOLE);
+        };
+        let partition = Partition::new(index, count).map_err(fail)?;
+        if !partition.is_whole() && length.is_none() {
+            return Err(fail(crate::PartitionError::UnknownLength { partition }));
+        }
+        Ok(partition)
+    }
+
+    fn unit_ticker(&self, total: Option<usize>) -> Ticker {
+        if !self.progress {
+            return Ticker::none();
+        }
+        #[cfg(feature = "progress")]
+        {
+            Ticker::new(crate::io::Progress::stderr(total.map(|n| n as u64)))
+        }
+        #[cfg(not(feature = "progress"))]
+        {
+            let _ = total;
+            Ticker::none()
+        }
+    }
+}
+
+impl<R: RowSpec, X> Pipeline<R, X> {
     /// [`Pipeline::write_npy_shards`]: shards of items in item order, each committed as soon
     /// as it is complete, resumed by a rerun of the same job.
     pub(super) fn write_shards<I>(
@@ -172,13 +429,11 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     {
         let items = items.into_iter();
         let length = exact_length(&items);
-        let shard_items = self
-            .scale
-            .shard_rows
-            .unwrap_or_else(|| self.rows_per_chunk());
+        let shard_items = self.shard_items();
         let partition = self.checked_partition(dir, length)?;
         let fingerprint = self.fingerprint(
             <R::Dtype as NpyElement>::DESCR,
+            R::SHAPE,
             length,
             [("shard_rows", json!(shard_items))],
         );
@@ -201,28 +456,6 @@ impl<R: RowSpec, X> Pipeline<R, X> {
             complete: done.complete,
             resumed: done.resumed,
         })
-    }
-
-    /// How [`write_zarr`](Pipeline::write_zarr) compresses its chunks (feature `zarr`): not
-    /// at all (the default) or with zstd.
-    ///
-    /// ```
-    /// # use preallocate_runtime::__private::{Axes1, FnRow};
-    /// # use preallocate_runtime::{policy, Compression, Pipeline};
-    /// # use std::convert::Infallible;
-    /// # let id = FnRow::<_, u32, Axes1<1>, Infallible, policy::Plain, true>::new(
-    /// #     |x: u32, row: &mut [u32]| { row[0] = x; Ok::<bool, Infallible>(true) },
-    /// # );
-    /// let dir = tempfile::tempdir()?;
-    /// let out = Pipeline::new(id).compression(Compression::Zstd(3)).write_zarr(0..100, dir.path(), "x")?;
-    /// assert_eq!(out.shape, vec![100, 1]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[cfg(feature = "zarr")]
-    #[must_use]
-    pub fn compression(mut self, compression: crate::io::Compression) -> Self {
-        self.scale.compression = compression;
-        self
     }
 
     /// Writes the rows as array `name` of the Zarr v3 group at `store` (a directory, created
@@ -296,29 +529,23 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         let length = exact_length(&items);
         let chunk_rows = self.rows_per_chunk();
         let fail = |source| sink_error(failure(source));
-        if let Some(shard_rows) = self.scale.shard_rows {
-            if shard_rows % chunk_rows != 0 {
-                return Err(fail(SinkError::ShardRowsNotMultiple {
-                    path: location.join(name),
-                    chunk_rows,
-                    shard_rows,
-                }));
-            }
-        }
-        let partition = self.checked_partition(&location.join(name), length)?;
         let layout = ZarrLayout {
             name: name.to_string(),
             row_shape: R::SHAPE.to_vec(),
-            chunk_rows,
-            shard_rows: self.scale.shard_rows,
-            compression: self.scale.compression,
-            length,
-            partitioned: !partition.is_whole(),
-            drops: <R::Policy as Policy>::DROPS,
+            ..self
+                .zarr_layout(
+                    &location.join(name),
+                    chunk_rows,
+                    length,
+                    <R::Policy as Policy>::DROPS,
+                )
+                .map_err(fail)?
         };
+        let partition = self.checked_partition(&location.join(name), length)?;
         let unit_items = layout.unit_items();
         let fingerprint = self.fingerprint(
             <R::Dtype as ZarrElement>::ZARR_DTYPE,
+            R::SHAPE,
             length,
             layout.fingerprint_fields(),
         );
@@ -339,213 +566,23 @@ impl<R: RowSpec, X> Pipeline<R, X> {
             complete: done.complete,
         })
     }
-
-    /// The job's fingerprint: the row function, the dtype (`dtype`, as the format names it),
-    /// the row shape, the input's length, the user's key, and the format's own `fields`.
-    pub(super) fn fingerprint<const N: usize>(
-        &self,
-        dtype: &str,
-        length: Option<usize>,
-        fields: [(&'static str, serde_json::Value); N],
-    ) -> Fingerprint {
-        Fingerprint::new(
-            [
-                ("row_fn", json!(std::any::type_name::<R>())),
-                ("dtype", json!(dtype)),
-                ("row_shape", json!(R::SHAPE)),
-                ("items", json!(length)),
-                ("key", json!(self.scale.job_key)),
-            ]
-            .into_iter()
-            .chain(fields),
-        )
-    }
-
-    /// The one driver of outputs written unit by unit (a unit: the items of one shard or
-    /// chunk): this worker's units in order, each computed through the engine's loop on its
-    /// own items (a [`Window`]) and committed, or skipped when an earlier run committed it.
-    pub(super) fn run_units<I, S>(
-        &mut self,
-        items: I,
-        sink: &mut S,
-        unit_items: usize,
-        partition: Partition,
-        length: Option<usize>,
-    ) -> Result<Units, Error<<R as RowFn<I::Item>>::Error>>
-    where
-        I: Iterator,
-        R: RowFn<I::Item>,
-        X: for<'a> Exec<R, Window<'a, I>>,
-        S: UnitSink<R::Dtype>,
-    {
-        let total = length.map(|n| n.div_ceil(unit_items));
-        let range = match total {
-            Some(total) => partition.range(total),
-            None => 0..usize::MAX,
-        };
-        let chunk_rows = self.rows_per_chunk().min(unit_items);
-        let ticker = self.unit_ticker(length.map(|n| {
-            let start = range.start.saturating_mul(unit_items).min(n);
-            range.end.saturating_mul(unit_items).min(n) - start
-        }));
-        let mut items = items.peekable();
-        // The items before this worker's range: skipped, not computed.
-        let before = range.start.saturating_mul(unit_items);
-        if before > 0 {
-            let _ = items.nth(before - 1);
-        }
-        let mut done = Units::default();
-        let mut unit = range.start;
-        while unit < range.end && !sink.is_complete() {
-            if let Some(record) = sink.committed(unit) {
-                let record = record.clone();
-                ticker.advance(record.items);
-                let ended = record.items < unit_items
-                    || (record.items > 0 && items.nth(record.items - 1).is_none());
-                done.add(unit, record, true);
-                unit += 1;
-                if ended {
-                    break;
-                }
-                continue;
-            }
-            if total.is_none() && items.peek().is_none() {
-                break;
-            }
-            let first = unit * unit_items;
-            let mut writer = sink
-                .start(unit)
-                .map_err(|failure| done.failed(sink, failure))?;
-            let taken = Cell::new(0);
-            let window = Window {
-                inner: &mut items,
-                left: unit_items,
-                taken: &taken,
-            };
-            let run = self.exec.run_chunks(
-                &mut self.row_fn,
-                window,
-                chunk_rows,
-                |chunk: ArrayView2<'_, R::Dtype>| {
-                    sink.write(&mut writer, chunk)?;
-                    ticker.advance(chunk.nrows());
-                    Ok::<(), SinkFailure>(())
-                },
-            );
-            match run {
-                Ok(skipped) => {
-                    let record = ShardRecord {
-                        rows: taken.get() - skipped.len(),
-                        items: taken.get(),
-                        skipped: skipped.into_iter().map(|i| first + i).collect(),
-                    };
-                    sink.commit(unit, writer, &record)
-                        .map_err(|failure| done.failed(sink, failure))?;
-                    let ended = record.items < unit_items;
-                    done.add(unit, record, false);
-                    unit += 1;
-                    if ended {
-                        break;
-                    }
-                }
-                Err(Stop::Target(failure)) => {
-                    ticker.abandon();
-                    return Err(done.failed(sink, failure));
-                }
-                Err(Stop::Item(failed)) => {
-                    ticker.abandon();
-                    let kept = sink.abandon(writer);
-                    return Err(Error::Output {
-                        written: done.rows + kept,
-                        partial: Some(sink.location()),
-                        cause: OutputCause::Item(ItemError {
-                            index: first + failed.index,
-                            error: failed.failure.into(),
-                        }),
-                    });
-                }
-            }
-        }
-        let units = if sink.is_complete() {
-            sink.committed_count()
-        } else {
-            total.unwrap_or(unit)
-        };
-        done.complete = match sink.finish(units) {
-            Ok(complete) => complete,
-            Err(source) => {
-                ticker.abandon();
-                return Err(done.failed(sink, failure(source)));
-            }
-        };
-        if sink.is_complete() && done.units.is_empty() {
-            // Complete when opened: this worker's units as recorded.
-            for index in range.start..range.end.min(units) {
-                if let Some(record) = sink.committed(index) {
-                    done.add(index, record.clone(), true);
-                }
-            }
-        }
-        ticker.finish();
-        Ok(done)
-    }
-
-    pub(super) fn checked_partition<E>(
-        &self,
-        dir: &Path,
-        length: Option<usize>,
-    ) -> Result<Partition, Error<E>> {
-        let fail = |error| {
-            sink_error(SinkFailure {
-                written: 0,
-                partial: None,
-                source: SinkError::Partition {
-                    path: dir.to_path_buf(),
-                    error: Box::new(error),
-                },
-            })
-        };
-        let Some((index, count)) = self.scale.partition else {
-            return Ok(Partition::WHOLE);
-        };
-        let partition = Partition::new(index, count).map_err(fail)?;
-        if !partition.is_whole() && length.is_none() {
-            return Err(fail(crate::PartitionError::UnknownLength { partition }));
-        }
-        Ok(partition)
-    }
-
-    fn unit_ticker(&self, total: Option<usize>) -> Ticker {
-        if !self.progress {
-            return Ticker::none();
-        }
-        #[cfg(feature = "progress")]
-        {
-            Ticker::new(crate::io::Progress::stderr(total.map(|n| n as u64)))
-        }
-        #[cfg(not(feature = "progress"))]
-        {
-            let _ = total;
-            Ticker::none()
-        }
-    }
 }
 
 /// What one worker's units hold, as they are computed or found committed.
 #[derive(Default)]
-pub(super) struct Units {
+pub struct Units {
     /// Rows kept in them.
-    pub(super) rows: usize,
+    pub(crate) rows: usize,
     /// Items they hold.
-    pub(super) items: usize,
+    pub(crate) items: usize,
     /// Each unit's index and rows kept, in order.
-    pub(super) units: Vec<(usize, usize)>,
+    pub(crate) units: Vec<(usize, usize)>,
     /// Items that gave no row, increasing.
-    pub(super) skipped: Vec<usize>,
+    pub(crate) skipped: Vec<usize>,
     /// Units committed by an earlier run.
-    pub(super) resumed: usize,
+    pub(crate) resumed: usize,
     /// Whether the whole job is complete.
-    pub(super) complete: bool,
+    pub(crate) complete: bool,
 }
 
 impl Units {
@@ -558,7 +595,7 @@ impl Units {
     }
 
     /// The error of a failed output: the units committed before it stay where they are.
-    fn failed<E, T, S: UnitSink<T>>(&self, sink: &S, failure: SinkFailure) -> Error<E> {
+    fn failed<E, L: Layout, S: UnitSink<L>>(&self, sink: &S, failure: SinkFailure) -> Error<E> {
         sink_error(SinkFailure {
             written: self.rows + failure.written,
             partial: failure
@@ -571,7 +608,7 @@ impl Units {
 
 /// An output written unit by unit, each unit (the items of one shard or chunk) committed
 /// whole; driven by [`Pipeline::run_units`].
-pub(crate) trait UnitSink<T> {
+pub trait UnitSink<L: Layout> {
     /// What receives one unit's rows.
     type Writer;
     /// Whether the whole job was found complete when opened.
@@ -583,11 +620,7 @@ pub(crate) trait UnitSink<T> {
     /// Starts unit `unit`.
     fn start(&mut self, unit: usize) -> Result<Self::Writer, SinkFailure>;
     /// Appends kept rows to the unit.
-    fn write(
-        &mut self,
-        writer: &mut Self::Writer,
-        rows: ArrayView2<'_, T>,
-    ) -> Result<(), SinkFailure>;
+    fn write(&mut self, writer: &mut Self::Writer, rows: L::View<'_>) -> Result<(), SinkFailure>;
     /// Commits the unit, as `record` describes it.
     fn commit(
         &mut self,
@@ -604,7 +637,7 @@ pub(crate) trait UnitSink<T> {
     fn location(&self) -> PathBuf;
 }
 
-impl<T: NpyElement> UnitSink<T> for ShardJob<T> {
+impl<T: NpyElement, D: RemoveAxis + 'static> UnitSink<Col<T, D>> for ShardJob<T> {
     type Writer = NpyWriter<T>;
 
     fn is_complete(&self) -> bool {
@@ -654,7 +687,9 @@ impl<T: NpyElement> UnitSink<T> for ShardJob<T> {
 }
 
 #[cfg(feature = "zarr")]
-impl<T: crate::io::ZarrElement> UnitSink<T> for crate::io::ZarrJob<T> {
+impl<T: crate::io::ZarrElement, D: RemoveAxis + 'static> UnitSink<Col<T, D>>
+    for crate::io::ZarrJob<T>
+{
     type Writer = ();
 
     fn is_complete(&self) -> bool {
@@ -697,16 +732,81 @@ impl<T: crate::io::ZarrElement> UnitSink<T> for crate::io::ZarrJob<T> {
 }
 
 /// The input's length, when its `size_hint` is exact.
-pub(super) fn exact_length<I: Iterator>(items: &I) -> Option<usize> {
+pub(crate) fn exact_length<I: Iterator>(items: &I) -> Option<usize> {
     let (lower, upper) = items.size_hint();
     (upper == Some(lower)).then_some(lower)
 }
 
 /// A failure of an output before any row was written.
-pub(super) fn failure(source: SinkError) -> SinkFailure {
+pub(crate) fn failure(source: SinkError) -> SinkFailure {
     SinkFailure {
         written: 0,
         partial: None,
         source,
+    }
+}
+
+/// Several outputs' unit sinks, driven together: a unit is committed in every output (first to
+/// last), and counts as committed only when it is committed in all of them.
+impl<LA: Layout, LB: Layout, A: UnitSink<LA>, B: UnitSink<LB>> UnitSink<(LA, LB)> for (A, B) {
+    type Writer = (A::Writer, B::Writer);
+
+    fn is_complete(&self) -> bool {
+        self.0.is_complete() && self.1.is_complete()
+    }
+
+    fn committed(&self, unit: usize) -> Option<&ShardRecord> {
+        self.1.committed(unit)?;
+        self.0.committed(unit)
+    }
+
+    fn committed_count(&self) -> usize {
+        self.0.committed_count().min(self.1.committed_count())
+    }
+
+    fn start(&mut self, unit: usize) -> Result<Self::Writer, SinkFailure> {
+        let first = self.0.start(unit)?;
+        match self.1.start(unit) {
+            Ok(second) => Ok((first, second)),
+            Err(failure) => {
+                let _ = self.0.abandon(first);
+                Err(failure)
+            }
+        }
+    }
+
+    fn write(
+        &mut self,
+        writer: &mut Self::Writer,
+        rows: <(LA, LB) as Layout>::View<'_>,
+    ) -> Result<(), SinkFailure> {
+        self.0.write(&mut writer.0, rows.0)?;
+        self.1.write(&mut writer.1, rows.1)
+    }
+
+    fn commit(
+        &mut self,
+        unit: usize,
+        writer: Self::Writer,
+        record: &ShardRecord,
+    ) -> Result<(), SinkFailure> {
+        self.0.commit(unit, writer.0, record)?;
+        self.1.commit(unit, writer.1, record)
+    }
+
+    fn abandon(&mut self, writer: Self::Writer) -> usize {
+        let kept = self.0.abandon(writer.0);
+        let _ = self.1.abandon(writer.1);
+        kept
+    }
+
+    fn finish(&mut self, units: usize) -> Result<bool, SinkError> {
+        let first = self.0.finish(units)?;
+        let second = self.1.finish(units)?;
+        Ok(first && second)
+    }
+
+    fn location(&self) -> PathBuf {
+        self.0.location()
     }
 }
