@@ -11,7 +11,7 @@ use crate::element::Element;
 use crate::error::Error;
 use crate::io::{
     ChunkSink, FileOutput, Fingerprint, NpyElement, NpyWriter, Partial, Parts, SafetensorsElement,
-    Shard, ShardJob, ShardsOutput, SinkError, SinkFailure, Spill, TensorsFile,
+    ShardJob, ShardsOutput, SinkError, SinkFailure, Spill, TensorsFile,
 };
 use crate::layout::{Col, Layout};
 use crate::pipeline::scale::{exact_length, failure, UnitSink, Units};
@@ -475,22 +475,7 @@ impl<T: NpyElement, D: ndarray::RemoveAxis + 'static> ShardJobs for Col<T, D> {
     }
 
     fn shard_reports(job: &ShardJob<T>, done: &Units, out: &mut Vec<ShardsOutput>) {
-        out.push(ShardsOutput {
-            dir: job.dir().to_path_buf(),
-            manifest: job.dir().join(crate::SHARD_MANIFEST),
-            rows: done.rows,
-            shards: done
-                .units
-                .iter()
-                .map(|&(index, rows)| Shard {
-                    path: job.shard_path(index),
-                    rows,
-                })
-                .collect(),
-            skipped: done.skipped.clone(),
-            complete: done.complete,
-            resumed: done.resumed,
-        });
+        out.push(done.shards_output(job));
     }
 }
 
@@ -560,18 +545,7 @@ impl<T: crate::io::ZarrElement, D: ndarray::RemoveAxis + 'static> ZarrJobs for C
     }
 
     fn zarr_reports(job: &Self::Jobs, done: &Units, out: &mut Vec<crate::io::ZarrOutput>) {
-        out.push(crate::io::ZarrOutput {
-            store: job.location().clone(),
-            name: job.name().to_owned(),
-            shape: job.shape(),
-            rows: done.items,
-            kept: done.rows,
-            units: done.units.iter().map(|&(unit, _)| unit).collect(),
-            skipped: done.skipped.clone(),
-            valid: job.valid_name(),
-            resumed: done.resumed,
-            complete: done.complete,
-        });
+        out.push(done.zarr_output(job));
     }
 }
 

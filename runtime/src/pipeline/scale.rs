@@ -440,22 +440,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         let mut job = ShardJob::<R::Dtype>::open(dir, R::SHAPE, shard_items, fingerprint)
             .map_err(|source| sink_error(failure(source)))?;
         let done = self.run_units(items, &mut job, shard_items, partition, length)?;
-        Ok(ShardsOutput {
-            dir: job.dir().to_path_buf(),
-            manifest: job.dir().join(crate::SHARD_MANIFEST),
-            rows: done.rows,
-            shards: done
-                .units
-                .iter()
-                .map(|&(index, rows)| Shard {
-                    path: job.shard_path(index),
-                    rows,
-                })
-                .collect(),
-            skipped: done.skipped,
-            complete: done.complete,
-            resumed: done.resumed,
-        })
+        Ok(done.shards_output(&job))
     }
 
     /// Writes the rows as array `name` of the Zarr v3 group at `store` (a directory, created
@@ -553,18 +538,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         let mut job =
             ZarrJob::<R::Dtype>::open(storage, location, layout, fingerprint).map_err(fail)?;
         let done = self.run_units(items, &mut job, unit_items, partition, length)?;
-        Ok(crate::io::ZarrOutput {
-            store: job.location().clone(),
-            name: name.to_string(),
-            shape: job.shape(),
-            rows: done.items,
-            kept: done.rows,
-            units: done.units.iter().map(|&(unit, _)| unit).collect(),
-            skipped: done.skipped,
-            valid: job.valid_name(),
-            resumed: done.resumed,
-            complete: done.complete,
-        })
+        Ok(done.zarr_output(&job))
     }
 }
 
@@ -586,6 +560,46 @@ pub struct Units {
 }
 
 impl Units {
+    /// The report of one output's shards, `job`'s, holding these units.
+    pub(crate) fn shards_output<T: NpyElement>(&self, job: &ShardJob<T>) -> ShardsOutput {
+        ShardsOutput {
+            dir: job.dir().to_path_buf(),
+            manifest: job.dir().join(crate::SHARD_MANIFEST),
+            rows: self.rows,
+            shards: self
+                .units
+                .iter()
+                .map(|&(index, rows)| Shard {
+                    path: job.shard_path(index),
+                    rows,
+                })
+                .collect(),
+            skipped: self.skipped.clone(),
+            complete: self.complete,
+            resumed: self.resumed,
+        }
+    }
+
+    /// The report of one output's Zarr array, `job`'s, holding these units.
+    #[cfg(feature = "zarr")]
+    pub(crate) fn zarr_output<T: crate::io::ZarrElement>(
+        &self,
+        job: &crate::io::ZarrJob<T>,
+    ) -> crate::io::ZarrOutput {
+        crate::io::ZarrOutput {
+            store: job.location().clone(),
+            name: job.name().to_owned(),
+            shape: job.shape(),
+            rows: self.items,
+            kept: self.rows,
+            units: self.units.iter().map(|&(unit, _)| unit).collect(),
+            skipped: self.skipped.clone(),
+            valid: job.valid_name(),
+            resumed: self.resumed,
+            complete: self.complete,
+        }
+    }
+
     fn add(&mut self, index: usize, record: ShardRecord, resumed: bool) {
         self.resumed += usize::from(resumed);
         self.rows += record.rows;
