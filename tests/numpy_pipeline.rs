@@ -4,6 +4,9 @@
 //!
 //! Without `python3` and numpy the test prints why it is skipped, or fails when `CI` is set.
 
+#[path = "common/python.rs"]
+mod python;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -100,20 +103,7 @@ fn shards_case(dir: &Path, descr: &str, n: u32, expected: &Path) -> String {
 
 /// `python3` when it imports numpy; `None` (after saying why) when it does not, outside CI.
 fn python_with_numpy() -> Option<String> {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let ok = Command::new(&python)
-        .args(["-c", "import numpy"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "`{python} -c \"import numpy\"` failed, and CI is set, so this check may not be skipped: run `pip install numpy`"
-    );
-    eprintln!("SKIPPED: `{python} -c \"import numpy\"` failed; run `pip install numpy` to check the files with numpy");
-    None
+    python::python_with("import numpy", "numpy", "to check the files with numpy")
 }
 
 #[test]

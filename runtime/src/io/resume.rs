@@ -22,19 +22,19 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use super::atomic::{sync_dir, AtomicFile};
+use super::atomic::sync_dir;
 use super::dtype::NpyElement;
 use super::error::{JobMismatch, SinkError, SinkFailure};
 use super::npy::NpyWriter;
 use super::orphans::remove_orphans;
 use super::progress::Ticker;
-use super::shards::{ensure_dir, parse_shard_name, remove_stale, shard_name, Shard};
+use super::shards::{ensure_dir, parse_shard_name, remove_stale, shard_name, write_json, Shard};
 use super::SHARD_MANIFEST;
 
 /// The directory, inside a shard directory, of the records of unfinished jobs.
@@ -397,26 +397,6 @@ fn remove_if_present(path: &Path) -> Result<(), SinkError> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(err) => Err(SinkError::io("remove", path, err)),
     }
-}
-
-/// Writes `value` to `path` whole: a temporary file, flushed, renamed into place.
-fn write_json(path: &Path, value: &Value) -> Result<(), SinkError> {
-    let mut text = serde_json::to_vec_pretty(value).unwrap_or_default();
-    text.push(b'\n');
-    let mut file = AtomicFile::create(path)?;
-    if let Err(err) = file.file().write_all(&text) {
-        let err = SinkError::io("write", file.temp(), err);
-        file.discard();
-        return Err(err);
-    }
-    if let Err(err) = file.sync() {
-        file.discard();
-        return Err(err);
-    }
-    file.rename_to(path).map_err(|(err, temp)| {
-        let _ = fs::remove_file(temp);
-        err
-    })
 }
 
 #[cfg(test)]

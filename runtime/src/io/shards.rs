@@ -443,22 +443,7 @@ impl<T: NpyElement> NpyShardWriter<T> {
             "shard_rows": self.shard_rows,
             "shards": files,
         });
-        let mut text = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
-        text.push(b'\n');
-        let mut file = AtomicFile::create(path)?;
-        if let Err(err) = file.file().write_all(&text) {
-            let err = SinkError::io("write", file.temp(), err);
-            file.discard();
-            return Err(err);
-        }
-        if let Err(err) = file.sync() {
-            file.discard();
-            return Err(err);
-        }
-        file.rename_to(path).map_err(|(err, temp)| {
-            let _ = fs::remove_file(temp);
-            err
-        })
+        write_json(path, &manifest)
     }
 }
 
@@ -556,6 +541,26 @@ pub(super) fn ensure_dir(dir: &Path) -> Result<(), SinkError> {
         Err(_) if dir.is_dir() => Ok(()),
         Err(err) => Err(SinkError::io("create directory", dir, err)),
     }
+}
+
+/// Writes `value` to `path` whole: a temporary file, flushed, renamed into place.
+pub(super) fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), SinkError> {
+    let mut text = serde_json::to_vec_pretty(value).unwrap_or_default();
+    text.push(b'\n');
+    let mut file = AtomicFile::create(path)?;
+    if let Err(err) = file.file().write_all(&text) {
+        let err = SinkError::io("write", file.temp(), err);
+        file.discard();
+        return Err(err);
+    }
+    if let Err(err) = file.sync() {
+        file.discard();
+        return Err(err);
+    }
+    file.rename_to(path).map_err(|(err, temp)| {
+        let _ = fs::remove_file(temp);
+        err
+    })
 }
 
 #[cfg(test)]
