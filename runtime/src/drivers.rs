@@ -60,8 +60,15 @@ pub trait Outputs {
     type Views<'a>;
     /// What a `for_each_chunk` closure gets: one view, or a struct of views.
     type Chunk<'a>;
+    /// One report per output: `T` for one output, `Vec<T>` (in the order of the fields) for
+    /// several.
+    type Each<T>;
+    /// The outputs' names: `None` for one output, which the call names.
+    const NAMES: Option<&'static [&'static str]>;
     /// The row shapes.
     fn shape() -> <Self::Layout as Layout>::Shape;
+    /// The reports of the outputs, one per output in order, as the caller gets them.
+    fn each<T>(reports: Vec<T>) -> Self::Each<T>;
     /// The arrays, as the caller sees them.
     fn arrays(arrays: <Self::Layout as Layout>::Array) -> Self::Arrays;
     /// The caller's views, as the engine writes them.
@@ -98,6 +105,15 @@ impl<R: RowSpec + ?Sized> Outputs for R {
     type Arrays = Array<R::Dtype, R::Dim>;
     type Views<'a> = ArrayViewMut<'a, R::Dtype, R::Dim>;
     type Chunk<'a> = ndarray::ArrayView2<'a, R::Dtype>;
+    type Each<T> = T;
+    const NAMES: Option<&'static [&'static str]> = None;
+
+    fn each<T>(reports: Vec<T>) -> T {
+        reports
+            .into_iter()
+            .next()
+            .expect("an output reports once per field, and this layout has one")
+    }
 
     #[inline(always)]
     fn shape() -> ColShape<R::Dtype> {

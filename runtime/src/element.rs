@@ -33,7 +33,7 @@ pub trait Element:
     + Default
     + core::fmt::Debug
     + core::fmt::Display
-    + bytemuck::Zeroable
+    + bytemuck::Pod
     + Send
     + Sync
     + 'static
@@ -42,21 +42,96 @@ pub trait Element:
     const ZERO: Self;
     /// The name of the type as written in `dtype = ...`.
     const NAME: &'static str;
+    /// The type as a value, for the outputs that name it in their headers.
+    const ELEMENT_TYPE: ElementType;
+}
+
+/// A storage element type as a value: what an output writes in its header, whatever the rows'
+/// Rust type.
+///
+/// ```
+/// use preallocate_runtime::{bf16, Element, ElementType};
+///
+/// assert_eq!(<bf16 as Element>::ELEMENT_TYPE, ElementType::Bf16);
+/// assert_eq!(ElementType::Bf16.size(), 2);
+/// assert_eq!(ElementType::U64.name(), "u64");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ElementType {
+    /// `half::f16`, IEEE 754 half precision.
+    F16,
+    /// `half::bf16`, bfloat16.
+    Bf16,
+    /// `f32`.
+    F32,
+    /// `f64`.
+    F64,
+    /// `i8`.
+    I8,
+    /// `i16`.
+    I16,
+    /// `i32`.
+    I32,
+    /// `i64`.
+    I64,
+    /// `u8`.
+    U8,
+    /// `u16`.
+    U16,
+    /// `u32`.
+    U32,
+    /// `u64`.
+    U64,
+}
+
+impl ElementType {
+    /// Bytes in one element.
+    #[must_use]
+    pub const fn size(self) -> usize {
+        match self {
+            ElementType::I8 | ElementType::U8 => 1,
+            ElementType::F16 | ElementType::Bf16 | ElementType::I16 | ElementType::U16 => 2,
+            ElementType::F32 | ElementType::I32 | ElementType::U32 => 4,
+            ElementType::F64 | ElementType::I64 | ElementType::U64 => 8,
+        }
+    }
+
+    /// The name as written in `dtype = ...`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            ElementType::F16 => "f16",
+            ElementType::Bf16 => "bf16",
+            ElementType::F32 => "f32",
+            ElementType::F64 => "f64",
+            ElementType::I8 => "i8",
+            ElementType::I16 => "i16",
+            ElementType::I32 => "i32",
+            ElementType::I64 => "i64",
+            ElementType::U8 => "u8",
+            ElementType::U16 => "u16",
+            ElementType::U32 => "u32",
+            ElementType::U64 => "u64",
+        }
+    }
 }
 
 macro_rules! elements {
-    ($($ty:ident = $zero:expr),* $(,)?) => {$(
+    ($($ty:ident = $zero:expr, $dtype:ident);* $(;)?) => {$(
         impl sealed::Sealed for $ty {}
         impl Element for $ty {
             const ZERO: Self = $zero;
             const NAME: &'static str = stringify!($ty);
+            const ELEMENT_TYPE: ElementType = ElementType::$dtype;
         }
     )*};
 }
 
 elements! {
-    f16 = f16::ZERO, bf16 = bf16::ZERO, f32 = 0.0, f64 = 0.0,
-    i8 = 0, i16 = 0, i32 = 0, i64 = 0, u8 = 0, u16 = 0, u32 = 0, u64 = 0,
+    f16 = f16::ZERO, F16; bf16 = bf16::ZERO, Bf16; f32 = 0.0, F32; f64 = 0.0, F64;
+    i8 = 0, I8; i16 = 0, I16; i32 = 0, I32; i64 = 0, I64;
+    u8 = 0, U8; u16 = 0, U16; u32 = 0, U32; u64 = 0, U64;
 }
 
 /// Lossless conversion of a row element `Src` into the storage type `Self`.
@@ -372,6 +447,26 @@ mod tests {
 
     fn store_saturating<Src: CheckedCast<Dst>, Dst: Element>(value: &[Src], row: &mut [Dst]) {
         let Ok(()) = store::<Saturate, _, _>(value, row);
+    }
+
+    #[test]
+    fn each_dtype_value_is_its_types_size_and_name() {
+        fn check<T: Element>() {
+            assert_eq!(T::ELEMENT_TYPE.size(), size_of::<T>(), "{}", T::NAME);
+            assert_eq!(T::ELEMENT_TYPE.name(), T::NAME);
+        }
+        check::<f16>();
+        check::<bf16>();
+        check::<f32>();
+        check::<f64>();
+        check::<i8>();
+        check::<i16>();
+        check::<i32>();
+        check::<i64>();
+        check::<u8>();
+        check::<u16>();
+        check::<u32>();
+        check::<u64>();
     }
 
     #[test]

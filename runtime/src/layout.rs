@@ -8,11 +8,12 @@
 use core::convert::Infallible;
 use core::iter::Zip;
 use core::marker::PhantomData;
+use std::borrow::Cow;
 
 use ndarray::{Array, ArrayView2, ArrayViewMut, Axis, RemoveAxis, Slice};
 
 use crate::drivers::{Fill, Full, Grow, Slots, Target};
-use crate::element::Element;
+use crate::element::{Element, ElementType};
 use crate::policy::FillStop;
 
 /// One output: rows of element type `T`, batched into arrays of dimension `D`.
@@ -140,6 +141,47 @@ pub trait Layout: Sized + 'static {
     /// The first `rows` rows of chunk buffers, as a consumer sees them.
     #[doc(hidden)]
     fn buf_view(buf: &Self::Buf, shape: Self::Shape, rows: usize) -> Self::View<'_>;
+
+    /// Each output's element type and row shape, in order, appended to `out`.
+    #[doc(hidden)]
+    fn fields(shape: Self::Shape, out: &mut Vec<Field>);
+    /// Each output's rows of a chunk, in order, appended to `out`: what a file output takes.
+    #[doc(hidden)]
+    fn columns<'a>(chunk: &Self::View<'a>, out: &mut Vec<Column<'a>>);
+}
+
+/// What an output knows of one of its fields before any row arrives.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// The element type.
+    pub dtype: ElementType,
+    /// The shape of one row.
+    pub row_shape: &'static [usize],
+}
+
+impl Field {
+    /// Elements in one row.
+    #[must_use]
+    pub fn row_len(&self) -> usize {
+        self.row_shape.iter().product()
+    }
+}
+
+/// One field's rows of a chunk, as an output takes them: row-major, each element in the
+/// machine's byte order.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct Column<'a> {
+    /// The element type.
+    pub dtype: ElementType,
+    /// Rows in the chunk.
+    pub rows: usize,
+    /// Elements in one row.
+    pub row_len: usize,
+    /// The rows' bytes: borrowed from the chunk buffer, copied only from a view that is not
+    /// row-major.
+    pub bytes: Cow<'a, [u8]>,
 }
 
 const CACHE_LINE: usize = 64;
@@ -262,6 +304,31 @@ impl<T: Element, D: RemoveAxis + 'static> Layout for Col<T, D> {
 
     fn view_rows(chunk: &ArrayView2<'_, T>) -> usize {
         chunk.nrows()
+    }
+
+    fn fields(shape: ColShape<T>, out: &mut Vec<Field>) {
+        out.push(Field {
+            dtype: T::ELEMENT_TYPE,
+            row_shape: shape.shape,
+        });
+    }
+
+    fn columns<'a>(chunk: &ArrayView2<'a, T>, out: &mut Vec<Column<'a>>) {
+        let bytes = match chunk.to_slice() {
+            Some(values) => Cow::Borrowed(bytemuck::cast_slice(values)),
+            None => Cow::Owned(
+                chunk
+                    .iter()
+                    .flat_map(|v| bytemuck::bytes_of(v).to_vec())
+                    .collect(),
+            ),
+        };
+        out.push(Column {
+            dtype: T::ELEMENT_TYPE,
+            rows: chunk.nrows(),
+            row_len: chunk.ncols(),
+            bytes,
+        });
     }
 
     fn with_capacity(shape: ColShape<T>, rows: usize) -> Vec<T> {
@@ -440,6 +507,16 @@ impl<A: Layout, B: Layout> Layout for (A, B) {
 
     fn view_rows(chunk: &Self::View<'_>) -> usize {
         A::view_rows(&chunk.0)
+    }
+
+    fn fields(shape: Self::Shape, out: &mut Vec<Field>) {
+        A::fields(shape.0, out);
+        B::fields(shape.1, out);
+    }
+
+    fn columns<'a>(chunk: &Self::View<'a>, out: &mut Vec<Column<'a>>) {
+        A::columns(&chunk.0, out);
+        B::columns(&chunk.1, out);
     }
 
     fn with_capacity(shape: Self::Shape, rows: usize) -> Self::Buf {

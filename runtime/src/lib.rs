@@ -69,7 +69,7 @@ mod row;
 mod rows;
 
 pub use drivers::{batch, fill};
-pub use element::{CastError, Element, LosslessFrom};
+pub use element::{CastError, Element, ElementType, LosslessFrom};
 pub use error::{Error, ItemError, OutputCause, RowError};
 #[cfg(feature = "progress")]
 pub use io::Progress;
@@ -109,8 +109,7 @@ pub mod __private {
     pub use crate::row::RowCount;
     pub use crate::row::{Axes1, Axes2, Axes3, Axes4, FnRow, RowShape};
     pub use crate::rows::{
-        store_field, Checks, FileSinks, FnRows, Multi, NoChecks, RowsFn, RowsSpec, TensorSinks,
-        WithChecks,
+        store_field, Checks, FnRows, Multi, NoChecks, RowsFn, RowsSpec, WithChecks,
     };
 }
 

@@ -5,17 +5,17 @@
 
 use std::path::Path;
 
-use ndarray::ArrayView2;
-
 use crate::drivers::{self, Chunks, Outputs, Stop, WriteRows};
 use crate::error::{Error, ItemError, OutputCause};
 use crate::io::{
-    ChunkSink, FileOutput, NpyElement, NpyWriter, SafetensorsElement, SafetensorsWriter,
-    ShardsOutput, SinkFailure, Ticker,
+    FileOutput, Names, NpyElement, NpyFiles, NpyLayout, Output, SafetensorsFile, ShardsOutput,
+    SinkFailure, Ticker,
 };
-use crate::layout::{Col, Layout};
+use crate::layout::Field;
+use crate::layout::Layout;
 use crate::policy::{IntoChunkError, Policy};
 use crate::row::{Batch, RowFn, RowSpec};
+use crate::rows::{Multi, RowsFn, RowsSpec};
 
 /// The chunk buffer's size when neither [`Pipeline::chunk_rows`] nor
 /// [`Pipeline::memory_budget`] is set: large enough that per-chunk costs vanish, small enough
@@ -454,17 +454,18 @@ impl<R: Outputs, X> Pipeline<R, X> {
         }
     }
 
-    /// The one driver of every file output.
-    pub(crate) fn write<I, S>(
+    /// The one driver of every file output: each chunk's columns to `output`.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn write<I, O>(
         mut self,
         items: I,
-        mut sink: S,
-    ) -> Result<S::Output, Error<<R as WriteRows<I::Item>>::Error>>
+        mut output: O,
+    ) -> Result<Vec<O::Report>, Error<<R as WriteRows<I::Item>>::Error>>
     where
         I: IntoIterator,
         R: WriteRows<I::Item>,
         X: Exec<R, I::IntoIter>,
-        S: Sink<R::Layout>,
+        O: Output,
     {
         let items = items.into_iter();
         let ticker = self.ticker(&items);
@@ -474,21 +475,22 @@ impl<R: Outputs, X> Pipeline<R, X> {
             items,
             chunk_rows,
             |chunk: <R::Layout as Layout>::View<'_>| {
-                let rows = R::Layout::view_rows(&chunk);
-                sink.write_chunk(chunk)?;
-                ticker.advance(rows);
+                let mut columns = Vec::new();
+                R::Layout::columns(&chunk, &mut columns);
+                output.write(&columns)?;
+                ticker.advance(R::Layout::view_rows(&chunk));
                 Ok::<(), SinkFailure>(())
             },
         );
         match run {
             Ok(skipped) => {
-                let output = sink.finish(skipped).map_err(sink_error);
-                if output.is_ok() {
+                let reports = output.finish(skipped).map_err(sink_error);
+                if reports.is_ok() {
                     ticker.finish();
                 } else {
                     ticker.abandon();
                 }
-                output
+                reports
             }
             Err(Stop::Target(failure)) => {
                 ticker.abandon();
@@ -496,7 +498,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
             }
             Err(Stop::Item(failed)) => {
                 ticker.abandon();
-                let kept = sink.abandon();
+                let kept = output.abandon();
                 Err(Error::Output {
                     written: kept.rows,
                     partial: kept.path,
@@ -507,6 +509,72 @@ impl<R: Outputs, X> Pipeline<R, X> {
                 })
             }
         }
+    }
+
+    /// Each output's element type and row shape, in order.
+    fn fields() -> Vec<Field> {
+        let mut fields = Vec::new();
+        R::Layout::fields(R::shape(), &mut fields);
+        fields
+    }
+
+    /// The outputs' names: each field's, or `one` for one output.
+    fn names(one: &str) -> Names<'_> {
+        R::NAMES.map_or(Names::One(one), Names::Fields)
+    }
+
+    /// Streams the rows into `.npy` files, whatever the input's length, through the chunk
+    /// buffer: for one output, the file `path`; for several (`rows = ..`), `{field}.npy` for
+    /// each field in the directory `path` (created if missing), in one pass, all holding the
+    /// same rows. Each file is written under a temporary name beside its final one and renamed
+    /// into place when complete; numpy loads it (`np.load`, also with `mmap_mode="r"`).
+    ///
+    /// Returns a [`FileOutput`] for one output, one per field in the order of the fields for
+    /// several; each report's `skipped` lists the items that gave no row.
+    ///
+    /// # Errors
+    /// [`Error::Output`] when an item or a file fails: the rows before it are kept in
+    /// `<file>.partial` (a valid `.npy`; with several outputs every file keeps the same rows,
+    /// and the error names the first field's), and the final paths are left as they were.
+    // The report's type is the layout's: one, or one per field.
+    #[allow(clippy::type_complexity)]
+    pub fn write_npy<I>(
+        self,
+        items: I,
+        path: impl AsRef<Path>,
+    ) -> Result<R::Each<FileOutput>, Error<<R as WriteRows<I::Item>>::Error>>
+    where
+        I: IntoIterator,
+        R: WriteRows<I::Item>,
+        R::Layout: NpyLayout,
+        X: Exec<R, I::IntoIter>,
+    {
+        let output = NpyFiles::create(path.as_ref(), Self::names(""), &Self::fields())
+            .map_err(sink_error)?;
+        self.write(items, output).map(R::each)
+    }
+
+    /// The one definition of `write_safetensors`, for one output (its tensor `tensor_name`)
+    /// and for several (a tensor per field); documented on the one-output call, as Rust has
+    /// no two arities for one method.
+    fn safetensors<I>(
+        self,
+        items: I,
+        path: &Path,
+        tensor_name: &str,
+    ) -> Result<FileOutput, Error<<R as WriteRows<I::Item>>::Error>>
+    where
+        I: IntoIterator,
+        R: WriteRows<I::Item>,
+        X: Exec<R, I::IntoIter>,
+    {
+        let output = SafetensorsFile::create(path, Self::names(tensor_name), &Self::fields())
+            .map_err(sink_error)?;
+        let reports = self.write(items, output)?;
+        Ok(reports
+            .into_iter()
+            .next()
+            .expect("a safetensors output reports its one file"))
     }
 
     fn ticker<I: Iterator>(&self, items: &I) -> Ticker {
@@ -528,29 +596,6 @@ impl<R: Outputs, X> Pipeline<R, X> {
 }
 
 impl<R: RowSpec, X> Pipeline<R, X> {
-    /// Streams the rows into one `.npy` file at `path`, whatever the input's length, through
-    /// the chunk buffer. The file is written under a temporary name beside `path` and renamed
-    /// into place when complete; numpy loads it (`np.load`, also with `mmap_mode="r"`). The
-    /// report's `skipped` lists the items that gave no row.
-    ///
-    /// # Errors
-    /// [`Error::Output`] when an item or the file fails: the rows before it are kept in
-    /// `<path>.partial` (a valid `.npy`), and `path` is left as it was.
-    pub fn write_npy<I>(
-        self,
-        items: I,
-        path: impl AsRef<Path>,
-    ) -> Result<FileOutput, Error<<R as RowFn<I::Item>>::Error>>
-    where
-        I: IntoIterator,
-        R: RowFn<I::Item>,
-        R::Dtype: NpyElement,
-        X: Exec<R, I::IntoIter>,
-    {
-        let sink = NpyWriter::create(path, R::SHAPE).map_err(sink_error)?;
-        self.write(items, Single(sink))
-    }
-
     /// Streams the rows into `.npy` shards (`part-00000.npy`, ...) in `dir`, then
     /// `manifest.json`. Shard `j` holds the rows of items `j·n .. (j+1)·n`, `n` being
     /// [`Pipeline::shard_rows`] (by default [`Pipeline::rows_per_chunk`]); `dir` is created if
@@ -583,12 +628,22 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         self.write_shards(items, dir.as_ref())
     }
 
-    /// Streams the rows into a safetensors file holding one tensor, `tensor_name`, of shape
-    /// `[n, SHAPE...]`: the format PyTorch users load with `safetensors.torch.load_file`, and
-    /// the one output that stores `bf16`.
+    /// Streams the rows into a safetensors file at `path` holding one tensor, `tensor_name`,
+    /// of shape `[n, SHAPE...]`, straight into the file: the format PyTorch users load with
+    /// `safetensors.torch.load_file`, and the one output that stores `bf16`. The file is
+    /// written under a temporary name beside `path` and renamed into place when complete.
+    ///
+    /// A row function with several outputs (`rows = ..`) writes one tensor per field, named by
+    /// the field, into one file: the same call without `tensor_name`. Each tensor's rows then
+    /// go to a temporary file beside `path` while they stream in (memory stays at the chunk
+    /// buffers); when the input ends, the header and the tensors are written into the file.
+    /// The report's `shape` is then the tensors' shared row count; each tensor's shape is that
+    /// count then its row shape.
     ///
     /// # Errors
-    /// As [`Pipeline::write_npy`].
+    /// As [`Pipeline::write_npy`]; with several tensors, the rows every tensor has are kept in
+    /// `<path>.partial`. An empty `tensor_name`, or `__metadata__`, is refused
+    /// ([`SinkError::InvalidTensorName`](crate::SinkError::InvalidTensorName)).
     pub fn write_safetensors<I>(
         self,
         items: I,
@@ -598,48 +653,29 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     where
         I: IntoIterator,
         R: RowFn<I::Item>,
-        R::Dtype: SafetensorsElement,
         X: Exec<R, I::IntoIter>,
     {
-        let sink = SafetensorsWriter::create(path, tensor_name, R::SHAPE).map_err(sink_error)?;
-        self.write(items, Single(sink))
+        self.safetensors(items, path.as_ref(), tensor_name)
     }
 }
 
-/// The outputs of a file-writing pipeline: one writer per output of the layout `L`, driven
-/// together (each chunk to every writer; all finished, or all abandoned).
-pub trait Sink<L: Layout> {
-    /// What the finished outputs report.
-    type Output;
-    /// Appends a chunk's rows to every output.
-    fn write_chunk(&mut self, chunk: L::View<'_>) -> Result<(), SinkFailure>;
-    /// Completes every output.
-    fn finish(self, skipped: Vec<usize>) -> Result<Self::Output, SinkFailure>;
-    /// Stops every output, keeping the rows written so far; says where the first output's are.
-    fn abandon(self) -> crate::io::Partial;
-}
-
-/// One output's writer.
-pub(crate) struct Single<S>(pub(crate) S);
-
-impl<T, D, S> Sink<Col<T, D>> for Single<S>
-where
-    T: crate::element::Element,
-    D: ndarray::RemoveAxis + 'static,
-    S: ChunkSink<T>,
-{
-    type Output = S::Output;
-
-    fn write_chunk(&mut self, chunk: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
-        self.0.write_chunk(chunk)
-    }
-
-    fn finish(self, skipped: Vec<usize>) -> Result<S::Output, SinkFailure> {
-        self.0.finish(skipped)
-    }
-
-    fn abandon(self) -> crate::io::Partial {
-        self.0.abandon()
+impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
+    /// The one-output [`Pipeline::write_safetensors`] for several outputs: one tensor per
+    /// field, named by the field, in one file at `path`.
+    ///
+    /// # Errors
+    /// As the one-output call.
+    pub fn write_safetensors<I>(
+        self,
+        items: I,
+        path: impl AsRef<Path>,
+    ) -> Result<FileOutput, Error<M::Error>>
+    where
+        I: IntoIterator,
+        M: RowsFn<I::Item>,
+        X: Exec<Multi<M>, I::IntoIter>,
+    {
+        self.safetensors(items, path.as_ref(), "")
     }
 }
 

@@ -7,15 +7,11 @@ use core::marker::PhantomData;
 use std::path::Path;
 
 use crate::drivers::{Outputs, WriteRows};
-use crate::element::Element;
 use crate::error::Error;
-use crate::io::{
-    ChunkSink, FileOutput, Fingerprint, NpyElement, NpyWriter, Partial, Parts, SafetensorsElement,
-    ShardJob, ShardsOutput, SinkError, SinkFailure, Spill, TensorsFile,
-};
+use crate::io::{create_dir, Fingerprint, NpyElement, ShardJob, ShardsOutput, SinkError};
 use crate::layout::{Col, Layout};
 use crate::pipeline::scale::{exact_length, failure, UnitSink, Units};
-use crate::pipeline::{exec::Exec, sink_error, Pipeline, Sink};
+use crate::pipeline::{exec::Exec, sink_error, Pipeline};
 use crate::policy::Policy;
 
 /// A struct whose fields are the rows of several outputs, one field per output: what
@@ -120,9 +116,15 @@ impl<M: RowsSpec> Outputs for Multi<M> {
     type Arrays = <M::Rows as Rows>::Arrays;
     type Views<'a> = <M::Rows as Rows>::Views<'a>;
     type Chunk<'a> = <M::Rows as Rows>::Chunk<'a>;
+    type Each<T> = Vec<T>;
+    const NAMES: Option<&'static [&'static str]> = Some(<M::Rows as Rows>::NAMES);
 
     fn shape() -> <Self::Layout as Layout>::Shape {
         M::Rows::shape()
+    }
+
+    fn each<T>(reports: Vec<T>) -> Vec<T> {
+        reports
     }
 
     fn arrays(arrays: <Self::Layout as Layout>::Array) -> Self::Arrays {
@@ -162,224 +164,6 @@ where
     Src: Copy,
 {
     crate::element::cast::store::<C, Src, Dst>(value, row)
-}
-
-/// The writers of a row function with several outputs, one per output (`.npy`, shards), or
-/// one file of several tensors (safetensors); created for a layout by recursion over its pairs.
-pub trait FileSinks: Layout {
-    /// One `.npy` writer per output.
-    #[doc(hidden)]
-    type Files: Sink<Self, Output = Vec<FileOutput>>;
-    /// Creates `dir/{name}.npy` for each output.
-    #[doc(hidden)]
-    fn npy_files(
-        dir: &Path,
-        names: &[&str],
-        shape: Self::Shape,
-    ) -> Result<Self::Files, SinkFailure>;
-}
-
-/// One safetensors tensor per output, in one file.
-pub trait TensorSinks: Layout {
-    /// The tensors' spills.
-    #[doc(hidden)]
-    type Parts: Parts<Self>;
-    /// Starts a spill per output, named by `names`.
-    #[doc(hidden)]
-    fn spills(dest: &Path, names: &[&str], shape: Self::Shape) -> Result<Self::Parts, SinkError>;
-}
-
-/// One output's writer, reporting as a list.
-pub struct One<S>(S);
-
-impl<T, D, S> Sink<Col<T, D>> for One<S>
-where
-    T: Element,
-    D: ndarray::RemoveAxis + 'static,
-    S: ChunkSink<T>,
-{
-    type Output = Vec<S::Output>;
-    fn write_chunk(&mut self, chunk: ndarray::ArrayView2<'_, T>) -> Result<(), SinkFailure> {
-        self.0.write_chunk(chunk)
-    }
-    fn finish(self, skipped: Vec<usize>) -> Result<Vec<S::Output>, SinkFailure> {
-        Ok(vec![self.0.finish(skipped)?])
-    }
-    fn abandon(self) -> Partial {
-        self.0.abandon()
-    }
-}
-
-impl<LA: Layout, LB: Layout, A, B, O> Sink<(LA, LB)> for (A, B)
-where
-    A: Sink<LA, Output = Vec<O>>,
-    B: Sink<LB, Output = Vec<O>>,
-{
-    type Output = Vec<O>;
-
-    fn write_chunk(&mut self, chunk: <(LA, LB) as Layout>::View<'_>) -> Result<(), SinkFailure> {
-        self.0.write_chunk(chunk.0)?;
-        self.1.write_chunk(chunk.1)
-    }
-
-    fn finish(self, skipped: Vec<usize>) -> Result<Vec<O>, SinkFailure> {
-        let mut first = self.0.finish(skipped.clone())?;
-        first.extend(self.1.finish(skipped)?);
-        Ok(first)
-    }
-
-    fn abandon(self) -> Partial {
-        let first = self.0.abandon();
-        let _ = self.1.abandon();
-        first
-    }
-}
-
-impl<L: Layout, P: Parts<L>> Sink<L> for TensorsFile<P> {
-    type Output = FileOutput;
-
-    fn write_chunk(&mut self, chunk: L::View<'_>) -> Result<(), SinkFailure> {
-        TensorsFile::write_chunk::<L>(self, chunk)
-    }
-
-    fn finish(self, skipped: Vec<usize>) -> Result<FileOutput, SinkFailure> {
-        TensorsFile::finish::<L>(self, skipped)
-    }
-
-    fn abandon(self) -> Partial {
-        TensorsFile::abandon::<L>(self)
-    }
-}
-
-impl<T: NpyElement, D: ndarray::RemoveAxis + 'static> FileSinks for Col<T, D> {
-    type Files = One<NpyWriter<T>>;
-
-    fn npy_files(
-        dir: &Path,
-        names: &[&str],
-        shape: Self::Shape,
-    ) -> Result<Self::Files, SinkFailure> {
-        let name = names.first().copied().unwrap_or("rows");
-        Ok(One(NpyWriter::create(
-            dir.join(format!("{name}.npy")),
-            shape.shape,
-        )?))
-    }
-}
-
-impl<A: FileSinks, B: FileSinks> FileSinks for (A, B) {
-    type Files = (A::Files, B::Files);
-
-    fn npy_files(
-        dir: &Path,
-        names: &[&str],
-        shape: Self::Shape,
-    ) -> Result<Self::Files, SinkFailure> {
-        let first = A::npy_files(dir, names, shape.0)?;
-        let rest = B::npy_files(dir, names.get(1..).unwrap_or_default(), shape.1)?;
-        Ok((first, rest))
-    }
-}
-
-impl<T: SafetensorsElement, D: ndarray::RemoveAxis + 'static> TensorSinks for Col<T, D> {
-    type Parts = Spill<T>;
-
-    fn spills(dest: &Path, names: &[&str], shape: Self::Shape) -> Result<Spill<T>, SinkError> {
-        Spill::create(dest, names.first().copied().unwrap_or("rows"), shape.shape)
-    }
-}
-
-impl<A: TensorSinks, B: TensorSinks> TensorSinks for (A, B) {
-    type Parts = (A::Parts, B::Parts);
-
-    fn spills(dest: &Path, names: &[&str], shape: Self::Shape) -> Result<Self::Parts, SinkError> {
-        let first = A::spills(dest, names, shape.0)?;
-        let rest = B::spills(dest, names.get(1..).unwrap_or_default(), shape.1)?;
-        Ok((first, rest))
-    }
-}
-
-/// Creates `dir` and its parents.
-fn create_dir<E>(dir: &Path) -> Result<(), Error<E>> {
-    std::fs::create_dir_all(dir).map_err(|source| {
-        sink_error(SinkFailure {
-            written: 0,
-            partial: None,
-            source: SinkError::Io {
-                op: "create the output directory",
-                path: dir.to_path_buf(),
-                source: source.into(),
-            },
-        })
-    })
-}
-
-impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
-    /// Streams every output into its own `.npy` file in the directory `dir` (created if
-    /// missing): `dir/{field}.npy` for each field of the struct of rows, in one pass over the
-    /// items. Each file is written as a one-output [`Pipeline::write_npy`] writes one; all hold
-    /// the same rows. Returns the files' reports, in the order of the fields.
-    ///
-    /// # Errors
-    /// As a one-output `write_npy`; after a failed item every output keeps the same rows in
-    /// its `.partial` file, and the error reports the first output's.
-    pub fn write_npy<I>(
-        self,
-        items: I,
-        dir: impl AsRef<Path>,
-    ) -> Result<Vec<FileOutput>, Error<M::Error>>
-    where
-        I: IntoIterator,
-        M: RowsFn<I::Item>,
-        <M::Rows as Rows>::Layout: FileSinks,
-        X: Exec<Multi<M>, I::IntoIter>,
-    {
-        let dir = dir.as_ref();
-        create_dir(dir)?;
-        let sinks = <<M::Rows as Rows>::Layout as FileSinks>::npy_files(
-            dir,
-            <M::Rows as Rows>::NAMES,
-            M::Rows::shape(),
-        )
-        .map_err(sink_error)?;
-        self.write(items, sinks)
-    }
-
-    /// Streams every output into one safetensors file at `path`, one tensor per field, named
-    /// by the field, in one pass. Each tensor's rows go to a temporary file beside `path` while
-    /// they stream in (memory stays at the chunk buffers); when the input ends, the header and
-    /// the tensors are written into the file, which is renamed into place. The report's `shape`
-    /// is the tensors' shared row count; each tensor's shape is that count then its row shape.
-    ///
-    /// # Errors
-    /// As a one-output [`Pipeline::write_safetensors`]; after a failure the rows every tensor
-    /// has are kept in `<path>.partial`.
-    pub fn write_safetensors<I>(
-        self,
-        items: I,
-        path: impl AsRef<Path>,
-    ) -> Result<FileOutput, Error<M::Error>>
-    where
-        I: IntoIterator,
-        M: RowsFn<I::Item>,
-        <M::Rows as Rows>::Layout: TensorSinks,
-        X: Exec<Multi<M>, I::IntoIter>,
-    {
-        let path = path.as_ref();
-        let spills = <<M::Rows as Rows>::Layout as TensorSinks>::spills(
-            path,
-            <M::Rows as Rows>::NAMES,
-            M::Rows::shape(),
-        )
-        .map_err(|source| {
-            sink_error(SinkFailure {
-                written: 0,
-                partial: None,
-                source,
-            })
-        })?;
-        self.write(items, TensorsFile::new(path, spills))
-    }
 }
 
 /// Ties a [`FnRows`] to its struct of rows, error and policy types without owning any.
@@ -595,7 +379,7 @@ impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
         X: for<'a> Exec<Multi<M>, crate::pipeline::exec::Window<'a, I::IntoIter>>,
     {
         let dir = dir.as_ref();
-        create_dir(dir)?;
+        create_dir(dir).map_err(sink_error)?;
         let items = items.into_iter();
         let length = exact_length(&items);
         let shard_items = self.shard_items();

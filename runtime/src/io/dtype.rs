@@ -3,6 +3,7 @@
 use half::{bf16, f16};
 
 use crate::element::Element;
+use crate::layout::{Col, Layout};
 
 /// An element type that a `.npy` file can store: every [`Element`] except `bf16`.
 ///
@@ -48,52 +49,55 @@ pub trait SafetensorsElement: Element + bytemuck::Pod {
     const DTYPE: &'static str;
 }
 
-macro_rules! npy {
-    ($($ty:ty => $descr:literal),* $(,)?) => {$(
-        impl NpyElement for $ty {
-            const DESCR: &'static str = $descr;
+/// Outputs whose every element type is an [`NpyElement`]: one array ([`Col`]) or several
+/// (nested pairs), for the outputs that store numpy's dtypes.
+#[doc(hidden)]
+pub trait NpyLayout: Layout {}
+
+impl<T: NpyElement, D: ndarray::RemoveAxis + 'static> NpyLayout for Col<T, D> {}
+impl<A: NpyLayout, B: NpyLayout> NpyLayout for (A, B) {}
+
+macro_rules! by_element_type {
+    ($trait:ident, $konst:ident, $table:path, [$($ty:ty),* $(,)?]) => {$(
+        impl $trait for $ty {
+            const $konst: &'static str = match $table(<$ty as Element>::ELEMENT_TYPE) {
+                Some(name) => name,
+                None => panic!("the table names every element type that implements the trait"),
+            };
         }
     )*};
 }
 
-// why `|` for one-byte types: byte order does not apply; numpy itself writes `|i1` and `|u1`.
-npy! {
-    f16 => "<f2", f32 => "<f4", f64 => "<f8",
-    i8 => "|i1", i16 => "<i2", i32 => "<i4", i64 => "<i8",
-    u8 => "|u1", u16 => "<u2", u32 => "<u4", u64 => "<u8",
-}
+by_element_type!(
+    NpyElement,
+    DESCR,
+    super::npy::descr,
+    [f16, f32, f64, i8, i16, i32, i64, u8, u16, u32, u64]
+);
+by_element_type!(
+    SafetensorsElement,
+    DTYPE,
+    super::safetensors::dtype_name,
+    [f16, bf16, f32, f64, i8, i16, i32, i64, u8, u16, u32, u64]
+);
 
-macro_rules! safetensors {
-    ($($ty:ty => $name:literal),* $(,)?) => {$(
-        impl SafetensorsElement for $ty {
-            const DTYPE: &'static str = $name;
-        }
-    )*};
-}
-
-safetensors! {
-    f16 => "F16", bf16 => "BF16", f32 => "F32", f64 => "F64",
-    i8 => "I8", i16 => "I16", i32 => "I32", i64 => "I64",
-    u8 => "U8", u16 => "U16", u32 => "U32", u64 => "U64",
-}
-
-/// The little-endian bytes of `values`, as both formats store them.
-///
-/// On a little-endian target these are the values' own bytes, borrowed without a copy; on a
-/// big-endian one each element is byte-swapped into `scratch`, which is reused across chunks.
+/// The little-endian bytes of a column's elements (of `size` bytes each), as the formats store
+/// them: on a little-endian target the bytes themselves, without a copy; on a big-endian one each
+/// element byte-swapped into `scratch`, which is reused across chunks.
 #[inline]
-pub(crate) fn le_bytes<'a, T: bytemuck::Pod>(
-    values: &'a [T],
-    scratch: &'a mut Vec<u8>,
-) -> &'a [u8] {
+pub(crate) fn le_column<'a>(bytes: &'a [u8], size: usize, scratch: &'a mut Vec<u8>) -> &'a [u8] {
     #[cfg(target_endian = "little")]
     {
-        let _ = scratch;
-        bytemuck::cast_slice(values)
+        let _ = (size, scratch);
+        bytes
     }
     #[cfg(target_endian = "big")]
     {
-        swap_bytes_into(values, scratch);
+        scratch.clear();
+        scratch.extend_from_slice(bytes);
+        for element in scratch.chunks_exact_mut(size) {
+            element.reverse();
+        }
         scratch
     }
 }
@@ -186,13 +190,15 @@ mod tests {
     }
 
     #[test]
-    fn le_bytes_are_the_little_endian_encoding() {
+    fn le_columns_are_the_little_endian_encoding() {
         let mut scratch = Vec::new();
         let values = [-2i16, 0x1234, i16::MIN];
         let expected: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        assert_eq!(le_bytes(&values, &mut scratch), &expected[..]);
+        let bytes = bytemuck::cast_slice(&values);
+        assert_eq!(le_column(bytes, 2, &mut scratch), &expected[..]);
         let floats = [1.5f64, -0.0, f64::MAX];
         let expected: Vec<u8> = floats.iter().flat_map(|v| v.to_le_bytes()).collect();
-        assert_eq!(le_bytes(&floats, &mut scratch), &expected[..]);
+        let bytes = bytemuck::cast_slice(&floats);
+        assert_eq!(le_column(bytes, 8, &mut scratch), &expected[..]);
     }
 }

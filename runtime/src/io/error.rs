@@ -175,6 +175,17 @@ pub enum SinkError {
         /// The store's or codec's message.
         message: String,
     },
+    /// The format has no data type for an output's element type (`bf16` in `.npy` or Zarr):
+    /// the typed entry points refuse it at compile time, so only an output driven by hand sees
+    /// this.
+    Unsupported {
+        /// The output.
+        path: PathBuf,
+        /// The format.
+        format: &'static str,
+        /// The element type's name.
+        dtype: &'static str,
+    },
     /// The name of a Zarr array is not usable.
     InvalidArrayName {
         /// The store's location.
@@ -258,6 +269,11 @@ impl fmt::Display for SinkError {
             SinkError::Store { path, op, message } => {
                 write!(f, "cannot {op} `{}`: {message}", path.display())
             }
+            SinkError::Unsupported { path, format, dtype } => write!(
+                f,
+                "cannot write `{}`: {format} has no data type for `{dtype}`",
+                path.display()
+            ),
             SinkError::InvalidArrayName {
                 store,
                 name,

@@ -48,46 +48,56 @@ mod zarr;
 
 use std::path::PathBuf;
 
-use ndarray::ArrayView2;
+use crate::layout::Column;
 
-pub use self::dtype::{NpyElement, SafetensorsElement};
+pub use self::dtype::{NpyElement, NpyLayout, SafetensorsElement};
 pub use self::error::{IoError, JobMismatch, Partial, SinkError, SinkFailure};
 pub use self::npy::NpyWriter;
+pub(crate) use self::npy::{create_dir, NpyFiles};
 #[cfg(feature = "progress")]
 pub use self::progress::Progress;
 pub(crate) use self::progress::Ticker;
 pub(crate) use self::resume::{Fingerprint, ShardJob, ShardRecord};
+pub(crate) use self::safetensors::SafetensorsFile;
 pub use self::safetensors::SafetensorsWriter;
 pub use self::shards::{NpyShardWriter, Shard, ShardsOutput, SHARD_MANIFEST};
 pub use self::stream::FileWriter;
-pub(crate) use self::tensors::{Parts, Spill, TensorsFile};
 #[cfg(feature = "zarr")]
 pub(crate) use self::zarr::{open_store, Storage, ZarrJob, ZarrLayout};
 #[cfg(feature = "zarr")]
 pub use self::zarr::{Compression, ZarrElement, ZarrOutput};
 
-/// The shape the writers share, for the pipeline's one driver.
+/// How a pipeline's outputs are named: one output, named by the call (a tensor's or an array's
+/// name; a `.npy` file needs none), or one per field of a struct of rows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Names<'a> {
+    /// One output, and the name the call gave it.
+    One(&'a str),
+    /// The fields' names, in order.
+    Fields(&'static [&'static str]),
+}
+
+/// An output of a pipeline, for any number of fields: one file, a folder of files, or arrays of
+/// a store. Each format implements it once.
 ///
-/// The driver creates a writer, passes it every chunk of rows, then calls `finish` with the
-/// indices of the items that gave no row; when its own source or row function fails, it calls
-/// `abandon` and reports the rows kept. An `Err` from `write_chunk` has already closed the writer
-/// and kept its rows.
-pub trait ChunkSink<T> {
-    /// What a finished output reports.
-    type Output;
+/// The pipeline creates the output, passes it every chunk's columns (one per field, in order),
+/// then calls `finish` with the indices of the items that gave no row; when its own source or
+/// row function fails, it calls `abandon` and reports the rows kept. An `Err` from `write` has
+/// already closed the output and kept its rows.
+pub(crate) trait Output {
+    /// What one finished field (or the one file of all fields) reports.
+    type Report;
 
-    /// Appends the rows of `rows` (`n × elements per row`).
-    fn write_chunk(&mut self, rows: ArrayView2<'_, T>) -> Result<(), SinkFailure>;
+    /// Appends each field's rows of a chunk: `columns[k]` is field `k`'s.
+    fn write(&mut self, columns: &[Column<'_>]) -> Result<(), SinkFailure>;
 
-    /// Completes the output and moves it into place; `skipped` goes into its report.
-    fn finish(self, skipped: Vec<usize>) -> Result<Self::Output, SinkFailure>
-    where
-        Self: Sized;
+    /// Completes the output and moves it into place; `skipped` goes into its reports, one per
+    /// field (or one for a file of all fields).
+    fn finish(self, skipped: Vec<usize>) -> Result<Vec<Self::Report>, SinkFailure>;
 
-    /// Stops, keeping the rows written so far as a partial output, and says where.
-    fn abandon(self) -> Partial
-    where
-        Self: Sized;
+    /// Stops, keeping the rows written so far as a partial output, and says where (the first
+    /// field's, when each field has a file).
+    fn abandon(self) -> Partial;
 }
 
 /// What a finished single-file writer ([`NpyWriter`], [`SafetensorsWriter`]) wrote.

@@ -15,12 +15,36 @@
 use std::path::Path;
 
 use super::dtype::NpyElement;
+use super::error::Partial;
 use super::error::{SinkError, SinkFailure};
 use super::progress::Ticker;
-use super::stream::{with_rows, FileWriter, Header};
+use super::stream::{with_rows, FileWriter, Header, RowStream};
+use super::{FileOutput, Names, Output};
+use crate::element::ElementType;
+use crate::layout::{Column, Field};
 
 /// The `.npy` magic string.
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
+
+/// numpy's array-protocol type string of an element type (byte order: `<` little-endian, `|`
+/// not applicable; kind; size in bytes), or `None` for `bf16`, which numpy does not have.
+// why `|` for one-byte types: byte order does not apply; numpy itself writes `|i1` and `|u1`.
+pub(crate) const fn descr(dtype: ElementType) -> Option<&'static str> {
+    Some(match dtype {
+        ElementType::F16 => "<f2",
+        ElementType::F32 => "<f4",
+        ElementType::F64 => "<f8",
+        ElementType::I8 => "|i1",
+        ElementType::I16 => "<i2",
+        ElementType::I32 => "<i4",
+        ElementType::I64 => "<i8",
+        ElementType::U8 => "|u1",
+        ElementType::U16 => "<u2",
+        ElementType::U32 => "<u4",
+        ElementType::U64 => "<u8",
+        ElementType::Bf16 => return None,
+    })
+}
 /// numpy's `ARRAY_ALIGN`: the data starts on a multiple of this many bytes.
 pub(crate) const ARRAY_ALIGN: usize = 64;
 /// numpy's `GROWTH_AXIS_MAX_DIGITS`: the digits reserved for the count of the growing axis.
@@ -65,25 +89,131 @@ impl<T: NpyElement> FileWriter<T, NpyHeader> {
         row_shape: &[usize],
         ticker: Ticker,
     ) -> Result<Self, SinkFailure> {
-        if row_shape.len() >= MAX_AXES {
-            return Err(SinkFailure {
+        let header =
+            npy_stream_header(path, T::DESCR, row_shape).map_err(|source| SinkFailure {
                 written: 0,
                 partial: None,
-                source: SinkError::TooLarge {
-                    path: path.to_path_buf(),
-                    what: "numpy arrays have at most 64 axes",
-                },
-            });
-        }
-        let header = NpyHeader {
-            descr: T::DESCR,
-            row_shape: row_shape.to_vec(),
-        };
+                source,
+            })?;
         FileWriter::start(path, header, row_shape, ticker)
     }
 }
 
 /// The header of a `.npy` file of C-order rows.
+/// `.npy` files, one per field: the file at the given path for one output, `{name}.npy` in the
+/// given directory (created if missing) for several.
+pub(crate) struct NpyFiles {
+    files: Vec<RowStream<NpyHeader>>,
+}
+
+impl NpyFiles {
+    /// Creates the files' temporary names.
+    pub(crate) fn create(
+        path: &Path,
+        names: Names<'_>,
+        fields: &[Field],
+    ) -> Result<Self, SinkFailure> {
+        let Names::Fields(names) = names else {
+            let files = fields
+                .iter()
+                .map(|field| stream(path, field))
+                .collect::<Result<_, _>>()?;
+            return Ok(NpyFiles { files });
+        };
+        create_dir(path)?;
+        let files = names
+            .iter()
+            .zip(fields)
+            .map(|(name, field)| stream(&path.join(format!("{name}.npy")), field))
+            .collect::<Result<_, _>>()?;
+        Ok(NpyFiles { files })
+    }
+}
+
+impl Output for NpyFiles {
+    type Report = FileOutput;
+
+    fn write(&mut self, columns: &[Column<'_>]) -> Result<(), SinkFailure> {
+        for (file, column) in self.files.iter_mut().zip(columns) {
+            file.write_column(column)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self, skipped: Vec<usize>) -> Result<Vec<FileOutput>, SinkFailure> {
+        self.files
+            .into_iter()
+            .map(|file| file.finish_file(skipped.clone()))
+            .collect()
+    }
+
+    fn abandon(self) -> Partial {
+        let mut kept = self.files.into_iter().map(|mut file| file.abandon());
+        let first = kept.next().unwrap_or(Partial {
+            rows: 0,
+            path: None,
+            error: None,
+        });
+        kept.for_each(drop);
+        first
+    }
+}
+
+/// A `.npy` stream of one field's rows at `path`.
+fn stream(path: &Path, field: &Field) -> Result<RowStream<NpyHeader>, SinkFailure> {
+    let fail = |source| SinkFailure {
+        written: 0,
+        partial: None,
+        source,
+    };
+    let descr = descr(field.dtype).ok_or_else(|| {
+        fail(SinkError::Unsupported {
+            path: path.to_path_buf(),
+            format: "`.npy`",
+            dtype: field.dtype.name(),
+        })
+    })?;
+    let header = npy_stream_header(path, descr, field.row_shape).map_err(fail)?;
+    RowStream::create(
+        path,
+        header,
+        field.row_shape,
+        field.dtype.size(),
+        Ticker::none(),
+    )
+}
+
+/// Creates the directory of several outputs' files, and its parents.
+pub(crate) fn create_dir(dir: &Path) -> Result<(), SinkFailure> {
+    std::fs::create_dir_all(dir).map_err(|source| SinkFailure {
+        written: 0,
+        partial: None,
+        source: SinkError::Io {
+            op: "create the output directory",
+            path: dir.to_path_buf(),
+            source: source.into(),
+        },
+    })
+}
+
+/// The header of a `.npy` stream of rows of `row_shape`, or why there is none.
+fn npy_stream_header(
+    path: &Path,
+    descr: &'static str,
+    row_shape: &[usize],
+) -> Result<NpyHeader, SinkError> {
+    if row_shape.len() >= MAX_AXES {
+        return Err(SinkError::TooLarge {
+            path: path.to_path_buf(),
+            what: "numpy arrays have at most 64 axes",
+        });
+    }
+    Ok(NpyHeader {
+        descr,
+        row_shape: row_shape.to_vec(),
+    })
+}
+
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct NpyHeader {

@@ -11,12 +11,37 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::dtype::SafetensorsElement;
+use super::error::Partial;
 use super::error::{SinkError, SinkFailure};
 use super::progress::Ticker;
-use super::stream::{FileWriter, Header};
+use super::stream::{FileWriter, Header, RowStream};
+use super::tensors::{Spill, TensorsFile};
+use super::{FileOutput, Names, Output};
+use crate::element::ElementType;
+use crate::layout::{Column, Field};
 
 /// The key safetensors reserves for the string-to-string metadata.
 const METADATA_KEY: &str = "__metadata__";
+
+/// The safetensors dtype name of an element type (`"F32"`, `"BF16"`, ...): every one has one.
+// why a string, not `safetensors::Dtype`: it keeps that crate's semver out of the runtime's
+// dependencies; a test checks every name against the crate's `Dtype`.
+pub(crate) const fn dtype_name(dtype: ElementType) -> Option<&'static str> {
+    Some(match dtype {
+        ElementType::F16 => "F16",
+        ElementType::Bf16 => "BF16",
+        ElementType::F32 => "F32",
+        ElementType::F64 => "F64",
+        ElementType::I8 => "I8",
+        ElementType::I16 => "I16",
+        ElementType::I32 => "I32",
+        ElementType::I64 => "I64",
+        ElementType::U8 => "U8",
+        ElementType::U16 => "U16",
+        ElementType::U32 => "U32",
+        ElementType::U64 => "U64",
+    })
+}
 
 /// Streams rows into a safetensors file holding one tensor of shape `(n, *row_shape)`.
 ///
@@ -104,30 +129,137 @@ impl<T: SafetensorsElement> FileWriter<T, SafetensorsHeader> {
         row_shape: &[usize],
         metadata: BTreeMap<String, String>,
     ) -> Result<Self, SinkFailure> {
-        let reason = if tensor_name.is_empty() {
-            Some("it is empty")
-        } else if tensor_name == METADATA_KEY {
-            Some("`__metadata__` is reserved for the header's metadata")
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            return Err(SinkFailure {
-                written: 0,
-                partial: None,
-                source: SinkError::InvalidTensorName {
-                    name: tensor_name.to_owned(),
-                    reason,
-                },
-            });
-        }
         let header =
-            SafetensorsHeader::new(T::DTYPE, tensor_name, row_shape, size_of::<T>(), metadata);
+            stream_header(tensor_name, T::ELEMENT_TYPE, row_shape, metadata).map_err(|source| {
+                SinkFailure {
+                    written: 0,
+                    partial: None,
+                    source,
+                }
+            })?;
         FileWriter::start(path.as_ref(), header, row_shape, Ticker::none())
     }
 }
 
 /// The header of a safetensors file with one tensor, padded to a fixed length.
+/// One safetensors file of every field: for one output, one tensor named by the call, streamed
+/// straight into the file; for several, one tensor per field, named by the field, assembled
+/// when the input ends (the `tensors` module).
+pub(crate) enum SafetensorsFile {
+    /// One tensor.
+    One(Box<RowStream<SafetensorsHeader>>),
+    /// Several tensors.
+    Several(TensorsFile),
+}
+
+impl SafetensorsFile {
+    /// Creates the file's temporary name (and, for several tensors, their spills).
+    pub(crate) fn create(
+        path: &Path,
+        names: Names<'_>,
+        fields: &[Field],
+    ) -> Result<Self, SinkFailure> {
+        let fail = |source| SinkFailure {
+            written: 0,
+            partial: None,
+            source,
+        };
+        match names {
+            Names::One(name) => {
+                let field = fields.first().ok_or_else(|| fail(no_fields(path)))?;
+                let header = stream_header(name, field.dtype, field.row_shape, BTreeMap::new())
+                    .map_err(fail)?;
+                let stream = RowStream::create(
+                    path,
+                    header,
+                    field.row_shape,
+                    field.dtype.size(),
+                    Ticker::none(),
+                )?;
+                Ok(SafetensorsFile::One(Box::new(stream)))
+            }
+            Names::Fields(names) => {
+                let spills = names
+                    .iter()
+                    .zip(fields)
+                    .map(|(name, field)| {
+                        let dtype = dtype_name(field.dtype).ok_or_else(|| no_fields(path))?;
+                        Spill::create(path, name, dtype, field.dtype.size(), field.row_shape)
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(fail)?;
+                Ok(SafetensorsFile::Several(TensorsFile::new(path, spills)))
+            }
+        }
+    }
+}
+
+/// An output without fields, which no layout has.
+fn no_fields(path: &Path) -> SinkError {
+    SinkError::Unsupported {
+        path: path.to_path_buf(),
+        format: "safetensors",
+        dtype: "an output without fields",
+    }
+}
+
+impl Output for SafetensorsFile {
+    type Report = FileOutput;
+
+    fn write(&mut self, columns: &[Column<'_>]) -> Result<(), SinkFailure> {
+        match self {
+            SafetensorsFile::One(stream) => columns
+                .iter()
+                .try_for_each(|column| stream.write_column(column)),
+            SafetensorsFile::Several(file) => file.write(columns),
+        }
+    }
+
+    fn finish(self, skipped: Vec<usize>) -> Result<Vec<FileOutput>, SinkFailure> {
+        let file = match self {
+            SafetensorsFile::One(stream) => stream.finish_file(skipped)?,
+            SafetensorsFile::Several(file) => file.finish(skipped)?,
+        };
+        Ok(vec![file])
+    }
+
+    fn abandon(self) -> Partial {
+        match self {
+            SafetensorsFile::One(mut stream) => stream.abandon(),
+            SafetensorsFile::Several(mut file) => file.keep(),
+        }
+    }
+}
+
+/// The header of a one-tensor stream, or why the tensor's name is refused.
+fn stream_header(
+    tensor_name: &str,
+    dtype: ElementType,
+    row_shape: &[usize],
+    metadata: BTreeMap<String, String>,
+) -> Result<SafetensorsHeader, SinkError> {
+    let reason = if tensor_name.is_empty() {
+        Some("it is empty")
+    } else if tensor_name == METADATA_KEY {
+        Some("`__metadata__` is reserved for the header's metadata")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        return Err(SinkError::InvalidTensorName {
+            name: tensor_name.to_owned(),
+            reason,
+        });
+    }
+    Ok(SafetensorsHeader::new(
+        dtype_name(dtype).unwrap_or(""),
+        tensor_name,
+        row_shape,
+        dtype.size(),
+        metadata,
+    ))
+}
+
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct SafetensorsHeader {

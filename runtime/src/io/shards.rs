@@ -13,7 +13,6 @@ use super::error::{Partial, SinkError, SinkFailure};
 use super::npy::NpyWriter;
 use super::progress::Ticker;
 use super::stream::{keep_staged, Staged};
-use super::ChunkSink;
 
 /// The manifest's file name: the directory's only `*.json`.
 pub const SHARD_MANIFEST: &str = "manifest.json";
@@ -454,22 +453,6 @@ impl<T: NpyElement> Drop for NpyShardWriter<T> {
         if !self.closed {
             let _ = self.close();
         }
-    }
-}
-
-impl<T: NpyElement> ChunkSink<T> for NpyShardWriter<T> {
-    type Output = ShardsOutput;
-
-    fn write_chunk(&mut self, rows: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
-        NpyShardWriter::write_chunk(self, rows)
-    }
-
-    fn finish(self, skipped: Vec<usize>) -> Result<ShardsOutput, SinkFailure> {
-        NpyShardWriter::finish(self).map(|output| ShardsOutput { skipped, ..output })
-    }
-
-    fn abandon(self) -> Partial {
-        NpyShardWriter::abandon(self)
     }
 }
 

@@ -16,11 +16,12 @@ use std::path::{Path, PathBuf};
 use ndarray::ArrayView2;
 
 use super::atomic::{parent_dir, partial_path, rename_error, sync_dir, AtomicFile};
-use super::dtype::le_bytes;
+use super::dtype::le_column;
 use super::error::{Partial, SinkError, SinkFailure};
 use super::progress::Ticker;
-use super::{ChunkSink, FileOutput};
+use super::FileOutput;
 use crate::element::Element;
+use crate::layout::Column;
 
 /// Streams rows into one file — `.npy` ([`NpyWriter`](crate::NpyWriter)) or safetensors
 /// ([`SafetensorsWriter`](crate::SafetensorsWriter)) — for any number of rows, known in advance
@@ -193,22 +194,6 @@ impl<T: Element + bytemuck::Pod, H: Header> FileWriter<T, H> {
     }
 }
 
-impl<T: Element + bytemuck::Pod, H: Header> ChunkSink<T> for FileWriter<T, H> {
-    type Output = FileOutput;
-
-    fn write_chunk(&mut self, rows: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
-        self.stream.write(rows)
-    }
-
-    fn finish(self, skipped: Vec<usize>) -> Result<FileOutput, SinkFailure> {
-        self.stream.finish_file(skipped)
-    }
-
-    fn abandon(self) -> Partial {
-        FileWriter::abandon(self)
-    }
-}
-
 /// A file format's header for a given row count; its length must not depend on the count.
 #[doc(hidden)]
 pub trait Header {
@@ -238,6 +223,8 @@ pub(crate) struct RowStream<H: Header> {
     row_len: usize,
     /// Bytes per row.
     row_bytes: u64,
+    /// Bytes per element.
+    element_size: usize,
     rows: usize,
     /// Where the rows went when the stream was closed by an error.
     kept: Option<PathBuf>,
@@ -276,6 +263,7 @@ impl<H: Header> RowStream<H> {
             row_shape: row_shape.to_vec(),
             row_len,
             row_bytes,
+            element_size,
             rows: 0,
             kept: None,
             scratch: Vec::new(),
@@ -307,19 +295,34 @@ impl<H: Header> RowStream<H> {
         &mut self,
         chunk: ArrayView2<'_, T>,
     ) -> Result<(), SinkFailure> {
+        // why `as_standard_layout`: a chunk buffer is row-major already (no copy); any other
+        // view is copied once into row-major order, which is the file's order.
+        let chunk = chunk.as_standard_layout();
+        let values = chunk
+            .as_slice()
+            .expect("a standard-layout array is one contiguous slice");
+        self.write_rows(chunk.nrows(), chunk.ncols(), bytemuck::cast_slice(values))
+    }
+
+    /// Appends one column's rows.
+    pub(crate) fn write_column(&mut self, column: &Column<'_>) -> Result<(), SinkFailure> {
+        self.write_rows(column.rows, column.row_len, &column.bytes)
+    }
+
+    /// Appends `n` rows of `width` elements, `bytes` in the machine's byte order.
+    fn write_rows(&mut self, n: usize, width: usize, bytes: &[u8]) -> Result<(), SinkFailure> {
         if self.file.is_none() {
             return Err(self.closed());
         }
-        if chunk.ncols() != self.row_len {
+        if width != self.row_len {
             let err = SinkError::WidthMismatch {
                 path: self.dest.clone(),
                 row_shape: self.row_shape.clone(),
                 expected: self.row_len,
-                found: chunk.ncols(),
+                found: width,
             };
             return Err(self.fail(err));
         }
-        let n = chunk.nrows();
         if n == 0 {
             return Ok(());
         }
@@ -336,13 +339,7 @@ impl<H: Header> RowStream<H> {
             };
             return Err(self.fail(err));
         };
-        // why `as_standard_layout`: a chunk buffer is row-major already (no copy); any other
-        // view is copied once into row-major order, which is the file's order.
-        let chunk = chunk.as_standard_layout();
-        let values = chunk
-            .as_slice()
-            .expect("a standard-layout array is one contiguous slice");
-        let bytes = le_bytes(values, &mut self.scratch);
+        let bytes = le_column(bytes, self.element_size, &mut self.scratch);
         let file = self.file.as_mut().expect("checked open above");
         if let Err(err) = file.file().write_all(bytes) {
             let err = SinkError::io("write rows to", file.temp(), err);
@@ -353,7 +350,6 @@ impl<H: Header> RowStream<H> {
         Ok(())
     }
 
-    /// Writes the final header, flushes, and renames the file into place.
     pub(crate) fn finish(mut self) -> Result<Staged, SinkFailure> {
         let staged = self.stage()?;
         match fs::rename(&staged.temp, &staged.dest) {

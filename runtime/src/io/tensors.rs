@@ -12,31 +12,36 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
-use ndarray::ArrayView2;
-
 use super::atomic::{partial_path, AtomicFile};
-use super::dtype::SafetensorsElement;
+use super::dtype::le_column;
 use super::error::{Partial, SinkError, SinkFailure};
 use super::FileOutput;
-use crate::layout::{Col, Layout};
+use crate::layout::Column;
 
 /// One tensor's rows, in a temporary file beside the destination.
-pub struct Spill<T> {
+pub(crate) struct Spill {
     file: AtomicFile,
     name: String,
     dtype: &'static str,
+    element_size: usize,
     row_shape: Vec<usize>,
     row_bytes: u64,
     rows: usize,
-    element: PhantomData<fn() -> T>,
+    scratch: Vec<u8>,
 }
 
-impl<T: SafetensorsElement> Spill<T> {
-    /// A spill for the tensor `name` of the file `dest`.
-    pub(crate) fn create(dest: &Path, name: &str, row_shape: &[usize]) -> Result<Self, SinkError> {
+impl Spill {
+    /// Starts tensor `name` (of `dtype`, elements of `element_size` bytes, rows of
+    /// `row_shape`) of the file `dest`: `<dest>.<name>`, under a temporary name.
+    pub(crate) fn create(
+        dest: &Path,
+        name: &str,
+        dtype: &'static str,
+        element_size: usize,
+        row_shape: &[usize],
+    ) -> Result<Self, SinkError> {
         if name.is_empty() || name == "__metadata__" {
             return Err(SinkError::InvalidTensorName {
                 name: name.to_owned(),
@@ -46,62 +51,34 @@ impl<T: SafetensorsElement> Spill<T> {
         let mut spill_name = dest.as_os_str().to_owned();
         spill_name.push(format!(".{name}"));
         let file = AtomicFile::create(Path::new(&spill_name))?;
-        let row_bytes = row_shape
-            .iter()
-            .fold(size_of::<T>() as u64, |bytes, &axis| {
-                bytes.saturating_mul(axis as u64)
-            });
+        let row_bytes = row_shape.iter().fold(element_size as u64, |bytes, &axis| {
+            bytes.saturating_mul(axis as u64)
+        });
         Ok(Spill {
             file,
             name: name.to_owned(),
-            dtype: T::DTYPE,
+            dtype,
+            element_size,
             row_shape: row_shape.to_vec(),
             row_bytes,
             rows: 0,
-            element: PhantomData,
+            scratch: Vec::new(),
         })
     }
 
-    /// Appends a chunk's rows.
-    pub(crate) fn write(&mut self, chunk: ArrayView2<'_, T>) -> Result<(), SinkError> {
+    /// Appends a column's rows.
+    fn write(&mut self, column: &Column<'_>) -> Result<(), SinkError> {
+        let bytes = le_column(&column.bytes, self.element_size, &mut self.scratch);
         let temp = self.file.temp().to_path_buf();
-        let result = match chunk.as_slice() {
-            Some(rows) => self.file.file().write_all(bytemuck::cast_slice(rows)),
-            None => {
-                let rows: Vec<T> = chunk.iter().copied().collect();
-                self.file.file().write_all(bytemuck::cast_slice(&rows))
-            }
-        };
-        result.map_err(|err| SinkError::io("write rows to", &temp, err))?;
-        self.rows += chunk.nrows();
+        self.file
+            .file()
+            .write_all(bytes)
+            .map_err(|err| SinkError::io("write rows to", &temp, err))?;
+        self.rows += column.rows;
         Ok(())
     }
-}
 
-/// What the file's assembly needs of each tensor, whatever its element type.
-pub trait Part {
-    /// Rows written.
-    fn rows(&self) -> usize;
-    /// The tensor's name, dtype, row shape and bytes per row.
-    fn describe(&self) -> (&str, &'static str, &[usize], u64);
     /// Copies the first `rows` rows into `out`.
-    ///
-    /// # Errors
-    /// Reading the spill back.
-    fn copy_into(&mut self, rows: usize, out: &mut File) -> io::Result<()>;
-    /// Deletes the spill.
-    fn discard(self: Box<Self>);
-}
-
-impl<T: SafetensorsElement> Part for Spill<T> {
-    fn rows(&self) -> usize {
-        self.rows
-    }
-
-    fn describe(&self) -> (&str, &'static str, &[usize], u64) {
-        (&self.name, self.dtype, &self.row_shape, self.row_bytes)
-    }
-
     fn copy_into(&mut self, rows: usize, out: &mut File) -> io::Result<()> {
         let bytes = (rows as u64).saturating_mul(self.row_bytes);
         let file = self.file.file();
@@ -116,77 +93,37 @@ impl<T: SafetensorsElement> Part for Spill<T> {
         }
         Ok(())
     }
-
-    fn discard(self: Box<Self>) {
-        self.file.discard();
-    }
-}
-
-/// The tensors of one file for the layout `L`, as nested pairs of spills.
-pub trait Parts<L: Layout> {
-    /// Each spill, in order.
-    fn parts(self) -> Vec<Box<dyn Part>>;
-    /// Appends a chunk of each tensor's rows.
-    ///
-    /// # Errors
-    /// The first tensor that could not take its rows.
-    fn write_views(&mut self, chunk: L::View<'_>) -> Result<(), SinkError>;
-}
-
-impl<T: SafetensorsElement, D: ndarray::RemoveAxis + 'static> Parts<Col<T, D>> for Spill<T> {
-    fn parts(self) -> Vec<Box<dyn Part>> {
-        vec![Box::new(self)]
-    }
-
-    fn write_views(&mut self, chunk: ArrayView2<'_, T>) -> Result<(), SinkError> {
-        self.write(chunk)
-    }
-}
-
-impl<LA: Layout, LB: Layout, A: Parts<LA>, B: Parts<LB>> Parts<(LA, LB)> for (A, B) {
-    fn parts(self) -> Vec<Box<dyn Part>> {
-        let mut parts = self.0.parts();
-        parts.extend(self.1.parts());
-        parts
-    }
-
-    fn write_views(&mut self, chunk: (LA::View<'_>, LB::View<'_>)) -> Result<(), SinkError> {
-        self.0.write_views(chunk.0)?;
-        self.1.write_views(chunk.1)
-    }
 }
 
 /// The file being written: its destination and its tensors.
-pub struct TensorsFile<P> {
+pub(crate) struct TensorsFile {
     dest: PathBuf,
-    /// `None` once a write failed and the rows were kept in the partial file.
-    parts: Option<P>,
+    /// `None` once closed (finished, abandoned, or failed).
+    spills: Option<Vec<Spill>>,
 }
 
-impl<P> TensorsFile<P> {
-    /// A file at `dest` whose tensors are `parts`.
-    pub(crate) fn new(dest: &Path, parts: P) -> Self {
+impl TensorsFile {
+    /// The file `dest` of these tensors.
+    pub(crate) fn new(dest: &Path, spills: Vec<Spill>) -> Self {
         TensorsFile {
             dest: dest.to_path_buf(),
-            parts: Some(parts),
+            spills: Some(spills),
         }
     }
 
-    /// Appends a chunk of every tensor. On failure the writer is closed: the rows every tensor
-    /// has are kept in `<dest>.partial`, and the failure says how many and where.
-    pub(crate) fn write_chunk<L: Layout>(&mut self, chunk: L::View<'_>) -> Result<(), SinkFailure>
-    where
-        P: Parts<L>,
-    {
-        let Some(parts) = self.parts.as_mut() else {
+    /// Appends each tensor's column of a chunk; an error keeps the rows every tensor has.
+    pub(crate) fn write(&mut self, columns: &[Column<'_>]) -> Result<(), SinkFailure> {
+        let Some(spills) = self.spills.as_mut() else {
             return Err(closed(&self.dest));
         };
-        let Err(source) = Parts::<L>::write_views(parts, chunk) else {
+        let result = spills
+            .iter_mut()
+            .zip(columns)
+            .try_for_each(|(spill, column)| spill.write(column));
+        let Err(source) = result else {
             return Ok(());
         };
-        // The failed chunk may be in some tensors and not others: the partial file keeps the
-        // rows every tensor has.
-        let kept = self.keep::<L>();
+        let kept = self.keep();
         Err(SinkFailure {
             written: kept.rows,
             partial: kept.path,
@@ -194,18 +131,14 @@ impl<P> TensorsFile<P> {
         })
     }
 
-    /// Assembles the file and renames it into place; `skipped` goes into the report.
-    pub(crate) fn finish<L: Layout>(self, skipped: Vec<usize>) -> Result<FileOutput, SinkFailure>
-    where
-        P: Parts<L>,
-    {
-        let dest = self.dest.clone();
-        let Some(parts) = self.parts else {
+    /// Assembles the file and renames it into place.
+    pub(crate) fn finish(self, skipped: Vec<usize>) -> Result<FileOutput, SinkFailure> {
+        let dest = self.dest;
+        let Some(spills) = self.spills else {
             return Err(closed(&dest));
         };
-        let parts = Parts::<L>::parts(parts);
-        let rows = common_rows(&parts);
-        match assemble(&dest, parts, rows, &dest) {
+        let rows = common_rows(&spills);
+        match assemble(&dest, spills, rows, &dest) {
             Ok((bytes, data_offset)) => Ok(FileOutput {
                 path: dest,
                 rows,
@@ -222,31 +155,19 @@ impl<P> TensorsFile<P> {
         }
     }
 
-    /// Keeps the rows every tensor has in `<dest>.partial`.
-    pub(crate) fn abandon<L: Layout>(mut self) -> Partial
-    where
-        P: Parts<L>,
-    {
-        self.keep::<L>()
-    }
-
     /// Closes the writer, keeping the rows every tensor has in `<dest>.partial` (nothing when
     /// it was closed already).
-    fn keep<L: Layout>(&mut self) -> Partial
-    where
-        P: Parts<L>,
-    {
-        let Some(parts) = self.parts.take() else {
+    pub(crate) fn keep(&mut self) -> Partial {
+        let Some(spills) = self.spills.take() else {
             return Partial {
                 rows: 0,
                 path: None,
                 error: None,
             };
         };
-        let parts = Parts::<L>::parts(parts);
-        let rows = common_rows(&parts);
+        let rows = common_rows(&spills);
         let partial = partial_path(&self.dest);
-        match assemble(&self.dest, parts, rows, &partial) {
+        match assemble(&self.dest, spills, rows, &partial) {
             Ok(_) => Partial {
                 rows,
                 path: Some(partial),
@@ -275,8 +196,8 @@ fn closed(dest: &Path) -> SinkFailure {
 }
 
 /// The rows every tensor has.
-fn common_rows(parts: &[Box<dyn Part>]) -> usize {
-    parts.iter().map(|part| part.rows()).min().unwrap_or(0)
+fn common_rows(spills: &[Spill]) -> usize {
+    spills.iter().map(|spill| spill.rows).min().unwrap_or(0)
 }
 
 /// Writes the header and the first `rows` rows of every tensor into a temporary file beside
@@ -284,20 +205,20 @@ fn common_rows(parts: &[Box<dyn Part>]) -> usize {
 /// where its data starts; on failure, the error and where anything was kept.
 fn assemble(
     dest: &Path,
-    mut parts: Vec<Box<dyn Part>>,
+    mut parts: Vec<Spill>,
     rows: usize,
     to: &Path,
 ) -> Result<(u64, u64), (SinkError, Option<PathBuf>)> {
     let result = assemble_parts(dest, &mut parts, rows, to);
     for part in parts {
-        part.discard();
+        part.file.discard();
     }
     result
 }
 
 fn assemble_parts(
     dest: &Path,
-    parts: &mut [Box<dyn Part>],
+    parts: &mut [Spill],
     rows: usize,
     to: &Path,
 ) -> Result<(u64, u64), (SinkError, Option<PathBuf>)> {
@@ -329,18 +250,21 @@ fn assemble_parts(
 }
 
 /// The header: 8 bytes of length, then the JSON, padded with spaces to a multiple of 8.
-fn header(parts: &[Box<dyn Part>], rows: usize) -> Vec<u8> {
+fn header(parts: &[Spill], rows: usize) -> Vec<u8> {
     let mut root = serde_json::Map::new();
     let mut offset = 0u64;
     for part in parts {
-        let (name, dtype, row_shape, row_bytes) = part.describe();
-        let bytes = (rows as u64).saturating_mul(row_bytes);
+        let bytes = (rows as u64).saturating_mul(part.row_bytes);
         let mut shape = vec![serde_json::Value::from(rows)];
-        shape.extend(row_shape.iter().map(|&axis| serde_json::Value::from(axis)));
+        shape.extend(
+            part.row_shape
+                .iter()
+                .map(|&axis| serde_json::Value::from(axis)),
+        );
         root.insert(
-            name.to_owned(),
+            part.name.clone(),
             serde_json::json!({
-                "dtype": dtype,
+                "dtype": part.dtype,
                 "shape": shape,
                 "data_offsets": [offset, offset + bytes],
             }),
