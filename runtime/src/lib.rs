@@ -10,10 +10,11 @@
 //!   that fail or give no row) and [`RowFn`] (one item into one row);
 //! - the entry points: [`batch`] (a new array, allocated once), [`fill`] (a caller's buffer),
 //!   [`Pipeline`] (bounded memory, to a closure or a file); their results follow the policy;
-//! - the outputs: [`NpyWriter`] and [`SafetensorsWriter`] (one [`FileWriter`]),
-//!   [`NpyShardWriter`], and their reports [`FileOutput`] and [`ShardsOutput`]; with the
-//!   feature `zarr`, Zarr v3 arrays (`Pipeline::write_zarr`, `ZarrOutput`), on S3-compatible
-//!   object storage too with the feature `s3`;
+//! - the outputs, written by the pipeline's `write_*` methods: `.npy` files, `.npy` shards,
+//!   safetensors, and with the feature `zarr` Zarr v3 arrays (on S3-compatible object storage
+//!   too with the feature `s3`); their reports [`FileOutput`], [`ShardsOutput`] and
+//!   `ZarrOutput`; and the typed writers [`NpyWriter`] and [`SafetensorsWriter`] (one
+//!   [`FileWriter`]) to stream rows by hand;
 //! - jobs that outlive a process: shards and Zarr units committed one by one and resumed by a
 //!   rerun under the job's fingerprint, and [`Partition`]s of one job for several workers;
 //! - the errors: [`ItemError`] and [`RowError`] for one item, [`Error`] for an entry point,
@@ -76,7 +77,7 @@ pub use io::Progress;
 #[cfg(feature = "zarr")]
 pub use io::{Compression, ZarrElement, ZarrOutput};
 pub use io::{
-    FileOutput, FileWriter, IoError, JobMismatch, NpyElement, NpyShardWriter, NpyWriter, Partial,
+    FileOutput, FileWriter, IoError, JobMismatch, NpyElement, NpyWriter, Partial,
     SafetensorsElement, SafetensorsWriter, Shard, ShardsOutput, SinkError, SinkFailure,
     SHARD_MANIFEST,
 };

@@ -8,8 +8,7 @@ use std::path::Path;
 use crate::drivers::{self, Chunks, Outputs, Stop, WriteRows};
 use crate::error::{Error, ItemError, OutputCause};
 use crate::io::{
-    FileOutput, Names, NpyElement, NpyFiles, NpyLayout, Output, SafetensorsFile, ShardsOutput,
-    SinkFailure, Ticker,
+    FileOutput, Names, NpyFiles, NpyLayout, Output, SafetensorsFile, SinkFailure, Ticker,
 };
 use crate::layout::Field;
 use crate::layout::Layout;
@@ -122,8 +121,6 @@ pub mod exec {
             self
         }
     }
-
-    pub use super::scale::Window;
 
     /// Each chunk's rows on `threads` threads of rayon's current pool, while the calling thread
     /// hands on the previous chunk and reads the next chunk's items.
@@ -596,38 +593,6 @@ impl<R: Outputs, X> Pipeline<R, X> {
 }
 
 impl<R: RowSpec, X> Pipeline<R, X> {
-    /// Streams the rows into `.npy` shards (`part-00000.npy`, ...) in `dir`, then
-    /// `manifest.json`. Shard `j` holds the rows of items `j·n .. (j+1)·n`, `n` being
-    /// [`Pipeline::shard_rows`] (by default [`Pipeline::rows_per_chunk`]); `dir` is created if
-    /// missing (its parent must exist).
-    ///
-    /// Each shard is committed as soon as it is complete: renamed into place, then recorded
-    /// beside the shards with the job's fingerprint ([`Pipeline::job_key`]). A run that is
-    /// killed or fails keeps its committed shards, and a rerun of the same job resumes after
-    /// them, skipping their items without computing their rows; a rerun of a complete job
-    /// returns at once. The manifest is written last, once every shard is committed: a
-    /// directory with a manifest is complete, one without is not. With
-    /// [`Pipeline::partition`], several workers write their own shards of one job at once.
-    ///
-    /// # Errors
-    /// As [`Pipeline::write_npy`]: the committed shards stay in `dir` (the error's `partial`),
-    /// with the rows of the shard being written in its `part-NNNNN.npy.partial`.
-    /// [`SinkError::JobMismatch`](crate::SinkError::JobMismatch) when `dir` holds an
-    /// unfinished run of another job.
-    pub fn write_npy_shards<I>(
-        self,
-        items: I,
-        dir: impl AsRef<Path>,
-    ) -> Result<ShardsOutput, Error<<R as RowFn<I::Item>>::Error>>
-    where
-        I: IntoIterator,
-        R: RowFn<I::Item>,
-        R::Dtype: NpyElement,
-        X: for<'a> Exec<R, exec::Window<'a, I::IntoIter>>,
-    {
-        self.write_shards(items, dir.as_ref())
-    }
-
     /// Streams the rows into a safetensors file at `path` holding one tensor, `tensor_name`,
     /// of shape `[n, SHAPE...]`, straight into the file: the format PyTorch users load with
     /// `safetensors.torch.load_file`, and the one output that stores `bf16`. The file is

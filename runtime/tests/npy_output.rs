@@ -1,14 +1,19 @@
-//! `NpyWriter` and `NpyShardWriter`: every dtype, 0, 1 and many rows, whole, fixed and irregular
-//! chunks; headers, offsets and bytes checked by a reader that shares no code with the writers.
+//! `NpyWriter` and the pipeline's `.npy` shards: every dtype, 0, 1 and many rows, whole, fixed
+//! and irregular chunks; headers, offsets and bytes checked by a reader that shares no code with
+//! the writers.
 
 mod common;
 
+use std::convert::Infallible;
 use std::fs;
 use std::path::Path;
 
 use common::{chunk_sizes, le_bytes, read_npy, rows, Pattern, Sample};
 use preallocate_runtime::ndarray::{s, Array2, ShapeBuilder};
-use preallocate_runtime::{f16, NpyElement, NpyShardWriter, NpyWriter, SinkError, SHARD_MANIFEST};
+use preallocate_runtime::{
+    f16, policy, NpyElement, NpyWriter, Pipeline, RowFn, RowSpec, ShardsOutput, SinkError,
+    SHARD_MANIFEST,
+};
 
 const COUNTS: [usize; 4] = [0, 1, 2, 300];
 const PATTERNS: [Pattern; 4] = [
@@ -164,22 +169,57 @@ fn an_empty_path_is_rejected_without_writing_anything() {
     assert_eq!((failure.written, failure.partial), (0, None));
 }
 
+/// Item `i` is row `i` of the array, rows of shape `[N]`.
+struct RowsOf<T, const N: usize>(Array2<T>);
+
+impl<T: NpyElement, const N: usize> RowSpec for RowsOf<T, N> {
+    type Dtype = T;
+    type Dim = ndarray::Ix2;
+    type Policy = policy::Plain;
+    const DIM: usize = N;
+    const SHAPE: &'static [usize] = &[N];
+    const OVERWRITES_ROW: bool = true;
+}
+
+impl<T: NpyElement, const N: usize> RowFn<usize> for RowsOf<T, N> {
+    type Error = Infallible;
+    fn write_row(&mut self, i: usize, row: &mut [T]) -> Result<bool, Infallible> {
+        row.copy_from_slice(self.0.row(i).as_slice().unwrap());
+        Ok(true)
+    }
+}
+
+/// The rows of `values` as shards of `shard_rows` in `dir`, through chunks of `chunk_rows`;
+/// `known`: an input whose length is known.
+fn write_shards<T: NpyElement, const N: usize>(
+    dir: &Path,
+    values: &Array2<T>,
+    chunk_rows: usize,
+    shard_rows: usize,
+    known: bool,
+) -> ShardsOutput {
+    let pipeline = Pipeline::new(RowsOf::<T, N>(values.clone()))
+        .chunk_rows(chunk_rows)
+        .shard_rows(shard_rows);
+    let n = values.nrows();
+    if known {
+        pipeline.write_npy_shards(0..n, dir).unwrap()
+    } else {
+        pipeline
+            .write_npy_shards((0..n).filter(|_| true), dir)
+            .unwrap()
+    }
+}
+
 fn shards_round_trip<T: NpyElement + Sample>() {
     let dir = tempfile::tempdir().unwrap();
     for n in COUNTS {
-        for pattern in PATTERNS {
+        for (chunk_rows, known) in [(1000, true), (64, false), (1, true), (7, false)] {
             let shard_rows = 64;
-            let out_dir = dir.path().join(format!("{}-{n}-{pattern:?}", T::NAME));
+            let out_dir = dir.path().join(format!("{}-{n}-{chunk_rows}", T::NAME));
             let values = rows::<T>(0, n, 3);
-            let mut shards = NpyShardWriter::<T>::create(&out_dir, &[3], shard_rows).unwrap();
-            let mut start = 0;
-            for size in chunk_sizes(n, pattern) {
-                shards
-                    .write_chunk(values.slice(s![start..start + size, ..]))
-                    .unwrap();
-                start += size;
-            }
-            let out = shards.finish().unwrap();
+            let out = write_shards::<T, 3>(&out_dir, &values, chunk_rows, shard_rows, known);
+            assert!(out.complete);
             assert_eq!(out.rows, n);
             assert_eq!(out.shards.len(), n.div_ceil(shard_rows));
             let mut data = Vec::new();
@@ -257,35 +297,14 @@ fn every_npy_dtype_round_trips_through_shards() {
 }
 
 #[test]
-fn shard_boundaries_fall_inside_chunks() {
-    let dir = tempfile::tempdir().unwrap();
-    let values = rows::<u32>(0, 10, 2);
-    let mut shards = NpyShardWriter::<u32>::create(dir.path(), &[2], 3).unwrap();
-    shards.write_chunk(values.slice(s![..7, ..])).unwrap(); // 3 + 3 + 1
-    shards.write_chunk(values.slice(s![7.., ..])).unwrap(); // 2 more into the third, then 1
-    let out = shards.finish().unwrap();
-    let counts: Vec<usize> = out.shards.iter().map(|s| s.rows).collect();
-    assert_eq!(counts, [3, 3, 3, 1]);
-    let data: Vec<u8> = out
-        .shards
-        .iter()
-        .flat_map(|s| read_npy(&s.path).data)
-        .collect();
-    assert_eq!(data, le_bytes(&values));
-}
-
-#[test]
 fn a_rerun_with_fewer_shards_removes_the_older_runs_extra_shards() {
     let dir = tempfile::tempdir().unwrap();
-    let mut first = NpyShardWriter::<u8>::create(dir.path(), &[1], 2).unwrap();
-    first.write_chunk(rows::<u8>(0, 7, 1).view()).unwrap();
-    assert_eq!(first.finish().unwrap().shards.len(), 4);
+    let first = write_shards::<u8, 1>(dir.path(), &rows::<u8>(0, 7, 1), 2, 2, true);
+    assert_eq!(first.shards.len(), 4);
     fs::write(dir.path().join("part-00009.npy.partial"), b"stale").unwrap();
     fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
 
-    let mut second = NpyShardWriter::<u8>::create(dir.path(), &[1], 2).unwrap();
-    second.write_chunk(rows::<u8>(100, 3, 1).view()).unwrap();
-    let out = second.finish().unwrap();
+    let out = write_shards::<u8, 1>(dir.path(), &rows::<u8>(100, 3, 1), 2, 2, true);
     let mut names: Vec<String> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -306,13 +325,32 @@ fn a_rerun_with_fewer_shards_removes_the_older_runs_extra_shards() {
     );
 }
 
+/// Zeroed `28 × 28` images.
+struct Images;
+
+impl RowSpec for Images {
+    type Dtype = f32;
+    type Dim = ndarray::Ix3;
+    type Policy = policy::Plain;
+    const DIM: usize = 784;
+    const SHAPE: &'static [usize] = &[28, 28];
+    const OVERWRITES_ROW: bool = false;
+}
+
+impl RowFn<usize> for Images {
+    type Error = Infallible;
+    fn write_row(&mut self, _: usize, _: &mut [f32]) -> Result<bool, Infallible> {
+        Ok(true)
+    }
+}
+
 #[test]
 fn zero_rows_make_zero_shards_and_a_manifest() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("empty");
-    let out = NpyShardWriter::<f32>::create(&out_dir, &[28, 28], 10)
-        .unwrap()
-        .finish()
+    let out = Pipeline::new(Images)
+        .shard_rows(10)
+        .write_npy_shards(0..0, &out_dir)
         .unwrap();
     assert_eq!((out.rows, out.shards.len()), (0, 0));
     let manifest: serde_json::Value =

@@ -12,9 +12,58 @@ use std::path::{Path, PathBuf};
 use common::{le_bytes, read_npy, rows, Tmpfs};
 use preallocate_runtime::ndarray::{s, Array2};
 use preallocate_runtime::{
-    NpyShardWriter, NpyWriter, SafetensorsWriter, SinkError, SinkFailure, SHARD_MANIFEST,
+    policy, Error, NpyElement, NpyWriter, OutputCause, Pipeline, RowFn, RowSpec, SafetensorsWriter,
+    SinkError, SinkFailure, SHARD_MANIFEST,
 };
 use safetensors::SafeTensors;
+
+/// Item `i` is row `i` of the array, rows of shape `[N]`; a row function that panics at item
+/// `panic_at`, if any.
+struct RowsOf<T, const N: usize> {
+    values: Array2<T>,
+    panic_at: Option<usize>,
+}
+
+impl<T: NpyElement, const N: usize> RowsOf<T, N> {
+    fn new(values: Array2<T>) -> Self {
+        RowsOf {
+            values,
+            panic_at: None,
+        }
+    }
+}
+
+impl<T: NpyElement, const N: usize> RowSpec for RowsOf<T, N> {
+    type Dtype = T;
+    type Dim = preallocate_runtime::ndarray::Ix2;
+    type Policy = policy::Plain;
+    const DIM: usize = N;
+    const SHAPE: &'static [usize] = &[N];
+    const OVERWRITES_ROW: bool = true;
+}
+
+impl<T: NpyElement, const N: usize> RowFn<usize> for RowsOf<T, N> {
+    type Error = std::convert::Infallible;
+    fn write_row(&mut self, i: usize, row: &mut [T]) -> Result<bool, Self::Error> {
+        assert!(
+            self.panic_at != Some(i),
+            "the row function failed at item {i}"
+        );
+        row.copy_from_slice(self.values.row(i).as_slice().unwrap());
+        Ok(true)
+    }
+}
+
+/// The output's own failure behind a pipeline's error.
+fn sink_error<E: std::fmt::Debug>(err: &Error<E>) -> &SinkError {
+    match err {
+        Error::Output {
+            cause: OutputCause::Sink(source),
+            ..
+        } => source,
+        other => panic!("{other:?}"),
+    }
+}
 
 fn partial(path: &Path) -> PathBuf {
     PathBuf::from(format!("{}.partial", path.display()))
@@ -65,9 +114,11 @@ fn a_missing_directory_is_a_typed_error_naming_it() {
 
     // Shards: the directory itself is created, but not its parent.
     let shards = missing.join("shards");
-    let failure = NpyShardWriter::<f32>::create(&shards, &[3], 10).unwrap_err();
+    let err = Pipeline::new(RowsOf::<f32, 3>::new(rows::<f32>(0, 1, 3)))
+        .write_npy_shards(0..1, &shards)
+        .unwrap_err();
     assert_eq!(
-        failure.source,
+        *sink_error(&err),
         SinkError::MissingDirectory {
             path: shards.clone(),
             dir: missing.clone()
@@ -185,86 +236,54 @@ fn a_panic_mid_stream_keeps_safetensors_and_shard_rows_too() {
         &le_bytes(&rows::<f32>(0, 8, 3))[..]
     );
 
-    // Shards of 6 rows; an earlier complete dataset in the directory stays as it was.
+    // Shards of 6 rows: the two committed shards are in place, the third keeps its rows in
+    // its `.partial`; a rerun of the job resumes after the committed ones and clears it.
     let shards = dir.path().join("shards");
-    let mut earlier = NpyShardWriter::<f32>::create(&shards, &[3], 6).unwrap();
-    earlier.write_chunk(rows::<f32>(500, 13, 3).view()).unwrap();
-    earlier.finish().unwrap();
-    let before: Vec<Vec<u8>> = names(&shards)
-        .iter()
-        .map(|n| fs::read(shards.join(n)).unwrap())
-        .collect();
+    let values = rows::<f32>(0, 20, 3);
     let result = catch_unwind(AssertUnwindSafe(|| {
-        let mut shards = NpyShardWriter::<f32>::create(&shards, &[3], 6).unwrap();
-        stream_until_panic(move |rows| shards.write_chunk(rows), 4);
+        let row_fn = RowsOf::<f32, 3> {
+            values: values.clone(),
+            panic_at: Some(16),
+        };
+        Pipeline::new(row_fn)
+            .chunk_rows(4)
+            .shard_rows(6)
+            .write_npy_shards(0..20, &shards)
     }));
-    assert!(result.is_err());
+    assert_eq!(
+        panic_message(result.unwrap_err()),
+        "the row function failed at item 16"
+    );
+    assert_eq!(
+        names(&shards),
+        [
+            ".jobs",
+            "part-00000.npy",
+            "part-00001.npy",
+            "part-00002.npy.partial"
+        ]
+    );
+    let kept: Vec<u8> = ["part-00000.npy", "part-00001.npy", "part-00002.npy.partial"]
+        .iter()
+        .flat_map(|name| read_npy(&shards.join(name)).data)
+        .collect();
+    assert_eq!(kept, le_bytes(&rows::<f32>(0, 16, 3)));
+    let out = Pipeline::new(RowsOf::<f32, 3>::new(values.clone()))
+        .chunk_rows(4)
+        .shard_rows(6)
+        .write_npy_shards(0..20, &shards)
+        .unwrap();
+    assert_eq!((out.rows, out.resumed, out.complete), (20, 2, true));
     assert_eq!(
         names(&shards),
         [
             "manifest.json",
             "part-00000.npy",
-            "part-00000.npy.partial",
             "part-00001.npy",
-            "part-00001.npy.partial",
             "part-00002.npy",
-            "part-00002.npy.partial",
+            "part-00003.npy"
         ]
     );
-    let after: Vec<Vec<u8>> = [
-        "manifest.json",
-        "part-00000.npy",
-        "part-00001.npy",
-        "part-00002.npy",
-    ]
-    .iter()
-    .map(|n| fs::read(shards.join(n)).unwrap())
-    .collect();
-    assert_eq!(after, before, "the earlier dataset is untouched");
-    let kept: Vec<u8> = (0..3)
-        .flat_map(|i| read_npy(&shards.join(format!("part-{i:05}.npy.partial"))).data)
-        .collect();
-    assert_eq!(kept, le_bytes(&rows::<f32>(0, 16, 3)));
-}
-
-#[test]
-fn a_shard_run_that_fails_reports_the_directory_and_every_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut shards = NpyShardWriter::<u8>::create(dir.path(), &[2], 4).unwrap();
-    shards.write_chunk(rows::<u8>(0, 10, 2).view()).unwrap();
-    let failure = shards
-        .write_chunk(Array2::zeros((1, 3)).view())
-        .unwrap_err();
-    assert_eq!(failure.written, 10);
-    assert_eq!(failure.partial.as_deref(), Some(dir.path()));
-    assert!(matches!(
-        failure.source,
-        SinkError::WidthMismatch {
-            expected: 2,
-            found: 3,
-            ..
-        }
-    ));
-    assert_eq!(
-        names(dir.path()),
-        [
-            "part-00000.npy.partial",
-            "part-00001.npy.partial",
-            "part-00002.npy.partial"
-        ]
-    );
-    let kept: Vec<u8> = names(dir.path())
-        .iter()
-        .flat_map(|n| read_npy(&dir.path().join(n)).data)
-        .collect();
-    assert_eq!(kept, le_bytes(&rows::<u8>(0, 10, 2)));
-    assert!(!dir.path().join(SHARD_MANIFEST).exists());
-
-    // A successful rerun clears the partial shards.
-    let mut shards = NpyShardWriter::<u8>::create(dir.path(), &[2], 4).unwrap();
-    shards.write_chunk(rows::<u8>(0, 3, 2).view()).unwrap();
-    shards.finish().unwrap();
-    assert_eq!(names(dir.path()), ["manifest.json", "part-00000.npy"]);
 }
 
 #[test]
@@ -325,29 +344,35 @@ fn a_full_disk_keeps_the_shards_that_fit() {
         return;
     };
     let values = rows::<u8>(0, 100, 4096);
-    let mut shards = NpyShardWriter::<u8>::create(fs_.path().join("s"), &[4096], 3).unwrap();
-    let failure = shards
-        .write_chunk(values.view())
+    let dir = fs_.path().join("s");
+    let err = Pipeline::new(RowsOf::<u8, 4096>::new(values.clone()))
+        .chunk_rows(3)
+        .shard_rows(3)
+        .write_npy_shards(0..100, &dir)
         .expect_err("100 pages cannot fit in 16");
-    assert_eq!(failure.partial, Some(fs_.path().join("s")));
+    let Error::Output {
+        written, partial, ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(partial.as_deref(), Some(dir.as_path()));
     assert_eq!(
-        failure.source.io_error().map(|e| e.kind()),
+        sink_error(&err).io_error().map(|e| e.kind()),
         Some(ErrorKind::StorageFull)
     );
-    let kept_names = names(&fs_.path().join("s"));
-    assert!(
-        kept_names.iter().all(|n| n.ends_with(".npy.partial")),
-        "{kept_names:?}"
-    );
+    // The committed shards, then the rows of the one that did not fit, if any did.
+    let kept_names: Vec<String> = names(&dir)
+        .into_iter()
+        .filter(|n| n.starts_with("part-"))
+        .collect();
+    assert!(kept_names.len() >= 2, "{kept_names:?}");
     let kept: Vec<u8> = kept_names
         .iter()
-        .flat_map(|n| read_npy(&fs_.path().join("s").join(n)).data)
+        .flat_map(|n| read_npy(&dir.join(n)).data)
         .collect();
-    assert_eq!(kept.len(), failure.written * 4096);
-    assert_eq!(
-        kept,
-        le_bytes(&values.slice(s![..failure.written, ..]).to_owned())
-    );
+    assert_eq!(kept.len(), written * 4096);
+    assert_eq!(kept, le_bytes(&values.slice(s![..*written, ..]).to_owned()));
 }
 
 #[test]
@@ -387,16 +412,18 @@ fn a_read_only_file_system_fails_up_front_and_keeps_the_good_file() {
         failure.source.io_error().map(|e| e.kind()),
         Some(ErrorKind::ReadOnlyFilesystem)
     );
-    let failure = NpyShardWriter::<f32>::create(fs_.path().join("s"), &[3], 4).unwrap_err();
+    let err = Pipeline::new(RowsOf::<f32, 3>::new(rows::<f32>(0, 1, 3)))
+        .write_npy_shards(0..1, fs_.path().join("s"))
+        .unwrap_err();
     assert!(
         matches!(
-            &failure.source,
+            sink_error(&err),
             SinkError::Io {
                 op: "create directory",
                 ..
             }
         ),
-        "{failure}"
+        "{err}"
     );
     assert_eq!(fs::read(&path).unwrap(), good);
     assert_eq!(names(fs_.path()), ["x.npy"]);
@@ -428,37 +455,31 @@ fn a_rename_that_fails_at_finish_keeps_the_rows_in_the_partial() {
 }
 
 #[test]
-fn a_shard_that_cannot_be_moved_into_place_keeps_every_row() {
+fn a_shard_whose_name_is_taken_stops_the_run_after_the_shards_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let values = rows::<i8>(0, 7, 1);
-    let mut shards = NpyShardWriter::<i8>::create(dir.path(), &[1], 3).unwrap();
-    shards.write_chunk(values.view()).unwrap();
     fs::create_dir(dir.path().join("part-00001.npy")).unwrap();
     fs::write(dir.path().join("part-00001.npy").join("inside"), b"x").unwrap();
-    let failure = shards.finish().unwrap_err();
-    assert!(
-        matches!(failure.source, SinkError::Rename { .. }),
-        "{failure}"
+    let err = Pipeline::new(RowsOf::<i8, 1>::new(values.clone()))
+        .shard_rows(3)
+        .write_npy_shards(0..7, dir.path())
+        .unwrap_err();
+    assert_eq!(
+        *sink_error(&err),
+        SinkError::IsADirectory {
+            path: dir.path().join("part-00001.npy")
+        }
     );
-    assert_eq!(failure.written, 7);
-    assert_eq!(failure.partial.as_deref(), Some(dir.path()));
-    // Shard 0 went into place before the failure; 1 and 2 are kept as partials; no manifest.
+    assert!(
+        matches!(&err, Error::Output { written: 3, partial: Some(p), .. } if p == dir.path()),
+        "{err:?}"
+    );
+    // Shard 0 was committed before the failure; no manifest.
     assert_eq!(
         names(dir.path()),
-        [
-            "part-00000.npy",
-            "part-00001.npy",
-            "part-00001.npy.partial",
-            "part-00002.npy.partial"
-        ]
+        [".jobs", "part-00000.npy", "part-00001.npy"]
     );
-    let kept: Vec<u8> = [
-        "part-00000.npy",
-        "part-00001.npy.partial",
-        "part-00002.npy.partial",
-    ]
-    .iter()
-    .flat_map(|n| read_npy(&dir.path().join(n)).data)
-    .collect();
-    assert_eq!(kept, le_bytes(&values));
+    assert!(!dir.path().join(SHARD_MANIFEST).exists());
+    let kept = read_npy(&dir.path().join("part-00000.npy")).data;
+    assert_eq!(kept, le_bytes(&values.slice(s![..3, ..]).to_owned()));
 }

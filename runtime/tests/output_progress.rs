@@ -5,7 +5,7 @@
 mod common;
 
 use common::rows;
-use preallocate_runtime::{NpyShardWriter, NpyWriter, Progress, SafetensorsWriter};
+use preallocate_runtime::{NpyWriter, Progress, SafetensorsWriter};
 
 #[test]
 fn writers_report_every_row_and_finish_the_display() {
@@ -22,14 +22,6 @@ fn writers_report_every_row_and_finish_the_display() {
     npy.write_chunk(values.slice(preallocate_runtime::ndarray::s![4.., ..]))
         .unwrap();
     npy.finish().unwrap();
-    assert_eq!((progress.rows(), progress.is_finished()), (10, true));
-
-    let progress = Progress::hidden(None);
-    let mut shards = NpyShardWriter::<f32>::create(dir.path().join("s"), &[3], 3)
-        .unwrap()
-        .with_progress(progress.clone());
-    shards.write_chunk(values.view()).unwrap();
-    shards.finish().unwrap();
     assert_eq!((progress.rows(), progress.is_finished()), (10, true));
 
     let progress = Progress::hidden(Some(100));

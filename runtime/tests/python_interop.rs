@@ -1,5 +1,5 @@
 //! Interop with real numpy and the `safetensors` Python package: every `.npy` dtype through
-//! `NpyWriter` and `NpyShardWriter`, 0, 1 and many rows, as a known-length input (full chunks and
+//! `NpyWriter`, 0, 1 and many rows, as a known-length input (full chunks and
 //! a short last one) and an unknown-length one (irregular chunks); safetensors in f32 and f16
 //! (and the other numpy dtypes). The scripts compare with values Rust computed.
 //!
@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::convert::Infallible;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -14,8 +15,8 @@ use std::process::Command;
 use common::{chunk_sizes, le_bytes, python_with, rows, run_python_checker, Pattern, Sample};
 use preallocate_runtime::ndarray::{s, Array2};
 use preallocate_runtime::{
-    f16, FileOutput, NpyElement, NpyShardWriter, NpyWriter, SafetensorsElement, SafetensorsWriter,
-    ShardsOutput, SinkFailure,
+    f16, policy, FileOutput, NpyElement, NpyWriter, Pipeline, RowFn, RowSpec, SafetensorsElement,
+    SafetensorsWriter, SinkFailure,
 };
 use serde_json::{json, Value};
 
@@ -48,16 +49,6 @@ impl<T: SafetensorsElement> Sink<T> for SafetensorsWriter<T> {
     }
 }
 
-impl<T: NpyElement> Sink<T> for NpyShardWriter<T> {
-    type Output = ShardsOutput;
-    fn write_chunk(&mut self, rows: ndarray::ArrayView2<'_, T>) -> Result<(), SinkFailure> {
-        NpyShardWriter::write_chunk(self, rows)
-    }
-    fn finish(self) -> Result<ShardsOutput, SinkFailure> {
-        NpyShardWriter::finish(self)
-    }
-}
-
 /// Feeds `values` to `sink` in chunks cut by `pattern`, then finishes it.
 fn stream<T, S: Sink<T>>(mut sink: S, values: &Array2<T>, pattern: Pattern) -> S::Output {
     let mut start = 0;
@@ -69,8 +60,9 @@ fn stream<T, S: Sink<T>>(mut sink: S, values: &Array2<T>, pattern: Pattern) -> S
     sink.finish().unwrap()
 }
 
-/// The cases for one dtype: `.npy` and shards for 0, 1 and 300 rows, known and unknown length,
-/// plus one `(n, 28, 28)` file.
+/// The cases for one dtype: `.npy` for 0, 1 and 300 rows, known and unknown length, plus one
+/// `(n, 28, 28)` file. (The shards of every dtype are checked through the pipeline, in the
+/// facade's `tests/numpy_pipeline.rs`.)
 fn npy_cases<T: NpyElement + Sample>(dir: &Path, cases: &mut Vec<Value>) {
     let inputs = [
         ("known", Pattern::Fixed(SHARD_ROWS)),
@@ -92,14 +84,6 @@ fn npy_cases<T: NpyElement + Sample>(dir: &Path, cases: &mut Vec<Value>) {
             cases.push(json!({
                 "kind": "npy", "path": path, "descr": T::DESCR, "shape": [n, 3],
                 "expected": expected,
-            }));
-
-            let shards = dir.join(&stem);
-            let writer = NpyShardWriter::<T>::create(&shards, &[3], SHARD_ROWS).unwrap();
-            stream(writer, &values, pattern);
-            cases.push(json!({
-                "kind": "shards", "dir": shards, "descr": T::DESCR, "shape": [n, 3],
-                "shard_rows": SHARD_ROWS, "expected": expected,
             }));
         }
     }
@@ -139,10 +123,30 @@ fn numpy_loads_every_npy_and_shard_output_with_the_values_rust_computed() {
     npy_cases::<u16>(dir.path(), &mut cases);
     npy_cases::<u32>(dir.path(), &mut cases);
     npy_cases::<u64>(dir.path(), &mut cases);
-    assert_eq!(cases.len(), 11 * 13);
+    assert_eq!(cases.len(), 11 * 7);
     let file = dir.path().join("cases.json");
     fs::write(&file, json!({ "cases": cases }).to_string()).unwrap();
     run_python_checker(&python, "check_npy.py", &file);
+}
+
+/// Item `i` is row `i` of the array: three `f32`s.
+struct Rows3(Array2<f32>);
+
+impl RowSpec for Rows3 {
+    type Dtype = f32;
+    type Dim = ndarray::Ix2;
+    type Policy = policy::Plain;
+    const DIM: usize = 3;
+    const SHAPE: &'static [usize] = &[3];
+    const OVERWRITES_ROW: bool = true;
+}
+
+impl RowFn<usize> for Rows3 {
+    type Error = Infallible;
+    fn write_row(&mut self, i: usize, row: &mut [f32]) -> Result<bool, Infallible> {
+        row.copy_from_slice(self.0.row(i).as_slice().unwrap());
+        Ok(true)
+    }
 }
 
 /// The checker must be able to fail: a wrong value, a wrong shape and a stray `*.json` are each
@@ -165,8 +169,10 @@ fn the_numpy_checker_reports_mismatches() {
     let expected = dir.path().join("wrong.bin");
     fs::write(&expected, le_bytes(&wrong)).unwrap();
     let shards = dir.path().join("shards");
-    let writer = NpyShardWriter::<f32>::create(&shards, &[3], 2).unwrap();
-    stream(writer, &values, Pattern::Whole);
+    Pipeline::new(Rows3(values.clone()))
+        .shard_rows(2)
+        .write_npy_shards(0..values.nrows(), &shards)
+        .unwrap();
     fs::write(shards.join("extra.json"), "{}").unwrap();
     let good = dir.path().join("good.bin");
     fs::write(&good, le_bytes(&values)).unwrap();

@@ -1,21 +1,22 @@
-//! Out-of-core output: writers that take chunks of finished rows and stream them to disk with
-//! bounded memory.
+//! The outputs: one [`Output`] trait, implemented once per format for any number of fields
+//! (one output is a layout with one field), and its unit-by-unit extension [`UnitOutput`] for
+//! the formats that commit shard by shard and resume.
 //!
-//! A writer consumes chunks — `n × dim` [`ArrayView2`]s of rows, usually one reused chunk buffer
-//! — and never buffers rows itself, so the memory an output needs is the caller's chunk plus a
-//! constant, whatever the number of rows. One file writer ([`FileWriter`], in `stream`) serves
-//! both single-file formats, which differ only in their header; the shard writer drives one
-//! `.npy` file writer per shard. The pipeline drives all of them through one trait
-//! ([`ChunkSink`]):
+//! An output takes each chunk of finished rows as one [`Column`] per field — the field's rows,
+//! row-major, as bytes with their element type — and never buffers rows itself (a Zarr unit
+//! excepted: one chunk or shard), so the memory an output needs is the caller's chunk plus a
+//! constant, whatever the number of rows. It knows no loop and no builder: the pipeline drives
+//! it.
 //!
-//! | writer | output | element types |
-//! |---|---|---|
-//! | [`NpyWriter`] (`FileWriter` + `.npy` header) | one `.npy` file | [`NpyElement`]: all but `bf16` |
-//! | [`NpyShardWriter`] | `part-00000.npy`, … and `manifest.json` | [`NpyElement`] |
-//! | [`SafetensorsWriter`] (`FileWriter` + safetensors header) | one safetensors file, one tensor | [`SafetensorsElement`]: all |
+//! | output | format | files | element types |
+//! |---|---|---|---|
+//! | `NpyFiles` (`npy`) | `.npy` | the file, or `{field}.npy` in a directory | [`NpyElement`]: all but `bf16` |
+//! | `SafetensorsFile` (`safetensors`, `tensors`) | safetensors | one file, a tensor per field | [`SafetensorsElement`]: all |
+//! | `NpyShards` (`shards`, with `resume`) | `.npy` shards | `part-00000.npy`, … and `manifest.json`, per field | [`NpyElement`] |
+//! | `ZarrArrays` (`zarr`, feature `zarr`) | Zarr v3 | an array per field in one group | [`ZarrElement`]: all but `bf16` |
 //!
-//! Modules depend one way: `atomic`, `dtype`, `error`, `progress` ← `stream` ← `npy`,
-//! `safetensors` ← `shards`.
+//! The one file writer behind `.npy` and single-tensor safetensors streams (`stream`) also
+//! serves the typed writers a caller may drive by hand ([`NpyWriter`], [`SafetensorsWriter`]).
 //!
 //! Each is atomic: rows go to a temporary file in the destination's directory, which is renamed
 //! into place only when complete and flushed. A failure (or a writer dropped unfinished, as when a
@@ -52,20 +53,21 @@ use crate::layout::Column;
 
 pub use self::dtype::{NpyElement, NpyLayout, SafetensorsElement};
 pub use self::error::{IoError, JobMismatch, Partial, SinkError, SinkFailure};
+pub(crate) use self::npy::NpyFiles;
 pub use self::npy::NpyWriter;
-pub(crate) use self::npy::{create_dir, NpyFiles};
 #[cfg(feature = "progress")]
 pub use self::progress::Progress;
 pub(crate) use self::progress::Ticker;
-pub(crate) use self::resume::{Fingerprint, ShardJob, ShardRecord};
+pub(crate) use self::resume::{Job, ShardRecord, Units};
 pub(crate) use self::safetensors::SafetensorsFile;
 pub use self::safetensors::SafetensorsWriter;
-pub use self::shards::{NpyShardWriter, Shard, ShardsOutput, SHARD_MANIFEST};
+pub(crate) use self::shards::NpyShards;
+pub use self::shards::{Shard, ShardsOutput, SHARD_MANIFEST};
 pub use self::stream::FileWriter;
 #[cfg(feature = "zarr")]
-pub(crate) use self::zarr::{open_store, Storage, ZarrJob, ZarrLayout};
+pub use self::zarr::{Compression, ZarrElement, ZarrFields, ZarrOutput};
 #[cfg(feature = "zarr")]
-pub use self::zarr::{Compression, ZarrElement, ZarrOutput};
+pub(crate) use self::zarr::{ZarrArrays, ZarrLayout};
 
 /// How a pipeline's outputs are named: one output, named by the call (a tensor's or an array's
 /// name; a `.npy` file needs none), or one per field of a struct of rows.
@@ -98,6 +100,41 @@ pub(crate) trait Output {
     /// Stops, keeping the rows written so far as a partial output, and says where (the first
     /// field's, when each field has a file).
     fn abandon(self) -> Partial;
+}
+
+/// An [`Output`] that commits unit by unit (shards, Zarr): a unit holds the items
+/// `u·n .. (u+1)·n` and is committed whole in every field, or not at all, so that a killed
+/// run is resumed exactly once. The pipeline's unit driver opens each unit with `start`,
+/// passes it its rows through [`Output::write`], and commits it with its record; an item that
+/// fails abandons the open unit.
+///
+/// Used as a plain [`Output`], `finish` completes the job over the units committed and
+/// `abandon` drops the open unit.
+pub(crate) trait UnitOutput: Output {
+    /// Whether the whole job was found complete when opened.
+    fn is_complete(&self) -> bool;
+    /// The record of unit `unit`, if it is committed in every field.
+    fn committed(&self, unit: usize) -> Option<&ShardRecord>;
+    /// How many units are known to be committed in every field.
+    fn committed_count(&self) -> usize;
+    /// Opens unit `unit` (dropping a unit still open).
+    fn start(&mut self, unit: usize) -> Result<(), SinkFailure>;
+    /// Commits the open unit as unit `unit`, as `record` describes it, in every field.
+    fn commit(&mut self, unit: usize, record: ShardRecord) -> Result<(), SinkFailure>;
+    /// Drops the open unit after a failed item; returns the rows it kept (as a partial
+    /// output), if any.
+    fn abandon_unit(&mut self) -> usize;
+    /// After this worker's units, out of `units` in the job: completes the job if every unit
+    /// is committed, and says whether it is complete.
+    fn complete(&mut self, units: usize) -> Result<bool, SinkError>;
+    /// This run's units: those it committed and those an earlier run had.
+    fn units(&self) -> &Units;
+    /// The same, to count the units an earlier run committed.
+    fn units_mut(&mut self) -> &mut Units;
+    /// Where the output is, for errors.
+    fn location(&self) -> PathBuf;
+    /// Each field's report of this run's units.
+    fn reports(&self) -> Vec<Self::Report>;
 }
 
 /// What a finished single-file writer ([`NpyWriter`], [`SafetensorsWriter`]) wrote.
@@ -140,7 +177,6 @@ mod tests {
         fn send<T: Send>() {}
         fn sync<T: Sync>() {}
         send::<NpyWriter<f16>>();
-        send::<NpyShardWriter<u8>>();
         send::<SafetensorsWriter<bf16>>();
         sync::<NpyWriter<f32>>();
         sync::<SinkFailure>();

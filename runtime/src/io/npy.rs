@@ -160,7 +160,7 @@ impl Output for NpyFiles {
 }
 
 /// A `.npy` stream of one field's rows at `path`.
-fn stream(path: &Path, field: &Field) -> Result<RowStream<NpyHeader>, SinkFailure> {
+pub(super) fn stream(path: &Path, field: &Field) -> Result<RowStream<NpyHeader>, SinkFailure> {
     let fail = |source| SinkFailure {
         written: 0,
         partial: None,

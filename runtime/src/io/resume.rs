@@ -23,19 +23,19 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
 use super::atomic::sync_dir;
-use super::dtype::NpyElement;
 use super::error::{JobMismatch, SinkError, SinkFailure};
-use super::npy::NpyWriter;
+use super::npy::{descr, stream as npy_stream, NpyHeader};
 use super::orphans::remove_orphans;
-use super::progress::Ticker;
 use super::shards::{ensure_dir, parse_shard_name, remove_stale, shard_name, write_json, Shard};
+use super::stream::RowStream;
 use super::SHARD_MANIFEST;
+use crate::element::ElementType;
+use crate::layout::Field;
 
 /// The directory, inside a shard directory, of the records of unfinished jobs.
 pub(crate) const JOBS_DIR: &str = ".jobs";
@@ -88,6 +88,71 @@ impl Fingerprint {
     }
 }
 
+/// What a job computes, as far as the pipeline knows it: the part of every output's
+/// fingerprint that is not the format's.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    /// The row function's type name.
+    pub(crate) row_fn: &'static str,
+    /// The input's length, when known.
+    pub(crate) length: Option<usize>,
+    /// The user's key ([`Pipeline::job_key`](crate::Pipeline::job_key)).
+    pub(crate) key: Option<String>,
+}
+
+impl Job {
+    /// The fingerprint of one output of this job: the row function, the dtype (`dtype`, as the
+    /// format names it), the row shape, the input's length, the user's key, and the format's
+    /// own `fields`.
+    pub(crate) fn fingerprint(
+        &self,
+        dtype: &str,
+        row_shape: &[usize],
+        fields: impl IntoIterator<Item = (&'static str, Value)>,
+    ) -> Fingerprint {
+        Fingerprint::new(
+            [
+                ("row_fn", json!(self.row_fn)),
+                ("dtype", json!(dtype)),
+                ("row_shape", json!(row_shape)),
+                ("items", json!(self.length)),
+                ("key", json!(self.key)),
+            ]
+            .into_iter()
+            .chain(fields),
+        )
+    }
+}
+
+/// What one worker's units hold, as they are computed or found committed: the tally every
+/// unit-by-unit output keeps for its reports.
+#[derive(Debug, Default)]
+pub(crate) struct Units {
+    /// Rows kept in them.
+    pub(crate) rows: usize,
+    /// Items they hold.
+    pub(crate) items: usize,
+    /// Each unit's index and rows kept, in order.
+    pub(crate) units: Vec<(usize, usize)>,
+    /// Items that gave no row, increasing.
+    pub(crate) skipped: Vec<usize>,
+    /// Units committed by an earlier run.
+    pub(crate) resumed: usize,
+    /// Whether the whole job is complete.
+    pub(crate) complete: bool,
+}
+
+impl Units {
+    /// Counts unit `index`, as `record` describes it; `resumed`: committed by an earlier run.
+    pub(crate) fn add(&mut self, index: usize, record: ShardRecord, resumed: bool) {
+        self.resumed += usize::from(resumed);
+        self.rows += record.rows;
+        self.items += record.items;
+        self.units.push((index, record.rows));
+        self.skipped.extend(record.skipped);
+    }
+}
+
 /// One committed shard, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardRecord {
@@ -129,9 +194,9 @@ impl ShardRecord {
 
 /// One job's shards in one directory, opened by one worker.
 #[derive(Debug)]
-pub struct ShardJob<T: NpyElement> {
+pub struct ShardJob {
     dir: PathBuf,
-    row_shape: Vec<usize>,
+    row_shape: &'static [usize],
     shard_items: usize,
     fingerprint: Fingerprint,
     id: String,
@@ -140,18 +205,26 @@ pub struct ShardJob<T: NpyElement> {
     done: BTreeMap<usize, ShardRecord>,
     /// The manifest of this very job was found: nothing is left to do.
     complete: bool,
-    element: PhantomData<fn(T)>,
+    dtype: ElementType,
+    /// What `dtype` is called in the manifest: numpy's descr.
+    descr: &'static str,
 }
 
-impl<T: NpyElement> ShardJob<T> {
+impl ShardJob {
     /// Opens (or starts) the job `fingerprint` in `dir`, creating `dir` if it is missing (its
     /// parent must exist), and removes the temporary files of writers that are gone.
     pub(crate) fn open(
         dir: &Path,
-        row_shape: &[usize],
+        field: &Field,
         shard_items: usize,
         fingerprint: Fingerprint,
     ) -> Result<Self, SinkError> {
+        let row_shape = field.row_shape;
+        let descr = descr(field.dtype).ok_or_else(|| SinkError::Unsupported {
+            path: dir.to_path_buf(),
+            format: "`.npy`",
+            dtype: field.dtype.name(),
+        })?;
         if shard_items == 0 {
             return Err(SinkError::ZeroShardRows {
                 dir: dir.to_path_buf(),
@@ -166,14 +239,15 @@ impl<T: NpyElement> ShardJob<T> {
         let job_dir = jobs.join(&id);
         let mut job = ShardJob {
             dir: dir.to_path_buf(),
-            row_shape: row_shape.to_vec(),
+            row_shape,
             shard_items,
             fingerprint,
             id,
             job_dir,
             done: BTreeMap::new(),
             complete: false,
-            element: PhantomData,
+            dtype: field.dtype,
+            descr,
         };
         let manifest = dir.join(SHARD_MANIFEST);
         let recorded = read_json(&manifest)?;
@@ -283,8 +357,12 @@ impl<T: NpyElement> ShardJob<T> {
     }
 
     /// Starts writing shard `index` under a temporary name.
-    pub(crate) fn start(&self, index: usize) -> Result<NpyWriter<T>, SinkFailure> {
-        NpyWriter::create_with(&self.shard_path(index), &self.row_shape, Ticker::none())
+    pub(crate) fn start(&self, index: usize) -> Result<RowStream<NpyHeader>, SinkFailure> {
+        let field = Field {
+            dtype: self.dtype,
+            row_shape: self.row_shape,
+        };
+        npy_stream(&self.shard_path(index), &field)
     }
 
     /// Commits shard `index`: renames it into place, then records it. A worker killed between
@@ -292,10 +370,14 @@ impl<T: NpyElement> ShardJob<T> {
     pub(crate) fn commit(
         &mut self,
         index: usize,
-        shard: NpyWriter<T>,
+        shard: RowStream<NpyHeader>,
         record: ShardRecord,
     ) -> Result<Shard, SinkFailure> {
         let out = shard.finish()?;
+        let out = Shard {
+            path: out.dest,
+            rows: out.rows,
+        };
         let name = shard_name(index);
         let record_path = self
             .job_dir
@@ -339,8 +421,8 @@ impl<T: NpyElement> ShardJob<T> {
             "version": 2,
             "rows": rows,
             "items": items,
-            "dtype": T::DESCR,
-            "rust_dtype": T::NAME,
+            "dtype": self.descr,
+            "rust_dtype": self.dtype.name(),
             "row_shape": self.row_shape,
             "dim": row_len,
             "shard_rows": self.shard_items,
@@ -420,13 +502,18 @@ mod tests {
         );
     }
 
+    const U8: Field = Field {
+        dtype: ElementType::U8,
+        row_shape: &[1],
+    };
+
     #[test]
     fn committed_shards_survive_and_the_last_writes_the_manifest() {
         let dir = tempfile::tempdir().unwrap();
         let shards = dir.path().join("s");
-        let mut job = ShardJob::<u8>::open(&shards, &[1], 2, fingerprint("a")).unwrap();
+        let mut job = ShardJob::open(&shards, &U8, 2, fingerprint("a")).unwrap();
         let mut writer = job.start(1).unwrap();
-        writer.write_chunk(array![[3u8], [4]].view()).unwrap();
+        writer.write(array![[3u8], [4]].view()).unwrap();
         let record = ShardRecord {
             rows: 2,
             items: 2,
@@ -437,11 +524,11 @@ mod tests {
         assert!(shards.join("part-00001.npy").is_file());
 
         // Another worker (or a rerun) sees shard 1 and writes shard 0.
-        let mut other = ShardJob::<u8>::open(&shards, &[1], 2, fingerprint("a")).unwrap();
+        let mut other = ShardJob::open(&shards, &U8, 2, fingerprint("a")).unwrap();
         assert_eq!(other.committed(1), Some(&record));
         assert_eq!(other.committed(0), None);
         let mut writer = other.start(0).unwrap();
-        writer.write_chunk(array![[1u8]].view()).unwrap();
+        writer.write(array![[1u8]].view()).unwrap();
         let record0 = ShardRecord {
             rows: 1,
             items: 2,
@@ -456,9 +543,9 @@ mod tests {
         assert!(!shards.join(JOBS_DIR).exists());
 
         // The same job again: complete at once. Another job: replaces it.
-        let again = ShardJob::<u8>::open(&shards, &[1], 2, fingerprint("a")).unwrap();
+        let again = ShardJob::open(&shards, &U8, 2, fingerprint("a")).unwrap();
         assert!(again.is_complete());
-        let other_job = ShardJob::<u8>::open(&shards, &[1], 2, fingerprint("b")).unwrap();
+        let other_job = ShardJob::open(&shards, &U8, 2, fingerprint("b")).unwrap();
         assert!(!other_job.is_complete());
         assert!(!shards.join(SHARD_MANIFEST).exists());
     }
@@ -466,9 +553,9 @@ mod tests {
     #[test]
     fn an_unfinished_job_of_another_fingerprint_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let job = ShardJob::<u8>::open(dir.path(), &[1], 2, fingerprint("a")).unwrap();
+        let job = ShardJob::open(dir.path(), &U8, 2, fingerprint("a")).unwrap();
         drop(job);
-        let err = ShardJob::<u8>::open(dir.path(), &[1], 2, fingerprint("b")).unwrap_err();
+        let err = ShardJob::open(dir.path(), &U8, 2, fingerprint("b")).unwrap_err();
         assert_eq!(
             err,
             SinkError::JobMismatch(Box::new(JobMismatch {

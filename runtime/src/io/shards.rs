@@ -1,75 +1,206 @@
-//! A directory of `.npy` shards plus a JSON manifest: [`NpyShardWriter`].
+//! Directories of `.npy` shards plus a JSON manifest, written unit by unit and resumed:
+//! [`NpyShards`], the output of [`Pipeline::write_npy_shards`](crate::Pipeline::write_npy_shards).
 
-use std::ffi::OsStr;
 use std::fs;
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ndarray::{s, ArrayView2};
+use serde_json::json;
 
-use super::atomic::{parent_dir, partial_path, rename_error, sync_dir, AtomicFile};
-use super::dtype::NpyElement;
+use super::atomic::{parent_dir, AtomicFile};
 use super::error::{Partial, SinkError, SinkFailure};
-use super::npy::NpyWriter;
-use super::progress::Ticker;
-use super::stream::{keep_staged, Staged};
+use super::npy::{create_dir, descr, NpyHeader};
+use super::resume::{Job, ShardJob, ShardRecord, Units};
+use super::stream::RowStream;
+use super::{Names, Output, UnitOutput};
+use crate::layout::{Column, Field};
 
 /// The manifest's file name: the directory's only `*.json`.
 pub const SHARD_MANIFEST: &str = "manifest.json";
 
-/// Streams rows into a directory of `.npy` shards of `shard_rows` rows each, then writes a
-/// manifest.
-///
-/// Shards are `part-00000.npy`, `part-00001.npy`, … (five digits, more past 99 999 shards); each
-/// holds `shard_rows` rows except the last, which may hold fewer; zero rows make zero shards.
-/// [`finish`](Self::finish) writes `manifest.json` last: the total row count, the dtype (numpy's
-/// descr and the Rust name), the row shape and its element count, and each shard's file name and
-/// row count.
-///
-/// Every shard is written under a temporary name and renamed into place only by `finish`, so a
-/// failed run leaves an earlier dataset in the directory as it was; its rows are kept as
-/// `part-NNNNN.npy.partial` files instead (each a valid `.npy`). A successful run removes the
-/// old manifest first, then renames its shards into place, removes shards of an earlier, longer
-/// run and any `.partial` shards, and writes its manifest: a directory with a manifest is
-/// complete, and one without is not.
-///
-/// ```
-/// use preallocate_runtime::NpyShardWriter;
-///
-/// let dir = tempfile::tempdir()?;
-/// let shards_dir = dir.path().join("shards"); // created if missing; its parent must exist
-/// let mut shards = NpyShardWriter::<f32>::create(&shards_dir, &[2], 2)?;
-/// shards.write_chunk(ndarray::array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]].view())?;
-/// let out = shards.finish()?;
-/// assert_eq!(out.rows, 3);
-/// let files: Vec<_> = out.shards.iter().map(|s| (s.path.file_name().unwrap(), s.rows)).collect();
-/// assert_eq!(files, [("part-00000.npy".as_ref(), 2), ("part-00001.npy".as_ref(), 1)]);
-///
-/// let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&out.manifest)?)?;
-/// assert_eq!(manifest["rows"], 3);
-/// assert_eq!(manifest["dtype"], "<f4");
-/// assert_eq!(manifest["shards"][1]["file"], "part-00001.npy");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug)]
-pub struct NpyShardWriter<T: NpyElement> {
-    dir: PathBuf,
-    row_shape: Vec<usize>,
-    row_len: usize,
-    shard_rows: usize,
-    /// The shard being filled; created when its first row arrives.
-    current: Option<NpyWriter<T>>,
-    /// Full shards, flushed, under their temporary names.
-    staged: Vec<Staged>,
-    rows: usize,
-    /// Shard files this run has created (full, current, or failed).
-    started: usize,
-    /// Set once finished, or closed by an error or `abandon`.
-    closed: bool,
-    ticker: Ticker,
+/// `.npy` shards, one directory of them per field: `dir` itself for one output,
+/// `dir/{name}/` for each field of several. Shard `j` of every field holds the rows of items
+/// `j·n .. (j+1)·n`; a unit (one shard of every field) is committed when it is stored in every
+/// field, each field's manifest is written once every unit is committed (the `resume` module).
+pub(crate) struct NpyShards {
+    /// One job per field.
+    jobs: Vec<ShardJob>,
+    /// The open unit's shard of every field; empty between units.
+    open: Vec<RowStream<NpyHeader>>,
+    /// The units of this run.
+    units: Units,
 }
 
-/// One shard of a finished [`NpyShardWriter`].
+impl NpyShards {
+    /// Opens (or starts) the shard jobs of `fields` in `dir`, `shard_items` items per shard.
+    pub(crate) fn open(
+        dir: &Path,
+        names: Names<'_>,
+        fields: &[Field],
+        shard_items: usize,
+        job: &Job,
+    ) -> Result<Self, SinkFailure> {
+        let fail = |source| SinkFailure {
+            written: 0,
+            partial: None,
+            source,
+        };
+        let open = |dir: &Path, field: &Field, output: Option<&str>| {
+            let descr = descr(field.dtype).unwrap_or_default();
+            let mut own = vec![("shard_rows", json!(shard_items))];
+            own.extend(output.map(|name| ("output", json!(name))));
+            let fingerprint = job.fingerprint(descr, field.row_shape, own);
+            ShardJob::open(dir, field, shard_items, fingerprint).map_err(fail)
+        };
+        let jobs = match names {
+            Names::One(_) => fields
+                .iter()
+                .map(|field| open(dir, field, None))
+                .collect::<Result<_, _>>()?,
+            Names::Fields(names) => {
+                create_dir(dir)?;
+                names
+                    .iter()
+                    .zip(fields)
+                    .map(|(name, field)| open(&dir.join(name), field, Some(name)))
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        Ok(NpyShards {
+            jobs,
+            open: Vec::new(),
+            units: Units::default(),
+        })
+    }
+}
+
+impl Output for NpyShards {
+    type Report = ShardsOutput;
+
+    fn write(&mut self, columns: &[Column<'_>]) -> Result<(), SinkFailure> {
+        for (shard, column) in self.open.iter_mut().zip(columns) {
+            shard.write_column(column)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, _skipped: Vec<usize>) -> Result<Vec<ShardsOutput>, SinkFailure> {
+        let units = self.committed_count();
+        self.complete(units).map_err(|source| SinkFailure {
+            written: self.units.rows,
+            partial: Some(self.location()),
+            source,
+        })?;
+        Ok(self.reports())
+    }
+
+    fn abandon(mut self) -> Partial {
+        let kept = self.abandon_unit();
+        Partial {
+            rows: self.units.rows + kept,
+            path: Some(self.location()),
+            error: None,
+        }
+    }
+}
+
+impl UnitOutput for NpyShards {
+    fn is_complete(&self) -> bool {
+        self.jobs.iter().all(ShardJob::is_complete)
+    }
+
+    fn committed(&self, unit: usize) -> Option<&ShardRecord> {
+        let mut records = self.jobs.iter().map(|job| job.committed(unit));
+        let first = records.next()??;
+        records.all(|record| record.is_some()).then_some(first)
+    }
+
+    fn committed_count(&self) -> usize {
+        self.jobs
+            .iter()
+            .map(ShardJob::committed_count)
+            .min()
+            .unwrap_or(0)
+    }
+
+    fn start(&mut self, unit: usize) -> Result<(), SinkFailure> {
+        self.abandon_unit();
+        for job in &self.jobs {
+            match job.start(unit) {
+                Ok(shard) => self.open.push(shard),
+                Err(failure) => {
+                    self.abandon_unit();
+                    return Err(failure);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, unit: usize, record: ShardRecord) -> Result<(), SinkFailure> {
+        let shards = std::mem::take(&mut self.open);
+        for (job, shard) in self.jobs.iter_mut().zip(shards) {
+            job.commit(unit, shard, record.clone())?;
+        }
+        self.units.add(unit, record, false);
+        Ok(())
+    }
+
+    fn abandon_unit(&mut self) -> usize {
+        let mut kept = self.open.drain(..).map(|mut shard| shard.abandon().rows);
+        let first = kept.next().unwrap_or(0);
+        kept.for_each(drop);
+        first
+    }
+
+    fn complete(&mut self, units: usize) -> Result<bool, SinkError> {
+        let mut complete = true;
+        for job in &mut self.jobs {
+            complete &= job.finish(units)?.is_some();
+        }
+        self.units.complete = complete;
+        Ok(complete)
+    }
+
+    fn units(&self) -> &Units {
+        &self.units
+    }
+
+    fn units_mut(&mut self) -> &mut Units {
+        &mut self.units
+    }
+
+    fn location(&self) -> PathBuf {
+        self.jobs
+            .first()
+            .map_or_else(PathBuf::new, |job| job.dir().to_path_buf())
+    }
+
+    fn reports(&self) -> Vec<ShardsOutput> {
+        self.jobs
+            .iter()
+            .map(|job| ShardsOutput {
+                dir: job.dir().to_path_buf(),
+                manifest: job.dir().join(SHARD_MANIFEST),
+                rows: self.units.rows,
+                shards: self
+                    .units
+                    .units
+                    .iter()
+                    .map(|&(index, rows)| Shard {
+                        path: job.shard_path(index),
+                        rows,
+                    })
+                    .collect(),
+                skipped: self.units.skipped.clone(),
+                complete: self.units.complete,
+                resumed: self.units.resumed,
+            })
+            .collect()
+    }
+}
+
+/// One shard of [`Pipeline::write_npy_shards`](crate::Pipeline::write_npy_shards).
 ///
 /// ```
 /// let shard = preallocate_runtime::Shard { path: "out/part-00000.npy".into(), rows: 10 };
@@ -83,12 +214,29 @@ pub struct Shard {
     pub rows: usize,
 }
 
-/// What a finished [`NpyShardWriter`] wrote.
+/// What [`Pipeline::write_npy_shards`](crate::Pipeline::write_npy_shards) wrote, for one output.
 ///
 /// ```
-/// # let dir = tempfile::tempdir()?;
-/// let out = preallocate_runtime::NpyShardWriter::<u8>::create(dir.path().join("s"), &[4], 100)?
-///     .finish()?;
+/// # use std::convert::Infallible;
+/// # use preallocate_runtime::{policy, Pipeline, RowFn, RowSpec};
+/// # struct Id;
+/// # impl RowSpec for Id {
+/// #     type Dtype = u32;
+/// #     type Dim = ndarray::Ix2;
+/// #     type Policy = policy::Plain;
+/// #     const DIM: usize = 1;
+/// #     const SHAPE: &'static [usize] = &[1];
+/// #     const OVERWRITES_ROW: bool = true;
+/// # }
+/// # impl RowFn<u32> for Id {
+/// #     type Error = Infallible;
+/// #     fn write_row(&mut self, x: u32, row: &mut [u32]) -> Result<bool, Infallible> {
+/// #         row[0] = x;
+/// #         Ok(true)
+/// #     }
+/// # }
+/// let dir = tempfile::tempdir()?;
+/// let out = Pipeline::new(Id).shard_rows(100).write_npy_shards(0..0u32, dir.path().join("s"))?;
 /// assert_eq!((out.rows, out.shards.len()), (0, 0)); // no rows: no shards, and a manifest
 /// assert!(out.manifest.ends_with("s/manifest.json"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -113,347 +261,6 @@ pub struct ShardsOutput {
     /// How many of `shards` an earlier run had committed already, so that this run did not
     /// compute them again (a resumed job; all of them when the job was complete).
     pub resumed: usize,
-}
-
-impl<T: NpyElement> NpyShardWriter<T> {
-    /// Starts writing shards of `shard_rows` rows of shape `row_shape` into `dir`, creating `dir`
-    /// if it is missing.
-    ///
-    /// # Errors
-    /// [`SinkError::MissingDirectory`] when `dir` is missing and so is its parent,
-    /// [`SinkError::NotADirectory`] when `dir` is a file, [`SinkError::ZeroShardRows`], or the
-    /// I/O error of creating `dir`.
-    ///
-    /// ```
-    /// use preallocate_runtime::{NpyShardWriter, SinkError};
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let failure = NpyShardWriter::<f32>::create(dir.path().join("a/b"), &[3], 10).unwrap_err();
-    /// assert!(matches!(failure.source, SinkError::MissingDirectory { .. }));
-    /// assert!(failure.to_string().contains("does not exist"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn create(
-        dir: impl AsRef<Path>,
-        row_shape: &[usize],
-        shard_rows: usize,
-    ) -> Result<Self, SinkFailure> {
-        let dir = dir.as_ref();
-        let fail = |source| SinkFailure {
-            written: 0,
-            partial: None,
-            source,
-        };
-        if shard_rows == 0 {
-            return Err(fail(SinkError::ZeroShardRows {
-                dir: dir.to_path_buf(),
-            }));
-        }
-        let row_len = row_shape
-            .iter()
-            .try_fold(1usize, |len, &axis| len.checked_mul(axis))
-            .filter(|_| row_shape.len() < 64)
-            .ok_or_else(|| {
-                fail(SinkError::TooLarge {
-                    path: dir.to_path_buf(),
-                    what: "the row shape has more axes or elements than a `.npy` can hold",
-                })
-            })?;
-        ensure_dir(dir).map_err(fail)?;
-        Ok(NpyShardWriter {
-            dir: dir.to_path_buf(),
-            row_shape: row_shape.to_vec(),
-            row_len,
-            shard_rows,
-            current: None,
-            staged: Vec::new(),
-            rows: 0,
-            started: 0,
-            closed: false,
-            ticker: Ticker::none(),
-        })
-    }
-
-    /// Reports progress on stderr while rows stream (feature `progress`).
-    ///
-    /// ```
-    /// use preallocate_runtime::{NpyShardWriter, Progress};
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let shards = NpyShardWriter::<f32>::create(dir.path(), &[2], 10)?
-    ///     .with_progress(Progress::hidden(Some(100)));
-    /// # drop(shards);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[cfg(feature = "progress")]
-    #[must_use]
-    pub fn with_progress(mut self, progress: super::Progress) -> Self {
-        self.ticker = Ticker::new(progress);
-        self
-    }
-
-    /// Appends the rows of `rows` (`n × prod(row_shape)`), starting a new shard whenever one is
-    /// full. A chunk may span several shards.
-    ///
-    /// # Errors
-    /// As [`NpyWriter::write_chunk`]. Any error closes the writer; the rows written are kept in
-    /// `part-NNNNN.npy.partial` files, and the failure's `partial` is the directory.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let mut shards = preallocate_runtime::NpyShardWriter::<u8>::create(dir.path(), &[1], 2)?;
-    /// shards.write_chunk(ndarray::array![[1], [2], [3], [4], [5]].view())?;
-    /// assert_eq!(shards.rows_written(), 5);
-    /// assert_eq!(shards.finish()?.shards.len(), 3);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn write_chunk(&mut self, rows: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
-        if self.closed {
-            return Err(self.closed_failure());
-        }
-        if rows.ncols() != self.row_len {
-            let err = SinkError::WidthMismatch {
-                path: self.dir.clone(),
-                row_shape: self.row_shape.clone(),
-                expected: self.row_len,
-                found: rows.ncols(),
-            };
-            return Err(self.fail(err));
-        }
-        let mut done = 0;
-        while done < rows.nrows() {
-            if self.current.is_none() {
-                let path = self.dir.join(shard_name(self.started));
-                match NpyWriter::create_with(&path, &self.row_shape, Ticker::none()) {
-                    Ok(shard) => {
-                        self.current = Some(shard);
-                        self.started += 1;
-                    }
-                    Err(failure) => return Err(self.fail(failure.source)),
-                }
-            }
-            let shard = self.current.as_mut().expect("created above");
-            let take = (self.shard_rows - shard.rows_written()).min(rows.nrows() - done);
-            if let Err(failure) = shard.write_chunk(rows.slice(s![done..done + take, ..])) {
-                // The shard kept its own rows (the ones before this chunk); keep the full
-                // shards' too.
-                self.current = None;
-                return Err(self.fail(failure.source));
-            }
-            done += take;
-            self.rows += take;
-            if shard.rows_written() == self.shard_rows {
-                let shard = self.current.take().expect("checked above");
-                match shard.stage() {
-                    Ok(staged) => self.staged.push(staged),
-                    Err(failure) => return Err(self.fail(failure.source)),
-                }
-            }
-        }
-        self.ticker.advance(rows.nrows());
-        Ok(())
-    }
-
-    /// The number of rows written so far.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let shards = preallocate_runtime::NpyShardWriter::<u8>::create(dir.path(), &[1], 2)?;
-    /// assert_eq!(shards.rows_written(), 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn rows_written(&self) -> usize {
-        self.rows
-    }
-
-    /// The shard directory.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let shards = preallocate_runtime::NpyShardWriter::<u8>::create(dir.path(), &[1], 2)?;
-    /// assert_eq!(shards.dir(), dir.path());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Finishes the last shard, moves every shard into place, and writes the manifest.
-    ///
-    /// # Errors
-    /// An I/O error of any step. The shards not yet in place are kept as `.partial` files, and
-    /// the directory has no manifest.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let mut shards = preallocate_runtime::NpyShardWriter::<i64>::create(dir.path(), &[2], 8)?;
-    /// shards.write_chunk(ndarray::array![[1, 2]].view())?;
-    /// let out = shards.finish()?;
-    /// assert_eq!(out.shards[0].path, dir.path().join("part-00000.npy"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn finish(mut self) -> Result<ShardsOutput, SinkFailure> {
-        if self.closed {
-            return Err(self.closed_failure());
-        }
-        if let Some(shard) = self.current.take() {
-            match shard.stage() {
-                Ok(staged) => self.staged.push(staged),
-                Err(failure) => return Err(self.fail(failure.source)),
-            }
-        }
-        let manifest = self.dir.join(SHARD_MANIFEST);
-        // The old manifest goes first: from here until the new one is written, the directory
-        // says it is incomplete rather than pairing an old manifest with new shards.
-        match fs::remove_file(&manifest) {
-            Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => return Err(self.fail(SinkError::io("remove", &manifest, err))),
-        }
-        let mut shards = Vec::with_capacity(self.staged.len());
-        let mut pending = std::mem::take(&mut self.staged).into_iter();
-        while let Some(staged) = pending.next() {
-            if let Err(err) = fs::rename(&staged.temp, &staged.dest) {
-                let err = rename_error(&staged.temp, &staged.dest, err);
-                keep_staged(&staged.temp, &staged.dest);
-                // The shards not yet renamed are kept as `.partial` by `fail`.
-                self.staged.extend(pending);
-                return Err(self.fail(err));
-            }
-            shards.push(Shard {
-                path: staged.dest,
-                rows: staged.rows,
-            });
-        }
-        if let Err(err) = remove_stale(&self.dir, shards.len(), true) {
-            return Err(self.fail(err));
-        }
-        if let Err(err) = self.write_manifest(&manifest, &shards) {
-            return Err(self.fail(err));
-        }
-        sync_dir(&self.dir);
-        self.closed = true;
-        self.ticker.finish();
-        Ok(ShardsOutput {
-            dir: self.dir.clone(),
-            manifest,
-            rows: self.rows,
-            shards,
-            skipped: Vec::new(),
-            complete: true,
-            resumed: 0,
-        })
-    }
-
-    /// Stops writing and keeps the rows written so far as `part-NNNNN.npy.partial` files in the
-    /// directory (which the report names); an earlier dataset there is left as it was. Dropping
-    /// the writer does the same, without the report.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let mut shards = preallocate_runtime::NpyShardWriter::<u8>::create(dir.path(), &[1], 2)?;
-    /// shards.write_chunk(ndarray::array![[1], [2], [3]].view())?;
-    /// let kept = shards.abandon();
-    /// assert_eq!((kept.rows, kept.path.as_deref()), (3, Some(dir.path())));
-    /// assert!(dir.path().join("part-00000.npy.partial").exists());
-    /// assert!(dir.path().join("part-00001.npy.partial").exists());
-    /// assert!(!dir.path().join("manifest.json").exists());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use = "the report says where the rows written are kept"]
-    pub fn abandon(mut self) -> Partial {
-        self.close()
-    }
-
-    /// Keeps every shard of this run as `.partial`, removes older `.partial` shards, and closes.
-    fn close(&mut self) -> Partial {
-        if self.closed {
-            return Partial {
-                rows: self.rows,
-                path: (self.rows > 0).then(|| self.dir.clone()),
-                error: None,
-            };
-        }
-        self.closed = true;
-        self.ticker.abandon();
-        let mut error = None;
-        if let Some(shard) = self.current.take() {
-            let kept = shard.abandon();
-            error = error.or(kept.error);
-        }
-        for staged in self.staged.drain(..) {
-            let partial = partial_path(&staged.dest);
-            if let Err(err) = fs::rename(&staged.temp, &partial) {
-                error = error.or(Some(rename_error(&staged.temp, &partial, err)));
-            }
-        }
-        // A `.partial` shard numbered past this run's belongs to an older failed run: leaving
-        // it would mix two runs' rows under one pattern.
-        if let Err(err) = remove_stale(&self.dir, self.started, false) {
-            error = error.or(Some(err));
-        }
-        sync_dir(&self.dir);
-        Partial {
-            rows: self.rows,
-            path: (self.rows > 0).then(|| self.dir.clone()),
-            error,
-        }
-    }
-
-    fn fail(&mut self, err: SinkError) -> SinkFailure {
-        let kept = self.close();
-        SinkFailure {
-            written: kept.rows,
-            partial: kept.path,
-            source: err,
-        }
-    }
-
-    fn closed_failure(&self) -> SinkFailure {
-        SinkFailure {
-            written: self.rows,
-            partial: (self.rows > 0).then(|| self.dir.clone()),
-            source: SinkError::Closed {
-                path: self.dir.clone(),
-            },
-        }
-    }
-
-    fn write_manifest(&self, path: &Path, shards: &[Shard]) -> Result<(), SinkError> {
-        let files: Vec<serde_json::Value> = shards
-            .iter()
-            .map(|shard| {
-                serde_json::json!({
-                    "file": shard.path.file_name().and_then(OsStr::to_str).unwrap_or_default(),
-                    "rows": shard.rows,
-                })
-            })
-            .collect();
-        let manifest = serde_json::json!({
-            "format": "npy-shards",
-            "version": 1,
-            "rows": self.rows,
-            "dtype": T::DESCR,
-            "rust_dtype": T::NAME,
-            "row_shape": self.row_shape,
-            "dim": self.row_len,
-            "shard_rows": self.shard_rows,
-            "shards": files,
-        });
-        write_json(path, &manifest)
-    }
-}
-
-impl<T: NpyElement> Drop for NpyShardWriter<T> {
-    /// Dropped unfinished (an early return, a panic unwinding): keeps the rows as `.partial`
-    /// shards, like [`abandon`](NpyShardWriter::abandon).
-    fn drop(&mut self) {
-        if !self.closed {
-            let _ = self.close();
-        }
-    }
 }
 
 /// `part-00042.npy` for shard 42.
@@ -570,19 +377,32 @@ mod tests {
         }
     }
 
+    fn open(dir: &Path, shard_items: usize) -> Result<NpyShards, SinkFailure> {
+        let field = Field {
+            dtype: crate::element::ElementType::U8,
+            row_shape: &[1],
+        };
+        let job = Job {
+            row_fn: "f",
+            length: None,
+            key: None,
+        };
+        NpyShards::open(dir, Names::One(""), &[field], shard_items, &job)
+    }
+
     #[test]
     fn a_file_is_not_a_shard_directory() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f");
         fs::write(&file, b"x").unwrap();
-        let failure = NpyShardWriter::<u8>::create(&file, &[1], 1).unwrap_err();
+        let failure = open(&file, 1).err().unwrap();
         assert_eq!(failure.source, SinkError::NotADirectory { path: file });
     }
 
     #[test]
     fn zero_shard_rows_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
-        let failure = NpyShardWriter::<u8>::create(dir.path(), &[1], 0).unwrap_err();
+        let failure = open(dir.path(), 0).err().unwrap();
         assert!(matches!(failure.source, SinkError::ZeroShardRows { .. }));
         assert_eq!(
             failure.to_string(),

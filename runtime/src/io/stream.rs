@@ -187,11 +187,6 @@ impl<T: Element + bytemuck::Pod, H: Header> FileWriter<T, H> {
     pub fn abandon(mut self) -> Partial {
         self.stream.abandon()
     }
-
-    /// For the shard writer: finishes the file without renaming it into place.
-    pub(crate) fn stage(mut self) -> Result<Staged, SinkFailure> {
-        self.stream.stage()
-    }
 }
 
 /// A file format's header for a given row count; its length must not depend on the count.

@@ -23,9 +23,12 @@ use serde_json::{json, Value};
 use zarrs::array::{codec::ZstdCodec, Array, ArrayBuilder, ArrayBytes};
 use zarrs::storage::{ReadableWritableListableStorage, StoreKey, StorePrefix};
 
-use super::error::{JobMismatch, SinkError, SinkFailure};
-use super::resume::{Fingerprint, ShardRecord};
-use crate::element::Element;
+use super::error::{JobMismatch, Partial, SinkError, SinkFailure};
+use super::resume::{Fingerprint, Job, ShardRecord, Units};
+use super::{Names, Output, UnitOutput};
+use crate::element::{Element, ElementType};
+use crate::layout::Field;
+use crate::layout::{Col, Column, Layout};
 
 /// An element type that a Zarr array stores so that zarr-python, Dask and xarray read it:
 /// every [`Element`] except `bf16`, which Zarr v3 has no standard data type for.
@@ -52,19 +55,45 @@ pub trait ZarrElement: Element + bytemuck::Pod {
     const ZARR_DTYPE: &'static str;
 }
 
+/// The Zarr v3 data type's name of an element type (`"float32"`, `"uint8"`, ...), or `None`
+/// for `bf16`, which Zarr v3 has no standard data type for.
+pub(crate) const fn zarr_dtype(dtype: ElementType) -> Option<&'static str> {
+    Some(match dtype {
+        ElementType::F16 => "float16",
+        ElementType::F32 => "float32",
+        ElementType::F64 => "float64",
+        ElementType::I8 => "int8",
+        ElementType::I16 => "int16",
+        ElementType::I32 => "int32",
+        ElementType::I64 => "int64",
+        ElementType::U8 => "uint8",
+        ElementType::U16 => "uint16",
+        ElementType::U32 => "uint32",
+        ElementType::U64 => "uint64",
+        ElementType::Bf16 => return None,
+    })
+}
+
 macro_rules! zarr {
-    ($($ty:ty => $name:literal),* $(,)?) => {$(
+    ($($ty:ty),* $(,)?) => {$(
         impl ZarrElement for $ty {
-            const ZARR_DTYPE: &'static str = $name;
+            const ZARR_DTYPE: &'static str = match zarr_dtype(<$ty as Element>::ELEMENT_TYPE) {
+                Some(name) => name,
+                None => panic!("every element type but bf16 has a Zarr data type"),
+            };
         }
     )*};
 }
 
-zarr! {
-    half::f16 => "float16", f32 => "float32", f64 => "float64",
-    i8 => "int8", i16 => "int16", i32 => "int32", i64 => "int64",
-    u8 => "uint8", u16 => "uint16", u32 => "uint32", u64 => "uint64",
-}
+zarr!(half::f16, f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+
+/// Outputs whose every element type is a [`ZarrElement`]: one array ([`Col`]) or several
+/// (nested pairs).
+#[doc(hidden)]
+pub trait ZarrFields: Layout {}
+
+impl<T: ZarrElement, D: ndarray::RemoveAxis + 'static> ZarrFields for Col<T, D> {}
+impl<A: ZarrFields, B: ZarrFields> ZarrFields for (A, B) {}
 
 /// How a Zarr array's chunks are compressed.
 ///
@@ -175,7 +204,7 @@ pub type Storage = ReadableWritableListableStorage;
 type StoredArray = Array<dyn zarrs::storage::ReadableWritableListableStorageTraits>;
 
 /// One job's array in one store, opened by one worker.
-pub struct ZarrJob<T: ZarrElement> {
+pub struct ZarrJob {
     store: Storage,
     location: PathBuf,
     layout: ZarrLayout,
@@ -188,14 +217,16 @@ pub struct ZarrJob<T: ZarrElement> {
     /// The array was complete, for this job, when opened.
     complete: bool,
     /// One unit's rows: kept rows first, then spread to their items' positions.
-    buffer: Vec<T>,
+    buffer: Vec<u8>,
     /// Rows in `buffer`.
     filled: usize,
-    /// Elements per row.
+    /// Bytes per row.
     row_len: usize,
+    /// Bytes per element.
+    element_size: usize,
 }
 
-impl<T: ZarrElement> std::fmt::Debug for ZarrJob<T> {
+impl std::fmt::Debug for ZarrJob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ZarrJob")
             .field("location", &self.location)
@@ -205,17 +236,24 @@ impl<T: ZarrElement> std::fmt::Debug for ZarrJob<T> {
     }
 }
 
-impl<T: ZarrElement> ZarrJob<T> {
+impl ZarrJob {
     /// Opens (or starts) the job `fingerprint` for array `layout.name` in the group at
     /// `store` (`location` names it in errors).
     pub(crate) fn open(
         store: Storage,
         location: PathBuf,
         layout: ZarrLayout,
+        dtype: ElementType,
         fingerprint: Fingerprint,
     ) -> Result<Self, SinkError> {
         let name = layout.name.clone();
         check_name(&location, &name)?;
+        let element_size = dtype.size();
+        let dtype = zarr_dtype(dtype).ok_or_else(|| SinkError::Unsupported {
+            path: location.join(&name),
+            format: "Zarr",
+            dtype: dtype.name(),
+        })?;
         let err = |op: &'static str| {
             let location = location.clone();
             move |e: &dyn std::fmt::Display| SinkError::Store {
@@ -224,7 +262,7 @@ impl<T: ZarrElement> ZarrJob<T> {
                 message: e.to_string(),
             }
         };
-        let row_len: usize = layout.row_shape.iter().product();
+        let row_len: usize = layout.row_shape.iter().product::<usize>() * element_size;
         let id = fingerprint.id();
         // The group.
         let group_key = key(&location, "zarr.json")?;
@@ -239,7 +277,7 @@ impl<T: ZarrElement> ZarrJob<T> {
                 .store_metadata()
                 .map_err(|e| err("write the group's metadata to")(&e))?;
         }
-        let array = build_array(&store, &location, &layout, T::ZARR_DTYPE, &name)?;
+        let array = build_array(&store, &location, &layout, dtype, &name)?;
         let valid = if layout.drops {
             Some(build_valid(&store, &location, &layout, &name)?)
         } else {
@@ -258,6 +296,7 @@ impl<T: ZarrElement> ZarrJob<T> {
             buffer: Vec::new(),
             filled: 0,
             row_len,
+            element_size,
         };
         let recorded = job.read_json(&format!("{name}/zarr.json"))?;
         let recorded_job = recorded
@@ -427,27 +466,28 @@ impl<T: ZarrElement> ZarrJob<T> {
     pub(crate) fn start(&mut self) {
         let len = self.layout.unit_items() * self.row_len;
         if self.buffer.len() != len {
-            self.buffer = vec![T::ZERO; len];
+            self.buffer = vec![0; len];
         }
         self.filled = 0;
     }
 
     /// Appends kept rows to the unit.
-    pub(crate) fn write(&mut self, rows: ndarray::ArrayView2<'_, T>) -> Result<(), SinkFailure> {
-        if rows.ncols() != self.row_len {
+    pub(crate) fn write(&mut self, column: &Column<'_>) -> Result<(), SinkFailure> {
+        let row_len = self.row_len / self.element_size;
+        if column.row_len != row_len {
             return Err(SinkFailure {
                 written: 0,
                 partial: None,
                 source: SinkError::WidthMismatch {
                     path: self.location.join(&self.layout.name),
                     row_shape: self.layout.row_shape.clone(),
-                    expected: self.row_len,
-                    found: rows.ncols(),
+                    expected: row_len,
+                    found: column.row_len,
                 },
             });
         }
         let start = self.filled * self.row_len;
-        let end = start + rows.len();
+        let end = start + column.bytes.len();
         let Some(slot) = self.buffer.get_mut(start..end) else {
             return Err(SinkFailure {
                 written: 0,
@@ -458,15 +498,9 @@ impl<T: ZarrElement> ZarrJob<T> {
                 },
             });
         };
-        match rows.as_slice() {
-            Some(values) => slot.copy_from_slice(values),
-            None => {
-                for (dst, src) in slot.iter_mut().zip(rows.iter()) {
-                    *dst = *src;
-                }
-            }
-        }
-        self.filled += rows.nrows();
+        // zarrs takes elements in the machine's byte order: the column's own bytes.
+        slot.copy_from_slice(&column.bytes);
+        self.filled += column.rows;
         Ok(())
     }
 
@@ -483,7 +517,7 @@ impl<T: ZarrElement> ZarrJob<T> {
         for position in (0..record.items).rev() {
             if dropped.peek().is_some_and(|&&i| i == first + position) {
                 dropped.next();
-                self.buffer[position * width..(position + 1) * width].fill(T::ZERO);
+                self.buffer[position * width..(position + 1) * width].fill(0);
             } else {
                 row -= 1;
                 if row != position {
@@ -493,7 +527,7 @@ impl<T: ZarrElement> ZarrJob<T> {
                 valid[position] = 1;
             }
         }
-        self.buffer[record.items * width..].fill(T::ZERO);
+        self.buffer[record.items * width..].fill(0);
         let fail = |source| SinkFailure {
             written: 0,
             partial: None,
@@ -516,7 +550,7 @@ impl<T: ZarrElement> ZarrJob<T> {
         }
         let mut indices = vec![0u64; 1 + self.layout.row_shape.len()];
         indices[0] = unit as u64;
-        let bytes: &[u8] = bytemuck::cast_slice(&self.buffer);
+        let bytes: &[u8] = &self.buffer;
         self.array
             .store_chunk(&indices, ArrayBytes::new_flen(bytes))
             .map_err(|e| fail(self.store_error("write a chunk of", &e)))?;
@@ -656,6 +690,163 @@ fn store_error(
 
 fn key(location: &std::path::Path, name: &str) -> Result<StoreKey, SinkError> {
     StoreKey::new(name).map_err(|e| store_error(location, "name a key in", &e))
+}
+
+/// One Zarr array per field in one group: the array the call names for one output, an array
+/// per field, named by it, for several. A unit (the items of one chunk, or of one shard) is
+/// committed when it is stored in every array.
+pub(crate) struct ZarrArrays {
+    /// One job per field.
+    jobs: Vec<ZarrJob>,
+    /// The units of this run.
+    units: Units,
+}
+
+impl ZarrArrays {
+    /// Opens (or starts) an array per field of the group at `location`, each laid out as
+    /// `layout` says (with its own name and row shape).
+    pub(crate) fn open(
+        location: &std::path::Path,
+        names: Names<'_>,
+        fields: &[Field],
+        layout: &ZarrLayout,
+        job: &Job,
+    ) -> Result<Self, SinkError> {
+        let storage = open_store(location)?;
+        let name_of = |k: usize| match names {
+            Names::One(name) => name,
+            Names::Fields(names) => names.get(k).copied().unwrap_or_default(),
+        };
+        let jobs = fields
+            .iter()
+            .enumerate()
+            .map(|(k, field)| {
+                let layout = ZarrLayout {
+                    name: name_of(k).to_owned(),
+                    row_shape: field.row_shape.to_vec(),
+                    ..layout.clone()
+                };
+                let dtype = zarr_dtype(field.dtype).unwrap_or_default();
+                let fingerprint =
+                    job.fingerprint(dtype, field.row_shape, layout.fingerprint_fields());
+                let location = location.to_path_buf();
+                ZarrJob::open(storage.clone(), location, layout, field.dtype, fingerprint)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ZarrArrays {
+            jobs,
+            units: Units::default(),
+        })
+    }
+}
+
+impl Output for ZarrArrays {
+    type Report = ZarrOutput;
+
+    fn write(&mut self, columns: &[Column<'_>]) -> Result<(), SinkFailure> {
+        for (job, column) in self.jobs.iter_mut().zip(columns) {
+            job.write(column)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, _skipped: Vec<usize>) -> Result<Vec<ZarrOutput>, SinkFailure> {
+        let units = self.committed_count();
+        self.complete(units).map_err(|source| SinkFailure {
+            written: self.units.rows,
+            partial: Some(self.location()),
+            source,
+        })?;
+        Ok(self.reports())
+    }
+
+    fn abandon(mut self) -> Partial {
+        let kept = self.abandon_unit();
+        Partial {
+            rows: self.units.rows + kept,
+            path: Some(self.location()),
+            error: None,
+        }
+    }
+}
+
+impl UnitOutput for ZarrArrays {
+    fn is_complete(&self) -> bool {
+        self.jobs.iter().all(ZarrJob::is_complete)
+    }
+
+    fn committed(&self, unit: usize) -> Option<&ShardRecord> {
+        let mut records = self.jobs.iter().map(|job| job.committed(unit));
+        let first = records.next()??;
+        records.all(|record| record.is_some()).then_some(first)
+    }
+
+    fn committed_count(&self) -> usize {
+        self.jobs
+            .iter()
+            .map(ZarrJob::committed_count)
+            .min()
+            .unwrap_or(0)
+    }
+
+    fn start(&mut self, _unit: usize) -> Result<(), SinkFailure> {
+        self.jobs.iter_mut().for_each(ZarrJob::start);
+        Ok(())
+    }
+
+    fn commit(&mut self, unit: usize, record: ShardRecord) -> Result<(), SinkFailure> {
+        for job in &mut self.jobs {
+            job.commit(unit, &record)?;
+        }
+        self.units.add(unit, record, false);
+        Ok(())
+    }
+
+    fn abandon_unit(&mut self) -> usize {
+        // A unit is stored whole or not at all: its rows are not kept.
+        0
+    }
+
+    fn complete(&mut self, units: usize) -> Result<bool, SinkError> {
+        let mut complete = true;
+        for job in &mut self.jobs {
+            complete &= job.finish(units)?;
+        }
+        self.units.complete = complete;
+        Ok(complete)
+    }
+
+    fn units(&self) -> &Units {
+        &self.units
+    }
+
+    fn units_mut(&mut self) -> &mut Units {
+        &mut self.units
+    }
+
+    fn location(&self) -> PathBuf {
+        self.jobs
+            .first()
+            .map_or_else(PathBuf::new, |job| job.location().clone())
+    }
+
+    fn reports(&self) -> Vec<ZarrOutput> {
+        self.jobs
+            .iter()
+            .map(|job| ZarrOutput {
+                store: job.location().clone(),
+                name: job.name().to_owned(),
+                shape: job.shape(),
+                rows: self.units.items,
+                kept: self.units.rows,
+                units: self.units.units.iter().map(|&(unit, _)| unit).collect(),
+                skipped: self.units.skipped.clone(),
+                valid: job.valid_name(),
+                resumed: self.units.resumed,
+                complete: self.units.complete,
+            })
+            .collect()
+    }
 }
 
 /// An array name: one path segment that Zarr and this crate's records allow.

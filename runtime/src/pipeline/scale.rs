@@ -3,23 +3,23 @@
 
 use std::cell::Cell;
 use std::iter::Peekable;
-use std::path::{Path, PathBuf};
-
-use ndarray::ArrayView2;
-use serde_json::json;
+use std::path::Path;
 
 use super::exec::Exec;
 use super::{sink_error, Pipeline};
 use crate::drivers::{Outputs, Stop, WriteRows};
 use crate::error::{Error, ItemError, OutputCause};
 use crate::io::{
-    Fingerprint, NpyElement, NpyWriter, Shard, ShardJob, ShardRecord, ShardsOutput, SinkError,
-    SinkFailure, Ticker,
+    Job, Names, NpyLayout, NpyShards, ShardRecord, ShardsOutput, SinkError, SinkFailure, Ticker,
+    UnitOutput,
 };
-use crate::layout::{Col, Layout};
+#[cfg(feature = "zarr")]
+use crate::io::{ZarrArrays, ZarrFields, ZarrOutput};
+use crate::layout::Layout;
 use crate::partition::Partition;
 use crate::row::{RowFn, RowSpec};
-use ndarray::RemoveAxis;
+#[cfg(feature = "zarr")]
+use crate::rows::{Multi, RowsFn, RowsSpec};
 
 /// The options of jobs that outlive a process; part of every [`Pipeline`].
 #[derive(Debug, Clone, Default)]
@@ -220,51 +220,37 @@ impl<R: Outputs, X> Pipeline<R, X> {
         })
     }
 
-    /// The job's fingerprint: the row function, the dtype (`dtype`, as the format names it),
-    /// the row shape, the input's length, the user's key, and the format's own `fields`.
-    pub(crate) fn fingerprint<const N: usize>(
-        &self,
-        dtype: &str,
-        row_shape: &[usize],
-        length: Option<usize>,
-        fields: [(&'static str, serde_json::Value); N],
-    ) -> Fingerprint {
-        Fingerprint::new(
-            [
-                ("row_fn", json!(std::any::type_name::<R>())),
-                ("dtype", json!(dtype)),
-                ("row_shape", json!(row_shape)),
-                ("items", json!(length)),
-                ("key", json!(self.scale.job_key)),
-            ]
-            .into_iter()
-            .chain(fields),
-        )
+    /// What the job computes, for the outputs' fingerprints.
+    fn job(&self, length: Option<usize>) -> Job {
+        Job {
+            row_fn: std::any::type_name::<R>(),
+            length,
+            key: self.scale.job_key.clone(),
+        }
     }
 
     /// The one driver of outputs written unit by unit (a unit: the items of one shard or
     /// chunk): this worker's units in order, each computed through the engine's loop on its
     /// own items (a [`Window`]) and committed, or skipped when an earlier run committed it.
-    pub(crate) fn run_units<I, S>(
+    pub(crate) fn run_units<I, U>(
         &mut self,
         items: I,
-        sink: &mut S,
+        output: &mut U,
         unit_items: usize,
         partition: Partition,
         length: Option<usize>,
-    ) -> Result<Units, Error<<R as WriteRows<I::Item>>::Error>>
+    ) -> Result<(), Error<<R as WriteRows<I::Item>>::Error>>
     where
         I: Iterator,
         R: WriteRows<I::Item>,
         X: for<'a> Exec<R, Window<'a, I>>,
-        S: UnitSink<R::Layout>,
+        U: UnitOutput,
     {
         let total = length.map(|n| n.div_ceil(unit_items));
         let range = match total {
             Some(total) => partition.range(total),
             None => 0..usize::MAX,
         };
-        let chunk_rows = self.rows_per_chunk().min(unit_items);
         let ticker = self.unit_ticker(length.map(|n| {
             let start = range.start.saturating_mul(unit_items).min(n);
             range.end.saturating_mul(unit_items).min(n) - start
@@ -275,15 +261,13 @@ impl<R: Outputs, X> Pipeline<R, X> {
         if before > 0 {
             let _ = items.nth(before - 1);
         }
-        let mut done = Units::default();
         let mut unit = range.start;
-        while unit < range.end && !sink.is_complete() {
-            if let Some(record) = sink.committed(unit) {
-                let record = record.clone();
+        while unit < range.end && !output.is_complete() {
+            if let Some(record) = output.committed(unit).cloned() {
                 ticker.advance(record.items);
                 let ended = record.items < unit_items
                     || (record.items > 0 && items.nth(record.items - 1).is_none());
-                done.add(unit, record, true);
+                output.units_mut().add(unit, record, true);
                 unit += 1;
                 if ended {
                     break;
@@ -293,83 +277,96 @@ impl<R: Outputs, X> Pipeline<R, X> {
             if total.is_none() && items.peek().is_none() {
                 break;
             }
-            let first = unit * unit_items;
-            let mut writer = sink
-                .start(unit)
-                .map_err(|failure| done.failed(sink, failure))?;
-            let taken = Cell::new(0);
-            let window = Window {
-                inner: &mut items,
-                left: unit_items,
-                taken: &taken,
-            };
-            let run = self.exec.run_chunks(
-                &mut self.row_fn,
-                window,
-                chunk_rows,
-                |chunk: <R::Layout as Layout>::View<'_>| {
-                    let rows = R::Layout::view_rows(&chunk);
-                    sink.write(&mut writer, chunk)?;
-                    ticker.advance(rows);
-                    Ok::<(), SinkFailure>(())
-                },
-            );
-            match run {
-                Ok(skipped) => {
-                    let record = ShardRecord {
-                        rows: taken.get() - skipped.len(),
-                        items: taken.get(),
-                        skipped: skipped.into_iter().map(|i| first + i).collect(),
-                    };
-                    sink.commit(unit, writer, &record)
-                        .map_err(|failure| done.failed(sink, failure))?;
-                    let ended = record.items < unit_items;
-                    done.add(unit, record, false);
-                    unit += 1;
-                    if ended {
-                        break;
-                    }
-                }
-                Err(Stop::Target(failure)) => {
-                    ticker.abandon();
-                    return Err(done.failed(sink, failure));
-                }
-                Err(Stop::Item(failed)) => {
-                    ticker.abandon();
-                    let kept = sink.abandon(writer);
-                    return Err(Error::Output {
-                        written: done.rows + kept,
-                        partial: Some(sink.location()),
-                        cause: OutputCause::Item(ItemError {
-                            index: first + failed.index,
-                            error: failed.failure.into(),
-                        }),
-                    });
-                }
+            let ended = self
+                .run_unit(&mut items, output, unit, unit_items, &ticker)
+                .inspect_err(|_| ticker.abandon())?;
+            unit += 1;
+            if ended {
+                break;
             }
         }
-        let units = if sink.is_complete() {
-            sink.committed_count()
+        let units = if output.is_complete() {
+            output.committed_count()
         } else {
             total.unwrap_or(unit)
         };
-        done.complete = match sink.finish(units) {
-            Ok(complete) => complete,
-            Err(source) => {
-                ticker.abandon();
-                return Err(done.failed(sink, failure(source)));
-            }
-        };
-        if sink.is_complete() && done.units.is_empty() {
+        if let Err(source) = output.complete(units) {
+            ticker.abandon();
+            return Err(failed(output, failure(source)));
+        }
+        if output.is_complete() && output.units().units.is_empty() {
             // Complete when opened: this worker's units as recorded.
             for index in range.start..range.end.min(units) {
-                if let Some(record) = sink.committed(index) {
-                    done.add(index, record.clone(), true);
+                if let Some(record) = output.committed(index).cloned() {
+                    output.units_mut().add(index, record, true);
                 }
             }
         }
         ticker.finish();
-        Ok(done)
+        Ok(())
+    }
+
+    /// Computes unit `unit` from the next `unit_items` items and commits it; says whether the
+    /// input ended in it.
+    fn run_unit<I, U>(
+        &mut self,
+        items: &mut Peekable<I>,
+        output: &mut U,
+        unit: usize,
+        unit_items: usize,
+        ticker: &Ticker,
+    ) -> Result<bool, Error<<R as WriteRows<I::Item>>::Error>>
+    where
+        I: Iterator,
+        R: WriteRows<I::Item>,
+        X: for<'a> Exec<R, Window<'a, I>>,
+        U: UnitOutput,
+    {
+        let first = unit * unit_items;
+        let chunk_rows = self.rows_per_chunk().min(unit_items);
+        output.start(unit).map_err(|f| failed(output, f))?;
+        let taken = Cell::new(0);
+        let window = Window {
+            inner: items,
+            left: unit_items,
+            taken: &taken,
+        };
+        let run = self.exec.run_chunks(
+            &mut self.row_fn,
+            window,
+            chunk_rows,
+            |chunk: <R::Layout as Layout>::View<'_>| {
+                let mut columns = Vec::new();
+                R::Layout::columns(&chunk, &mut columns);
+                output.write(&columns)?;
+                ticker.advance(R::Layout::view_rows(&chunk));
+                Ok::<(), SinkFailure>(())
+            },
+        );
+        match run {
+            Ok(skipped) => {
+                let record = ShardRecord {
+                    rows: taken.get() - skipped.len(),
+                    items: taken.get(),
+                    skipped: skipped.into_iter().map(|i| first + i).collect(),
+                };
+                let ended = record.items < unit_items;
+                output.commit(unit, record).map_err(|f| failed(output, f))?;
+                Ok(ended)
+            }
+            Err(Stop::Target(failure)) => Err(failed(output, failure)),
+            Err(Stop::Item(failed)) => {
+                let kept = output.abandon_unit();
+                Err(Error::Output {
+                    written: output.units().rows + kept,
+                    partial: Some(output.location()),
+                    cause: OutputCause::Item(ItemError {
+                        index: first + failed.index,
+                        error: failed.failure.into(),
+                    }),
+                })
+            }
+        }
     }
 
     pub(crate) fn checked_partition<E>(
@@ -413,36 +410,95 @@ impl<R: Outputs, X> Pipeline<R, X> {
     }
 }
 
-impl<R: RowSpec, X> Pipeline<R, X> {
-    /// [`Pipeline::write_npy_shards`]: shards of items in item order, each committed as soon
-    /// as it is complete, resumed by a rerun of the same job.
-    pub(super) fn write_shards<I>(
+impl<R: Outputs, X> Pipeline<R, X> {
+    /// Streams the rows into `.npy` shards (`part-00000.npy`, ...) then `manifest.json`: in
+    /// `dir` for one output; for several (`rows = ..`), in `dir/{field}/` for each field, in
+    /// one pass. Shard `j` (of every field) holds the rows of items `j·n .. (j+1)·n`, `n` being
+    /// [`Pipeline::shard_rows`] (by default [`Pipeline::rows_per_chunk`]); `dir` is created if
+    /// missing (its parent must exist).
+    ///
+    /// Each shard is committed as soon as it is complete (in every field): renamed into place,
+    /// then recorded beside the shards with the job's fingerprint ([`Pipeline::job_key`]). A
+    /// run that is killed or fails keeps its committed shards, and a rerun of the same job
+    /// resumes after them, skipping their items without computing their rows; a rerun of a
+    /// complete job returns at once. The manifest (each field's) is written last, once every
+    /// shard is committed: a directory with a manifest is complete, one without is not. With
+    /// [`Pipeline::partition`], several workers write their own shards of one job at once.
+    ///
+    /// Returns a [`ShardsOutput`] for one output, one per field in the order of the fields for
+    /// several.
+    ///
+    /// # Errors
+    /// As [`Pipeline::write_npy`]: the committed shards stay (the error's `partial`), with the
+    /// rows of the shard being written in its `part-NNNNN.npy.partial`.
+    /// [`SinkError::JobMismatch`](crate::SinkError::JobMismatch) when a directory holds an
+    /// unfinished run of another job.
+    // The report's type is the layout's: one, or one per field.
+    #[allow(clippy::type_complexity)]
+    pub fn write_npy_shards<I>(
         mut self,
         items: I,
-        dir: &Path,
-    ) -> Result<ShardsOutput, Error<<R as RowFn<I::Item>>::Error>>
+        dir: impl AsRef<Path>,
+    ) -> Result<R::Each<ShardsOutput>, Error<<R as WriteRows<I::Item>>::Error>>
     where
         I: IntoIterator,
-        R: RowFn<I::Item>,
-        R::Dtype: NpyElement,
+        R: WriteRows<I::Item>,
+        R::Layout: NpyLayout,
         X: for<'a> Exec<R, Window<'a, I::IntoIter>>,
     {
+        let dir = dir.as_ref();
         let items = items.into_iter();
         let length = exact_length(&items);
         let shard_items = self.shard_items();
         let partition = self.checked_partition(dir, length)?;
-        let fingerprint = self.fingerprint(
-            <R::Dtype as NpyElement>::DESCR,
-            R::SHAPE,
-            length,
-            [("shard_rows", json!(shard_items))],
-        );
-        let mut job = ShardJob::<R::Dtype>::open(dir, R::SHAPE, shard_items, fingerprint)
-            .map_err(|source| sink_error(failure(source)))?;
-        let done = self.run_units(items, &mut job, shard_items, partition, length)?;
-        Ok(done.shards_output(&job))
+        let names = R::NAMES.map_or(Names::One(""), Names::Fields);
+        let mut output =
+            NpyShards::open(dir, names, &Self::fields(), shard_items, &self.job(length))
+                .map_err(sink_error)?;
+        self.run_units(items, &mut output, shard_items, partition, length)?;
+        Ok(R::each(output.reports()))
     }
 
+    /// The one definition of `write_zarr`, for one output (the array `name`) and for several
+    /// (an array per field); documented on the one-output call, as Rust has no two arities
+    /// for one method.
+    #[cfg(feature = "zarr")]
+    fn zarr<I>(
+        mut self,
+        items: I,
+        location: &Path,
+        name: &str,
+    ) -> Result<Vec<ZarrOutput>, Error<<R as WriteRows<I::Item>>::Error>>
+    where
+        I: IntoIterator,
+        R: WriteRows<I::Item>,
+        R::Layout: ZarrFields,
+        X: for<'a> Exec<R, Window<'a, I::IntoIter>>,
+    {
+        use crate::policy::Policy;
+
+        let fail = |source| sink_error(failure(source));
+        let items = items.into_iter();
+        let length = exact_length(&items);
+        let chunk_rows = self.rows_per_chunk();
+        let (names, path) = match R::NAMES {
+            None => (Names::One(name), location.join(name)),
+            Some(names) => (Names::Fields(names), location.to_path_buf()),
+        };
+        let layout = self
+            .zarr_layout(&path, chunk_rows, length, <R::Policy as Policy>::DROPS)
+            .map_err(fail)?;
+        let partition = self.checked_partition(&path, length)?;
+        let unit_items = layout.unit_items();
+        let mut output =
+            ZarrArrays::open(location, names, &Self::fields(), &layout, &self.job(length))
+                .map_err(fail)?;
+        self.run_units(items, &mut output, unit_items, partition, length)?;
+        Ok(output.reports())
+    }
+}
+
+impl<R: RowSpec, X> Pipeline<R, X> {
     /// Writes the rows as array `name` of the Zarr v3 group at `store` (a directory, created
     /// if missing; its parent must exist), feature `zarr`: shape `[items, SHAPE…]`, the row
     /// function's dtype (`f16` as `float16`), chunks of [`rows_per_chunk`](Pipeline::rows_per_chunk)
@@ -467,6 +523,10 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     ///   layout) skips the recorded units without computing their rows, and a rerun of a
     ///   complete job returns at once. Over an unfinished run of another job, the run fails
     ///   with [`SinkError::JobMismatch`](crate::SinkError::JobMismatch).
+    /// - Several outputs (`rows = ..`): the same call without `name` writes an array per
+    ///   field, named by the field, in one pass, with the same chunks, shards, compression,
+    ///   partitions and resume; a unit is committed only when it is stored in every array, and
+    ///   returns the arrays' reports in the order of the fields.
     ///
     /// `bf16` is refused at compile time: Zarr v3 has no standard bfloat16 that zarr-python
     /// reads; write it with [`write_safetensors`](Pipeline::write_safetensors).
@@ -495,253 +555,47 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     /// ```
     #[cfg(feature = "zarr")]
     pub fn write_zarr<I>(
-        mut self,
+        self,
         items: I,
         store: impl AsRef<Path>,
         name: &str,
-    ) -> Result<crate::io::ZarrOutput, Error<<R as RowFn<I::Item>>::Error>>
+    ) -> Result<ZarrOutput, Error<<R as RowFn<I::Item>>::Error>>
     where
         I: IntoIterator,
         R: RowFn<I::Item>,
         R::Dtype: crate::io::ZarrElement,
         X: for<'a> Exec<R, Window<'a, I::IntoIter>>,
     {
-        use crate::io::{ZarrElement, ZarrJob, ZarrLayout};
-        use crate::policy::Policy;
-
-        let location = store.as_ref().to_path_buf();
-        let items = items.into_iter();
-        let length = exact_length(&items);
-        let chunk_rows = self.rows_per_chunk();
-        let fail = |source| sink_error(failure(source));
-        let layout = ZarrLayout {
-            name: name.to_string(),
-            row_shape: R::SHAPE.to_vec(),
-            ..self
-                .zarr_layout(
-                    &location.join(name),
-                    chunk_rows,
-                    length,
-                    <R::Policy as Policy>::DROPS,
-                )
-                .map_err(fail)?
-        };
-        let partition = self.checked_partition(&location.join(name), length)?;
-        let unit_items = layout.unit_items();
-        let fingerprint = self.fingerprint(
-            <R::Dtype as ZarrElement>::ZARR_DTYPE,
-            R::SHAPE,
-            length,
-            layout.fingerprint_fields(),
-        );
-        let storage = crate::io::open_store(&location).map_err(fail)?;
-        let mut job =
-            ZarrJob::<R::Dtype>::open(storage, location, layout, fingerprint).map_err(fail)?;
-        let done = self.run_units(items, &mut job, unit_items, partition, length)?;
-        Ok(done.zarr_output(&job))
-    }
-}
-
-/// What one worker's units hold, as they are computed or found committed.
-#[derive(Default)]
-pub struct Units {
-    /// Rows kept in them.
-    pub(crate) rows: usize,
-    /// Items they hold.
-    pub(crate) items: usize,
-    /// Each unit's index and rows kept, in order.
-    pub(crate) units: Vec<(usize, usize)>,
-    /// Items that gave no row, increasing.
-    pub(crate) skipped: Vec<usize>,
-    /// Units committed by an earlier run.
-    pub(crate) resumed: usize,
-    /// Whether the whole job is complete.
-    pub(crate) complete: bool,
-}
-
-impl Units {
-    /// The report of one output's shards, `job`'s, holding these units.
-    pub(crate) fn shards_output<T: NpyElement>(&self, job: &ShardJob<T>) -> ShardsOutput {
-        ShardsOutput {
-            dir: job.dir().to_path_buf(),
-            manifest: job.dir().join(crate::SHARD_MANIFEST),
-            rows: self.rows,
-            shards: self
-                .units
-                .iter()
-                .map(|&(index, rows)| Shard {
-                    path: job.shard_path(index),
-                    rows,
-                })
-                .collect(),
-            skipped: self.skipped.clone(),
-            complete: self.complete,
-            resumed: self.resumed,
-        }
-    }
-
-    /// The report of one output's Zarr array, `job`'s, holding these units.
-    #[cfg(feature = "zarr")]
-    pub(crate) fn zarr_output<T: crate::io::ZarrElement>(
-        &self,
-        job: &crate::io::ZarrJob<T>,
-    ) -> crate::io::ZarrOutput {
-        crate::io::ZarrOutput {
-            store: job.location().clone(),
-            name: job.name().to_owned(),
-            shape: job.shape(),
-            rows: self.items,
-            kept: self.rows,
-            units: self.units.iter().map(|&(unit, _)| unit).collect(),
-            skipped: self.skipped.clone(),
-            valid: job.valid_name(),
-            resumed: self.resumed,
-            complete: self.complete,
-        }
-    }
-
-    fn add(&mut self, index: usize, record: ShardRecord, resumed: bool) {
-        self.resumed += usize::from(resumed);
-        self.rows += record.rows;
-        self.items += record.items;
-        self.units.push((index, record.rows));
-        self.skipped.extend(record.skipped);
-    }
-
-    /// The error of a failed output: the units committed before it stay where they are.
-    fn failed<E, L: Layout, S: UnitSink<L>>(&self, sink: &S, failure: SinkFailure) -> Error<E> {
-        sink_error(SinkFailure {
-            written: self.rows + failure.written,
-            partial: failure
-                .partial
-                .or_else(|| (self.rows > 0).then(|| sink.location())),
-            source: failure.source,
-        })
-    }
-}
-
-/// An output written unit by unit, each unit (the items of one shard or chunk) committed
-/// whole; driven by [`Pipeline::run_units`].
-pub trait UnitSink<L: Layout> {
-    /// What receives one unit's rows.
-    type Writer;
-    /// Whether the whole job was found complete when opened.
-    fn is_complete(&self) -> bool;
-    /// The record of a committed unit.
-    fn committed(&self, unit: usize) -> Option<&ShardRecord>;
-    /// How many units are known to be committed.
-    fn committed_count(&self) -> usize;
-    /// Starts unit `unit`.
-    fn start(&mut self, unit: usize) -> Result<Self::Writer, SinkFailure>;
-    /// Appends kept rows to the unit.
-    fn write(&mut self, writer: &mut Self::Writer, rows: L::View<'_>) -> Result<(), SinkFailure>;
-    /// Commits the unit, as `record` describes it.
-    fn commit(
-        &mut self,
-        unit: usize,
-        writer: Self::Writer,
-        record: &ShardRecord,
-    ) -> Result<(), SinkFailure>;
-    /// Stops the unit after a failed item; returns the rows it kept (as a partial output).
-    fn abandon(&mut self, writer: Self::Writer) -> usize;
-    /// After this worker's units, out of `units` in the job: completes the job if every unit
-    /// is committed, and says whether it is complete.
-    fn finish(&mut self, units: usize) -> Result<bool, SinkError>;
-    /// Where the output is, for errors.
-    fn location(&self) -> PathBuf;
-}
-
-impl<T: NpyElement, D: RemoveAxis + 'static> UnitSink<Col<T, D>> for ShardJob<T> {
-    type Writer = NpyWriter<T>;
-
-    fn is_complete(&self) -> bool {
-        ShardJob::is_complete(self)
-    }
-
-    fn committed(&self, unit: usize) -> Option<&ShardRecord> {
-        ShardJob::committed(self, unit)
-    }
-
-    fn committed_count(&self) -> usize {
-        ShardJob::committed_count(self)
-    }
-
-    fn start(&mut self, unit: usize) -> Result<NpyWriter<T>, SinkFailure> {
-        ShardJob::start(self, unit)
-    }
-
-    fn write(
-        &mut self,
-        writer: &mut NpyWriter<T>,
-        rows: ArrayView2<'_, T>,
-    ) -> Result<(), SinkFailure> {
-        writer.write_chunk(rows)
-    }
-
-    fn commit(
-        &mut self,
-        unit: usize,
-        writer: NpyWriter<T>,
-        record: &ShardRecord,
-    ) -> Result<(), SinkFailure> {
-        ShardJob::commit(self, unit, writer, record.clone()).map(drop)
-    }
-
-    fn abandon(&mut self, writer: NpyWriter<T>) -> usize {
-        writer.abandon().rows
-    }
-
-    fn finish(&mut self, units: usize) -> Result<bool, SinkError> {
-        ShardJob::finish(self, units).map(|manifest| manifest.is_some())
-    }
-
-    fn location(&self) -> PathBuf {
-        self.dir().to_path_buf()
+        let reports = self.zarr(items, store.as_ref(), name)?;
+        Ok(reports
+            .into_iter()
+            .next()
+            .expect("a Zarr output reports once per field"))
     }
 }
 
 #[cfg(feature = "zarr")]
-impl<T: crate::io::ZarrElement, D: RemoveAxis + 'static> UnitSink<Col<T, D>>
-    for crate::io::ZarrJob<T>
-{
-    type Writer = ();
-
-    fn is_complete(&self) -> bool {
-        crate::io::ZarrJob::is_complete(self)
-    }
-
-    fn committed(&self, unit: usize) -> Option<&ShardRecord> {
-        crate::io::ZarrJob::committed(self, unit)
-    }
-
-    fn committed_count(&self) -> usize {
-        crate::io::ZarrJob::committed_count(self)
-    }
-
-    fn start(&mut self, _: usize) -> Result<(), SinkFailure> {
-        crate::io::ZarrJob::start(self);
-        Ok(())
-    }
-
-    fn write(&mut self, (): &mut (), rows: ArrayView2<'_, T>) -> Result<(), SinkFailure> {
-        crate::io::ZarrJob::write(self, rows)
-    }
-
-    fn commit(&mut self, unit: usize, (): (), record: &ShardRecord) -> Result<(), SinkFailure> {
-        crate::io::ZarrJob::commit(self, unit, record)
-    }
-
-    fn abandon(&mut self, (): ()) -> usize {
-        // A unit is stored whole or not at all: its rows are not kept.
-        0
-    }
-
-    fn finish(&mut self, units: usize) -> Result<bool, SinkError> {
-        crate::io::ZarrJob::finish(self, units)
-    }
-
-    fn location(&self) -> PathBuf {
-        crate::io::ZarrJob::location(self).clone()
+impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
+    /// The one-output [`Pipeline::write_zarr`] for several outputs: an array per field of the
+    /// group at `store`, named by the field, in one pass, with the same chunks, shards,
+    /// compression, partitions and resume; a unit is committed only when it is stored in
+    /// every array, and `{field}_valid` stands beside each when items can be dropped. Returns
+    /// the arrays' reports, in the order of the fields.
+    ///
+    /// # Errors
+    /// As the one-output call.
+    pub fn write_zarr<I>(
+        self,
+        items: I,
+        store: impl AsRef<Path>,
+    ) -> Result<Vec<ZarrOutput>, Error<M::Error>>
+    where
+        I: IntoIterator,
+        M: RowsFn<I::Item>,
+        <M::Rows as crate::rows::Rows>::Layout: ZarrFields,
+        X: for<'a> Exec<Multi<M>, Window<'a, I::IntoIter>>,
+    {
+        self.zarr(items, store.as_ref(), "")
     }
 }
 
@@ -751,76 +605,24 @@ pub(crate) fn exact_length<I: Iterator>(items: &I) -> Option<usize> {
     (upper == Some(lower)).then_some(lower)
 }
 
+/// The error of a failed unit-by-unit output: the units committed before it stay where they
+/// are.
+fn failed<E, U: UnitOutput>(output: &U, failure: SinkFailure) -> Error<E> {
+    let rows = output.units().rows;
+    sink_error(SinkFailure {
+        written: rows + failure.written,
+        partial: failure
+            .partial
+            .or_else(|| (rows > 0).then(|| output.location())),
+        source: failure.source,
+    })
+}
+
 /// A failure of an output before any row was written.
 pub(crate) fn failure(source: SinkError) -> SinkFailure {
     SinkFailure {
         written: 0,
         partial: None,
         source,
-    }
-}
-
-/// Several outputs' unit sinks, driven together: a unit is committed in every output (first to
-/// last), and counts as committed only when it is committed in all of them.
-impl<LA: Layout, LB: Layout, A: UnitSink<LA>, B: UnitSink<LB>> UnitSink<(LA, LB)> for (A, B) {
-    type Writer = (A::Writer, B::Writer);
-
-    fn is_complete(&self) -> bool {
-        self.0.is_complete() && self.1.is_complete()
-    }
-
-    fn committed(&self, unit: usize) -> Option<&ShardRecord> {
-        self.1.committed(unit)?;
-        self.0.committed(unit)
-    }
-
-    fn committed_count(&self) -> usize {
-        self.0.committed_count().min(self.1.committed_count())
-    }
-
-    fn start(&mut self, unit: usize) -> Result<Self::Writer, SinkFailure> {
-        let first = self.0.start(unit)?;
-        match self.1.start(unit) {
-            Ok(second) => Ok((first, second)),
-            Err(failure) => {
-                let _ = self.0.abandon(first);
-                Err(failure)
-            }
-        }
-    }
-
-    fn write(
-        &mut self,
-        writer: &mut Self::Writer,
-        rows: <(LA, LB) as Layout>::View<'_>,
-    ) -> Result<(), SinkFailure> {
-        self.0.write(&mut writer.0, rows.0)?;
-        self.1.write(&mut writer.1, rows.1)
-    }
-
-    fn commit(
-        &mut self,
-        unit: usize,
-        writer: Self::Writer,
-        record: &ShardRecord,
-    ) -> Result<(), SinkFailure> {
-        self.0.commit(unit, writer.0, record)?;
-        self.1.commit(unit, writer.1, record)
-    }
-
-    fn abandon(&mut self, writer: Self::Writer) -> usize {
-        let kept = self.0.abandon(writer.0);
-        let _ = self.1.abandon(writer.1);
-        kept
-    }
-
-    fn finish(&mut self, units: usize) -> Result<bool, SinkError> {
-        let first = self.0.finish(units)?;
-        let second = self.1.finish(units)?;
-        Ok(first && second)
-    }
-
-    fn location(&self) -> PathBuf {
-        self.0.location()
     }
 }
