@@ -20,9 +20,12 @@ use core::convert::Infallible;
 use ndarray::{Array, ArrayViewMut, Axis, Dimension, RemoveAxis, Slice};
 
 use crate::element::Element;
+use crate::error::Error;
 use crate::layout::{Col, ColShape, Layout};
+use crate::policy::Batch;
 use crate::policy::{Failed, FillStop, Policy};
-use crate::row::{Batch, RowFn, RowSpec};
+use crate::row::{RowFn, RowSpec};
+use crate::rows::{Rows, RowsFn, RowsSpec};
 
 /// Smallest growth step, in bytes, when the input's length is not known up front: small enough
 /// not to matter for a short input, large enough that a long one does not reallocate often.
@@ -93,6 +96,54 @@ pub trait WriteRows<Item>: Outputs {
         item: Item,
         row: <Self::Layout as Layout>::Row<'_>,
     ) -> Result<bool, <Self::Policy as Policy>::Failure<Self::Error>>;
+}
+
+/// A row function with several outputs, as the engine runs it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Multi<M>(pub M);
+
+impl<M: RowsSpec> Outputs for Multi<M> {
+    type Layout = <M::Rows as Rows>::Layout;
+    type Policy = M::Policy;
+    const OVERWRITES_ROW: bool = M::OVERWRITES_ROW;
+    type Arrays = <M::Rows as Rows>::Arrays;
+    type Views<'a> = <M::Rows as Rows>::Views<'a>;
+    type Chunk<'a> = <M::Rows as Rows>::Chunk<'a>;
+    type Each<T> = Vec<T>;
+    const NAMES: Option<&'static [&'static str]> = Some(<M::Rows as Rows>::NAMES);
+
+    fn shape() -> <Self::Layout as Layout>::Shape {
+        M::Rows::shape()
+    }
+
+    fn each<T>(reports: Vec<T>) -> Vec<T> {
+        reports
+    }
+
+    fn arrays(arrays: <Self::Layout as Layout>::Array) -> Self::Arrays {
+        M::Rows::arrays(arrays)
+    }
+
+    fn views(views: Self::Views<'_>) -> <Self::Layout as Layout>::Mut<'_> {
+        M::Rows::views(views)
+    }
+
+    fn chunk(chunk: <Self::Layout as Layout>::View<'_>) -> Self::Chunk<'_> {
+        M::Rows::chunk(chunk)
+    }
+}
+
+impl<Item, M: RowsFn<Item>> WriteRows<Item> for Multi<M> {
+    type Error = M::Error;
+
+    #[inline(always)]
+    fn write_rows(
+        &mut self,
+        item: Item,
+        row: <Self::Layout as Layout>::Row<'_>,
+    ) -> Result<bool, <M::Policy as Policy>::Failure<M::Error>> {
+        self.0.write_rows(item, row)
+    }
 }
 
 /// The layout of a one-output row function.
@@ -835,11 +886,16 @@ where
 /// let full = preallocate_runtime::fill(&mut Pair, [1, 2, 3, 4], out.view_mut());
 /// assert_eq!(full, Err(Error::BufferFull { written: 3, index: 3 }));
 /// ```
+// The return type is the policy's, as for `batch`.
+#[allow(clippy::type_complexity)]
 pub fn fill<R, I>(
     row_fn: &mut R,
     items: I,
     out: ArrayViewMut<'_, R::Dtype, R::Dim>,
-) -> <R::Policy as Policy>::Fill<<R as RowFn<I::Item>>::Error>
+) -> Result<
+    <R::Policy as Policy>::Filled,
+    Error<<R::Policy as Policy>::Reported<<R as RowFn<I::Item>>::Error>>,
+>
 where
     R: RowFn<I::Item> + ?Sized,
     I: IntoIterator,
@@ -848,16 +904,25 @@ where
 }
 
 /// [`fill`] for any layout: one output or several.
+#[allow(clippy::type_complexity)]
 pub fn fill_rows<W, I>(
     row_fn: &mut W,
     items: I,
     out: W::Views<'_>,
-) -> <W::Policy as Policy>::Fill<W::Error>
+) -> Result<<W::Policy as Policy>::Filled, Error<<W::Policy as Policy>::Reported<W::Error>>>
 where
     W: WriteRows<I::Item> + ?Sized,
     I: IntoIterator,
 {
-    W::Policy::fill(fill_into(row_fn, items, W::views(out)))
+    shape_fill::<W::Policy, W::Error>(fill_into(row_fn, items, W::views(out)))
+}
+
+/// The result of a `fill`, as its policy shapes it.
+pub(crate) fn shape_fill<P: Policy, E>(
+    run: Result<Batch<usize>, FillStop<P::Fatal<E>>>,
+) -> Result<P::Filled, Error<P::Reported<E>>> {
+    run.map(P::filled)
+        .map_err(|stop| Error::from_fill_stop(stop.map_failure(P::reported)))
 }
 
 /// The rows of `items` into the caller's buffers, before the policy shapes the result.

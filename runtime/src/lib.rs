@@ -59,6 +59,7 @@
 mod drivers;
 mod element;
 mod error;
+mod failure;
 mod io;
 mod layout;
 #[cfg(feature = "parallel")]
@@ -71,7 +72,8 @@ mod rows;
 
 pub use drivers::{batch, fill};
 pub use element::{CastError, Element, ElementType, LosslessFrom};
-pub use error::{Error, ItemError, OutputCause, RowError};
+pub use error::{Error, OutputCause};
+pub use failure::{ItemError, RowError};
 #[cfg(feature = "progress")]
 pub use io::Progress;
 #[cfg(feature = "zarr")]
@@ -85,8 +87,9 @@ pub use io::{
 pub use parallel::{par_batch, par_fill};
 pub use partition::{Partition, PartitionError, PARTITION_COUNT_VAR, PARTITION_VAR};
 pub use pipeline::{Pipeline, DEFAULT_MEMORY_BUDGET};
+pub use policy::Batch;
 pub use policy::Policy;
-pub use row::{Batch, RowFn, RowSpec};
+pub use row::{RowFn, RowSpec};
 pub use rows::Rows;
 
 #[doc(no_inline)]
@@ -100,18 +103,16 @@ pub use rayon;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::drivers::{batch_rows, fill_rows};
-    pub use crate::drivers::{copy_lane_n, Outputs, WriteRows};
+    pub use crate::drivers::{copy_lane_n, Multi, Outputs, WriteRows};
     pub use crate::element::cast::{self, store};
     pub use crate::element::{CastAs, CheckedCast};
     pub use crate::layout::{Col, ColShape, Layout};
     #[cfg(feature = "parallel")]
     pub use crate::parallel::{par_batch_rows, par_fill_rows};
     pub use crate::policy::IntoChunkError;
-    pub use crate::row::RowCount;
+    pub use crate::policy::RowCount;
     pub use crate::row::{Axes1, Axes2, Axes3, Axes4, FnRow, RowShape};
-    pub use crate::rows::{
-        store_field, Checks, FnRows, Multi, NoChecks, RowsFn, RowsSpec, WithChecks,
-    };
+    pub use crate::rows::{store_field, Checks, FnRows, NoChecks, RowsFn, RowsSpec, WithChecks};
 }
 
 #[doc(hidden)]

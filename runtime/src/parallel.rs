@@ -18,9 +18,11 @@ use rayon::iter::plumbing::{Producer, ProducerCallback};
 use rayon::iter::{IndexedParallelIterator, IntoParallelIterator, ParallelDrainRange};
 
 use crate::drivers::{self, Fatal, Full, Run, Stop, WriteRows};
+use crate::error::Error;
 use crate::layout::Layout;
+use crate::policy::Batch;
 use crate::policy::{Failed, FillStop, Policy};
-use crate::row::{Batch, RowFn};
+use crate::row::RowFn;
 
 /// How finely a run is split among threads.
 #[derive(Clone, Copy)]
@@ -480,11 +482,16 @@ where
 /// let full = preallocate_runtime::par_fill(&Pair, 0..10_001u32, out.view_mut());
 /// assert_eq!(full, Err(Error::BufferFull { written: 10_000, index: 10_000 }));
 /// ```
+// The return type is the policy's, as for `batch`.
+#[allow(clippy::type_complexity)]
 pub fn par_fill<R, I>(
     row_fn: &R,
     items: I,
     out: ArrayViewMut<'_, R::Dtype, R::Dim>,
-) -> <R::Policy as Policy>::Fill<<R as RowFn<I::Item>>::Error>
+) -> Result<
+    <R::Policy as Policy>::Filled,
+    Error<<R::Policy as Policy>::Reported<<R as RowFn<I::Item>>::Error>>,
+>
 where
     I: IntoParallelIterator,
     I::Iter: IndexedParallelIterator,
@@ -495,18 +502,19 @@ where
 }
 
 /// [`par_fill`] for any layout: one output or several.
+#[allow(clippy::type_complexity)]
 pub fn par_fill_rows<W, I>(
     row_fn: &W,
     items: I,
     out: W::Views<'_>,
-) -> <W::Policy as Policy>::Fill<W::Error>
+) -> Result<<W::Policy as Policy>::Filled, Error<<W::Policy as Policy>::Reported<W::Error>>>
 where
     I: IntoParallelIterator,
     I::Iter: IndexedParallelIterator,
     W: WriteRows<I::Item> + Clone + Send + Sync,
     Fatal<W, I::Item>: Send,
 {
-    W::Policy::fill(fill_on(
+    drivers::shape_fill::<W::Policy, W::Error>(fill_on(
         row_fn,
         items.into_par_iter(),
         W::views(out),

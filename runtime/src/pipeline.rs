@@ -5,16 +5,19 @@
 
 use std::path::Path;
 
+use crate::drivers::Multi;
 use crate::drivers::{self, Chunks, Outputs, Stop, WriteRows};
-use crate::error::{Error, ItemError, OutputCause};
+use crate::error::{Error, OutputCause};
+use crate::failure::ItemError;
 use crate::io::{
     FileOutput, Names, NpyFiles, NpyLayout, Output, SafetensorsFile, SinkFailure, Ticker,
 };
 use crate::layout::Field;
 use crate::layout::Layout;
+use crate::policy::Batch;
 use crate::policy::{IntoChunkError, Policy};
-use crate::row::{Batch, RowFn, RowSpec};
-use crate::rows::{Multi, RowsFn, RowsSpec};
+use crate::row::{RowFn, RowSpec};
+use crate::rows::{RowsFn, RowsSpec};
 
 /// The chunk buffer's size when neither [`Pipeline::chunk_rows`] nor
 /// [`Pipeline::memory_budget`] is set: large enough that per-chunk costs vanish, small enough

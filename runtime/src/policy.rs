@@ -18,8 +18,7 @@
 
 use core::convert::Infallible;
 
-use crate::error::{Error, ItemError, RowError};
-use crate::row::Batch;
+use crate::failure::{ItemError, RowError};
 
 mod sealed {
     pub trait Sealed {}
@@ -44,8 +43,12 @@ pub trait Policy: sealed::Sealed + Sized + 'static {
     type Failure<E>: Into<RowError<E>>;
     /// What `batch` returns for the array `A` of the kept rows.
     type Batch<A, E>;
-    /// What `fill` returns.
-    type Fill<E>;
+    /// What `fill` returns when it succeeds: the number of rows written, or a [`Batch`] of it
+    /// with the items dropped.
+    type Filled;
+    /// The row function's error type `E` as an entry point's error carries it: `Infallible`
+    /// when the row function cannot fail.
+    type Reported<E>;
 
     /// This policy when a checked cast can fail too: a row function that could not fail can.
     #[doc(hidden)]
@@ -63,9 +66,12 @@ pub trait Policy: sealed::Sealed + Sized + 'static {
     /// Shapes the result of `batch`.
     #[doc(hidden)]
     fn batch<A, E>(run: Result<Batch<A>, Failed<Self::Fatal<E>>>) -> Self::Batch<A, E>;
-    /// Shapes the result of `fill`.
+    /// Shapes the result of a `fill` that succeeded.
     #[doc(hidden)]
-    fn fill<E>(run: Result<Batch<usize>, FillStop<Self::Fatal<E>>>) -> Self::Fill<E>;
+    fn filled(run: Batch<usize>) -> Self::Filled;
+    /// The failure that stopped a run, as an entry point's error carries it.
+    #[doc(hidden)]
+    fn reported<E>(fatal: Self::Fatal<E>) -> RowError<Self::Reported<E>>;
 }
 
 /// Why a run stopped at an item: its index, and its failure.
@@ -79,7 +85,7 @@ pub struct Failed<F> {
 }
 
 impl<F> Failed<F> {
-    fn item_error<E>(self) -> ItemError<E>
+    pub(crate) fn item_error<E>(self) -> ItemError<E>
     where
         F: Into<RowError<E>>,
     {
@@ -107,6 +113,25 @@ pub enum FillStop<F> {
     Item { written: usize, failed: Failed<F> },
 }
 
+impl<F> FillStop<F> {
+    /// The same stop, its item's failure turned into another type.
+    #[must_use]
+    pub fn map_failure<G>(self, f: impl FnOnce(F) -> G) -> FillStop<G> {
+        match self {
+            FillStop::Rejected { expected, found } => FillStop::Rejected { expected, found },
+            FillStop::Unequal { rows } => FillStop::Unequal { rows },
+            FillStop::Full { written, index } => FillStop::Full { written, index },
+            FillStop::Item { written, failed } => FillStop::Item {
+                written,
+                failed: Failed {
+                    index: failed.index,
+                    failure: f(failed.failure),
+                },
+            },
+        }
+    }
+}
+
 impl FillStop<Infallible> {
     /// A check's rejection, as a stop of a run that may fail with `F`.
     pub(crate) fn widen<F>(self) -> FillStop<F> {
@@ -115,29 +140,6 @@ impl FillStop<Infallible> {
             FillStop::Unequal { rows } => FillStop::Unequal { rows },
             FillStop::Full { written, index } => FillStop::Full { written, index },
             FillStop::Item { failed, .. } => match failed.failure {},
-        }
-    }
-}
-
-impl<F> FillStop<F> {
-    fn into_error<E>(self) -> Error<E>
-    where
-        F: Into<RowError<E>>,
-    {
-        match self {
-            FillStop::Rejected { expected, found } => match (expected, found.as_slice()) {
-                (&[expected], &[found]) => Error::WidthMismatch { expected, found },
-                _ => Error::ShapeMismatch {
-                    expected: expected.to_vec(),
-                    found,
-                },
-            },
-            FillStop::Unequal { rows } => Error::RowCountMismatch { rows },
-            FillStop::Full { written, index } => Error::BufferFull { written, index },
-            FillStop::Item { written, failed } => Error::Item {
-                written,
-                error: failed.item_error(),
-            },
         }
     }
 }
@@ -173,7 +175,7 @@ impl Policy for Plain {
     const DROPS: bool = false;
     type Failure<E> = Infallible;
     type Batch<A, E> = A;
-    type Fill<E> = Result<usize, Error>;
+    type Filled = usize;
     type Fatal<E> = Infallible;
     fn on_failure<E>(failure: Infallible) -> Result<(), Infallible> {
         match failure {}
@@ -181,8 +183,12 @@ impl Policy for Plain {
     fn batch<A, E>(run: Result<Batch<A>, Failed<Infallible>>) -> A {
         run.map_or_else(never, |batch| batch.rows)
     }
-    fn fill<E>(run: Result<Batch<usize>, FillStop<Infallible>>) -> Result<usize, Error> {
-        run.map(|batch| batch.rows).map_err(FillStop::into_error)
+    fn filled(run: Batch<usize>) -> usize {
+        run.rows
+    }
+    type Reported<E> = Infallible;
+    fn reported<E>(fatal: Self::Fatal<E>) -> RowError<Self::Reported<E>> {
+        match fatal {}
     }
 }
 
@@ -191,7 +197,7 @@ impl Policy for Filtered {
     const DROPS: bool = true;
     type Failure<E> = Infallible;
     type Batch<A, E> = Batch<A>;
-    type Fill<E> = Result<Batch<usize>, Error>;
+    type Filled = Batch<usize>;
     type Fatal<E> = Infallible;
     fn on_failure<E>(failure: Infallible) -> Result<(), Infallible> {
         match failure {}
@@ -199,8 +205,12 @@ impl Policy for Filtered {
     fn batch<A, E>(run: Result<Batch<A>, Failed<Infallible>>) -> Batch<A> {
         run.unwrap_or_else(never)
     }
-    fn fill<E>(run: Result<Batch<usize>, FillStop<Infallible>>) -> Result<Batch<usize>, Error> {
-        run.map_err(FillStop::into_error)
+    fn filled(run: Batch<usize>) -> Batch<usize> {
+        run
+    }
+    type Reported<E> = Infallible;
+    fn reported<E>(fatal: Self::Fatal<E>) -> RowError<Self::Reported<E>> {
+        match fatal {}
     }
 }
 
@@ -209,7 +219,7 @@ impl Policy for Fallible {
     const DROPS: bool = false;
     type Failure<E> = RowError<E>;
     type Batch<A, E> = Result<A, ItemError<E>>;
-    type Fill<E> = Result<usize, Error<E>>;
+    type Filled = usize;
     type Fatal<E> = RowError<E>;
     fn on_failure<E>(failure: RowError<E>) -> Result<(), RowError<E>> {
         Err(failure)
@@ -217,8 +227,12 @@ impl Policy for Fallible {
     fn batch<A, E>(run: Result<Batch<A>, Failed<RowError<E>>>) -> Result<A, ItemError<E>> {
         run.map(|batch| batch.rows).map_err(Failed::item_error)
     }
-    fn fill<E>(run: Result<Batch<usize>, FillStop<RowError<E>>>) -> Result<usize, Error<E>> {
-        run.map(|batch| batch.rows).map_err(FillStop::into_error)
+    fn filled(run: Batch<usize>) -> usize {
+        run.rows
+    }
+    type Reported<E> = E;
+    fn reported<E>(fatal: Self::Fatal<E>) -> RowError<Self::Reported<E>> {
+        fatal
     }
 }
 
@@ -227,7 +241,7 @@ impl Policy for FallibleFiltered {
     const DROPS: bool = true;
     type Failure<E> = RowError<E>;
     type Batch<A, E> = Result<Batch<A>, ItemError<E>>;
-    type Fill<E> = Result<Batch<usize>, Error<E>>;
+    type Filled = Batch<usize>;
     type Fatal<E> = RowError<E>;
     fn on_failure<E>(failure: RowError<E>) -> Result<(), RowError<E>> {
         Err(failure)
@@ -235,8 +249,12 @@ impl Policy for FallibleFiltered {
     fn batch<A, E>(run: Result<Batch<A>, Failed<RowError<E>>>) -> Result<Batch<A>, ItemError<E>> {
         run.map_err(Failed::item_error)
     }
-    fn fill<E>(run: Result<Batch<usize>, FillStop<RowError<E>>>) -> Result<Batch<usize>, Error<E>> {
-        run.map_err(FillStop::into_error)
+    fn filled(run: Batch<usize>) -> Batch<usize> {
+        run
+    }
+    type Reported<E> = E;
+    fn reported<E>(fatal: Self::Fatal<E>) -> RowError<Self::Reported<E>> {
+        fatal
     }
 }
 
@@ -245,7 +263,7 @@ impl Policy for Skipping {
     const DROPS: bool = true;
     type Failure<E> = RowError<E>;
     type Batch<A, E> = Batch<A>;
-    type Fill<E> = Result<Batch<usize>, Error<E>>;
+    type Filled = Batch<usize>;
     type Fatal<E> = Infallible;
     fn on_failure<E>(_: RowError<E>) -> Result<(), Infallible> {
         Ok(())
@@ -253,8 +271,12 @@ impl Policy for Skipping {
     fn batch<A, E>(run: Result<Batch<A>, Failed<Infallible>>) -> Batch<A> {
         run.unwrap_or_else(never)
     }
-    fn fill<E>(run: Result<Batch<usize>, FillStop<Infallible>>) -> Result<Batch<usize>, Error<E>> {
-        run.map_err(FillStop::into_error)
+    fn filled(run: Batch<usize>) -> Batch<usize> {
+        run
+    }
+    type Reported<E> = E;
+    fn reported<E>(fatal: Self::Fatal<E>) -> RowError<Self::Reported<E>> {
+        match fatal {}
     }
 }
 
@@ -278,4 +300,89 @@ impl<RowErr, E: From<ItemError<RowErr>>> IntoChunkError<E> for RowError<RowErr> 
     fn into_chunk_error(self, index: usize) -> E {
         E::from(ItemError { index, error: self })
     }
+}
+
+/// What a run kept, and which items gave no row: the one report of every entry point that may
+/// drop items.
+///
+/// `rows` is what was kept — an array from `batch`, the number of rows written from `fill` and
+/// [`Pipeline::for_each_chunk`](crate::Pipeline::for_each_chunk) — and `skipped` lists the input
+/// indices of the items that produced no row (filtered out, or failed under
+/// `on_error = "skip"`), in increasing order.
+///
+/// ```
+/// use preallocate_runtime::Batch;
+///
+/// let kept = Batch { rows: 3usize, skipped: vec![1, 2] };
+/// assert_eq!(kept.source_index(), vec![0, 3, 4]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch<A> {
+    /// The rows kept.
+    pub rows: A,
+    /// Input indices of the items that produced no row, increasing.
+    pub skipped: Vec<usize>,
+}
+
+impl Batch<usize> {
+    /// The input index of each kept row, in order: row `i` came from item `source_index()[i]`.
+    #[must_use]
+    pub fn source_index(&self) -> Vec<usize> {
+        source_index(self.rows, &self.skipped)
+    }
+}
+
+impl<S: ndarray::RawData, D: ndarray::Dimension> Batch<ndarray::ArrayBase<S, D>> {
+    /// The input index of each kept row, in order: row `i` came from item `source_index()[i]`.
+    ///
+    /// ```
+    /// let kept = preallocate_runtime::Batch { rows: ndarray::array![[1.0], [3.0]], skipped: vec![1] };
+    /// assert_eq!(kept.source_index(), vec![0, 2]);
+    /// ```
+    #[must_use]
+    pub fn source_index(&self) -> Vec<usize> {
+        source_index(
+            self.rows.shape().first().copied().unwrap_or(0),
+            &self.skipped,
+        )
+    }
+}
+
+/// The number of rows of a struct of arrays, one per output (generated by `#[derive(Rows)]`).
+#[doc(hidden)]
+pub trait RowCount {
+    /// Rows in every array.
+    fn row_count(&self) -> usize;
+}
+
+impl<A: RowCount> Batch<A> {
+    /// The input index of each kept row (of every output), in order.
+    #[must_use]
+    pub fn source_index(&self) -> Vec<usize> {
+        source_index(self.rows.row_count(), &self.skipped)
+    }
+}
+
+impl<T> Batch<Vec<T>> {
+    /// The input index of each kept row (one element of `rows` per row), in order.
+    #[must_use]
+    pub fn source_index(&self) -> Vec<usize> {
+        source_index(self.rows.len(), &self.skipped)
+    }
+}
+
+/// The indices `0..` that are not in `skipped` (increasing), the first `kept` of them.
+fn source_index(kept: usize, skipped: &[usize]) -> Vec<usize> {
+    let mut index = Vec::with_capacity(kept);
+    let mut skipped = skipped.iter().peekable();
+    let mut candidate = 0usize;
+    while index.len() < kept {
+        if skipped.peek() == Some(&&candidate) {
+            skipped.next();
+        } else {
+            index.push(candidate);
+        }
+        candidate += 1;
+    }
+    index
 }

@@ -5,7 +5,6 @@
 use core::convert::Infallible;
 use core::marker::PhantomData;
 
-use crate::drivers::{Outputs, WriteRows};
 use crate::layout::Layout;
 use crate::policy::Policy;
 
@@ -22,7 +21,7 @@ pub trait Rows: Sized {
     type Layout: Layout;
     /// `Infallible`, or [`CastError`](crate::CastError) when a field's conversion is
     /// `cast = "checked"`.
-    type StoreError: Into<crate::RowError<Infallible>>;
+    type StoreError: Into<crate::failure::RowError<Infallible>>;
     /// Whether a field's conversion can fail: `true` when a field says `cast = "checked"`.
     type Checks: Checks;
     /// One array per output.
@@ -98,54 +97,6 @@ pub trait RowsFn<Item>: RowsSpec {
         item: Item,
         row: <<Self::Rows as Rows>::Layout as Layout>::Row<'_>,
     ) -> Result<bool, <Self::Policy as Policy>::Failure<Self::Error>>;
-}
-
-/// A row function with several outputs, as the engine runs it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Multi<M>(pub M);
-
-impl<M: RowsSpec> Outputs for Multi<M> {
-    type Layout = <M::Rows as Rows>::Layout;
-    type Policy = M::Policy;
-    const OVERWRITES_ROW: bool = M::OVERWRITES_ROW;
-    type Arrays = <M::Rows as Rows>::Arrays;
-    type Views<'a> = <M::Rows as Rows>::Views<'a>;
-    type Chunk<'a> = <M::Rows as Rows>::Chunk<'a>;
-    type Each<T> = Vec<T>;
-    const NAMES: Option<&'static [&'static str]> = Some(<M::Rows as Rows>::NAMES);
-
-    fn shape() -> <Self::Layout as Layout>::Shape {
-        M::Rows::shape()
-    }
-
-    fn each<T>(reports: Vec<T>) -> Vec<T> {
-        reports
-    }
-
-    fn arrays(arrays: <Self::Layout as Layout>::Array) -> Self::Arrays {
-        M::Rows::arrays(arrays)
-    }
-
-    fn views(views: Self::Views<'_>) -> <Self::Layout as Layout>::Mut<'_> {
-        M::Rows::views(views)
-    }
-
-    fn chunk(chunk: <Self::Layout as Layout>::View<'_>) -> Self::Chunk<'_> {
-        M::Rows::chunk(chunk)
-    }
-}
-
-impl<Item, M: RowsFn<Item>> WriteRows<Item> for Multi<M> {
-    type Error = M::Error;
-
-    #[inline(always)]
-    fn write_rows(
-        &mut self,
-        item: Item,
-        row: <Self::Layout as Layout>::Row<'_>,
-    ) -> Result<bool, <M::Policy as Policy>::Failure<M::Error>> {
-        self.0.write_rows(item, row)
-    }
 }
 
 /// Stores the value `value` of a field into its slot, converted by `C` (a `cast` mode).

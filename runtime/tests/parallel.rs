@@ -102,7 +102,7 @@ fn same_fill<P>(
     buffer: &dyn Fn() -> Array2<i64>,
 ) -> Result<(), TestCaseError>
 where
-    P: Failing<Failure<u32> = RowError<u32>, Fill<u32> = Result<Batch<usize>, Error<u32>>>
+    P: Failing<Failure<u32> = RowError<u32>, Filled = Batch<usize>, Reported<u32> = u32>
         + Clone
         + Send
         + Sync,

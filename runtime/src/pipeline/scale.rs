@@ -8,7 +8,8 @@ use std::path::Path;
 use super::exec::Exec;
 use super::{sink_error, Pipeline};
 use crate::drivers::{Outputs, Stop, WriteRows};
-use crate::error::{Error, ItemError, OutputCause};
+use crate::error::{Error, OutputCause};
+use crate::failure::ItemError;
 use crate::io::{
     Job, Names, NpyLayout, NpyShards, ShardRecord, ShardsOutput, SinkError, SinkFailure, Ticker,
     UnitOutput,
@@ -17,9 +18,13 @@ use crate::io::{
 use crate::io::{ZarrArrays, ZarrFields, ZarrOutput};
 use crate::layout::Layout;
 use crate::partition::Partition;
+#[cfg(feature = "zarr")]
 use crate::row::{RowFn, RowSpec};
 #[cfg(feature = "zarr")]
-use crate::rows::{Multi, RowsFn, RowsSpec};
+use crate::{
+    drivers::Multi,
+    rows::{RowsFn, RowsSpec},
+};
 
 /// The options of jobs that outlive a process; part of every [`Pipeline`].
 #[derive(Debug, Clone, Default)]
@@ -498,6 +503,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     }
 }
 
+#[cfg(feature = "zarr")]
 impl<R: RowSpec, X> Pipeline<R, X> {
     /// Writes the rows as array `name` of the Zarr v3 group at `store` (a directory, created
     /// if missing; its parent must exist), feature `zarr`: shape `[items, SHAPE…]`, the row
