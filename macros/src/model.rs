@@ -60,23 +60,29 @@ pub enum Fails {
     With(Box<Type>),
 }
 
-/// What the macro needs to know about a valid row function.
+/// What the macro needs to know about a valid row function, whatever its outputs.
 #[derive(Clone)]
-pub struct RowSignature {
+pub struct RowFunction {
     pub owner: Owner,
     pub form: Form,
     /// The function's own generic parameters and where clause.
     pub generics: syn::Generics,
     /// The item parameter's type, as written.
     pub item_ty: Type,
-    /// The element type `E` of the row array.
-    pub elem: Type,
-    /// The row array's lengths, outer axis first: `[[u8; 28]; 14]` is `[14, 28]`.
-    pub lens: Vec<syn::Expr>,
     /// The error type of a fallible row function.
     pub fails: Fails,
     /// Whether the function can drop items (`Option` rows, `bool` in place).
     pub filtering: bool,
+}
+
+/// A valid row function with one output: the function, and its row array.
+#[derive(Clone)]
+pub struct RowSignature {
+    pub function: RowFunction,
+    /// The element type `E` of the row array.
+    pub elem: Type,
+    /// The row array's lengths, outer axis first: `[[u8; 28]; 14]` is `[14, 28]`.
+    pub lens: Vec<syn::Expr>,
 }
 
 /// A row length when written as an integer literal.
@@ -223,14 +229,16 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
 
     check_generics_are_inferable(func, &item_ty, errors);
     (errors.len() == before).then(|| RowSignature {
-        owner: Owner::of(func),
-        form,
-        generics: func.sig.generics.clone(),
-        item_ty,
+        function: RowFunction {
+            owner: Owner::of(func),
+            form,
+            generics: func.sig.generics.clone(),
+            item_ty,
+            fails: error_ty.map_or(Fails::Never, |ty| Fails::With(Box::new(ty))),
+            filtering,
+        },
         elem,
         lens,
-        fails: error_ty.map_or(Fails::Never, |ty| Fails::With(Box::new(ty))),
-        filtering,
     })
 }
 

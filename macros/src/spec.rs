@@ -9,7 +9,7 @@ use quote::ToTokens;
 
 use crate::attr::{Cast, Extent, OnError};
 use crate::dtype::Dtype;
-use crate::model::{Fails, Form, Owner, RowSignature};
+use crate::model::{Fails, Form, Owner, RowFunction, RowSignature};
 
 /// A row function's attribute and signature, checked against each other.
 pub struct Spec {
@@ -127,11 +127,11 @@ impl Spec {
     /// Whether the driver may skip zeroing the row before the call: a by-value row is stored
     /// whole.
     pub fn overwrites_row(&self) -> bool {
-        self.sig.form == Form::ByValue
+        self.sig.function.form == Form::ByValue
     }
 
     pub fn is_method(&self) -> bool {
-        matches!(self.sig.owner, Owner::Method(_))
+        matches!(self.sig.function.owner, Owner::Method(_))
     }
 }
 
@@ -140,7 +140,7 @@ impl Spec {
 /// which the module's items cannot name).
 pub fn shape_of_row(sig: &RowSignature) -> Vec<Extent> {
     let is_param = |path: &syn::Path| {
-        sig.generics.params.iter().any(|p| match p {
+        sig.function.generics.params.iter().any(|p| match p {
             syn::GenericParam::Const(c) => path.is_ident(&c.ident),
             _ => false,
         })
@@ -162,14 +162,22 @@ pub fn shape_of_row(sig: &RowSignature) -> Vec<Extent> {
 /// The row signature a stand-in uses when the real one could not be read: a by-value row of
 /// `dtype` over any item type, so that every use of the companions type-checks.
 pub fn stand_in_signature(owner: Owner, rank: usize, elem: syn::Type) -> RowSignature {
-    let item: syn::Ident = syn::parse_quote!(__PreallocateItem);
     RowSignature {
+        function: stand_in_function(owner),
+        elem,
+        lens: (0..rank).map(|_| syn::parse_quote!(1)).collect(),
+    }
+}
+
+/// A row function that a stand-in uses when the real one could not be read: by value, over any
+/// item type, infallible.
+pub fn stand_in_function(owner: Owner) -> RowFunction {
+    let item: syn::Ident = syn::parse_quote!(__PreallocateItem);
+    RowFunction {
         owner,
         form: Form::ByValue,
         generics: syn::parse_quote!(<#item>),
         item_ty: syn::parse_quote!(#item),
-        elem,
-        lens: (0..rank).map(|_| syn::parse_quote!(1)).collect(),
         fails: Fails::Never,
         filtering: false,
     }

@@ -77,18 +77,22 @@ fn signatures_are_read_into_the_row_model() {
     ));
     assert!(errors.is_empty(), "{errors:?}");
     let sig = sig.expect("valid");
-    assert_eq!(sig.owner, Owner::Method(Receiver::Mutable));
-    assert_eq!(sig.form, Form::InPlace);
+    assert_eq!(sig.function.owner, Owner::Method(Receiver::Mutable));
+    assert_eq!(sig.function.form, Form::InPlace);
     assert_eq!(sig.lens.len(), 2);
     assert_eq!(model::literal_len(&sig.lens[0]), Some(2));
-    assert!(matches!(sig.fails, Fails::With(_)) && sig.filtering);
+    assert!(matches!(sig.function.fails, Fails::With(_)) && sig.function.filtering);
 
     let (sig, _) = analyze(quote!(
         fn f(x: Rec) -> Option<[f32; 4]> {}
     ));
     let sig = sig.expect("valid");
     assert_eq!(
-        (sig.form, sig.filtering, matches!(sig.fails, Fails::Never)),
+        (
+            sig.function.form,
+            sig.function.filtering,
+            matches!(sig.function.fails, Fails::Never)
+        ),
         (Form::ByValue, true, true)
     );
 }
@@ -257,7 +261,7 @@ fn a_stand_in_keeps_what_was_right_and_defaults_the_rest() {
     assert_eq!(spec.dtype.name(), "u8");
     assert_eq!(spec.policy, Policy::FallibleFiltered);
     assert!(matches!(spec.shape.as_slice(), [Extent::Literal(3, _)]));
-    assert_eq!(crate::errors::shown(&spec.sig.item_ty), "&X");
+    assert_eq!(crate::errors::shown(&spec.sig.function.item_ty), "&X");
 
     // A wrong `dim` and `crate`: the row's shape and `::preallocate` stand in.
     let Err(invalid) = validate(
@@ -302,11 +306,14 @@ fn a_stand_in_for_an_unreadable_signature_takes_any_item() {
     };
     assert_eq!(invalid.errors.len(), 2, "{:?}", invalid.errors.messages());
     let spec = &invalid.stand_in;
-    assert_eq!(spec.sig.owner, Owner::Method(Receiver::Shared));
+    assert_eq!(spec.sig.function.owner, Owner::Method(Receiver::Shared));
     assert_eq!(spec.policy, Policy::Plain);
     assert_eq!(spec.cast, Cast::Lossless);
     assert_eq!(spec.rank(), 2);
-    assert_eq!(crate::errors::shown(&spec.sig.item_ty), "__PreallocateItem");
+    assert_eq!(
+        crate::errors::shown(&spec.sig.function.item_ty),
+        "__PreallocateItem"
+    );
 }
 
 /// Whether `tokens` declares `fn name` or `const NAME` / `type NAME`.

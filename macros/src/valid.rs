@@ -67,9 +67,9 @@ fn resolve(args: &Args, sig: Option<RowSignature>, func: &ItemFn, bodies: Bodies
         spec::stand_in_signature(Owner::of(func), shape.len(), elem)
     });
     let cast = args.cast();
-    let can_fail = matches!(sig.fails, Fails::With(_)) || cast == Cast::Checked;
+    let can_fail = matches!(sig.function.fails, Fails::With(_)) || cast == Cast::Checked;
     Spec {
-        policy: Policy::choose(can_fail, args.on_error(), sig.filtering),
+        policy: Policy::choose(can_fail, args.on_error(), sig.function.filtering),
         shape,
         dtype,
         dtype_span,
@@ -157,7 +157,7 @@ fn check_elem(args: &Args, sig: &RowSignature, errors: &mut Errors) {
         return;
     };
     let elem = Dtype::from_type(&sig.elem);
-    match sig.form {
+    match sig.function.form {
         Form::InPlace => {
             if let Some((_, cast_span)) = args.cast {
                 errors.push(syn::Error::new(
@@ -214,7 +214,7 @@ fn check_on_error(args: &Args, sig: &RowSignature, errors: &mut Errors) {
     let Some((_, span)) = args.on_error else {
         return;
     };
-    if matches!(sig.fails, Fails::Never) && args.cast() != Cast::Checked {
+    if matches!(sig.function.fails, Fails::Never) && args.cast() != Cast::Checked {
         errors.push(syn::Error::new(
             span,
             "`on_error` has nothing to act on: this row function cannot fail (it returns no `Result`, and there is no `cast = \"checked\"`); remove it",

@@ -231,9 +231,9 @@ fn row_impls(func: &ItemFn, spec: &Spec) -> TokenStream {
         }
     };
 
-    let named = name_elided_lifetimes(&spec.sig.item_ty);
+    let named = name_elided_lifetimes(&spec.sig.function.item_ty);
     let item_ty = &named.ty;
-    let generics = generics_with(&spec.sig.generics, &named);
+    let generics = generics_with(&spec.sig.function.generics, &named);
     let (impl_generics, _, where_clause) = generics.split_for_impl();
     let error_ty = spec.error_type();
     let failure = spec.failure_type(private, &error_ty);

@@ -47,9 +47,9 @@ pub fn emit(func: &ItemFn, spec: &Spec, receiver: Receiver) -> TokenStream {
     let pipeline_doc = &docs.pipeline;
     let policy = spec.policy_type(private);
 
-    let named = name_elided_lifetimes(&spec.sig.item_ty);
+    let named = name_elided_lifetimes(&spec.sig.function.item_ty);
     let item_ty = &named.ty;
-    let generics = generics_with(&spec.sig.generics, &named);
+    let generics = generics_with(&spec.sig.function.generics, &named);
     let mut batch_generics = generics.clone();
     batch_generics
         .params

@@ -61,7 +61,7 @@ fn names_rows(attr: &TokenStream) -> bool {
 
 /// The function and its companions.
 fn emit(func: &ItemFn, spec: &Spec) -> TokenStream {
-    match spec.sig.owner {
+    match spec.sig.function.owner {
         Owner::Free => free_fn::emit(func, spec),
         Owner::Method(receiver) => method::emit(func, spec, receiver),
     }

@@ -108,7 +108,7 @@ impl Spec {
 
     /// The function's own error type as written, or `Infallible`.
     pub fn error_type(&self) -> TokenStream {
-        match &self.sig.fails {
+        match &self.sig.function.fails {
             Fails::With(ty) => ty.to_token_stream(),
             Fails::Never => quote!(::core::convert::Infallible),
         }
