@@ -20,7 +20,7 @@ const OUT_TRAIT: &str = "__PreallocateOut";
 pub fn emit(func: &ItemFn, spec: &Spec) -> TokenStream {
     let name = &func.sig.ident;
     let (cfgs, _) = carried_attributes(func);
-    let (site_import, module_import) = spec.crate_imports(name);
+    let (site_import, module_import) = spec.krate.imports(name);
     let site_import = (!site_import.is_empty()).then(|| quote!(#(#cfgs)* #site_import));
     let module = module(func, spec, &module_import);
     let impls = row_impls(func, spec);

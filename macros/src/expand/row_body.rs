@@ -189,13 +189,7 @@ impl Spec {
             quote_spanned!(span=> &#value),
             |flat, _| quote_spanned!(span=> #flat.as_flattened()),
         );
-        let cast = match self.cast {
-            Cast::Lossless => "Lossless",
-            Cast::As => "As",
-            Cast::Saturate => "Saturate",
-            Cast::Checked => "Checked",
-        };
-        let cast = format_ident!("{}", cast, span = span);
+        let cast = format_ident!("{}", self.cast.type_name(), span = span);
         let stored = quote_spanned! {span=>
             #private::store::<#private::cast::#cast, #elem, #dtype>(#flat, __preallocate_row)
         };
