@@ -112,6 +112,43 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
     check_qualifiers(sig, errors);
 
     let before = errors.len();
+    let (item, row_param) = item_and_row_params(sig, errors)?;
+    let item_ty = (*item.ty).clone();
+    check_item_type(&item_ty, errors);
+
+    let (form, row_ty, error_ty, filtering) = row_of(sig, row_param, errors)?;
+    let Some((lens, elem)) = array_axes(row_ty) else {
+        errors.push(syn::Error::new_spanned(
+            row_ty,
+            format!(
+                "a row is a fixed-size array `[E; N]` (or nested arrays `[[E; W]; H]`), found `{}`; rows are written into one preallocated array, so their length must be known at compile time",
+                shown(row_ty)
+            ),
+        ));
+        return None;
+    };
+
+    check_generics_are_inferable(func, &item_ty, errors);
+    (errors.len() == before).then(|| RowSignature {
+        function: RowFunction {
+            owner: Owner::of(func),
+            form,
+            generics: func.sig.generics.clone(),
+            item_ty,
+            fails: error_ty.map_or(Fails::Never, |ty| Fails::With(Box::new(ty))),
+            filtering,
+        },
+        elem,
+        lens,
+    })
+}
+
+/// The item parameter and, in place, the row parameter; a receiver other than `&self` or
+/// `&mut self` is an error.
+fn item_and_row_params<'a>(
+    sig: &'a syn::Signature,
+    errors: &mut Errors,
+) -> Option<(&'a syn::PatType, Option<&'a syn::PatType>)> {
     let mut typed = Vec::new();
     for arg in &sig.inputs {
         match arg {
@@ -129,16 +166,16 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
     }
     let is_method = sig.receiver().is_some();
 
-    let (item, row_param) = match typed.as_slice() {
+    match typed.as_slice() {
         [] => {
             let what = if is_method { "method" } else { "row function" };
             errors.push(syn::Error::new(
                 sig.paren_token.span.join(),
                 format!("this {what} has no item parameter: {SHAPES}"),
             ));
-            return None;
+            None
         }
-        [item] => (*item, None),
+        [item] => Some((*item, None)),
         [_, extra] if !is_mut_reference(&extra.ty) => {
             let name = param_name(extra);
             errors.push(syn::Error::new_spanned(
@@ -149,22 +186,27 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
                     sig.ident,
                 ),
             ));
-            return None;
+            None
         }
-        [item, row] => (*item, Some(*row)),
+        [item, row] => Some((*item, Some(*row))),
         [_, _, extra, ..] => {
             errors.push(syn::Error::new_spanned(
                 extra,
                 format!("too many parameters: a row function takes the item and, in place, the row to write; {SHAPES}"),
             ));
-            return None;
+            None
         }
-    };
+    }
+}
 
-    let item_ty = (*item.ty).clone();
-    check_item_type(&item_ty, errors);
-
-    let (form, row_ty, error_ty, filtering) = match row_param {
+/// The form of the row function, its row type, error type and whether it filters, from its
+/// return type and its row parameter (in place).
+fn row_of<'a>(
+    sig: &'a syn::Signature,
+    row_param: Option<&'a syn::PatType>,
+    errors: &mut Errors,
+) -> Option<(Form, &'a Type, Option<Type>, bool)> {
+    Some(match row_param {
         None => {
             let ReturnType::Type(_, ret) = &sig.output else {
                 errors.push(syn::Error::new_spanned(
@@ -194,31 +236,6 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
             };
             (Form::InPlace, row_ty, error_ty, filtering)
         }
-    };
-
-    let Some((lens, elem)) = array_axes(row_ty) else {
-        errors.push(syn::Error::new_spanned(
-            row_ty,
-            format!(
-                "a row is a fixed-size array `[E; N]` (or nested arrays `[[E; W]; H]`), found `{}`; rows are written into one preallocated array, so their length must be known at compile time",
-                shown(row_ty)
-            ),
-        ));
-        return None;
-    };
-
-    check_generics_are_inferable(func, &item_ty, errors);
-    (errors.len() == before).then(|| RowSignature {
-        function: RowFunction {
-            owner: Owner::of(func),
-            form,
-            generics: func.sig.generics.clone(),
-            item_ty,
-            fails: error_ty.map_or(Fails::Never, |ty| Fails::With(Box::new(ty))),
-            filtering,
-        },
-        elem,
-        lens,
     })
 }
 
