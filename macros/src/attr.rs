@@ -1,4 +1,7 @@
-//! Parsing `#[preallocate(dim = 3, dtype = f32, ...)]` into typed, spanned values.
+//! Parsing the keys of `#[preallocate(dim = 3, dtype = f32, ...)]`, of
+//! `#[preallocate(rows = Struct, ...)]`, and of `#[rows(...)]` on a `#[derive(Rows)]` struct and
+//! its fields, into typed, spanned values. A key means the same wherever it is written, and is
+//! read by the same code; each [`Place`] accepts its own keys.
 //!
 //! Every mistake is recorded and parsing goes on, so that one compile shows them all; only a
 //! malformed token stream (where the next key cannot be found) stops early.
@@ -13,10 +16,75 @@ use syn::{Expr, Lit, LitStr, Token};
 use crate::dtype::{Dtype, VALID_NAMES};
 use crate::errors::{shown, Errors};
 
-pub const VALID_KEYS: &str = "`dim`, `shape`, `dtype`, `cast`, `on_error`, `crate`";
+/// Where keys are written; each place accepts its own keys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Place {
+    /// `#[preallocate(dim = .., dtype = ..)]`: a row function with one output.
+    #[default]
+    Function,
+    /// `#[preallocate(rows = Struct)]`: a row function with one output per field of `Struct`.
+    RowsFunction,
+    /// `#[rows(..)]` on a field of a `#[derive(Rows)]` struct: that field's output.
+    Field,
+    /// `#[rows(..)]` on a `#[derive(Rows)]` struct itself.
+    Struct,
+}
 
-/// The most axes a row may have (`Axes4` in the runtime).
-pub const MAX_AXES: usize = 4;
+impl Place {
+    /// The keys accepted here, in the order the errors list them.
+    pub fn keys(self) -> &'static [&'static str] {
+        match self {
+            Place::Function => &["dim", "shape", "dtype", "cast", "on_error", "crate"],
+            Place::RowsFunction => &["rows", "on_error", "crate"],
+            Place::Field => &["dtype", "cast", "shape"],
+            Place::Struct => &["crate"],
+        }
+    }
+
+    /// The most axes a row may have: `Axes4` in the runtime for a one-output row, and for a
+    /// field's output one less than ndarray's largest fixed dimension (`Ix6`), the batch axis
+    /// being the other.
+    fn max_axes(self) -> usize {
+        match self {
+            Place::Field => 5,
+            _ => 4,
+        }
+    }
+
+    /// The error for a key that belongs elsewhere (`dtype` next to `rows = ..`): where to put it.
+    fn misplaced(self, key: &str) -> Option<&'static str> {
+        match (self, key) {
+            (Place::RowsFunction, "dim" | "shape" | "dtype" | "cast") => Some(
+                "with `rows = ..`, each output's `dtype`, `cast` and `shape` are given on its field of the struct: `#[rows(dtype = f16, cast = \"as\")] x: [f32; 30]`",
+            ),
+            (Place::Struct, _) => Some(
+                "on the struct, #[rows] takes only `crate = path`; put `dtype`, `cast` and `shape` on a field",
+            ),
+            _ => None,
+        }
+    }
+
+    /// The error for an unknown key, `hint` being the key it was likely meant as.
+    fn unknown(self, key: &str, hint: &str) -> String {
+        let listed = self
+            .keys()
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match self {
+            Place::Function => {
+                format!("unknown key `{key}` in #[preallocate]{hint}; the valid keys are {listed}")
+            }
+            Place::RowsFunction => format!(
+                "unknown key `{key}` in #[preallocate(rows = ..)]{hint}; the valid keys are {listed}"
+            ),
+            Place::Field | Place::Struct => {
+                format!("unknown key `{key}` in #[rows]{hint}; the keys of a field are {listed}")
+            }
+        }
+    }
+}
 
 /// The length of one row axis: a literal the macro can check, or a `const` the compiler checks.
 #[derive(Clone)]
@@ -76,9 +144,13 @@ pub enum OnError {
     Skip,
 }
 
-/// The attribute's arguments. A key that was given but wrong is `None` (its error is recorded).
+/// The keys of one place. A key that was given but wrong is `None` (its error is recorded).
 #[derive(Default)]
 pub struct Args {
+    /// Where the keys were written.
+    pub place: Place,
+    /// The `#[derive(Rows)]` struct of a row function with several outputs.
+    pub rows: Option<syn::Path>,
     pub dim: Option<Extent>,
     pub shape: Option<Vec<Extent>>,
     pub dtype: Option<(Dtype, syn::Type)>,
@@ -116,8 +188,18 @@ impl Args {
     }
 }
 
+/// The keys of `#[preallocate(..)]`: with `rows = ..` those of a row function with several
+/// outputs, else those of a row function with one.
 pub fn parse(attr: TokenStream, errors: &mut Errors) -> Args {
-    let mut args = Args::default();
+    let place = if names_rows(&attr) {
+        Place::RowsFunction
+    } else {
+        Place::Function
+    };
+    let mut args = Args {
+        place,
+        ..Args::default()
+    };
     let parser = syn::meta::parser(|meta| parse_key(&meta, &mut args, errors));
     if let Err(err) = parser.parse2(attr) {
         errors.push(err);
@@ -126,38 +208,47 @@ pub fn parse(attr: TokenStream, errors: &mut Errors) -> Args {
     args
 }
 
-const KEYS: [&str; 6] = ["dim", "shape", "dtype", "cast", "on_error", "crate"];
+/// The keys of every `#[rows(..)]` among `attrs`, on a field or on the struct (`place`).
+pub fn parse_rows_attrs(attrs: &[syn::Attribute], place: Place, errors: &mut Errors) -> Args {
+    let mut args = Args {
+        place,
+        ..Args::default()
+    };
+    for attr in attrs.iter().filter(|a| a.path().is_ident("rows")) {
+        let parser = syn::meta::parser(|meta| parse_key(&meta, &mut args, errors));
+        if let Err(err) = attr.parse_args_with(parser) {
+            errors.push(err);
+            args.malformed = true;
+        }
+    }
+    args
+}
 
+/// Whether the attribute says `rows = ..`, which decides the keys it takes: known before its
+/// keys are read, so that each error, in the order of the keys, says what to write there.
+fn names_rows(attr: &TokenStream) -> bool {
+    let tokens: Vec<proc_macro2::TokenTree> = attr.clone().into_iter().collect();
+    tokens.windows(2).any(|pair| {
+        matches!(
+            pair,
+            [proc_macro2::TokenTree::Ident(key), proc_macro2::TokenTree::Punct(eq)]
+                if key == "rows" && eq.as_char() == '='
+        )
+    })
+}
+
+/// One `key = value`: the value read as the key says, and kept if the key is the first of its
+/// kind.
 fn parse_key(meta: &ParseNestedMeta, args: &mut Args, errors: &mut Errors) -> syn::Result<()> {
     let name = meta
         .path
         .get_ident()
         .map(ToString::to_string)
         .unwrap_or_default();
-    let Some(&key) = KEYS.iter().find(|k| **k == name) else {
-        return unknown_key(meta, &name, args, errors);
+    let Some(&key) = args.place.keys().iter().find(|k| **k == name) else {
+        return other_key(meta, &name, args, errors);
     };
-    let span = meta.path.span();
-    let repeated = args.seen(key);
-    if repeated {
-        errors.push(syn::Error::new(
-            span,
-            format!("`{key}` may only be specified once"),
-        ));
-    }
-    let conflict = match key {
-        "dim" if args.seen("shape") => Some("shape"),
-        "shape" if args.seen("dim") => Some("dim"),
-        _ => None,
-    };
-    if let Some(other) = conflict {
-        errors.push(syn::Error::new(
-            span,
-            format!("`{key}` and `{other}` cannot be used together: write `dim = N` for rows with one axis, `shape = (H, W)` for rows with more"),
-        ));
-    }
-    args.seen.push(key);
-    let keep = !repeated && conflict.is_none();
+    let keep = first_of_its_kind(key, meta.path.span(), args, errors);
     let input = meta.value()?;
     match key {
         "dim" => {
@@ -169,7 +260,7 @@ fn parse_key(meta: &ParseNestedMeta, args: &mut Args, errors: &mut Errors) -> sy
         }
         "shape" => {
             let value: Expr = input.parse()?;
-            let shape = parse_shape(&value, errors);
+            let shape = parse_shape(&value, args.place.max_axes(), errors);
             if keep {
                 args.shape = shape;
             }
@@ -208,6 +299,12 @@ fn parse_key(meta: &ParseNestedMeta, args: &mut Args, errors: &mut Errors) -> sy
                 args.on_error = on_error.map(|o| (o, value.span()));
             }
         }
+        "rows" => {
+            let rows = parse_rows(input, errors)?;
+            if keep {
+                args.rows = rows;
+            }
+        }
         _ => {
             let krate = parse_crate(input, errors)?;
             if keep {
@@ -218,13 +315,60 @@ fn parse_key(meta: &ParseNestedMeta, args: &mut Args, errors: &mut Errors) -> sy
     Ok(())
 }
 
-fn unknown_key(
+/// Records `key` as seen; whether its value is kept: not when the key is repeated or
+/// conflicts with another (each an error on the key).
+fn first_of_its_kind(key: &'static str, span: Span, args: &mut Args, errors: &mut Errors) -> bool {
+    let repeated = args.seen(key);
+    if repeated {
+        errors.push(syn::Error::new(
+            span,
+            format!("`{key}` may only be specified once"),
+        ));
+    }
+    let conflict = match key {
+        "dim" if args.seen("shape") => Some("shape"),
+        "shape" if args.seen("dim") => Some("dim"),
+        _ => None,
+    };
+    if let Some(other) = conflict {
+        errors.push(syn::Error::new(
+            span,
+            format!("`{key}` and `{other}` cannot be used together: write `dim = N` for rows with one axis, `shape = (H, W)` for rows with more"),
+        ));
+    }
+    args.seen.push(key);
+    !repeated && conflict.is_none()
+}
+
+/// A key this place does not take: one that belongs elsewhere, or an unknown one.
+fn other_key(
     meta: &ParseNestedMeta,
     name: &str,
     args: &mut Args,
     errors: &mut Errors,
 ) -> syn::Result<()> {
-    let meant = match name {
+    if let Some(message) = args.place.misplaced(name) {
+        errors.push(syn::Error::new_spanned(&meta.path, message));
+        return skip_value(meta.input);
+    }
+    let keys = args.place.keys();
+    let meant = synonym(name)
+        .filter(|key| keys.contains(key))
+        .or_else(|| closest(name, keys));
+    let hint = meant
+        .map(|k| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default();
+    args.suggested.extend(meant);
+    errors.push(syn::Error::new_spanned(
+        &meta.path,
+        args.place.unknown(&shown(&meta.path), &hint),
+    ));
+    skip_value(meta.input)
+}
+
+/// The key that another word for it means (`dims` → `dim`).
+fn synonym(name: &str) -> Option<&'static str> {
+    match name {
         "dims" | "dimension" | "dimensions" | "len" | "length" | "width" | "size" | "n" => {
             Some("dim")
         }
@@ -233,30 +377,14 @@ fn unknown_key(
         "casting" | "conversion" | "convert" => Some("cast"),
         "on_err" | "onerror" | "errors" | "error" => Some("on_error"),
         "krate" | "crate_path" | "path" => Some("crate"),
-        _ => closest_key(name),
-    };
-    let hint = meant
-        .map(|k| format!(" (did you mean `{k}`?)"))
-        .unwrap_or_default();
-    args.suggested.extend(meant);
-    errors.push(syn::Error::new_spanned(
-        &meta.path,
-        format!(
-            "unknown key `{}` in #[preallocate]{hint}; the valid keys are {VALID_KEYS}",
-            shown(&meta.path)
-        ),
-    ));
-    skip_value(meta.input)
+        _ => None,
+    }
 }
 
-/// The key a misspelling most likely meant (`dytpe` → `dtype`): the one at the smallest edit
-/// distance, counting a swap of two neighbours as one edit, if that is small for its length.
-fn closest_key(name: &str) -> Option<&'static str> {
-    closest(name, &KEYS)
-}
-
-/// The one of `keys` a misspelling `name` most likely meant, as [`closest_key`] decides.
-pub fn closest(name: &str, keys: &[&'static str]) -> Option<&'static str> {
+/// The one of `keys` a misspelling `name` most likely meant (`dytpe` → `dtype`): the one at the
+/// smallest edit distance, counting a swap of two neighbours as one edit, if that is small for
+/// its length.
+fn closest(name: &str, keys: &[&'static str]) -> Option<&'static str> {
     let name = name.to_ascii_lowercase();
     keys.iter()
         .map(|key| (edit_distance(&name, key), *key))
@@ -373,7 +501,7 @@ fn parse_extent(value: &Expr, what: &str, errors: &mut Errors) -> Option<Extent>
     None
 }
 
-fn parse_shape(value: &Expr, errors: &mut Errors) -> Option<Vec<Extent>> {
+fn parse_shape(value: &Expr, max_axes: usize, errors: &mut Errors) -> Option<Vec<Extent>> {
     let axes: Vec<&Expr> = match value {
         Expr::Tuple(t) if t.elems.is_empty() => {
             errors.push(syn::Error::new_spanned(
@@ -384,7 +512,7 @@ fn parse_shape(value: &Expr, errors: &mut Errors) -> Option<Vec<Extent>> {
         }
         Expr::Tuple(t) => t.elems.iter().collect(),
         Expr::Paren(p) => vec![&*p.expr],
-        Expr::Group(g) => return parse_shape(&g.expr, errors),
+        Expr::Group(g) => return parse_shape(&g.expr, max_axes, errors),
         _ => {
             errors.push(syn::Error::new_spanned(
                 value,
@@ -393,11 +521,11 @@ fn parse_shape(value: &Expr, errors: &mut Errors) -> Option<Vec<Extent>> {
             return None;
         }
     };
-    if axes.len() > MAX_AXES {
+    if axes.len() > max_axes {
         errors.push(syn::Error::new_spanned(
             value,
             format!(
-                "`shape` has {} axes; rows may have at most {MAX_AXES}",
+                "`shape` has {} axes; rows may have at most {max_axes}",
                 axes.len()
             ),
         ));
@@ -454,7 +582,7 @@ fn parse_dtype(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<(D
 
 /// The error for a dtype written as a Python expression (`np.float32`, `torch.float16`,
 /// `np.dtype("uint8")`): the Rust type its last name stands for.
-pub fn foreign_dtype(value: &Expr) -> syn::Error {
+fn foreign_dtype(value: &Expr) -> syn::Error {
     let last = match value {
         Expr::Field(f) => match &f.member {
             syn::Member::Named(name) => Some(name.to_string()),
@@ -515,6 +643,21 @@ fn parse_choice<T: Copy>(
         )),
     }
     None
+}
+
+/// `rows = Struct`: the `#[derive(Rows)]` struct a row function returns.
+fn parse_rows(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<syn::Path>> {
+    let value: Expr = input.parse()?;
+    match value {
+        Expr::Path(p) => Ok(Some(p.path)),
+        other => {
+            errors.push(syn::Error::new_spanned(
+                &other,
+                "expected the struct of rows: `rows = Example`, a struct with #[derive(Rows)]",
+            ));
+            Ok(None)
+        }
+    }
 }
 
 /// `crate = path` or `crate = "path"`: where the facade is, for a renamed dependency.

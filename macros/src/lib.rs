@@ -1,11 +1,13 @@
-//! The `#[preallocate]` attribute macro. Use it through the `preallocate` crate, which documents
-//! it and re-exports the runtime that the generated code calls.
+//! The `#[preallocate]` attribute macro and `#[derive(Rows)]`. Use them through the
+//! `preallocate` crate, which documents them and re-exports the runtime that the generated code
+//! calls.
 //!
-//! The macro parses the attribute and the function into a small model (`attr`, `model`),
-//! checks them together into a `Spec` with every key resolved (`valid`, `spec`) and emits the
-//! function unchanged plus thin entry points (`expand`); after an error it emits the same
-//! entry points, with stub bodies, from a stand-in `Spec`. Every loop lives in
-//! `preallocate-runtime`.
+//! Both take one flow. The keys (`#[preallocate(..)]`, a struct's and its fields' `#[rows(..)]`)
+//! are parsed by one parser (`attr`), the item into a small model (`model`); they are checked
+//! together into a spec with every key resolved (`valid`, `spec`), and emitted (`expand`): the
+//! function unchanged plus thin entry points, or the struct's `Rows` impl and companion structs.
+//! After an error in a row function the same entry points are emitted, with stub bodies, from a
+//! stand-in spec. Every loop lives in `preallocate-runtime`.
 
 extern crate proc_macro;
 
@@ -14,7 +16,6 @@ mod dtype;
 mod errors;
 mod expand;
 mod model;
-mod rows;
 mod spec;
 mod valid;
 
@@ -49,5 +50,5 @@ pub fn preallocate(
 /// the `preallocate` crate.
 #[proc_macro_derive(Rows, attributes(rows))]
 pub fn derive_rows(item: proc_macro::TokenStream) -> proc_macro::TokenStream {
-    rows::derive(item.into()).into()
+    expand::derive(item.into()).into()
 }

@@ -9,6 +9,9 @@
 //!
 //! It is a free function or a method taking `&self` or `&mut self`.
 //!
+//! A row function with several outputs (`rows = Struct`) returns, or fills in place, a struct
+//! whose `#[derive(Rows)]` is read here too: one output per field, each an array.
+//!
 //! The model has no `Option` for something the user may have got wrong: a signature the macro
 //! cannot use gives `None` and its errors, never a half-filled model.
 
@@ -17,6 +20,7 @@ use std::collections::BTreeSet;
 use syn::visit::Visit;
 use syn::{FnArg, ItemFn, ReturnType, Type};
 
+use crate::attr::{self, Args, Place};
 use crate::errors::{shown, Errors};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,23 +64,29 @@ pub enum Fails {
     With(Box<Type>),
 }
 
-/// What the macro needs to know about a valid row function.
+/// What the macro needs to know about a valid row function, whatever its outputs.
 #[derive(Clone)]
-pub struct RowSignature {
+pub struct RowFunction {
     pub owner: Owner,
     pub form: Form,
     /// The function's own generic parameters and where clause.
     pub generics: syn::Generics,
     /// The item parameter's type, as written.
     pub item_ty: Type,
-    /// The element type `E` of the row array.
-    pub elem: Type,
-    /// The row array's lengths, outer axis first: `[[u8; 28]; 14]` is `[14, 28]`.
-    pub lens: Vec<syn::Expr>,
     /// The error type of a fallible row function.
     pub fails: Fails,
     /// Whether the function can drop items (`Option` rows, `bool` in place).
     pub filtering: bool,
+}
+
+/// A valid row function with one output: the function, and its row array.
+#[derive(Clone)]
+pub struct RowSignature {
+    pub function: RowFunction,
+    /// The element type `E` of the row array.
+    pub elem: Type,
+    /// The row array's lengths, outer axis first: `[[u8; 28]; 14]` is `[14, 28]`.
+    pub lens: Vec<syn::Expr>,
 }
 
 /// A row length when written as an integer literal.
@@ -99,33 +109,46 @@ const SHAPES: &str = "a row function is `fn f(item: &Item) -> [f32; 3]` (by valu
 /// model: the stand-in companions emitted next to that error keep the row's real types.
 pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
     let sig = &func.sig;
-
-    if let Some(token) = &sig.asyncness {
-        errors.push(syn::Error::new_spanned(
-            token,
-            "#[preallocate] cannot be used on an `async fn`: the batch loop calls the row function once per item and cannot await it; make it a plain `fn`",
-        ));
-    }
-    if let Some(token) = &sig.unsafety {
-        errors.push(syn::Error::new_spanned(
-            token,
-            "#[preallocate] cannot be used on an `unsafe fn`: the generated entry points would call it without an `unsafe` block; make the row function safe",
-        ));
-    }
-    if let Some(abi) = &sig.abi {
-        errors.push(syn::Error::new_spanned(
-            abi,
-            "#[preallocate] cannot be used on an `extern` fn: remove the ABI, and wrap a foreign function in a plain Rust row function if needed",
-        ));
-    }
-    if let Some(variadic) = &sig.variadic {
-        errors.push(syn::Error::new_spanned(
-            variadic,
-            "#[preallocate] row functions cannot be variadic",
-        ));
-    }
+    check_qualifiers(sig, errors);
 
     let before = errors.len();
+    let (item, row_param) = item_and_row_params(sig, errors)?;
+    let item_ty = (*item.ty).clone();
+    check_item_type(&item_ty, errors);
+
+    let (form, row_ty, error_ty, filtering) = row_of(sig, row_param, errors)?;
+    let Some((lens, elem)) = array_axes(row_ty) else {
+        errors.push(syn::Error::new_spanned(
+            row_ty,
+            format!(
+                "a row is a fixed-size array `[E; N]` (or nested arrays `[[E; W]; H]`), found `{}`; rows are written into one preallocated array, so their length must be known at compile time",
+                shown(row_ty)
+            ),
+        ));
+        return None;
+    };
+
+    check_generics_are_inferable(func, &item_ty, errors);
+    (errors.len() == before).then(|| RowSignature {
+        function: RowFunction {
+            owner: Owner::of(func),
+            form,
+            generics: func.sig.generics.clone(),
+            item_ty,
+            fails: error_ty.map_or(Fails::Never, |ty| Fails::With(Box::new(ty))),
+            filtering,
+        },
+        elem,
+        lens,
+    })
+}
+
+/// The item parameter and, in place, the row parameter; a receiver other than `&self` or
+/// `&mut self` is an error.
+fn item_and_row_params<'a>(
+    sig: &'a syn::Signature,
+    errors: &mut Errors,
+) -> Option<(&'a syn::PatType, Option<&'a syn::PatType>)> {
     let mut typed = Vec::new();
     for arg in &sig.inputs {
         match arg {
@@ -143,16 +166,16 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
     }
     let is_method = sig.receiver().is_some();
 
-    let (item, row_param) = match typed.as_slice() {
+    match typed.as_slice() {
         [] => {
             let what = if is_method { "method" } else { "row function" };
             errors.push(syn::Error::new(
                 sig.paren_token.span.join(),
                 format!("this {what} has no item parameter: {SHAPES}"),
             ));
-            return None;
+            None
         }
-        [item] => (*item, None),
+        [item] => Some((*item, None)),
         [_, extra] if !is_mut_reference(&extra.ty) => {
             let name = param_name(extra);
             errors.push(syn::Error::new_spanned(
@@ -163,22 +186,27 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
                     sig.ident,
                 ),
             ));
-            return None;
+            None
         }
-        [item, row] => (*item, Some(*row)),
+        [item, row] => Some((*item, Some(*row))),
         [_, _, extra, ..] => {
             errors.push(syn::Error::new_spanned(
                 extra,
                 format!("too many parameters: a row function takes the item and, in place, the row to write; {SHAPES}"),
             ));
-            return None;
+            None
         }
-    };
+    }
+}
 
-    let item_ty = (*item.ty).clone();
-    check_item_type(&item_ty, errors);
-
-    let (form, row_ty, error_ty, filtering) = match row_param {
+/// The form of the row function, its row type, error type and whether it filters, from its
+/// return type and its row parameter (in place).
+fn row_of<'a>(
+    sig: &'a syn::Signature,
+    row_param: Option<&'a syn::PatType>,
+    errors: &mut Errors,
+) -> Option<(Form, &'a Type, Option<Type>, bool)> {
+    Some(match row_param {
         None => {
             let ReturnType::Type(_, ret) = &sig.output else {
                 errors.push(syn::Error::new_spanned(
@@ -208,30 +236,35 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
             };
             (Form::InPlace, row_ty, error_ty, filtering)
         }
-    };
-
-    let Some((lens, elem)) = array_axes(row_ty) else {
-        errors.push(syn::Error::new_spanned(
-            row_ty,
-            format!(
-                "a row is a fixed-size array `[E; N]` (or nested arrays `[[E; W]; H]`), found `{}`; rows are written into one preallocated array, so their length must be known at compile time",
-                shown(row_ty)
-            ),
-        ));
-        return None;
-    };
-
-    check_generics_are_inferable(func, &item_ty, errors);
-    (errors.len() == before).then(|| RowSignature {
-        owner: Owner::of(func),
-        form,
-        generics: func.sig.generics.clone(),
-        item_ty,
-        elem,
-        lens,
-        fails: error_ty.map_or(Fails::Never, |ty| Fails::With(Box::new(ty))),
-        filtering,
     })
+}
+
+/// The qualifiers a row function cannot have, whatever its outputs.
+fn check_qualifiers(sig: &syn::Signature, errors: &mut Errors) {
+    if let Some(token) = &sig.asyncness {
+        errors.push(syn::Error::new_spanned(
+            token,
+            "#[preallocate] cannot be used on an `async fn`: the batch loop calls the row function once per item and cannot await it; make it a plain `fn`",
+        ));
+    }
+    if let Some(token) = &sig.unsafety {
+        errors.push(syn::Error::new_spanned(
+            token,
+            "#[preallocate] cannot be used on an `unsafe fn`: the generated entry points would call it without an `unsafe` block; make the row function safe",
+        ));
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push(syn::Error::new_spanned(
+            abi,
+            "#[preallocate] cannot be used on an `extern` fn: remove the ABI, and wrap a foreign function in a plain Rust row function if needed",
+        ));
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.push(syn::Error::new_spanned(
+            variadic,
+            "#[preallocate] row functions cannot be variadic",
+        ));
+    }
 }
 
 fn is_mut_reference(ty: &Type) -> bool {
@@ -387,4 +420,198 @@ fn check_generics_are_inferable(func: &ItemFn, item_ty: &Type, errors: &mut Erro
             ));
         }
     }
+}
+
+/// Checks the signature of a row function with several outputs (`rows = Struct`) on its own,
+/// and reads it: by value it returns the struct (or an `Option` or `Result` of it), in place it
+/// takes a second parameter `row: StructRow<'_>`, one slot per field, and returns nothing,
+/// `bool`, `Result<(), E>` or `Result<bool, E>`. The struct's type is the compiler's to check.
+pub fn analyze_rows(func: &ItemFn, errors: &mut Errors) -> Option<RowFunction> {
+    let sig = &func.sig;
+    check_qualifiers(sig, errors);
+    let before = errors.len();
+    let typed: Vec<&syn::PatType> = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            FnArg::Typed(pat) => Some(pat),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let form = if typed.len() == 2 {
+        Form::InPlace
+    } else {
+        Form::ByValue
+    };
+    let returns = rows_return(sig, form, errors);
+    if let Some(receiver) = sig.receiver().filter(|r| r.reference.is_none()) {
+        errors.push(syn::Error::new_spanned(
+            receiver,
+            "a row method takes `&self` or `&mut self`: by value, `self` would be used up by the first item",
+        ));
+    }
+    let ([item] | [item, _]) = typed.as_slice() else {
+        errors.push(syn::Error::new_spanned(
+            &sig.inputs,
+            "a row function takes one item: `fn parse(line: &str) -> Example`, or writes it in place: `fn parse(line: &str, row: ExampleRow<'_>)`",
+        ));
+        return None;
+    };
+    let (fails, filtering) = returns?;
+    (errors.len() == before).then(|| RowFunction {
+        owner: Owner::of(func),
+        form,
+        generics: sig.generics.clone(),
+        item_ty: (*item.ty).clone(),
+        fails,
+        filtering,
+    })
+}
+
+/// What the result type of a row function with several outputs says it can do to an item.
+fn rows_return(sig: &syn::Signature, form: Form, errors: &mut Errors) -> Option<(Fails, bool)> {
+    let ret = match &sig.output {
+        ReturnType::Type(_, ty) => Some(&**ty),
+        ReturnType::Default if form == Form::InPlace => None,
+        ReturnType::Default => {
+            errors.push(syn::Error::new_spanned(
+                sig,
+                "a row function with `rows = ..` returns the struct of rows (or an `Option` or `Result` of it), or writes it in place into a second parameter `row: StructRow<'_>`",
+            ));
+            return None;
+        }
+    };
+    let (outer, args) = ret.map(last_segment).unwrap_or_default();
+    let named = |ty: &Type, name: &str| last_segment(ty).0.as_deref() == Some(name);
+    let in_place = form == Form::InPlace;
+    Some(match outer.as_deref() {
+        Some("Result") if args.len() == 2 => {
+            let filtering = if in_place {
+                named(&args[0], "bool")
+            } else {
+                named(&args[0], "Option")
+            };
+            (Fails::With(Box::new(args[1].clone())), filtering)
+        }
+        Some("Option") if !in_place => (Fails::Never, true),
+        Some("bool") if in_place => (Fails::Never, true),
+        _ => (Fails::Never, false),
+    })
+}
+
+/// The last path segment's name of `ty` and its type arguments: `Result<A, B>` → `Result`, `[A, B]`.
+fn last_segment(ty: &Type) -> (Option<String>, Vec<Type>) {
+    let Type::Path(path) = ty else {
+        return (None, Vec::new());
+    };
+    let Some(last) = path.path.segments.last() else {
+        return (None, Vec::new());
+    };
+    let args = match &last.arguments {
+        syn::PathArguments::AngleBracketed(args) => args
+            .args
+            .iter()
+            .filter_map(|arg| match arg {
+                syn::GenericArgument::Type(ty) => Some(ty.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    (Some(last.ident.to_string()), args)
+}
+
+/// A `#[derive(Rows)]` struct: one output per field.
+pub struct RowsStruct {
+    pub ident: syn::Ident,
+    pub vis: syn::Visibility,
+    /// The struct's own `#[rows(crate = ..)]`.
+    pub args: Args,
+    pub fields: Vec<RowsField>,
+}
+
+/// One field, one output: `name: [elem; len]` with its `#[rows(dtype = .., cast = .., shape = ..)]`.
+pub struct RowsField {
+    pub name: syn::Ident,
+    pub elem: Type,
+    pub len: syn::Expr,
+    pub args: Args,
+    pub span: proc_macro2::Span,
+}
+
+/// Reads a `#[derive(Rows)]` struct and the keys of its `#[rows]` attributes. `None` when it is
+/// no struct with named fields, after the one error that says so.
+pub fn read_struct(input: &syn::DeriveInput, errors: &mut Errors) -> Option<RowsStruct> {
+    let named = match &input.data {
+        syn::Data::Struct(syn::DataStruct {
+            fields: syn::Fields::Named(named),
+            ..
+        }) => named,
+        syn::Data::Struct(_) => {
+            errors.push(syn::Error::new(
+                input.ident.span(),
+                "#[derive(Rows)] needs named fields: each field's name names its output (`x`, `y`)",
+            ));
+            return None;
+        }
+        _ => {
+            errors.push(syn::Error::new(
+                input.ident.span(),
+                "#[derive(Rows)] applies to a struct with named fields, one per output: `struct Example { x: [f32; 30], y: [u8; 1] }`",
+            ));
+            return None;
+        }
+    };
+    if !input.generics.params.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            &input.generics,
+            "#[derive(Rows)] does not take generic parameters: the outputs' types and lengths are fixed",
+        ));
+    }
+    let args = attr::parse_rows_attrs(&input.attrs, Place::Struct, errors);
+    let fields = named
+        .named
+        .iter()
+        .filter_map(|field| read_field(field, errors))
+        .collect();
+    if named.named.is_empty() {
+        errors.push(syn::Error::new(
+            input.ident.span(),
+            "#[derive(Rows)] needs at least one field: one per output",
+        ));
+    }
+    Some(RowsStruct {
+        ident: input.ident.clone(),
+        vis: input.vis.clone(),
+        args,
+        fields,
+    })
+}
+
+/// A field's array type, then its keys.
+fn read_field(field: &syn::Field, errors: &mut Errors) -> Option<RowsField> {
+    let name = field.ident.clone()?;
+    let Type::Array(array) = &field.ty else {
+        errors.push(syn::Error::new_spanned(
+            &field.ty,
+            format!(
+                "the field `{name}` is one output's row: give it an array type, `{name}: [f32; N]`"
+            ),
+        ));
+        return None;
+    };
+    if let Type::Array(_) = &*array.elem {
+        errors.push(syn::Error::new_spanned(
+            &field.ty,
+            format!("the field `{name}` is a nested array: write it flat (`[T; H * W]`) with `#[rows(shape = (H, W))]`"),
+        ));
+        return None;
+    }
+    Some(RowsField {
+        name,
+        elem: (*array.elem).clone(),
+        len: array.len.clone(),
+        args: attr::parse_rows_attrs(&field.attrs, Place::Field, errors),
+        span: syn::spanned::Spanned::span(field),
+    })
 }

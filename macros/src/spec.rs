@@ -1,15 +1,17 @@
-//! The checked spec: everything the emitter needs, every key resolved, nothing optional.
+//! The checked specs: everything the emitter needs, every key resolved, nothing optional. A
+//! [`Spec`] for a row function with one output, a [`RowsSpec`] for one with an output per field
+//! of a struct, a [`DeriveSpec`] for that struct's `#[derive(Rows)]`.
 //!
-//! [`valid::validate`](crate::valid::validate) builds it from the attribute's arguments and
-//! the row signature. On an error it builds one too, a stand-in with defaults where a key was
-//! wrong or missing, and the same emitter turns it into companions whose bodies are stubs.
+//! [`valid`](crate::valid) builds them from the keys and the model. On an error in a row
+//! function it builds one too, a stand-in with defaults where a key was wrong or missing, and
+//! the same emitter turns it into companions whose bodies are stubs.
 
 use proc_macro2::Span;
 use quote::ToTokens;
 
-use crate::attr::{Cast, Extent, OnError};
+use crate::attr::{Cast, Extent};
 use crate::dtype::Dtype;
-use crate::model::{Fails, Form, Owner, RowSignature};
+use crate::model::{Fails, Form, Owner, RowFunction, RowSignature};
 
 /// A row function's attribute and signature, checked against each other.
 pub struct Spec {
@@ -23,6 +25,60 @@ pub struct Spec {
     pub policy: Policy,
     pub krate: Krate,
     pub bodies: Bodies,
+}
+
+/// A row function with one output per field of a `#[derive(Rows)]` struct (`rows = Struct`),
+/// checked.
+pub struct RowsSpec {
+    pub function: RowFunction,
+    /// The struct the function returns or fills in place.
+    pub rows: syn::Path,
+    /// What the function can do to an item. A field with `cast = "checked"` makes the struct's
+    /// store fallible too, which the runtime adds where the struct is known (its `Checks`).
+    pub policy: Policy,
+    pub krate: Krate,
+    pub bodies: Bodies,
+}
+
+/// A `#[derive(Rows)]` struct, checked: one output per field.
+pub struct DeriveSpec {
+    pub ident: syn::Ident,
+    pub vis: syn::Visibility,
+    /// At least one.
+    pub outputs: Vec<Output>,
+    /// What storing the struct can do: `Fallible` when a field's cast is checked, else `Plain`.
+    pub policy: Policy,
+    pub krate: Krate,
+}
+
+/// One field of a `#[derive(Rows)]` struct: one output.
+pub struct Output {
+    pub name: syn::Ident,
+    /// The field's element type, as written.
+    pub elem: syn::Type,
+    /// The field's length, as written.
+    pub len: syn::Expr,
+    pub dtype: Storage,
+    pub cast: Cast,
+    pub shape: OutputShape,
+    /// The whole field, for errors about it.
+    pub span: Span,
+}
+
+/// The element type an output stores.
+pub enum Storage {
+    /// The field's own element type (no `dtype`).
+    Elem,
+    /// `dtype = ..`, and where it was written.
+    Dtype(Dtype, Span),
+}
+
+/// The row shape of an output.
+pub enum OutputShape {
+    /// One axis, the field's length (no `shape`).
+    Flat,
+    /// `shape = (..)`, whose product the compiler checks against the field's length.
+    Axes(Vec<Extent>),
 }
 
 /// What the row function can do to an item, which decides what the entry points return.
@@ -41,17 +97,6 @@ pub enum Policy {
 }
 
 impl Policy {
-    /// `can_fail`: the function returns a `Result`, or the cast is checked.
-    pub fn choose(can_fail: bool, on_error: OnError, filtering: bool) -> Policy {
-        match (can_fail, on_error, filtering) {
-            (false, _, false) => Policy::Plain,
-            (false, _, true) => Policy::Filtered,
-            (true, OnError::Skip, _) => Policy::Skipping,
-            (true, OnError::Fail, false) => Policy::Fallible,
-            (true, OnError::Fail, true) => Policy::FallibleFiltered,
-        }
-    }
-
     /// The runtime's policy type of the same name (`policy::Plain`, ...).
     pub fn name(self) -> &'static str {
         match self {
@@ -127,11 +172,11 @@ impl Spec {
     /// Whether the driver may skip zeroing the row before the call: a by-value row is stored
     /// whole.
     pub fn overwrites_row(&self) -> bool {
-        self.sig.form == Form::ByValue
+        self.sig.function.form == Form::ByValue
     }
 
     pub fn is_method(&self) -> bool {
-        matches!(self.sig.owner, Owner::Method(_))
+        matches!(self.sig.function.owner, Owner::Method(_))
     }
 }
 
@@ -140,7 +185,7 @@ impl Spec {
 /// which the module's items cannot name).
 pub fn shape_of_row(sig: &RowSignature) -> Vec<Extent> {
     let is_param = |path: &syn::Path| {
-        sig.generics.params.iter().any(|p| match p {
+        sig.function.generics.params.iter().any(|p| match p {
             syn::GenericParam::Const(c) => path.is_ident(&c.ident),
             _ => false,
         })
@@ -162,14 +207,22 @@ pub fn shape_of_row(sig: &RowSignature) -> Vec<Extent> {
 /// The row signature a stand-in uses when the real one could not be read: a by-value row of
 /// `dtype` over any item type, so that every use of the companions type-checks.
 pub fn stand_in_signature(owner: Owner, rank: usize, elem: syn::Type) -> RowSignature {
-    let item: syn::Ident = syn::parse_quote!(__PreallocateItem);
     RowSignature {
+        function: stand_in_function(owner),
+        elem,
+        lens: (0..rank).map(|_| syn::parse_quote!(1)).collect(),
+    }
+}
+
+/// A row function that a stand-in uses when the real one could not be read: by value, over any
+/// item type, infallible.
+pub fn stand_in_function(owner: Owner) -> RowFunction {
+    let item: syn::Ident = syn::parse_quote!(__PreallocateItem);
+    RowFunction {
         owner,
         form: Form::ByValue,
         generics: syn::parse_quote!(<#item>),
         item_ty: syn::parse_quote!(#item),
-        elem,
-        lens: (0..rank).map(|_| syn::parse_quote!(1)).collect(),
         fails: Fails::Never,
         filtering: false,
     }

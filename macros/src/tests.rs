@@ -6,7 +6,7 @@ use quote::quote;
 use crate::attr::{self, Cast, Extent, OnError};
 use crate::errors::Errors;
 use crate::model::{self, Fails, Form, Owner, Receiver};
-use crate::spec::{Bodies, Krate, Policy, Spec};
+use crate::spec::{Bodies, Krate, OutputShape, Policy, Spec, Storage};
 
 fn parse_attr(tokens: TokenStream) -> (attr::Args, Vec<String>) {
     let mut errors = Errors::default();
@@ -77,18 +77,22 @@ fn signatures_are_read_into_the_row_model() {
     ));
     assert!(errors.is_empty(), "{errors:?}");
     let sig = sig.expect("valid");
-    assert_eq!(sig.owner, Owner::Method(Receiver::Mutable));
-    assert_eq!(sig.form, Form::InPlace);
+    assert_eq!(sig.function.owner, Owner::Method(Receiver::Mutable));
+    assert_eq!(sig.function.form, Form::InPlace);
     assert_eq!(sig.lens.len(), 2);
     assert_eq!(model::literal_len(&sig.lens[0]), Some(2));
-    assert!(matches!(sig.fails, Fails::With(_)) && sig.filtering);
+    assert!(matches!(sig.function.fails, Fails::With(_)) && sig.function.filtering);
 
     let (sig, _) = analyze(quote!(
         fn f(x: Rec) -> Option<[f32; 4]> {}
     ));
     let sig = sig.expect("valid");
     assert_eq!(
-        (sig.form, sig.filtering, matches!(sig.fails, Fails::Never)),
+        (
+            sig.function.form,
+            sig.function.filtering,
+            matches!(sig.function.fails, Fails::Never)
+        ),
         (Form::ByValue, true, true)
     );
 }
@@ -173,7 +177,7 @@ fn methods_get_siblings_not_a_module() {
     assert!(!out.contains("mod scale"));
 }
 
-fn validate(attr: TokenStream, func: TokenStream) -> Result<Spec, crate::valid::Invalid> {
+fn validate(attr: TokenStream, func: TokenStream) -> Result<Spec, crate::valid::Invalid<Spec>> {
     let func: syn::ItemFn = syn::parse2(func).expect("a function");
     let mut errors = Errors::default();
     let args = attr::parse(attr, &mut errors);
@@ -252,12 +256,12 @@ fn a_stand_in_keeps_what_was_right_and_defaults_the_rest() {
         panic!("invalid");
     };
     assert_eq!(invalid.errors.len(), 1);
-    let spec = &invalid.stand_in;
+    let spec = invalid.stand_in.as_deref().expect("a stand-in");
     assert_eq!(spec.bodies, Bodies::Stub);
     assert_eq!(spec.dtype.name(), "u8");
     assert_eq!(spec.policy, Policy::FallibleFiltered);
     assert!(matches!(spec.shape.as_slice(), [Extent::Literal(3, _)]));
-    assert_eq!(crate::errors::shown(&spec.sig.item_ty), "&X");
+    assert_eq!(crate::errors::shown(&spec.sig.function.item_ty), "&X");
 
     // A wrong `dim` and `crate`: the row's shape and `::preallocate` stand in.
     let Err(invalid) = validate(
@@ -268,7 +272,7 @@ fn a_stand_in_keeps_what_was_right_and_defaults_the_rest() {
     ) else {
         panic!("invalid");
     };
-    let spec = &invalid.stand_in;
+    let spec = invalid.stand_in.as_deref().expect("a stand-in");
     assert!(matches!(
         spec.shape.as_slice(),
         [Extent::Const(_), Extent::Literal(4, _)]
@@ -285,7 +289,12 @@ fn a_stand_in_keeps_what_was_right_and_defaults_the_rest() {
         panic!("invalid");
     };
     assert!(matches!(
-        invalid.stand_in.shape.as_slice(),
+        invalid
+            .stand_in
+            .as_deref()
+            .expect("a stand-in")
+            .shape
+            .as_slice(),
         [Extent::Literal(1, _)]
     ));
 }
@@ -301,12 +310,15 @@ fn a_stand_in_for_an_unreadable_signature_takes_any_item() {
         panic!("invalid");
     };
     assert_eq!(invalid.errors.len(), 2, "{:?}", invalid.errors.messages());
-    let spec = &invalid.stand_in;
-    assert_eq!(spec.sig.owner, Owner::Method(Receiver::Shared));
+    let spec = invalid.stand_in.as_deref().expect("a stand-in");
+    assert_eq!(spec.sig.function.owner, Owner::Method(Receiver::Shared));
     assert_eq!(spec.policy, Policy::Plain);
     assert_eq!(spec.cast, Cast::Lossless);
     assert_eq!(spec.rank(), 2);
-    assert_eq!(crate::errors::shown(&spec.sig.item_ty), "__PreallocateItem");
+    assert_eq!(
+        crate::errors::shown(&spec.sig.function.item_ty),
+        "__PreallocateItem"
+    );
 }
 
 /// Whether `tokens` declares `fn name` or `const NAME` / `type NAME`.
@@ -528,7 +540,234 @@ fn a_const_parameter_cannot_size_the_row() {
     assert!(messages[0].starts_with("`dim = N` names a const parameter of `doubled`"));
     // The stand-in does not name `N` outside the function.
     assert!(matches!(
-        invalid.stand_in.shape.as_slice(),
+        invalid
+            .stand_in
+            .as_deref()
+            .expect("a stand-in")
+            .shape
+            .as_slice(),
         [Extent::Literal(1, _)]
     ));
+}
+
+/// The model and the checked spec of a `#[derive(Rows)]` struct, or its errors.
+fn derive_spec(item: TokenStream) -> Result<crate::spec::DeriveSpec, Vec<String>> {
+    let input: syn::DeriveInput = syn::parse2(item).expect("a struct");
+    let mut errors = Errors::default();
+    let Some(model) = model::read_struct(&input, &mut errors) else {
+        return Err(errors.messages());
+    };
+    crate::valid::validate_derive(model, errors).map_err(|errors| errors.messages())
+}
+
+#[test]
+fn a_field_s_keys_mean_what_the_attribute_s_do() {
+    let spec = derive_spec(quote! {
+        #[rows(crate = pa)]
+        struct Sample {
+            #[rows(dtype = f16, cast = "as")]
+            #[rows(shape = (2, SIDE))]
+            pixels: [f32; 2 * SIDE],
+            class: [u8; 1],
+        }
+    })
+    .expect("valid");
+    let [pixels, class] = spec.outputs.as_slice() else {
+        panic!("two outputs");
+    };
+    assert!(matches!(pixels.dtype, Storage::Dtype(d, _) if d.name() == "f16"));
+    assert_eq!(pixels.cast, Cast::As);
+    assert!(matches!(
+        &pixels.shape,
+        OutputShape::Axes(axes) if matches!(axes.as_slice(), [Extent::Literal(2, _), Extent::Const(_)])
+    ));
+    assert!(matches!(class.dtype, Storage::Elem));
+    assert_eq!(class.cast, Cast::Lossless);
+    assert!(matches!(class.shape, OutputShape::Flat));
+    assert!(matches!(spec.krate, Krate::Relative(_)));
+    assert_eq!(spec.policy, Policy::Plain);
+}
+
+#[test]
+fn a_checked_field_makes_the_struct_s_store_fallible() {
+    let spec = derive_spec(quote! {
+        struct Checked {
+            #[rows(dtype = u8, cast = "checked")]
+            x: [f32; 2],
+        }
+    })
+    .expect("valid");
+    assert_eq!(spec.policy, Policy::Fallible);
+    let out = crate::expand::derive(quote! {
+        struct Checked {
+            #[rows(dtype = u8, cast = "checked")]
+            x: [f32; 2],
+        }
+    })
+    .to_string();
+    assert!(out.contains("type Checks = :: preallocate :: __private :: WithChecks"));
+    assert!(out.contains("struct CheckedArrays"));
+}
+
+#[test]
+fn a_repeated_field_key_is_an_error_on_the_second() {
+    let errors = derive_spec(quote! {
+        struct Twice {
+            #[rows(dtype = f32, cast = "as")]
+            #[rows(dtype = f64)]
+            x: [f32; 1],
+        }
+    })
+    .err()
+    .expect("an error");
+    assert_eq!(errors, ["`dtype` may only be specified once"]);
+}
+
+#[test]
+fn an_unknown_field_key_lists_the_valid_ones() {
+    let errors = derive_spec(quote! {
+        struct Keys {
+            #[rows(dim = 3, type = f16, dtpye = f16)]
+            x: [f32; 3],
+        }
+    })
+    .err()
+    .expect("errors");
+    let listed = "the keys of a field are `dtype`, `cast`, `shape`";
+    assert_eq!(
+        errors,
+        [
+            format!("unknown key `dim` in #[rows]; {listed}"),
+            format!("unknown key `type` in #[rows] (did you mean `dtype`?); {listed}"),
+            format!("unknown key `dtpye` in #[rows] (did you mean `dtype`?); {listed}"),
+        ]
+    );
+}
+
+#[test]
+fn a_field_s_values_are_checked_as_the_attribute_s() {
+    let errors = derive_spec(quote! {
+        struct Values {
+            #[rows(dtype = "f16", cast = "wrapping", shape = (0, 3))]
+            x: [f32; 3],
+        }
+    })
+    .err()
+    .expect("errors");
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors[0].starts_with("`dtype` takes a type, not a string: write `dtype = f16`"));
+    assert!(errors[1].starts_with("unknown cast `\"wrapping\"`"));
+    assert!(errors[2].starts_with("an axis of `shape` is 0"));
+}
+
+#[test]
+fn the_struct_s_own_rows_attribute_takes_only_crate() {
+    let errors = derive_spec(quote! {
+        #[rows(dtype = f32)]
+        struct Misplaced {
+            x: [f32; 1],
+        }
+    })
+    .err()
+    .expect("an error");
+    assert_eq!(
+        errors,
+        ["on the struct, #[rows] takes only `crate = path`; put `dtype`, `cast` and `shape` on a field"]
+    );
+}
+
+fn validate_rows(
+    attr: TokenStream,
+    func: TokenStream,
+) -> Result<crate::spec::RowsSpec, crate::valid::Invalid<crate::spec::RowsSpec>> {
+    let func: syn::ItemFn = syn::parse2(func).expect("a function");
+    let mut errors = Errors::default();
+    let args = attr::parse(attr, &mut errors);
+    assert_eq!(args.place, attr::Place::RowsFunction);
+    let function = model::analyze_rows(&func, &mut errors);
+    crate::valid::validate_rows(&args, function, &func, errors)
+}
+
+#[test]
+fn a_row_function_with_several_outputs_gets_its_policy_where_every_function_does() {
+    let skip = validate_rows(
+        quote!(rows = Pair, on_error = "skip"),
+        quote!(
+            fn f(x: &str) -> Result<Option<Pair>, E> {}
+        ),
+    )
+    .ok()
+    .expect("valid");
+    assert_eq!(skip.policy, Policy::Skipping);
+    assert_eq!(skip.function.form, Form::ByValue);
+    let in_place = validate_rows(
+        quote!(rows = Pair),
+        quote!(
+            fn f(&mut self, x: &str, row: PairRow<'_>) -> bool {}
+        ),
+    )
+    .ok()
+    .expect("valid");
+    assert_eq!(in_place.policy, Policy::Filtered);
+    assert_eq!(in_place.function.form, Form::InPlace);
+    assert_eq!(in_place.function.owner, Owner::Method(Receiver::Mutable));
+}
+
+#[test]
+fn keys_of_one_output_next_to_rows_say_where_they_go() {
+    let invalid = validate_rows(
+        quote!(dtype = f32, rows = Pair, size = 3),
+        quote!(
+            fn f(x: &str) -> Pair {}
+        ),
+    )
+    .err()
+    .expect("errors");
+    let errors = invalid.errors.messages();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].starts_with("with `rows = ..`, each output's `dtype`"));
+    assert_eq!(
+        errors[1],
+        "unknown key `size` in #[preallocate(rows = ..)]; the valid keys are `rows`, `on_error`, `crate`"
+    );
+    // The companions are still there, with stub bodies.
+    let stand_in = invalid.stand_in.as_deref().expect("a stand-in");
+    assert_eq!(stand_in.bodies, Bodies::Stub);
+}
+
+#[test]
+fn a_rows_signature_the_macro_cannot_use_gets_a_stand_in_over_any_item() {
+    let invalid = validate_rows(
+        quote!(rows = Pair),
+        quote!(
+            async fn f(self, x: &str) -> Pair {}
+        ),
+    )
+    .err()
+    .expect("errors");
+    let errors = invalid.errors.messages();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("`async fn`"));
+    assert!(errors[1].starts_with("a row method takes `&self` or `&mut self`"));
+    let stand_in = invalid.stand_in.as_deref().expect("a stand-in");
+    assert_eq!(
+        crate::errors::shown(&stand_in.function.item_ty),
+        "__PreallocateItem"
+    );
+}
+
+#[test]
+fn a_relative_crate_path_reaches_a_rows_module_through_an_import() {
+    let out = crate::expand::expand(
+        quote!(rows = Pair, crate = pa),
+        quote!(
+            fn f(x: &str) -> Pair {
+                todo!()
+            }
+        ),
+    )
+    .to_string();
+    assert!(out.contains("use pa as __preallocate_crate_f"));
+    assert!(out.contains("use super :: __preallocate_crate_f as __preallocate_crate"));
+    assert!(out.contains("impl pa :: __private :: RowsSpec for f :: Row"));
 }

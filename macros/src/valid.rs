@@ -1,22 +1,50 @@
-//! Checks that need both the attribute and the signature: the row's shape against `dim` or
-//! `shape`, its element type against `dtype` and `cast`, `on_error` against what can fail, and
-//! the keys that are missing; then the checked [`Spec`], or the errors and a stand-in spec.
+//! Checks that need both the keys and the model: the row's shape against `dim` or `shape`, its
+//! element type against `dtype` and `cast`, `on_error` against what can fail, and the keys that
+//! are missing; then the checked spec ([`Spec`], [`RowsSpec`], [`DeriveSpec`]), or the errors
+//! and a stand-in spec.
+//!
+//! The policy (what an item can do to the batch) and the facade's path are resolved here, each
+//! in one function, for row functions with one output or several and for `#[derive(Rows)]`.
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::ItemFn;
 
-use crate::attr::{Args, Cast, Extent};
+use crate::attr::{Args, Cast, Extent, OnError};
 use crate::dtype::Dtype;
 use crate::errors::{shown, Errors};
-use crate::model::{literal_len, Fails, Form, Owner, RowSignature};
-use crate::spec::{self, Bodies, Krate, Policy, Spec};
+use crate::model::{
+    literal_len, Fails, Form, Owner, RowFunction, RowSignature, RowsField, RowsStruct,
+};
+use crate::spec::{
+    self, Bodies, DeriveSpec, Krate, Output, OutputShape, Policy, RowsSpec, Spec, Storage,
+};
 
 /// An attribute or signature with errors: the errors to show, and the spec to emit the
-/// companions from, so that every name the crate uses still exists.
-pub struct Invalid {
+/// companions from, so that every name the crate uses still exists. There is none when the
+/// companions cannot be named (`rows = ..` without a struct).
+pub struct Invalid<S> {
     pub errors: Errors,
-    pub stand_in: Box<Spec>,
+    pub stand_in: Option<Box<S>>,
+}
+
+/// The spec, or with errors, the errors and the stand-in `spec` (whose bodies are stubs).
+fn checked<S>(spec: S, bodies: Bodies, errors: Errors) -> Result<S, Invalid<S>> {
+    match bodies {
+        Bodies::Real => Ok(spec),
+        Bodies::Stub => Err(Invalid {
+            errors,
+            stand_in: Some(Box::new(spec)),
+        }),
+    }
+}
+
+fn bodies(errors: &Errors) -> Bodies {
+    if errors.is_empty() {
+        Bodies::Real
+    } else {
+        Bodies::Stub
+    }
 }
 
 /// Checks the attribute against the signature. `errors` holds those found while parsing them.
@@ -25,22 +53,119 @@ pub fn validate(
     sig: Option<RowSignature>,
     func: &ItemFn,
     mut errors: Errors,
-) -> Result<Spec, Invalid> {
+) -> Result<Spec, Invalid<Spec>> {
     check(args, sig.as_ref(), &mut errors);
     check_const_params(args, func, &mut errors);
-    let bodies = if errors.is_empty() {
-        Bodies::Real
-    } else {
-        Bodies::Stub
-    };
-    let spec = resolve(args, sig, func, bodies);
-    match bodies {
-        Bodies::Real => Ok(spec),
-        Bodies::Stub => Err(Invalid {
-            errors,
-            stand_in: Box::new(spec),
-        }),
+    let bodies = bodies(&errors);
+    checked(resolve(args, sig, func, bodies), bodies, errors)
+}
+
+/// Checks `#[preallocate(rows = Struct, ..)]` against the signature of a row function with
+/// several outputs. After an error the stand-in keeps the function's shape when it could be
+/// read, else takes any item by value.
+pub fn validate_rows(
+    args: &Args,
+    function: Option<RowFunction>,
+    func: &ItemFn,
+    mut errors: Errors,
+) -> Result<RowsSpec, Invalid<RowsSpec>> {
+    if let Some(function) = &function {
+        check_rows_on_error(args, function, func, &mut errors);
     }
+    let Some(rows) = args.rows.clone() else {
+        if errors.is_empty() {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "`rows = Struct` is missing: name the #[derive(Rows)] struct the function returns",
+            ));
+        }
+        return Err(Invalid {
+            errors,
+            stand_in: None,
+        });
+    };
+    let bodies = bodies(&errors);
+    let function = function.unwrap_or_else(|| spec::stand_in_function(Owner::of(func)));
+    // A field's checked cast is the struct's: the runtime adds it to this policy.
+    let policy = choose_policy(&function.fails, false, args.on_error(), function.filtering);
+    let spec = RowsSpec {
+        function,
+        rows,
+        policy,
+        krate: krate(args),
+        bodies,
+    };
+    checked(spec, bodies, errors)
+}
+
+/// `on_error = "skip"` skips the items for which the function fails, so it must be able to.
+fn check_rows_on_error(args: &Args, function: &RowFunction, func: &ItemFn, errors: &mut Errors) {
+    if args.on_error() == OnError::Skip && matches!(function.fails, Fails::Never) {
+        errors.push(syn::Error::new_spanned(
+            &func.sig.output,
+            "`on_error = \"skip\"` needs a function that can fail: return `Result<.., E>`",
+        ));
+    }
+}
+
+/// Resolves a `#[derive(Rows)]` struct's keys, field by field. Its errors are those of its
+/// fields' types and keys: with any, nothing is derived.
+pub fn validate_derive(model: RowsStruct, errors: Errors) -> Result<DeriveSpec, Errors> {
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let outputs: Vec<Output> = model.fields.into_iter().map(output).collect();
+    let checked = outputs.iter().any(|output| output.cast == Cast::Checked);
+    Ok(DeriveSpec {
+        ident: model.ident,
+        vis: model.vis,
+        outputs,
+        policy: choose_policy(&Fails::Never, checked, OnError::Fail, false),
+        krate: krate(&model.args),
+    })
+}
+
+fn output(field: RowsField) -> Output {
+    let RowsField {
+        name,
+        elem,
+        len,
+        args,
+        span,
+    } = field;
+    Output {
+        dtype: match &args.dtype {
+            Some((dtype, ty)) => Storage::Dtype(*dtype, ty.span()),
+            None => Storage::Elem,
+        },
+        cast: args.cast(),
+        shape: args.shape.map_or(OutputShape::Flat, OutputShape::Axes),
+        name,
+        elem,
+        len,
+        span,
+    }
+}
+
+/// What an item can do to the batch, for every row function and every row struct: the one
+/// place a policy is chosen. `checked`: a value may not fit its dtype (`cast = "checked"`), a
+/// failure like the function's own.
+fn choose_policy(fails: &Fails, checked: bool, on_error: OnError, filtering: bool) -> Policy {
+    let can_fail = matches!(fails, Fails::With(_)) || checked;
+    match (can_fail, on_error, filtering) {
+        (false, _, false) => Policy::Plain,
+        (false, _, true) => Policy::Filtered,
+        (true, OnError::Skip, _) => Policy::Skipping,
+        (true, OnError::Fail, false) => Policy::Fallible,
+        (true, OnError::Fail, true) => Policy::FallibleFiltered,
+    }
+}
+
+/// The facade's path: `crate = path`, else `::preallocate`; the one place it is resolved.
+fn krate(args: &Args) -> Krate {
+    args.krate
+        .clone()
+        .map_or_else(Krate::default_path, Krate::from_path)
 }
 
 /// The spec with every key resolved. Without errors every value comes from the attribute and
@@ -67,17 +192,18 @@ fn resolve(args: &Args, sig: Option<RowSignature>, func: &ItemFn, bodies: Bodies
         spec::stand_in_signature(Owner::of(func), shape.len(), elem)
     });
     let cast = args.cast();
-    let can_fail = matches!(sig.fails, Fails::With(_)) || cast == Cast::Checked;
     Spec {
-        policy: Policy::choose(can_fail, args.on_error(), sig.filtering),
+        policy: choose_policy(
+            &sig.function.fails,
+            cast == Cast::Checked,
+            args.on_error(),
+            sig.function.filtering,
+        ),
         shape,
         dtype,
         dtype_span,
         cast,
-        krate: args
-            .krate
-            .clone()
-            .map_or_else(Krate::default_path, Krate::from_path),
+        krate: krate(args),
         bodies,
         sig,
     }
@@ -157,7 +283,7 @@ fn check_elem(args: &Args, sig: &RowSignature, errors: &mut Errors) {
         return;
     };
     let elem = Dtype::from_type(&sig.elem);
-    match sig.form {
+    match sig.function.form {
         Form::InPlace => {
             if let Some((_, cast_span)) = args.cast {
                 errors.push(syn::Error::new(
@@ -214,7 +340,7 @@ fn check_on_error(args: &Args, sig: &RowSignature, errors: &mut Errors) {
     let Some((_, span)) = args.on_error else {
         return;
     };
-    if matches!(sig.fails, Fails::Never) && args.cast() != Cast::Checked {
+    if matches!(sig.function.fails, Fails::Never) && args.cast() != Cast::Checked {
         errors.push(syn::Error::new(
             span,
             "`on_error` has nothing to act on: this row function cannot fail (it returns no `Result`, and there is no `cast = \"checked\"`); remove it",

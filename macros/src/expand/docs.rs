@@ -24,7 +24,7 @@ pub struct Docs {
 /// `self.encode_batch`), for the parallel ones' docs.
 pub fn docs(spec: &Spec, name: &str, siblings: [&str; 2]) -> Docs {
     let [batch, fill] = siblings;
-    let item = shown(&spec.sig.item_ty);
+    let item = shown(&spec.sig.function.item_ty);
     let dtype = spec.dtype.name();
     let shape = match spec.shape.as_slice() {
         [one] => extent_text(one),
@@ -33,7 +33,7 @@ pub fn docs(spec: &Spec, name: &str, siblings: [&str; 2]) -> Docs {
             axes.iter().map(extent_text).collect::<Vec<_>>().join(", ")
         ),
     };
-    let verb = match spec.sig.form {
+    let verb = match spec.sig.function.form {
         Form::ByValue => "returns",
         Form::InPlace => "writes in place",
     };

@@ -9,8 +9,21 @@ use syn::ItemFn;
 
 use crate::valid::Invalid;
 
-pub fn emit(func: &ItemFn, invalid: &Invalid) -> TokenStream {
-    let companions = super::emit(func, &invalid.stand_in);
+/// What `emit` writes from the checked spec; after an error, the same from the stand-in (or the
+/// function alone when there is none), and the errors.
+pub fn or_emit<S>(
+    func: &ItemFn,
+    checked: Result<S, Invalid<S>>,
+    emit: fn(&ItemFn, &S) -> TokenStream,
+) -> TokenStream {
+    let invalid = match checked {
+        Ok(spec) => return emit(func, &spec),
+        Err(invalid) => invalid,
+    };
+    let companions = match &invalid.stand_in {
+        Some(stand_in) => emit(func, stand_in),
+        None => quote!(#func),
+    };
     let errors = invalid.errors.to_compile_errors();
     quote! {
         #companions

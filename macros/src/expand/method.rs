@@ -14,194 +14,113 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::ItemFn;
 
-use super::docs::docs;
+use super::docs::{docs, Docs};
 use super::lifetimes::{generics_with, name_elided_lifetimes};
 use super::tokens::carried_attributes;
 use crate::model::Receiver;
 use crate::spec::Spec;
 
 pub fn emit(func: &ItemFn, spec: &Spec, receiver: Receiver) -> TokenStream {
-    let name = &func.sig.ident;
-    let vis = &func.vis;
-    let (cfgs, companion_attrs) = carried_attributes(func);
-    let private = &spec.private();
-    let dtype = spec.dtype_path(private);
-    let this = match receiver {
-        Receiver::Shared => quote!(&self),
-        Receiver::Mutable => quote!(&mut self),
-    };
-    let error = spec.error_type();
-    let failure = spec.failure_type(private, &error);
-    let batch_ret = spec.batch_return(private, &error);
-    let fill_ret = spec.fill_return(private, &error);
-    let batch_dim = spec.batch_dim(private);
-    let axes = spec.axes_type(private);
-    let overwrites = spec.overwrites_row();
-    let docs = docs(
-        spec,
-        &format!("self.{name}()"),
-        [&format!("self.{name}_batch"), &format!("self.{name}_fill")],
-    );
-    let (batch_doc, fill_doc, dim_doc, shape_doc) =
-        (&docs.batch, &docs.fill, &docs.dim, &docs.shape);
-    let pipeline_doc = &docs.pipeline;
-    let policy = spec.policy_type(private);
-
-    let named = name_elided_lifetimes(&spec.sig.item_ty);
-    let item_ty = &named.ty;
-    let generics = generics_with(&spec.sig.generics, &named);
-    let mut batch_generics = generics.clone();
-    batch_generics
-        .params
-        .push(syn::parse_quote!(__PreallocateItems: ::core::iter::IntoIterator<Item = #item_ty>));
-    let mut fill_generics = batch_generics.clone();
-    fill_generics.params.insert(
-        0,
-        syn::GenericParam::Lifetime(syn::LifetimeParam::new(syn::Lifetime::new(
-            "'__preallocate_out",
-            Span::call_site(),
-        ))),
-    );
-    fill_generics.params.push(syn::parse_quote!(
-        __PreallocateOut: #private::OutBuffer<'__preallocate_out, #dtype, #batch_dim>
-    ));
-    let (batch_params, _, where_clause) = batch_generics.split_for_impl();
-    let (fill_params, _, _) = fill_generics.split_for_impl();
-
-    let body = spec.row_body(|args| quote!(self.#name(#args)));
-    let new_row_fn = quote! {
-        #private::FnRow::<_, #dtype, #axes, #error, #policy, #overwrites>::new(
-            move |__preallocate_item: #item_ty, __preallocate_row: &mut [#dtype]|
-                -> ::core::result::Result<bool, #failure> #body
-        )
-    };
-    let row_fn = quote!(let mut __preallocate_rows = #new_row_fn;);
-
-    let upper = name.to_string().trim_start_matches("r#").to_uppercase();
-    let dim_const = format_ident!("{}_DIM", upper);
-    let shape_const = format_ident!("{}_SHAPE", upper);
-    let batch_fn = format_ident!("{}_batch", name);
-    let pipeline_fn = format_ident!("{}_pipeline", name);
-    let (pipeline_params, _, pipeline_where) = generics.split_for_impl();
-    let fill_fn = format_ident!("{}_fill", name);
-    let parallel = Parallel {
-        name,
-        vis,
-        attrs: quote!(#(#cfgs)* #(#companion_attrs)*),
-        receiver,
-        receiver_span: func.sig.receiver().map_or_else(
-            || (Span::call_site(), Span::call_site()),
-            |r| (r.span(), r.self_token.span),
-        ),
-        generics: &generics,
-        item_ty,
-        error: &error,
-        batch_ret: &batch_ret,
-        fill_ret: &fill_ret,
-        out_param: &fill_generics.params[fill_generics.params.len() - 1],
-        docs: [&docs.par_batch, &docs.par_fill],
-    }
-    .siblings(spec, &new_row_fn);
-    let dim = spec.dim_tokens();
-    let shape = spec.shape_tokens();
-    // Reading the const checks the row length, as the siblings do when they are used.
-    let len_checks_const: TokenStream = spec
-        .len_assertions()
-        .map(|(_, assertion)| quote!(#assertion;))
-        .collect();
-
-    let hint = format_ident!(
-        "__preallocate_{}_batch_and_fill_need_an_inherent_impl",
-        name.to_string().trim_start_matches("r#"),
-        span = name.span()
-    );
-
+    let method = Method::new(func, spec, receiver);
+    let consts = method.consts(spec);
+    let sequential = method.sequential(spec);
+    let parallel = method.parallel();
+    let private = &method.private;
     quote! {
         #func
 
-        #(#cfgs)*
-        #[doc(hidden)]
-        #[allow(dead_code, non_upper_case_globals)]
-        const #hint: () = ();
+        #consts
 
-        #(#cfgs)*
-        #(#companion_attrs)*
-        #[doc = #dim_doc]
-        #vis const #dim_const: usize = { #len_checks_const #dim };
-
-        #(#cfgs)*
-        #(#companion_attrs)*
-        #[doc = #shape_doc]
-        #vis const #shape_const: &'static [usize] = #shape;
-
-        #(#cfgs)*
-        #(#companion_attrs)*
-        #[doc = #batch_doc]
-        #[must_use]
-        #vis fn #batch_fn #batch_params (#this, items: __PreallocateItems) -> #batch_ret #where_clause {
-            #row_fn
-            #private::batch(&mut __preallocate_rows, items)
-        }
-
-        #(#cfgs)*
-        #(#companion_attrs)*
-        #[doc = #pipeline_doc]
-        #[must_use]
-        #vis fn #pipeline_fn #pipeline_params (#this) -> #private::Pipeline<
-            impl #private::RowFn<#item_ty, Error = #error, Policy = #policy, Dtype = #dtype, Dim = #batch_dim> + '_,
-        > #pipeline_where {
-            #row_fn
-            #private::Pipeline::new(__preallocate_rows)
-        }
-
-        #(#cfgs)*
-        #(#companion_attrs)*
-        #[doc = #fill_doc]
-        #vis fn #fill_fn #fill_params (#this, items: __PreallocateItems, out: __PreallocateOut) -> #fill_ret #where_clause {
-            #row_fn
-            #private::fill(&mut __preallocate_rows, items, #private::OutBuffer::__preallocate_view(out))
-        }
+        #sequential
 
         #private::if_parallel! { #parallel }
     }
 }
 
-/// What the parallel siblings `m_par_batch` and `m_par_fill` are written from.
-struct Parallel<'a> {
+/// What the siblings are written from.
+struct Method<'a> {
     name: &'a syn::Ident,
     vis: &'a syn::Visibility,
+    /// The method's `#[cfg]`s, which every sibling carries.
+    cfgs: Vec<&'a syn::Attribute>,
     /// The `cfg`s and lint attributes every sibling carries.
     attrs: TokenStream,
     receiver: Receiver,
     /// Where the method's `&self` or `&mut self` starts and ends.
     receiver_span: (Span, Span),
+    private: TokenStream,
+    dtype: TokenStream,
+    error: TokenStream,
+    batch_ret: TokenStream,
+    fill_ret: TokenStream,
+    policy: TokenStream,
+    /// The item type, with its elided lifetimes named.
+    item_ty: syn::Type,
     /// The method's generics, with the item type's lifetimes.
-    generics: &'a syn::Generics,
-    item_ty: &'a syn::Type,
-    error: &'a TokenStream,
-    batch_ret: &'a TokenStream,
-    fill_ret: &'a TokenStream,
+    generics: syn::Generics,
     /// `__PreallocateOut: OutBuffer<..>` (the facade's buffer trait).
-    out_param: &'a syn::GenericParam,
-    docs: [&'a String; 2],
+    out_param: syn::GenericParam,
+    /// `FnRow::new(..)` over `self.m`.
+    new_row_fn: TokenStream,
+    docs: Docs,
 }
 
-impl Parallel<'_> {
-    /// The two siblings: for `&self`, the parallel entry points; for `&mut self`, stand-ins
-    /// whose only use is the error that says why there are none.
-    fn siblings(&self, spec: &Spec, new_row_fn: &TokenStream) -> TokenStream {
-        let private = &spec.private();
-        let item_ty = self.item_ty;
-        let rayon = quote!(#private::rayon::iter);
-        let items = quote!(__PreallocateItems);
+impl<'a> Method<'a> {
+    fn new(func: &'a ItemFn, spec: &Spec, receiver: Receiver) -> Self {
+        let name = &func.sig.ident;
+        let (cfgs, companion_attrs) = carried_attributes(func);
+        let private = spec.private();
+        let dtype = spec.dtype_path(&private);
+        let error = spec.error_type();
+        let failure = spec.failure_type(&private, &error);
+        let batch_dim = spec.batch_dim(&private);
+        let axes = spec.axes_type(&private);
+        let overwrites = spec.overwrites_row();
+        let policy = spec.policy_type(&private);
+        let named = name_elided_lifetimes(&spec.sig.function.item_ty);
+        let item_ty = &named.ty;
+        let body = spec.row_body(|args| quote!(self.#name(#args)));
+        let new_row_fn = quote! {
+            #private::FnRow::<_, #dtype, #axes, #error, #policy, #overwrites>::new(
+                move |__preallocate_item: #item_ty, __preallocate_row: &mut [#dtype]|
+                    -> ::core::result::Result<bool, #failure> #body
+            )
+        };
+        let docs = docs(
+            spec,
+            &format!("self.{name}()"),
+            [&format!("self.{name}_batch"), &format!("self.{name}_fill")],
+        );
+        Method {
+            name,
+            vis: &func.vis,
+            attrs: quote!(#(#cfgs)* #(#companion_attrs)*),
+            cfgs,
+            receiver,
+            receiver_span: func.sig.receiver().map_or_else(
+                || (Span::call_site(), Span::call_site()),
+                |r| (r.span(), r.self_token.span),
+            ),
+            batch_ret: spec.batch_return(&private, &error),
+            fill_ret: spec.fill_return(&private, &error),
+            out_param: syn::parse_quote!(
+                __PreallocateOut: #private::OutBuffer<'__preallocate_out, #dtype, #batch_dim>
+            ),
+            generics: generics_with(&spec.sig.function.generics, &named),
+            item_ty: named.ty.clone(),
+            new_row_fn,
+            docs,
+            policy,
+            private,
+            dtype,
+            error,
+        }
+    }
+
+    /// The method's generics with `items` (and for `fill`, the buffer) added.
+    fn generics_with_items(&self, items: syn::GenericParam) -> (syn::Generics, syn::Generics) {
         let mut batch_generics = self.generics.clone();
-        batch_generics
-            .params
-            .push(syn::parse_quote!(#items: #rayon::IntoParallelIterator<Item = #item_ty>));
-        let predicates = &mut batch_generics.make_where_clause().predicates;
-        predicates.push(syn::parse_quote!(
-            <#items as #rayon::IntoParallelIterator>::Iter: #rayon::IndexedParallelIterator
-        ));
+        batch_generics.params.push(items);
         let mut fill_generics = batch_generics.clone();
         fill_generics.params.insert(
             0,
@@ -211,92 +130,257 @@ impl Parallel<'_> {
             ))),
         );
         fill_generics.params.push(self.out_param.clone());
+        (batch_generics, fill_generics)
+    }
 
-        let name = self.name;
-        let batch_fn = format_ident!("{}_par_batch", name);
-        let fill_fn = format_ident!("{}_par_fill", name);
-        let (batch_ret, fill_ret) = (self.batch_ret, self.fill_ret);
-        let [batch_doc, fill_doc] = self.docs;
+    /// The hint for a trait impl, `M_DIM` and `M_SHAPE`.
+    fn consts(&self, spec: &Spec) -> TokenStream {
+        let Method {
+            name,
+            vis,
+            cfgs,
+            attrs,
+            docs,
+            ..
+        } = self;
+        let (dim_doc, shape_doc) = (&docs.dim, &docs.shape);
+        let upper = name.to_string().trim_start_matches("r#").to_uppercase();
+        let dim_const = format_ident!("{}_DIM", upper);
+        let shape_const = format_ident!("{}_SHAPE", upper);
+        let dim = spec.dim_tokens();
+        let shape = spec.shape_tokens();
+        // Reading the const checks the row length, as the siblings do when they are used.
+        let len_checks_const: TokenStream = spec
+            .len_assertions()
+            .map(|(_, assertion)| quote!(#assertion;))
+            .collect();
+        let hint = format_ident!(
+            "__preallocate_{}_batch_and_fill_need_an_inherent_impl",
+            name.to_string().trim_start_matches("r#"),
+            span = name.span()
+        );
+        quote! {
+            #(#cfgs)*
+            #[doc(hidden)]
+            #[allow(dead_code, non_upper_case_globals)]
+            const #hint: () = ();
+
+            #attrs
+            #[doc = #dim_doc]
+            #vis const #dim_const: usize = { #len_checks_const #dim };
+
+            #attrs
+            #[doc = #shape_doc]
+            #vis const #shape_const: &'static [usize] = #shape;
+        }
+    }
+
+    /// `m_batch`, `m_pipeline` and `m_fill`.
+    fn sequential(&self, spec: &Spec) -> TokenStream {
+        let Method {
+            name,
+            vis,
+            attrs,
+            private,
+            dtype,
+            error,
+            batch_ret,
+            fill_ret,
+            policy,
+            item_ty,
+            new_row_fn,
+            docs,
+            ..
+        } = self;
+        let this = match self.receiver {
+            Receiver::Shared => quote!(&self),
+            Receiver::Mutable => quote!(&mut self),
+        };
+        let batch_dim = spec.batch_dim(private);
+        let (batch_doc, fill_doc, pipeline_doc) = (&docs.batch, &docs.fill, &docs.pipeline);
+        let (batch_generics, fill_generics) = self.generics_with_items(syn::parse_quote!(
+            __PreallocateItems: ::core::iter::IntoIterator<Item = #item_ty>
+        ));
+        let (batch_params, _, where_clause) = batch_generics.split_for_impl();
+        let (fill_params, _, _) = fill_generics.split_for_impl();
+        let (pipeline_params, _, pipeline_where) = self.generics.split_for_impl();
+        let row_fn = quote!(let mut __preallocate_rows = #new_row_fn;);
+        let batch_fn = format_ident!("{}_batch", name);
+        let pipeline_fn = format_ident!("{}_pipeline", name);
+        let fill_fn = format_ident!("{}_fill", name);
+        quote! {
+            #attrs
+            #[doc = #batch_doc]
+            #[must_use]
+            #vis fn #batch_fn #batch_params (#this, items: __PreallocateItems) -> #batch_ret #where_clause {
+                #row_fn
+                #private::batch(&mut __preallocate_rows, items)
+            }
+
+            #attrs
+            #[doc = #pipeline_doc]
+            #[must_use]
+            #vis fn #pipeline_fn #pipeline_params (#this) -> #private::Pipeline<
+                impl #private::RowFn<#item_ty, Error = #error, Policy = #policy, Dtype = #dtype, Dim = #batch_dim> + '_,
+            > #pipeline_where {
+                #row_fn
+                #private::Pipeline::new(__preallocate_rows)
+            }
+
+            #attrs
+            #[doc = #fill_doc]
+            #vis fn #fill_fn #fill_params (#this, items: __PreallocateItems, out: __PreallocateOut) -> #fill_ret #where_clause {
+                #row_fn
+                #private::fill(&mut __preallocate_rows, items, #private::OutBuffer::__preallocate_view(out))
+            }
+        }
+    }
+
+    /// `m_par_batch` and `m_par_fill`: for `&self`, the parallel entry points; for `&mut self`,
+    /// stand-ins whose only use is the error that says why there are none.
+    fn parallel(&self) -> TokenStream {
+        let private = &self.private;
+        let item_ty = &self.item_ty;
+        let rayon = quote!(#private::rayon::iter);
+        let items = quote!(__PreallocateItems);
+        let (mut batch_generics, mut fill_generics) = self.generics_with_items(syn::parse_quote!(
+            #items: #rayon::IntoParallelIterator<Item = #item_ty>
+        ));
+        let indexed: syn::WherePredicate = syn::parse_quote!(
+            <#items as #rayon::IntoParallelIterator>::Iter: #rayon::IndexedParallelIterator
+        );
+        for generics in [&mut batch_generics, &mut fill_generics] {
+            generics
+                .make_where_clause()
+                .predicates
+                .push(indexed.clone());
+        }
+        // The bounds that make the siblings what they are, on both.
+        let bounds = match self.receiver {
+            Receiver::Shared => self.shared_bounds(),
+            Receiver::Mutable => self.mutable_bounds(),
+        };
+        for generics in [&mut batch_generics, &mut fill_generics] {
+            generics
+                .make_where_clause()
+                .predicates
+                .extend(bounds.clone());
+        }
+        match self.receiver {
+            Receiver::Shared => self.par_siblings(&batch_generics, &fill_generics),
+            Receiver::Mutable => self.par_stand_ins(&batch_generics, &fill_generics),
+        }
+    }
+
+    /// Each thread gets a copy of the closure, which holds `&self`: `Self` must be `Sync`, and a
+    /// row's error must cross threads. Both bounds are stated on the siblings, under a binder, so
+    /// that a type that is neither is told so where the sibling is called, not where the method
+    /// is declared.
+    fn shared_bounds(&self) -> Vec<syn::WherePredicate> {
         // A bound's span is its trait path's: from the receiver's `&` to its `self`, so that
         // "required by this bound" underlines `&self` or `&mut self`.
         let (first, last) = self.receiver_span;
-        let marker = |name: &str| {
-            let name = syn::Ident::new(name, last);
-            quote_spanned!(first=> ::core::marker::#name)
-        };
-        let attrs = &self.attrs;
-        match self.receiver {
-            Receiver::Shared => {
-                // Each thread gets a copy of the closure, which holds `&self`: `Self` must be
-                // `Sync`, and a row's error must cross threads. Both bounds are stated here,
-                // under a binder, so that a type that is neither is told so where the sibling
-                // is called, not where the method is declared.
-                let error = self.error;
-                let sync = marker("Sync");
-                let shared: syn::WherePredicate = syn::parse_quote_spanned!(first=>
-                    for<'__preallocate_threads> Self: #sync
-                );
-                let sent: syn::WherePredicate = syn::parse_quote!(
-                    for<'__preallocate_threads> #error: ::core::marker::Send
-                );
-                for generics in [&mut batch_generics, &mut fill_generics] {
-                    let predicates = &mut generics.make_where_clause().predicates;
-                    predicates.push(shared.clone());
-                    predicates.push(sent.clone());
-                }
-                let (batch_params, _, batch_where) = batch_generics.split_for_impl();
-                let (fill_params, _, fill_where) = fill_generics.split_for_impl();
-                let vis = self.vis;
-                quote! {
-                    #attrs
-                    #[doc = #batch_doc]
-                    #[must_use]
-                    #vis fn #batch_fn #batch_params (&self, items: #items) -> #batch_ret #batch_where {
-                        let __preallocate_rows = #new_row_fn;
-                        #private::par_batch(&__preallocate_rows, items)
-                    }
+        let sync = syn::Ident::new("Sync", last);
+        let sync = quote_spanned!(first=> ::core::marker::#sync);
+        let error = &self.error;
+        vec![
+            syn::parse_quote_spanned!(first=>
+                for<'__preallocate_threads> Self: #sync
+            ),
+            syn::parse_quote!(
+                for<'__preallocate_threads> #error: ::core::marker::Send
+            ),
+        ]
+    }
 
-                    #attrs
-                    #[doc = #fill_doc]
-                    #vis fn #fill_fn #fill_params (&self, items: #items, out: __PreallocateOut) -> #fill_ret #fill_where {
-                        let __preallocate_rows = #new_row_fn;
-                        #private::par_fill(&__preallocate_rows, items, #private::OutBuffer::__preallocate_view(out))
-                    }
-                }
+    /// No parallel siblings: the row function changes `self` row by row, so threads cannot
+    /// share it. The stand-ins exist only to say so where they are called: a bound on a trait
+    /// that is never implemented and whose message says why and what to do, under a binder so
+    /// that it is checked at the call, and spanned on the `&mut self` that is the reason.
+    fn mutable_bounds(&self) -> Vec<syn::WherePredicate> {
+        let (first, _) = self.receiver_span;
+        let private = &self.private;
+        vec![syn::parse_quote_spanned!(first=>
+            for<'__preallocate_threads> &'__preallocate_threads mut Self: #private::MutSelfHasNoParallelSiblings
+        )]
+    }
+
+    fn par_siblings(
+        &self,
+        batch_generics: &syn::Generics,
+        fill_generics: &syn::Generics,
+    ) -> TokenStream {
+        let Method {
+            name,
+            vis,
+            attrs,
+            private,
+            batch_ret,
+            fill_ret,
+            new_row_fn,
+            docs,
+            ..
+        } = self;
+        let (batch_params, _, batch_where) = batch_generics.split_for_impl();
+        let (fill_params, _, fill_where) = fill_generics.split_for_impl();
+        let (batch_fn, fill_fn) = (
+            format_ident!("{}_par_batch", name),
+            format_ident!("{}_par_fill", name),
+        );
+        let (batch_doc, fill_doc) = (&docs.par_batch, &docs.par_fill);
+        quote! {
+            #attrs
+            #[doc = #batch_doc]
+            #[must_use]
+            #vis fn #batch_fn #batch_params (&self, items: __PreallocateItems) -> #batch_ret #batch_where {
+                let __preallocate_rows = #new_row_fn;
+                #private::par_batch(&__preallocate_rows, items)
             }
-            Receiver::Mutable => {
-                // No parallel siblings: the row function changes `self` row by row, so threads
-                // cannot share it. These exist only to say so where they are called: a bound
-                // on a trait that is never implemented and whose message says why and what to
-                // do, under a binder so that it is checked at the call, and spanned on the
-                // `&mut self` that is the reason.
-                let never: syn::WherePredicate = syn::parse_quote_spanned!(first=>
-                    for<'__preallocate_threads> &'__preallocate_threads mut Self: #private::MutSelfHasNoParallelSiblings
-                );
-                for generics in [&mut batch_generics, &mut fill_generics] {
-                    generics.make_where_clause().predicates.push(never.clone());
-                }
-                let (batch_params, _, batch_where) = batch_generics.split_for_impl();
-                let (fill_params, _, fill_where) = fill_generics.split_for_impl();
-                let note = format!(
-                    "`{name}` takes `&mut self`: it has no parallel siblings (see the compile error at the call)"
-                );
-                let vis = self.vis;
-                quote! {
-                    #attrs
-                    #[doc(hidden)]
-                    #[allow(unused_variables, clippy::unused_self)]
-                    #vis fn #batch_fn #batch_params (&mut self, items: #items) -> #batch_ret #batch_where {
-                        ::core::unreachable!(#note)
-                    }
 
-                    #attrs
-                    #[doc(hidden)]
-                    #[allow(unused_variables, clippy::unused_self)]
-                    #vis fn #fill_fn #fill_params (&mut self, items: #items, out: __PreallocateOut) -> #fill_ret #fill_where {
-                        ::core::unreachable!(#note)
-                    }
-                }
+            #attrs
+            #[doc = #fill_doc]
+            #vis fn #fill_fn #fill_params (&self, items: __PreallocateItems, out: __PreallocateOut) -> #fill_ret #fill_where {
+                let __preallocate_rows = #new_row_fn;
+                #private::par_fill(&__preallocate_rows, items, #private::OutBuffer::__preallocate_view(out))
+            }
+        }
+    }
+
+    fn par_stand_ins(
+        &self,
+        batch_generics: &syn::Generics,
+        fill_generics: &syn::Generics,
+    ) -> TokenStream {
+        let Method {
+            name,
+            vis,
+            attrs,
+            batch_ret,
+            fill_ret,
+            ..
+        } = self;
+        let (batch_params, _, batch_where) = batch_generics.split_for_impl();
+        let (fill_params, _, fill_where) = fill_generics.split_for_impl();
+        let (batch_fn, fill_fn) = (
+            format_ident!("{}_par_batch", name),
+            format_ident!("{}_par_fill", name),
+        );
+        let note = format!(
+            "`{name}` takes `&mut self`: it has no parallel siblings (see the compile error at the call)"
+        );
+        quote! {
+            #attrs
+            #[doc(hidden)]
+            #[allow(unused_variables, clippy::unused_self)]
+            #vis fn #batch_fn #batch_params (&mut self, items: __PreallocateItems) -> #batch_ret #batch_where {
+                ::core::unreachable!(#note)
+            }
+
+            #attrs
+            #[doc(hidden)]
+            #[allow(unused_variables, clippy::unused_self)]
+            #vis fn #fill_fn #fill_params (&mut self, items: __PreallocateItems, out: __PreallocateOut) -> #fill_ret #fill_where {
+                ::core::unreachable!(#note)
             }
         }
     }

@@ -1,4 +1,5 @@
-//! The macro's flow: parse the attribute and the function, validate them into a [`Spec`], emit.
+//! The macro's flow, for `#[preallocate]` and `#[derive(Rows)]` alike: parse the keys
+//! ([`attr`]) and the item ([`model`]), validate them into a checked spec ([`valid`]), emit.
 //!
 //! For a free function `fn featurize(p: &Point) -> [f32; 3]` the emitter writes
 //! - the function, unchanged;
@@ -10,60 +11,82 @@
 //! For a method `m` it writes siblings `m_batch`, `m_fill`, `m_pipeline`, `M_DIM`, `M_SHAPE`
 //! that wrap `self.m` in the runtime's `FnRow` ([`method`]).
 //!
+//! A row function with several outputs (`rows = Struct`) gets the same companions over the
+//! runtime's `Multi` ([`rows_fn`], [`rows_method`]); `#[derive(Rows)]` writes the struct's
+//! `Rows` impl and the structs its entry points take and return ([`derive`]).
+//!
 //! After an error the same emitter runs on a stand-in spec with stub bodies ([`fallback`]).
 
+mod derive;
 mod docs;
 mod fallback;
 mod free_fn;
-pub(crate) mod lifetimes;
+mod lifetimes;
 mod method;
 mod row_body;
-pub(crate) mod tokens;
+mod rows_body;
+mod rows_fn;
+mod rows_method;
+mod tokens;
 
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::spanned::Spanned;
 use syn::ItemFn;
 
+use crate::attr::Place;
 use crate::errors::Errors;
 use crate::model::{self, Owner};
-use crate::spec::Spec;
+use crate::spec::{RowsSpec, Spec};
 use crate::{attr, valid};
 
+/// `#[preallocate(..)]` on `item`.
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let func = match parse_function(item) {
         Ok(func) => func,
         Err(not_a_function) => return not_a_function,
     };
-    if names_rows(&attr) {
-        return crate::rows::expand_rows_fn(attr, &func);
-    }
     let mut errors = Errors::default();
     let args = attr::parse(attr, &mut errors);
-    let sig = model::analyze(&func, &mut errors);
-    match valid::validate(&args, sig, &func, errors) {
-        Ok(spec) => emit(&func, &spec),
-        Err(invalid) => fallback::emit(&func, &invalid),
+    if args.place == Place::RowsFunction {
+        let function = model::analyze_rows(&func, &mut errors);
+        let checked = valid::validate_rows(&args, function, &func, errors);
+        return fallback::or_emit(&func, checked, emit_rows);
     }
+    let sig = model::analyze(&func, &mut errors);
+    let checked = valid::validate(&args, sig, &func, errors);
+    fallback::or_emit(&func, checked, emit)
 }
 
-/// Whether the attribute says `rows = ..` (several outputs).
-fn names_rows(attr: &TokenStream) -> bool {
-    let tokens: Vec<proc_macro2::TokenTree> = attr.clone().into_iter().collect();
-    tokens.windows(2).any(|pair| {
-        matches!(
-            pair,
-            [proc_macro2::TokenTree::Ident(key), proc_macro2::TokenTree::Punct(eq)]
-                if key == "rows" && eq.as_char() == '='
-        )
-    })
+/// `#[derive(Rows)]` on `item`: the derived items, or the errors alone.
+pub fn derive(item: TokenStream) -> TokenStream {
+    let input: syn::DeriveInput = match syn::parse2(item) {
+        Ok(input) => input,
+        Err(err) => return err.to_compile_error(),
+    };
+    let mut errors = Errors::default();
+    let Some(model) = model::read_struct(&input, &mut errors) else {
+        return errors.to_compile_errors();
+    };
+    match valid::validate_derive(model, errors) {
+        Ok(spec) => derive::emit(&spec),
+        Err(errors) => errors.to_compile_errors(),
+    }
 }
 
 /// The function and its companions.
 fn emit(func: &ItemFn, spec: &Spec) -> TokenStream {
-    match spec.sig.owner {
+    match spec.sig.function.owner {
         Owner::Free => free_fn::emit(func, spec),
         Owner::Method(receiver) => method::emit(func, spec, receiver),
+    }
+}
+
+/// The function and its companions, for several outputs.
+fn emit_rows(func: &ItemFn, spec: &RowsSpec) -> TokenStream {
+    match spec.function.owner {
+        Owner::Free => rows_fn::emit(func, spec),
+        Owner::Method(receiver) => rows_method::emit(func, spec, receiver),
     }
 }
 

@@ -39,6 +39,7 @@ impl Spec {
     fn mentions_generics(&self, tokens: &TokenStream) -> bool {
         let generic_names: Vec<String> = self
             .sig
+            .function
             .generics
             .params
             .iter()
@@ -109,14 +110,14 @@ impl Spec {
         let some = quote!(::core::option::Option::Some);
         let none = quote!(::core::option::Option::None);
         let len_checks = self.len_checks();
-        let fallible = matches!(self.sig.fails, Fails::With(_));
-        let body = match self.sig.form {
+        let fallible = matches!(self.sig.function.fails, Fails::With(_));
+        let body = match self.sig.function.form {
             Form::ByValue => {
                 let value = quote!(__preallocate_value);
                 let store = self.store(&value);
                 let kept = quote!({ #store #ok(true) });
                 let called = call(quote!(__preallocate_item));
-                match (fallible, self.sig.filtering) {
+                match (fallible, self.sig.function.filtering) {
                     (false, false) => quote!({ let #value = #called; #kept }),
                     (false, true) => quote! {
                         match #called { #some(#value) => #kept, #none => #ok(false) }
@@ -142,7 +143,7 @@ impl Spec {
                     quote!(let __preallocate_row = __preallocate_row.as_chunks_mut::<{ #len }>().0;)
                 });
                 let called = call(quote!(__preallocate_item, __preallocate_row));
-                let result = match (fallible, self.sig.filtering) {
+                let result = match (fallible, self.sig.function.filtering) {
                     (false, false) => quote!({ #called; #ok(true) }),
                     (false, true) => quote!(#ok(#called)),
                     (true, false) => quote! {
@@ -188,13 +189,7 @@ impl Spec {
             quote_spanned!(span=> &#value),
             |flat, _| quote_spanned!(span=> #flat.as_flattened()),
         );
-        let cast = match self.cast {
-            Cast::Lossless => "Lossless",
-            Cast::As => "As",
-            Cast::Saturate => "Saturate",
-            Cast::Checked => "Checked",
-        };
-        let cast = format_ident!("{}", cast, span = span);
+        let cast = format_ident!("{}", self.cast.type_name(), span = span);
         let stored = quote_spanned! {span=>
             #private::store::<#private::cast::#cast, #elem, #dtype>(#flat, __preallocate_row)
         };

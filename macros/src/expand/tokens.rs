@@ -10,23 +10,23 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ItemFn;
 
-use crate::attr::Extent;
+use crate::attr::{Cast, Extent};
 use crate::model::Fails;
 use crate::spec::{Krate, Policy, Spec};
 
 /// The name of the module-local alias of a relative `crate = path`.
 const MODULE_CRATE: &str = "__preallocate_crate";
 
-impl Spec {
-    /// The facade's `__private` module, next to the function.
+impl Krate {
+    /// The facade's `__private` module, next to the annotated item.
     pub fn private(&self) -> TokenStream {
-        let krate = &self.krate;
+        let krate = self;
         quote!(#krate::__private)
     }
 
-    /// The facade's `__private` module, inside the companion module.
+    /// The facade's `__private` module, inside a companion module.
     pub fn module_private(&self) -> TokenStream {
-        match &self.krate {
+        match self {
             Krate::Absolute(_) => self.private(),
             Krate::Relative(path) => {
                 let alias = format_ident!("{}", MODULE_CRATE, span = path_span(path));
@@ -35,11 +35,11 @@ impl Spec {
         }
     }
 
-    /// For a relative `crate = path`: the `use` next to the function (named after it, so that
-    /// several functions in one module do not clash), and the `use` inside the module that
-    /// reaches it.
-    pub fn crate_imports(&self, name: &syn::Ident) -> (TokenStream, TokenStream) {
-        let Krate::Relative(path) = &self.krate else {
+    /// For a relative `crate = path`: the `use` next to the function `name` (named after it, so
+    /// that several functions in one module do not clash), and the `use` inside its companion
+    /// module that reaches it.
+    pub fn imports(&self, name: &syn::Ident) -> (TokenStream, TokenStream) {
+        let Krate::Relative(path) = self else {
             return (TokenStream::new(), TokenStream::new());
         };
         let span = path_span(path);
@@ -62,6 +62,18 @@ impl Spec {
                 use super::#site as #alias;
             },
         )
+    }
+}
+
+impl Spec {
+    /// The facade's `__private` module, next to the function.
+    pub fn private(&self) -> TokenStream {
+        self.krate.private()
+    }
+
+    /// The facade's `__private` module, inside the companion module.
+    pub fn module_private(&self) -> TokenStream {
+        self.krate.module_private()
     }
 
     /// The storage type, as an absolute path spanned on `dtype = ...`.
@@ -108,7 +120,7 @@ impl Spec {
 
     /// The function's own error type as written, or `Infallible`.
     pub fn error_type(&self) -> TokenStream {
-        match &self.sig.fails {
+        match &self.sig.function.fails {
             Fails::With(ty) => ty.to_token_stream(),
             Fails::Never => quote!(::core::convert::Infallible),
         }
@@ -156,6 +168,18 @@ impl Spec {
             Policy::FallibleFiltered | Policy::Skipping => {
                 quote!(#result<#private::Batch<usize>, #private::Error<#error>>)
             }
+        }
+    }
+}
+
+impl Cast {
+    /// The runtime's cast type of the same name (`cast::Lossless`, ...).
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Cast::Lossless => "Lossless",
+            Cast::As => "As",
+            Cast::Checked => "Checked",
+            Cast::Saturate => "Saturate",
         }
     }
 }
