@@ -10,11 +10,11 @@ use core::iter::Zip;
 use core::marker::PhantomData;
 use std::borrow::Cow;
 
-use ndarray::{Array, ArrayView2, ArrayViewMut, Axis, RemoveAxis, Slice};
+use ndarray::{Array, ArrayView2, ArrayViewMut, Axis, Dimension, RemoveAxis, Slice};
 
-use crate::drivers::{Fill, Full, Grow, Slots, Target};
 use crate::element::{Element, ElementType};
 use crate::policy::FillStop;
+use crate::row::RowSpec;
 
 /// One output: rows of element type `T`, batched into arrays of dimension `D`.
 pub struct Col<T, D>(PhantomData<fn() -> (T, D)>);
@@ -184,6 +184,14 @@ pub struct Column<'a> {
     pub bytes: Cow<'a, [u8]>,
 }
 
+/// The block through which rows reach a strided caller's buffer: small enough to stay in cache
+/// between its fill and its copy.
+const BLOCK_BYTES: usize = 16 * 1024;
+
+/// Smallest growth step, in bytes, when the input's length is not known up front: small enough
+/// not to matter for a short input, large enough that a long one does not reallocate often.
+const MIN_GROWTH_BYTES: usize = 64 * 1024;
+
 const CACHE_LINE: usize = 64;
 
 fn gcd(mut a: usize, mut b: usize) -> usize {
@@ -298,7 +306,7 @@ impl<T: Element, D: RemoveAxis + 'static> Layout for Col<T, D> {
     fn buf_into_array(mut buf: Vec<T>, shape: ColShape<T>, rows: usize) -> Array<T, D> {
         buf.truncate(rows * shape.dim);
         buf.shrink_to_fit();
-        Array::from_shape_vec(crate::drivers::batch_shape::<D>(shape.shape, rows), buf)
+        Array::from_shape_vec(batch_shape::<D>(shape.shape, rows), buf)
             .expect("the buffer holds exactly `rows` rows of the row shape")
     }
 
@@ -362,7 +370,7 @@ impl<T: Element, D: RemoveAxis + 'static> Layout for Col<T, D> {
     }
 
     fn buf_mut(buf: &mut Vec<T>, shape: ColShape<T>, rows: usize) -> Self::Mut<'_> {
-        let dims = crate::drivers::batch_shape::<D>(shape.shape, rows);
+        let dims = batch_shape::<D>(shape.shape, rows);
         ArrayViewMut::from_shape(dims, &mut buf[..rows * shape.dim])
             .expect("a chunk buffer holds `rows` rows of the row shape")
     }
@@ -556,5 +564,346 @@ impl<A: Layout, B: Layout> Layout for (A, B) {
             A::buf_view(&buf.0, shape.0, rows),
             B::buf_view(&buf.1, shape.1, rows),
         )
+    }
+}
+
+/// Free slots for the next rows: `rows` slots of `dim` elements each, at the start of `data`.
+pub struct Slots<'a, T> {
+    rows: core::slice::ChunksExactMut<'a, T>,
+    /// Rows left when they have no elements (`dim == 0`).
+    empty: usize,
+}
+
+impl<'a, T> Slots<'a, T> {
+    /// `rows` slots of `dim` elements at the start of `data` (which holds at least that many).
+    pub(crate) fn new(data: &'a mut [T], rows: usize, dim: usize) -> Self {
+        if dim == 0 {
+            return Slots {
+                rows: [].chunks_exact_mut(1),
+                empty: rows,
+            };
+        }
+        let len = (rows * dim).min(data.len());
+        Slots {
+            rows: data[..len].chunks_exact_mut(dim),
+            empty: 0,
+        }
+    }
+}
+
+impl<'a, T> Iterator for Slots<'a, T> {
+    type Item = &'a mut [T];
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<&'a mut [T]> {
+        if self.empty > 0 {
+            self.empty -= 1;
+            return Some(&mut []);
+        }
+        self.rows.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let rows = self.rows.len() + self.empty;
+        (rows, Some(rows))
+    }
+}
+
+/// Where the loop writes rows of layout `L`.
+pub trait Target<L: Layout> {
+    /// Why the target takes no more rows.
+    type Stop;
+    /// Whether the slots it hands out are zero already (so an in-place row needs no zeroing).
+    const ZEROED: bool;
+    /// Free slots.
+    type Slots<'s>: Iterator<Item = L::Row<'s>>
+    where
+        Self: 's;
+    /// At least one free slot, right after the last kept row.
+    fn free(&mut self) -> Result<Self::Slots<'_>, Self::Stop>;
+    /// The first `rows` slots of the last `free` hold kept rows; `last` is the input index of
+    /// the last item taken. On `Err`, every row kept before is where it belongs.
+    fn keep(&mut self, rows: usize, last: usize) -> Result<(), Self::Stop>;
+    /// Puts every kept row where it belongs (the end of a run, or before reporting a failure).
+    fn flush(&mut self) -> Result<(), Self::Stop>;
+}
+
+/// A new buffer of rows: allocated once, zeroed by the allocator, when the input's `size_hint`
+/// is exact (the kernel hands out zero pages lazily, so this costs no pass over memory);
+/// otherwise grown in steps (`Vec` doubles its capacity, so growth is amortized) and shrunk to
+/// fit at the end. A `size_hint` that lies gives the same rows as an honest one: extra
+/// allocated rows are dropped, extra items grow the buffer, and a claimed length too large to
+/// allocate falls back to growth.
+///
+/// Invariant: every slot at or after `rows` is zero.
+pub struct Grow<T> {
+    pub(crate) data: Vec<T>,
+    rows: usize,
+    dim: usize,
+    /// The slot handed out when `data` is full: the buffer grows only once an item proves
+    /// there is one more row, so that an exact length is never followed by a reallocation.
+    spare: Vec<T>,
+    spare_out: bool,
+}
+
+impl<T: Element> Grow<T> {
+    pub(crate) fn new(size_hint: (usize, Option<usize>), dim: usize) -> Self {
+        let (lower, upper) = size_hint;
+        let guess_rows = growth_rows::<T>(dim);
+        let rows = if upper == Some(lower) {
+            lower
+        } else {
+            lower.max(guess_rows)
+        };
+        // A hint too large to allocate (a lying iterator, or a bound like `usize::MAX`) is not
+        // trusted: start from the guess and let growth find the real length.
+        let data = rows
+            .checked_mul(dim)
+            .and_then(|len| bytemuck::allocation::try_zeroed_vec(len).ok())
+            .unwrap_or_else(|| vec![T::ZERO; guess_rows * dim]);
+        Grow {
+            data,
+            rows: 0,
+            dim,
+            spare: Vec::new(),
+            spare_out: false,
+        }
+    }
+
+    /// The array of shape `[rows, shape...]` holding the kept rows, in standard layout.
+    pub(crate) fn into_array<D: Dimension>(mut self, shape: &[usize]) -> Array<T, D> {
+        self.data.truncate(self.rows * self.dim);
+        self.data.shrink_to_fit();
+        Array::from_shape_vec(batch_shape::<D>(shape, self.rows), self.data).expect(
+            "RowSpec invariants: DIM is the product of SHAPE and Dim has SHAPE.len() + 1 axes, \
+             and the buffer holds exactly rows * DIM elements",
+        )
+    }
+}
+
+/// The shape `[rows, shape...]` of a batch of rows of `shape`.
+pub(crate) fn batch_shape<D: Dimension>(shape: &[usize], rows: usize) -> D {
+    let mut dims = D::zeros(shape.len() + 1);
+    dims[0] = rows;
+    for (axis, &len) in shape.iter().enumerate() {
+        dims[axis + 1] = len;
+    }
+    dims
+}
+
+/// Rows per growth step.
+fn growth_rows<T>(dim: usize) -> usize {
+    (MIN_GROWTH_BYTES / (dim * size_of::<T>()).max(1)).max(1)
+}
+
+impl<T: Element, D: RemoveAxis + 'static> Target<Col<T, D>> for Grow<T> {
+    type Stop = Infallible;
+    const ZEROED: bool = true;
+    type Slots<'s> = Slots<'s, T>;
+
+    fn free(&mut self) -> Result<Slots<'_, T>, Infallible> {
+        let dim = self.dim;
+        if dim == 0 {
+            return Ok(Slots::new(&mut [], usize::MAX - self.rows, 0));
+        }
+        let used = self.rows * dim;
+        self.spare_out = used == self.data.len();
+        if self.spare_out {
+            self.spare.resize(dim, T::ZERO);
+            return Ok(Slots::new(&mut self.spare, 1, dim));
+        }
+        let rows = (self.data.len() - used) / dim;
+        Ok(Slots::new(&mut self.data[used..], rows, dim))
+    }
+
+    fn keep(&mut self, rows: usize, _: usize) -> Result<(), Infallible> {
+        if self.spare_out && rows > 0 {
+            // More items than the buffer holds (a lying or unknown length): grow by a step
+            // (`Vec` doubles its capacity, so growth is amortized) and move the row in.
+            let used = self.data.len();
+            let dim = self.dim;
+            self.data
+                .resize(used + growth_rows::<T>(dim) * dim, T::ZERO);
+            self.data[used..used + dim].copy_from_slice(&self.spare);
+            self.spare.fill(T::ZERO);
+        }
+        self.rows += rows;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+/// The buffer `batch` found full: `written` rows, and item `index` gave one more.
+pub struct Full {
+    pub(crate) written: usize,
+    pub(crate) index: usize,
+}
+
+/// A caller's buffer of `capacity` rows. Row-major buffers are written in place; any other
+/// layout (a column-major array, a strided view) gets its rows through a small row-major block,
+/// copied into the buffer a block at a time. When the buffer is full, items go on being run
+/// (into a scratch row) until one gives a row, so that trailing items that are dropped do not
+/// count as overflow.
+pub struct Fill<'a, T, D> {
+    out: ArrayViewMut<'a, T, D>,
+    capacity: usize,
+    /// Rows in the caller's buffer.
+    written: usize,
+    /// Rows in the block, not yet copied (strided buffers only).
+    pending: usize,
+    /// Allocated at the first use: row-major buffers need none.
+    block: Vec<T>,
+    block_rows: usize,
+    dim: usize,
+    /// The row past the end, for the item that shows whether the buffer overflows.
+    scratch: Vec<T>,
+    /// Where the slots of the last `free` were.
+    last_free: Region,
+    /// Copies element `p` of each block row into a contiguous lane
+    /// ([`copy_lane`] for the row function's `DIM`, a constant there).
+    copy_lane: fn(&[T], usize, &mut [T]),
+}
+
+/// Element `position` of each `DIM`-element row of `block` into `lane`: with `DIM` known at
+/// compile time, the rows are fixed-size chunks and the copy needs no bounds check per element.
+pub(crate) fn copy_lane<R: RowSpec + ?Sized>(
+    block: &[R::Dtype],
+    position: usize,
+    lane: &mut [R::Dtype],
+) {
+    copy_lane_of(block, position, lane, R::DIM);
+}
+
+/// Copies element `position` of each `DIM`-element row of `block` into `lane`, for rows of a
+/// length named by a constant (one output of several).
+pub fn copy_lane_n<T: Copy, const DIM: usize>(block: &[T], position: usize, lane: &mut [T]) {
+    copy_lane_of(block, position, lane, DIM);
+}
+
+#[inline(always)]
+fn copy_lane_of<T: Copy>(block: &[T], position: usize, lane: &mut [T], dim: usize) {
+    if dim == 0 || position >= dim {
+        return;
+    }
+    for (dest, row) in lane.iter_mut().zip(block.chunks_exact(dim)) {
+        *dest = row[position];
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Region {
+    InPlace,
+    Block,
+    Scratch,
+}
+
+impl<'a, T: Element, D: Dimension> Fill<'a, T, D> {
+    pub(crate) fn new(
+        out: ArrayViewMut<'a, T, D>,
+        dim: usize,
+        copy_lane: fn(&[T], usize, &mut [T]),
+    ) -> Self {
+        let capacity = out.shape().first().copied().unwrap_or(0);
+        let block_rows = (BLOCK_BYTES / (dim * size_of::<T>()).max(1)).clamp(1, capacity.max(1));
+        Fill {
+            out,
+            capacity,
+            written: 0,
+            pending: 0,
+            block: Vec::new(),
+            block_rows,
+            dim,
+            scratch: Vec::new(),
+            last_free: Region::InPlace,
+            copy_lane,
+        }
+    }
+
+    /// Rows written into the caller's buffer (after a flush, all of them).
+    pub(crate) fn written(&self) -> usize {
+        self.written + self.pending
+    }
+}
+
+impl<T: Element, D: RemoveAxis + 'static> Target<Col<T, D>> for Fill<'_, T, D> {
+    type Stop = Full;
+    const ZEROED: bool = false;
+    type Slots<'s>
+        = Slots<'s, T>
+    where
+        Self: 's;
+
+    fn free(&mut self) -> Result<Slots<'_, T>, Full> {
+        let dim = self.dim;
+        if self.pending == self.block_rows {
+            self.flush()?;
+        }
+        let room = self.capacity - self.written - self.pending;
+        if room == 0 {
+            self.last_free = Region::Scratch;
+            self.scratch.clear();
+            self.scratch.resize(dim, T::ZERO);
+            return Ok(Slots::new(&mut self.scratch, 1, dim));
+        }
+        if self.pending == 0 {
+            if let Some(data) = self.out.as_slice_mut() {
+                self.last_free = Region::InPlace;
+                return Ok(Slots::new(&mut data[self.written * dim..], room, dim));
+            }
+        }
+        self.last_free = Region::Block;
+        if self.block.is_empty() {
+            self.block = vec![T::ZERO; self.block_rows * dim];
+        }
+        let rows = (self.block_rows - self.pending).min(room);
+        Ok(Slots::new(
+            &mut self.block[self.pending * dim..(self.pending + rows) * dim],
+            rows,
+            dim,
+        ))
+    }
+
+    fn keep(&mut self, rows: usize, last: usize) -> Result<(), Full> {
+        match self.last_free {
+            Region::InPlace => self.written += rows,
+            Region::Block => self.pending += rows,
+            Region::Scratch if rows == 0 => {}
+            Region::Scratch => {
+                self.flush()?;
+                return Err(Full {
+                    written: self.written,
+                    index: last,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the block's rows into the caller's buffer.
+    fn flush(&mut self) -> Result<(), Full> {
+        if self.pending > 0 {
+            let (start, end) = (self.written, self.written + self.pending);
+            let mut dest = self.out.slice_axis_mut(Axis(0), Slice::from(start..end));
+            let dim = self.dim;
+            // Lane by lane along the row axis: in a column-major buffer each lane is contiguous,
+            // and the block is small enough to stay in cache while it is read across. Lanes come
+            // in row-major order of the row's axes, which is the order of a row's elements.
+            let block = &self.block[..self.pending * dim];
+            for (position, mut lane) in dest.lanes_mut(Axis(0)).into_iter().enumerate() {
+                match lane.as_slice_mut() {
+                    Some(lane) => (self.copy_lane)(block, position, lane),
+                    None => {
+                        let rows = block[position..].iter().step_by(dim.max(1));
+                        lane.iter_mut().zip(rows).for_each(|(d, s)| *d = *s);
+                    }
+                }
+            }
+            self.written = end;
+            self.pending = 0;
+        }
+        Ok(())
     }
 }

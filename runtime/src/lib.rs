@@ -103,9 +103,10 @@ pub use rayon;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::drivers::{batch_rows, fill_rows};
-    pub use crate::drivers::{copy_lane_n, Multi, Outputs, WriteRows};
+    pub use crate::drivers::{Multi, Outputs, WriteRows};
     pub use crate::element::cast::{self, store};
     pub use crate::element::{CastAs, CheckedCast};
+    pub use crate::layout::copy_lane_n;
     pub use crate::layout::{Col, ColShape, Layout};
     #[cfg(feature = "parallel")]
     pub use crate::parallel::{par_batch_rows, par_fill_rows};

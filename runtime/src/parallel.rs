@@ -17,8 +17,9 @@ use ndarray::{Array, ArrayViewMut};
 use rayon::iter::plumbing::{Producer, ProducerCallback};
 use rayon::iter::{IndexedParallelIterator, IntoParallelIterator, ParallelDrainRange};
 
-use crate::drivers::{self, Fatal, Full, Run, Stop, WriteRows};
+use crate::drivers::{self, Fatal, Run, Stop, WriteRows};
 use crate::error::Error;
+use crate::layout::Full;
 use crate::layout::Layout;
 use crate::policy::Batch;
 use crate::policy::{Failed, FillStop, Policy};

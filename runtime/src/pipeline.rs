@@ -101,7 +101,7 @@ pub mod exec {
     pub trait ProgressFeature {}
 
     #[cfg(feature = "progress")]
-    impl<R, X> ProgressFeature for crate::Pipeline<R, X> {}
+    impl<R, X> ProgressFeature for crate::pipeline::Pipeline<R, X> {}
 
     /// What a [`Pipeline::for_each_chunk`](crate::Pipeline::for_each_chunk) closure returns:
     /// `()` when it cannot fail, or `Result<(), E>`.

@@ -17,7 +17,7 @@ use crate::policy::Policy;
 /// points use: `{Name}Arrays` (what `batch` returns), `{Name}Views` (what `fill` takes) and
 /// `{Name}Chunk` (what a `for_each_chunk` closure gets), with one field per output.
 pub trait Rows: Sized {
-    /// The outputs' storage: nested pairs of [`Col`]s.
+    /// The outputs' storage: nested pairs of [`Col`](crate::layout::Col)s.
     type Layout: Layout;
     /// `Infallible`, or [`CastError`](crate::CastError) when a field's conversion is
     /// `cast = "checked"`.

@@ -1,5 +1,7 @@
 use super::*;
-use crate::Error;
+use crate::element::Element;
+use crate::error::Error;
+use crate::layout::Grow;
 use core::convert::Infallible;
 
 use ndarray::{s, Array2, ShapeBuilder};

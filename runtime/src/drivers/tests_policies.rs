@@ -6,6 +6,7 @@ use ndarray::{s, Array2, Array3, ShapeBuilder};
 use proptest::prelude::*;
 
 use super::*;
+use core::convert::Infallible;
 use crate::policy::{Fallible, FallibleFiltered, Skipping};
 use crate::Error;
 use crate::{CastError, RowError};

@@ -209,7 +209,7 @@ pub enum SinkError {
         /// The output.
         path: PathBuf,
         /// What is wrong with it.
-        error: Box<crate::PartitionError>,
+        error: Box<crate::partition::PartitionError>,
     },
 }
 

@@ -394,7 +394,9 @@ impl<R: Outputs, X> Pipeline<R, X> {
         };
         let partition = Partition::new(index, count).map_err(fail)?;
         if !partition.is_whole() && length.is_none() {
-            return Err(fail(crate::PartitionError::UnknownLength { partition }));
+            return Err(fail(crate::partition::PartitionError::UnknownLength {
+                partition,
+            }));
         }
         Ok(partition)
     }
