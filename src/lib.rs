@@ -308,8 +308,8 @@ pub use preallocate_runtime::{mode, CastAs, CheckedCast, Written};
 pub mod __private {
     pub use preallocate_runtime::__private::{
         batch_rows, cast, copy_lane_n, fill_rows, store, store_field, Axes1, Axes2, Axes3, Axes4,
-        Checks, Col, ColShape, FnRow, FnRows, IntoChunkError, Layout, Multi, NoChecks, Outputs,
-        RowCount, RowsFn, RowsSpec, WithChecks, WriteRows,
+        Checks, Col, ColShape, FnRow, FnRows, Layout, Multi, NoChecks, Outputs, RowCount, RowsFn,
+        RowsSpec, WithChecks, WriteRows,
     };
     #[cfg(feature = "parallel")]
     pub use preallocate_runtime::__private::{par_batch_rows, par_fill_rows};

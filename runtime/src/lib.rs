@@ -105,14 +105,12 @@ pub mod __private {
     pub use crate::drivers::{batch_rows, fill_rows};
     pub use crate::drivers::{Multi, Outputs, WriteRows};
     pub use crate::element::cast::{self, store};
-    pub use crate::element::{CastAs, CheckedCast};
     pub use crate::layout::copy_lane_n;
     pub use crate::layout::{Col, ColShape, Layout};
     #[cfg(feature = "parallel")]
     pub use crate::parallel::{par_batch_rows, par_fill_rows};
-    pub use crate::policy::IntoChunkError;
     pub use crate::policy::RowCount;
-    pub use crate::row::{Axes1, Axes2, Axes3, Axes4, FnRow, RowShape};
+    pub use crate::row::{Axes1, Axes2, Axes3, Axes4, FnRow};
     pub use crate::rows::{store_field, Checks, FnRows, NoChecks, RowsFn, RowsSpec, WithChecks};
 }
 

@@ -284,17 +284,29 @@ impl<R: Outputs> Pipeline<R> {
     /// since threads would only move the rows between cores. The items must be `Send`.
     ///
     /// ```
-    /// # use preallocate_runtime::__private::{Axes1, FnRow};
-    /// # use preallocate_runtime::{policy, Pipeline};
     /// # use std::convert::Infallible;
-    /// let square = FnRow::<_, u64, Axes1<2>, Infallible, policy::Plain, true>::new(
-    ///     |x: u64, row: &mut [u64]| {
-    ///         row.copy_from_slice(&[x, x * x]);
-    ///         Ok::<bool, Infallible>(true)
-    ///     },
-    /// );
+    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # #[derive(Clone)]
+    /// # struct Square;
+    /// # impl RowSpec for Square {
+    /// #     type Dtype = u64;
+    /// #     type Dim = ndarray::Ix2;
+    /// #     type Policy = policy::Plain;
+    /// #     const DIM: usize = 2;
+    /// #     const SHAPE: &'static [usize] = &[2];
+    /// #     const OVERWRITES_ROW: bool = true;
+    /// # }
+    /// # impl RowFn<u64> for Square {
+    /// #     type Error = Infallible;
+    /// #     fn write_row(&mut self, x: u64, row: &mut [u64]) -> Result<bool, Infallible> {
+    /// #         row.copy_from_slice(&[x, x * x]);
+    /// #         Ok(true)
+    /// #     }
+    /// # }
+    /// use preallocate_runtime::Pipeline;
+    ///
     /// let mut sum = 0;
-    /// let done = Pipeline::new(square).chunk_rows(4096).threads(2).for_each_chunk(0..50_000u64, |chunk| {
+    /// let done = Pipeline::new(Square).chunk_rows(4096).threads(2).for_each_chunk(0..50_000u64, |chunk| {
     ///     sum += chunk.column(1).sum();
     ///     Ok::<(), Infallible>(())
     /// })?;
@@ -350,13 +362,26 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// The number of rows in one chunk.
     ///
     /// ```
-    /// # use preallocate_runtime::__private::{Axes1, FnRow};
-    /// # use preallocate_runtime::{policy, Pipeline};
     /// # use std::convert::Infallible;
-    /// let row_fn = FnRow::<_, f32, Axes1<256>, Infallible, policy::Plain, true>::new(
-    ///     |_: u8, _: &mut [f32]| Ok::<bool, Infallible>(true),
-    /// );
-    /// let pipeline = Pipeline::new(row_fn).memory_budget(1 << 20);
+    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # struct Wide;
+    /// # impl RowSpec for Wide {
+    /// #     type Dtype = f32;
+    /// #     type Dim = ndarray::Ix2;
+    /// #     type Policy = policy::Plain;
+    /// #     const DIM: usize = 256;
+    /// #     const SHAPE: &'static [usize] = &[256];
+    /// #     const OVERWRITES_ROW: bool = true;
+    /// # }
+    /// # impl RowFn<u8> for Wide {
+    /// #     type Error = Infallible;
+    /// #     fn write_row(&mut self, _: u8, row: &mut [f32]) -> Result<bool, Infallible> {
+    /// #         Ok(true)
+    /// #     }
+    /// # }
+    /// use preallocate_runtime::Pipeline;
+    ///
+    /// let pipeline = Pipeline::new(Wide).memory_budget(1 << 20);
     /// assert_eq!(pipeline.rows_per_chunk(), 1024); // 1 MiB of 256 f32 rows
     /// ```
     pub fn rows_per_chunk(&self) -> usize {
@@ -401,15 +426,29 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// The first error of `f` or of an item.
     ///
     /// ```
-    /// # use preallocate_runtime::__private::{Axes1, FnRow};
-    /// # use preallocate_runtime::{policy, Pipeline};
     /// # use std::convert::Infallible;
-    /// let double = FnRow::<_, u32, Axes1<1>, Infallible, policy::Plain, true>::new(
-    ///     |x: u32, row: &mut [u32]| { row[0] = 2 * x; Ok::<bool, Infallible>(true) },
-    /// );
+    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # struct Double;
+    /// # impl RowSpec for Double {
+    /// #     type Dtype = u32;
+    /// #     type Dim = ndarray::Ix2;
+    /// #     type Policy = policy::Plain;
+    /// #     const DIM: usize = 1;
+    /// #     const SHAPE: &'static [usize] = &[1];
+    /// #     const OVERWRITES_ROW: bool = true;
+    /// # }
+    /// # impl RowFn<u32> for Double {
+    /// #     type Error = Infallible;
+    /// #     fn write_row(&mut self, x: u32, row: &mut [u32]) -> Result<bool, Infallible> {
+    /// #         row[0] = 2 * x;
+    /// #         Ok(true)
+    /// #     }
+    /// # }
+    /// use preallocate_runtime::Pipeline;
+    ///
     /// let mut total = 0;
     /// // A closure that cannot fail returns nothing: no error type to spell out.
-    /// let done = Pipeline::new(double).chunk_rows(3).for_each_chunk(0..10, |chunk| total += chunk.sum())?;
+    /// let done = Pipeline::new(Double).chunk_rows(3).for_each_chunk(0..10, |chunk| total += chunk.sum())?;
     /// assert_eq!((done.rows, total), (10, 90));
     /// # Ok::<(), Infallible>(())
     /// ```

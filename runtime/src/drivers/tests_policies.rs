@@ -6,10 +6,10 @@ use ndarray::{s, Array2, Array3, ShapeBuilder};
 use proptest::prelude::*;
 
 use super::*;
-use core::convert::Infallible;
 use crate::policy::{Fallible, FallibleFiltered, Skipping};
 use crate::Error;
 use crate::{CastError, RowError};
+use core::convert::Infallible;
 
 /// Drops the items in `drop`, fails the items in `fail` (with the item as the error), and
 /// writes `[item, item + 1, item + 2]` otherwise. In place (`IN_PLACE`), it scribbles on the

@@ -80,14 +80,28 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// items. A chunk never spans two shards, so the chunk buffer holds at most `n` rows.
     ///
     /// ```
-    /// # use preallocate_runtime::__private::{Axes1, FnRow};
-    /// # use preallocate_runtime::{policy, Pipeline};
     /// # use std::convert::Infallible;
-    /// let id = FnRow::<_, u32, Axes1<1>, Infallible, policy::Plain, true>::new(
-    ///     |x: u32, row: &mut [u32]| { row[0] = x; Ok::<bool, Infallible>(true) },
-    /// );
+    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # struct Id;
+    /// # impl RowSpec for Id {
+    /// #     type Dtype = u32;
+    /// #     type Dim = ndarray::Ix2;
+    /// #     type Policy = policy::Plain;
+    /// #     const DIM: usize = 1;
+    /// #     const SHAPE: &'static [usize] = &[1];
+    /// #     const OVERWRITES_ROW: bool = true;
+    /// # }
+    /// # impl RowFn<u32> for Id {
+    /// #     type Error = Infallible;
+    /// #     fn write_row(&mut self, x: u32, row: &mut [u32]) -> Result<bool, Infallible> {
+    /// #         row[0] = x;
+    /// #         Ok(true)
+    /// #     }
+    /// # }
+    /// use preallocate_runtime::Pipeline;
+    ///
     /// let dir = tempfile::tempdir()?;
-    /// let out = Pipeline::new(id).chunk_rows(64).shard_rows(1000)
+    /// let out = Pipeline::new(Id).chunk_rows(64).shard_rows(1000)
     ///     .write_npy_shards(0..2500, dir.path().join("shards"))?;
     /// assert_eq!(out.shards.iter().map(|s| s.rows).collect::<Vec<_>>(), [1000, 1000, 500]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -108,12 +122,27 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// unfinished job is an error ([`SinkError::JobMismatch`](crate::SinkError::JobMismatch)).
     ///
     /// ```
-    /// # use preallocate_runtime::__private::{Axes1, FnRow};
-    /// # use preallocate_runtime::{policy, Error, OutputCause, Pipeline, SinkError};
     /// # use std::convert::Infallible;
-    /// # let id = || FnRow::<_, u32, Axes1<1>, Infallible, policy::Plain, true>::new(
-    /// #     |x: u32, row: &mut [u32]| { row[0] = x; Ok::<bool, Infallible>(true) },
-    /// # );
+    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # struct Id;
+    /// # impl RowSpec for Id {
+    /// #     type Dtype = u32;
+    /// #     type Dim = ndarray::Ix2;
+    /// #     type Policy = policy::Plain;
+    /// #     const DIM: usize = 1;
+    /// #     const SHAPE: &'static [usize] = &[1];
+    /// #     const OVERWRITES_ROW: bool = true;
+    /// # }
+    /// # impl RowFn<u32> for Id {
+    /// #     type Error = Infallible;
+    /// #     fn write_row(&mut self, x: u32, row: &mut [u32]) -> Result<bool, Infallible> {
+    /// #         row[0] = x;
+    /// #         Ok(true)
+    /// #     }
+    /// # }
+    /// # let id = || Id;
+    /// use preallocate_runtime::{Error, OutputCause, Pipeline, SinkError};
+    ///
     /// let dir = tempfile::tempdir()?;
     /// let shards = dir.path().join("shards");
     /// // Worker 0 of 2 writes its half: the job is unfinished.
@@ -143,12 +172,27 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// error of the output ([`SinkError::Partition`](crate::SinkError::Partition)).
     ///
     /// ```
-    /// # use preallocate_runtime::__private::{Axes1, FnRow};
-    /// # use preallocate_runtime::{policy, Pipeline};
     /// # use std::convert::Infallible;
-    /// # let id = || FnRow::<_, u32, Axes1<1>, Infallible, policy::Plain, true>::new(
-    /// #     |x: u32, row: &mut [u32]| { row[0] = x; Ok::<bool, Infallible>(true) },
-    /// # );
+    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # struct Id;
+    /// # impl RowSpec for Id {
+    /// #     type Dtype = u32;
+    /// #     type Dim = ndarray::Ix2;
+    /// #     type Policy = policy::Plain;
+    /// #     const DIM: usize = 1;
+    /// #     const SHAPE: &'static [usize] = &[1];
+    /// #     const OVERWRITES_ROW: bool = true;
+    /// # }
+    /// # impl RowFn<u32> for Id {
+    /// #     type Error = Infallible;
+    /// #     fn write_row(&mut self, x: u32, row: &mut [u32]) -> Result<bool, Infallible> {
+    /// #         row[0] = x;
+    /// #         Ok(true)
+    /// #     }
+    /// # }
+    /// # let id = || Id;
+    /// use preallocate_runtime::Pipeline;
+    ///
     /// let dir = tempfile::tempdir()?;
     /// let shards = dir.path().join("shards");
     /// let first = Pipeline::new(id()).shard_rows(10).partition(0, 2).write_npy_shards(0..45, &shards)?;
@@ -168,12 +212,27 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// at all (the default) or with zstd.
     ///
     /// ```
-    /// # use preallocate_runtime::__private::{Axes1, FnRow};
-    /// # use preallocate_runtime::{policy, Compression, Pipeline};
     /// # use std::convert::Infallible;
-    /// # let id = FnRow::<_, u32, Axes1<1>, Infallible, policy::Plain, true>::new(
-    /// #     |x: u32, row: &mut [u32]| { row[0] = x; Ok::<bool, Infallible>(true) },
-    /// # );
+    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # struct Id;
+    /// # impl RowSpec for Id {
+    /// #     type Dtype = u32;
+    /// #     type Dim = ndarray::Ix2;
+    /// #     type Policy = policy::Plain;
+    /// #     const DIM: usize = 1;
+    /// #     const SHAPE: &'static [usize] = &[1];
+    /// #     const OVERWRITES_ROW: bool = true;
+    /// # }
+    /// # impl RowFn<u32> for Id {
+    /// #     type Error = Infallible;
+    /// #     fn write_row(&mut self, x: u32, row: &mut [u32]) -> Result<bool, Infallible> {
+    /// #         row[0] = x;
+    /// #         Ok(true)
+    /// #     }
+    /// # }
+    /// # let id = Id;
+    /// use preallocate_runtime::{Compression, Pipeline};
+    ///
     /// let dir = tempfile::tempdir()?;
     /// let out = Pipeline::new(id).compression(Compression::Zstd(3)).write_zarr(0..100, dir.path(), "x")?;
     /// assert_eq!(out.shape, vec![100, 1]);
@@ -545,17 +604,28 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     /// chunk's rows, or a bad partition are errors of the output before anything is written.
     ///
     /// ```
-    /// # use preallocate_runtime::__private::{Axes1, FnRow};
-    /// # use preallocate_runtime::{policy, Pipeline};
     /// # use std::convert::Infallible;
-    /// let evens = FnRow::<_, f32, Axes1<2>, Infallible, policy::Filtered, true>::new(
-    ///     |x: u32, row: &mut [f32]| {
-    ///         row.copy_from_slice(&[x as f32, 0.5]);
-    ///         Ok::<bool, Infallible>(x % 2 == 0)
-    ///     },
-    /// );
+    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # struct Evens;
+    /// # impl RowSpec for Evens {
+    /// #     type Dtype = f32;
+    /// #     type Dim = ndarray::Ix2;
+    /// #     type Policy = policy::Filtered;
+    /// #     const DIM: usize = 2;
+    /// #     const SHAPE: &'static [usize] = &[2];
+    /// #     const OVERWRITES_ROW: bool = true;
+    /// # }
+    /// # impl RowFn<u32> for Evens {
+    /// #     type Error = Infallible;
+    /// #     fn write_row(&mut self, x: u32, row: &mut [f32]) -> Result<bool, Infallible> {
+    /// #         row.copy_from_slice(&[x as f32, 0.5]);
+    /// #         Ok(x % 2 == 0)
+    /// #     }
+    /// # }
+    /// use preallocate_runtime::Pipeline;
+    ///
     /// let dir = tempfile::tempdir()?;
-    /// let out = Pipeline::new(evens).chunk_rows(4).write_zarr(0..10, dir.path().join("data.zarr"), "x")?;
+    /// let out = Pipeline::new(Evens).chunk_rows(4).write_zarr(0..10, dir.path().join("data.zarr"), "x")?;
     /// assert_eq!((out.shape.clone(), out.kept, out.complete), (vec![10, 2], 5, true));
     /// assert_eq!(out.valid.as_deref(), Some("x_valid"));
     /// assert!(dir.path().join("data.zarr/x/zarr.json").is_file());
