@@ -8,6 +8,14 @@
 //!   word not in the vocabulary);
 //! - `trivial`: 3 `f32` from an index, so that allocation, page faults and writing dominate.
 //!
+//! A second table, for small inputs, times `trivial` over 1,000 to 4 million items: `batch`
+//! against `par_batch`, and `fill` against `par_fill` into a reused buffer, the parallel ones on
+//! rayon's global pool (every core) called from the main thread, as a program calls them; each
+//! timed run is as many calls back to back as last about 200 ms, and the table gives the time
+//! per call and the parallel time ÷ the sequential time (above 1: slower on more cores). Its
+//! JSON lines go to a file of their own beside the scaling ones (`parallel-bench-small.jsonl`
+//! for `parallel-bench.jsonl`). `--tables scaling` or `--tables small` runs one table only.
+//!
 //! The threads are those of a rayon pool of `t` threads (`ThreadPoolBuilder::num_threads(t)`),
 //! the call made inside its `install`; `batch` and `pipeline().write_npy` run on the main thread.
 //! Each parallel output is checked equal to the sequential one before anything is timed (arrays
@@ -38,6 +46,7 @@
 //! cargo bench --bench parallel
 //! PREALLOCATE_BENCH_SCALE=0.01 cargo bench --bench parallel   # quick smoke run
 //! cargo bench --bench parallel -- --scale 0.01 --reps 3
+//! cargo bench --bench parallel -- --tables small
 //! cargo bench --bench parallel -- --compare lines.txt --npy rust.npy
 //! ```
 
@@ -199,10 +208,6 @@ fn trivial(i: u32) -> [f32; 3] {
     let x = i as f32;
     [x, x * 0.5, -x]
 }
-
-// ---------------------------------------------------------------------------------------------
-// Driver
-// ---------------------------------------------------------------------------------------------
 
 // ---------------------------------------------------------------------------------------------
 // Other processes' load
@@ -426,6 +431,114 @@ fn pipeline_variants<'a>(
     variants
 }
 
+// ---------------------------------------------------------------------------------------------
+// Small inputs: never slower than one thread
+// ---------------------------------------------------------------------------------------------
+
+/// Lengths of the small-input table, for the trivial row (about 1.5 ns a row here): from about
+/// a microsecond of work to a few milliseconds, across the range where sharing starts to pay.
+const SMALL_LENGTHS: [usize; 8] = [
+    1_000, 2_048, 4_096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304,
+];
+
+/// How long a timed run of the small-input table lasts at scale 1: as many calls back to back
+/// as fill it, so that calls of a few microseconds are timed together, and long enough that
+/// other processes' CPU time during it (counted in 10 ms clock ticks) is seen.
+const SMALL_RUN: Duration = Duration::from_millis(200);
+
+/// Repeats `call` `calls` times (each result dropped before the next call) and returns the
+/// total time and the peak heap above the heap before the first call.
+fn measure_calls<T>(calls: usize, call: &dyn Fn() -> T) -> (Duration, usize) {
+    measure(|| {
+        for _ in 0..calls {
+            drop(black_box(call()));
+        }
+    })
+}
+
+/// Calls per timed run: enough for about `SMALL_RUN` × `scale`, at least one.
+fn calls_per_run(scale: f64, call: &dyn Fn()) -> usize {
+    call();
+    let start = std::time::Instant::now();
+    call();
+    let once = start.elapsed().as_secs_f64().max(1e-9);
+    ((SMALL_RUN.as_secs_f64() * scale / once).ceil() as usize).max(1)
+}
+
+/// `trivial` over `0..n` for every length of [`SMALL_LENGTHS`]: `batch` against `par_batch`,
+/// and `fill` against `par_fill` into a reused buffer of `n` rows, the parallel ones on rayon's
+/// global pool (every core) called from the main thread, as a program would call them. Each
+/// timed run is many calls back to back; a row's times are per call.
+fn small_inputs(config: &Config) -> Vec<(usize, Vec<Row>)> {
+    let threads = preallocate::rayon::current_num_threads();
+    let mut table = Vec::new();
+    for n in SMALL_LENGTHS {
+        let items = 0..u32::try_from(n).expect("at most u32::MAX rows");
+        let output_bytes = n * trivial::DIM * size_of::<f32>();
+        let batch = || trivial::batch(black_box(items.clone()));
+        let par_batch = || trivial::par_batch(black_box(items.clone()));
+        let expected = batch();
+        assert!(
+            par_batch() == expected,
+            "trivial {n}: par_batch differs from batch"
+        );
+        let out = std::cell::RefCell::new(Array2::<f32>::zeros((n, trivial::DIM)));
+        let fill =
+            || trivial::fill(black_box(items.clone()), out.borrow_mut().view_mut()).expect("fill");
+        let par_fill = || {
+            trivial::par_fill(black_box(items.clone()), out.borrow_mut().view_mut())
+                .expect("par_fill")
+        };
+        assert_eq!(par_fill(), n);
+        assert!(
+            *out.borrow() == expected,
+            "trivial {n}: par_fill differs from fill"
+        );
+        drop(expected);
+        let calls = calls_per_run(config.scale, &|| drop(black_box(batch())));
+        let rows = run(
+            "trivial",
+            "small batch",
+            n,
+            output_bytes,
+            config.reps,
+            vec![
+                ("batch", None, Box::new(|| measure_calls(calls, &batch))),
+                (
+                    "par_batch",
+                    Some(threads),
+                    Box::new(|| measure_calls(calls, &par_batch)),
+                ),
+            ],
+        );
+        table.push((calls, rows));
+        let calls = calls_per_run(config.scale, &|| {
+            black_box(fill());
+        });
+        let rows = run(
+            "trivial",
+            "small fill",
+            n,
+            output_bytes,
+            config.reps,
+            vec![
+                ("fill", None, Box::new(|| measure_calls(calls, &fill))),
+                (
+                    "par_fill",
+                    Some(threads),
+                    Box::new(|| measure_calls(calls, &par_fill)),
+                ),
+            ],
+        );
+        table.push((calls, rows));
+    }
+    table
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driver
+// ---------------------------------------------------------------------------------------------
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from)
 }
@@ -436,7 +549,7 @@ fn json_str(s: &str) -> String {
 }
 
 fn main() {
-    let config = Config::from_env(&["--compare", "--npy"]);
+    let config = Config::from_env(&["--compare", "--npy", "--tables"]);
     let (compare_file, npy) = (
         config.options[0].as_ref().map(PathBuf::from),
         config.options[1].as_ref().map(PathBuf::from),
@@ -445,16 +558,101 @@ fn main() {
         compare(file, npy.as_deref(), config.reps);
         return;
     }
+    // `--tables scaling`, `--tables small`, or both (the default).
+    let tables = config.options[2].as_deref().unwrap_or("scaling,small");
+    let wanted = |name: &str| tables.split(',').any(|t| t.trim() == name);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let target = target_dir();
+    fs::create_dir_all(&target).expect("the target directory");
+    let json_path = std::env::var_os("PREALLOCATE_BENCH_JSON")
+        .map_or_else(|| target.join("parallel-bench.jsonl"), PathBuf::from);
+    if wanted("scaling") {
+        scaling(&config, cores, &target, &json_path);
+    }
+    if wanted("small") {
+        small(&config, cores, &beside(&json_path, "-small"));
+    }
+}
+
+/// `path` with `suffix` added to its file name before the extension: `a/b.jsonl` → `a/b-x.jsonl`.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}{suffix}.{}", ext.to_string_lossy()),
+        None => format!("{stem}{suffix}"),
+    };
+    path.with_file_name(name)
+}
+
+/// The small-input table: printed, and one JSON object per row written to `json_path` (a file
+/// of its own, beside the scaling tables' JSON lines, which `plot_scaling.py` reads).
+fn small(config: &Config, cores: usize, json_path: &Path) {
+    let table = small_inputs(config);
+    let (retried, kept_loaded) = (
+        RETRIED.load(Ordering::Relaxed),
+        KEPT_LOADED.load(Ordering::Relaxed),
+    );
+    println!(
+        "\nSmall inputs: scale {}, {cores} cores, rayon's global pool of {} threads, median of {} \
+         runs after 1 warm-up, each run as many calls back to back as last about {} ms at \
+         scale 1; {retried} runs so far run again because other processes used over {:.0}% of \
+         the CPU time during them, {kept_loaded} kept so\n",
+        config.scale,
+        preallocate::rayon::current_num_threads(),
+        config.reps,
+        SMALL_RUN.as_millis(),
+        MAX_FOREIGN_LOAD * 100.0,
+    );
+    println!("| rows × 3 f32 | method | threads | calls per run | time per call (µs) | time / sequential time | speed vs sequential | other processes' CPU share |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    let mut json = String::new();
+    for (calls, rows) in &table {
+        for row in rows {
+            let per_call = row.median.as_secs_f64() / *calls as f64;
+            println!(
+                "| {} | {} | {} | {calls} | {:.1} | {:.3} | {:.3}× | {:.1}% |",
+                row.rows,
+                row.method,
+                row.threads
+                    .map_or_else(|| "—".to_owned(), |t| t.to_string()),
+                per_call * 1e6,
+                1.0 / row.speedup,
+                row.speedup,
+                row.foreign_load * 100.0,
+            );
+            let _ = writeln!(
+                json,
+                "{{\"workload\": {}, \"rows\": {}, \"family\": {}, \"method\": {}, \"threads\": {}, \"cores\": {cores}, \"scale\": {}, \"reps\": {}, \"calls_per_run\": {calls}, \"median_call_s\": {:.12}, \"time_ratio\": {:.4}, \"speedup\": {:.4}, \"peak_heap_per_output\": {:.4}, \"foreign_cpu_share\": {:.4}}}",
+                json_str(row.workload),
+                row.rows,
+                json_str(row.family),
+                json_str(row.method),
+                row.threads.map_or_else(|| "null".to_owned(), |t| t.to_string()),
+                config.scale,
+                config.reps,
+                per_call,
+                1.0 / row.speedup,
+                row.speedup,
+                row.heap_per_output,
+                row.foreign_load,
+            );
+        }
+    }
+    fs::write(json_path, json).unwrap_or_else(|e| panic!("write {}: {e}", json_path.display()));
+    println!("\nJSON lines: {}", json_path.display());
+}
+
+/// The scaling tables: `tokens` and `trivial` at full length, at every thread count.
+fn scaling(config: &Config, cores: usize, target: &Path, json_path: &Path) {
     let counts = thread_counts(cores);
     let pools = pools(&counts);
     let n_lines = config.rows(400_000);
     let n_trivial = config.rows(10_000_000);
-    let target = target_dir();
-    fs::create_dir_all(&target).expect("the target directory");
     let dir = tempfile::Builder::new()
         .prefix("parallel-bench")
-        .tempdir_in(&target)
+        .tempdir_in(target)
         .expect("a temporary directory in the target directory");
 
     let mut table = Vec::new();
@@ -560,8 +758,6 @@ fn main() {
         );
     }
 
-    let json_path = std::env::var_os("PREALLOCATE_BENCH_JSON")
-        .map_or_else(|| target.join("parallel-bench.jsonl"), PathBuf::from);
     let mut json = String::new();
     for row in &table {
         let _ = writeln!(
@@ -581,7 +777,7 @@ fn main() {
             row.foreign_load,
         );
     }
-    fs::write(&json_path, json).unwrap_or_else(|e| panic!("write {}: {e}", json_path.display()));
+    fs::write(json_path, json).unwrap_or_else(|e| panic!("write {}: {e}", json_path.display()));
     println!("\nJSON lines: {}", json_path.display());
 }
 

@@ -9,23 +9,25 @@
 //! - the failure with the lowest item index, and the rows before it: a leaf that starts after a
 //!   failure already found is not run, and leaves after the first failing one are ignored;
 //! - no lock and no allocation per row; a clone of the row function per leaf.
+//!
+//! `par_batch` and `par_fill` share only work worth sharing: they time their first items on the
+//! calling thread and run the rest there too when it is short (see [`Probe`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ndarray::{Array, ArrayViewMut};
 use rayon::iter::plumbing::{Producer, ProducerCallback};
 use rayon::iter::{IndexedParallelIterator, IntoParallelIterator, ParallelDrainRange};
 
-use crate::drivers::{self, Fatal, Run, Stop, WriteRows};
+use crate::drivers::{self, Fatal, Outputs, Run, Stop, WriteRows};
 use crate::error::Error;
-use crate::layout::Full;
-use crate::layout::Layout;
+use crate::layout::{Full, Layout, Target};
 use crate::policy::Batch;
 use crate::policy::{Failed, FillStop, Policy};
 use crate::row::RowFn;
 
-/// How finely a run is split among threads.
+/// How finely a run is split among threads, by counts of items.
 #[derive(Clone, Copy)]
 pub(crate) struct Grain {
     /// Inputs shorter than this run on the calling thread.
@@ -36,14 +38,6 @@ pub(crate) struct Grain {
     leaves_per_thread: usize,
 }
 
-/// `par_batch` and `par_fill`: below a few thousand items, starting threads costs more than
-/// cheap rows gain; the run is long, so a few leaves per thread balance it.
-const CALLS: Grain = Grain {
-    min_items: 2048,
-    min_leaf: 512,
-    leaves_per_thread: 4,
-};
-
 /// A threaded pipeline's chunks: the caller asked for threads, and every chunk ends at a join,
 /// where threads wait for the last leaf: many small leaves keep that wait short.
 pub(crate) const CHUNKS: Grain = Grain {
@@ -51,6 +45,213 @@ pub(crate) const CHUNKS: Grain = Grain {
     min_leaf: 16,
     leaves_per_thread: 16,
 };
+
+/// How a run decides what to share among threads.
+#[derive(Clone, Copy)]
+pub(crate) enum Split {
+    /// By counts of items: a threaded pipeline's chunks, whose loop measures its own times.
+    Items(Grain),
+    /// By the work, measured: `par_batch` and `par_fill` (see [`Probe`]).
+    Work,
+}
+
+/// The least work (time on one thread) worth sharing. Sharing costs the wake-up of sleeping
+/// threads, a join, and moving cache lines between cores (a new output's pages were just
+/// zeroed by this thread); and a thread of the pool that the machine runs something else on
+/// makes the others wait for its leaf. Measured on a shared 2-core virtual machine, trivial
+/// rows shared below about a millisecond of work were as often slower as faster. Work below
+/// this runs on the calling thread, where it costs nothing of the kind.
+const SHARE_WORK: Duration = Duration::from_millis(1);
+
+/// The least work a leaf gets when work is shared (leaves hold between this and twice this): a
+/// short run wakes only the threads it can keep busy, each for long enough to repay its wake-up.
+const LEAF_WORK: Duration = Duration::from_micros(250);
+
+/// Work timed on the calling thread before deciding: long enough that the clock's own cost and
+/// a first row's cold caches weigh little; short beside [`SHARE_WORK`], so that work worth
+/// sharing starts on every thread early.
+const PROBE_WORK: Duration = Duration::from_micros(25);
+
+/// How much costlier than the items timed so far the items left would have to be for their
+/// work to reach [`SHARE_WORK`], for the run to stop timing and keep them on this thread before
+/// [`PROBE_WORK`] is spent: so that a short input of cheap rows is decided after a block or two.
+const MARGIN: f64 = 16.0;
+
+/// Items in the first probe block: enough that a clock reading weighs little beside even the
+/// cheapest rows, few enough that costly rows are not kept long from the other threads.
+const PROBE_FIRST: usize = 4;
+
+/// The most a probe block grows over the items run before it.
+const PROBE_GROWTH: usize = 64;
+
+/// Inputs shorter than this are not timed: they run on the calling thread. Two clock readings
+/// (tens of nanoseconds) would weigh on the shortest runs of cheap rows, and so few items are
+/// worth sharing only when each takes a millisecond or so.
+const PROBE_MIN_ITEMS: usize = 2048;
+
+/// Leaves per thread when the work is shared, so that rows of uneven cost still balance.
+const LEAVES_PER_THREAD: usize = 4;
+
+/// How `par_batch` and `par_fill` find out whether their work is worth sharing: the first items
+/// run on the calling thread in blocks that grow (the first of [`PROBE_FIRST`]), each timed, until
+/// [`PROBE_WORK`] has been spent; the rest is then shared only if it would take longer than
+/// [`SHARE_WORK`] at the cost per item seen, in leaves of at least [`LEAF_WORK`]. A short input
+/// of cheap rows stops being timed as soon as the rest is clearly too small ([`MARGIN`]).
+///
+/// The decision is in time, not in items: a row's cost is measured where it runs, whatever the
+/// row function and the machine, with one clock reading per block (a few per call). The cost
+/// taken is the lower of the whole sample's and its last block's (its larger half): a first row
+/// slowed by a lazy initialization or a cold cache, or a block interrupted by the scheduler,
+/// makes the work look larger than it is, and larger is the side on which a wrong guess would
+/// share what is too small to share.
+/// Once decided, the decision stands: rows that grow costlier later in the input are not seen
+/// (the run is then as fast as the sequential one, not faster).
+struct Probe {
+    split: Split,
+    threads: usize,
+    state: Probing,
+    /// The clock reading that ended the last timed block (or started the first).
+    clock: Option<Instant>,
+    /// Blocks and items timed so far, and their time.
+    blocks: usize,
+    items: usize,
+    time: Duration,
+}
+
+/// Where a [`Probe`] stands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Probing {
+    /// Timing blocks of items.
+    Timing,
+    /// The rest runs on this thread, untimed.
+    Alone,
+    /// Seconds per item, measured: each pass is shared or not by [`share`].
+    Measured(f64),
+}
+
+/// What a run does with its next items.
+#[derive(Debug, PartialEq)]
+enum Next {
+    /// Runs `items` items on this thread (timed while probing).
+    Here { items: usize, timed: bool },
+    /// Runs the pass on every thread, in leaves of at most `leaf_items` items.
+    Share { leaf_items: usize },
+}
+
+impl Probe {
+    /// The probe of a run of `len` items on `threads` threads.
+    fn new(split: Split, threads: usize, len: usize) -> Self {
+        let alone = threads <= 1 || len < PROBE_MIN_ITEMS;
+        Probe {
+            split,
+            threads,
+            state: if alone {
+                Probing::Alone
+            } else {
+                Probing::Timing
+            },
+            clock: None,
+            blocks: 0,
+            items: 0,
+            time: Duration::ZERO,
+        }
+    }
+
+    /// What to do with the next of `pass_items` items (at least one), `left` items being left
+    /// in the input (at least `pass_items`).
+    fn next(&self, pass_items: usize, left: usize) -> Next {
+        if let Split::Items(grain) = self.split {
+            return Next::Share {
+                leaf_items: leaf_items(pass_items, self.threads, grain),
+            };
+        }
+        match self.state {
+            Probing::Timing => {
+                let items = self.block().min(pass_items);
+                // The last block decides nothing: it is not timed.
+                Next::Here {
+                    items,
+                    timed: items < left,
+                }
+            }
+            Probing::Alone => Next::Here {
+                items: pass_items,
+                timed: false,
+            },
+            Probing::Measured(cost) => match share(cost, pass_items, self.threads) {
+                Some(leaf_items) => Next::Share { leaf_items },
+                None => Next::Here {
+                    items: pass_items,
+                    timed: false,
+                },
+            },
+        }
+    }
+
+    /// The next probe block: the items that would bring the sample to twice [`PROBE_WORK`] at
+    /// the cost seen so far, between as many items as so far and [`PROBE_GROWTH`] times that.
+    fn block(&self) -> usize {
+        if self.items == 0 {
+            return PROBE_FIRST;
+        }
+        let seconds = self.time.as_secs_f64();
+        let wanted = if seconds > 0.0 {
+            (2.0 * PROBE_WORK.as_secs_f64() * self.items as f64 / seconds) as usize
+        } else {
+            usize::MAX
+        };
+        wanted
+            .saturating_sub(self.items)
+            .clamp(self.items, self.items.saturating_mul(PROBE_GROWTH))
+    }
+
+    /// Reads the clock before the first timed block.
+    fn start(&mut self) {
+        if self.clock.is_none() {
+            self.clock = Some(Instant::now());
+        }
+    }
+
+    /// Reads the clock after a timed block of `items` items, `left` items being left in the
+    /// input, and decides if it can.
+    fn stop(&mut self, items: usize, left: usize) {
+        let now = Instant::now();
+        let time = self.clock.map_or(Duration::ZERO, |start| now - start);
+        self.clock = Some(now);
+        self.record(items, time, left);
+    }
+
+    /// Counts a timed block of `items` items that took `time`, `left` items being left: the
+    /// rest stays here when even at many times the cost seen it would be too small to share;
+    /// otherwise the cost is taken once [`PROBE_WORK`] has been spent over two blocks or more
+    /// (so that the last block is not the first, which may have paid for a lazy start).
+    fn record(&mut self, items: usize, time: Duration, left: usize) {
+        self.blocks += 1;
+        self.items += items;
+        self.time += time;
+        let whole = self.time.as_secs_f64() / self.items.max(1) as f64;
+        if whole * left as f64 * MARGIN < SHARE_WORK.as_secs_f64() {
+            self.state = Probing::Alone;
+        } else if self.time >= PROBE_WORK && self.blocks >= 2 {
+            let last = time.as_secs_f64() / items.max(1) as f64;
+            self.state = Probing::Measured(whole.min(last));
+        }
+    }
+}
+
+/// Items per leaf for `items` items of `cost` seconds each on `threads` threads, or `None` when
+/// their work is under [`SHARE_WORK`] (then they run on the calling thread): a few leaves per
+/// thread, none with less work than [`LEAF_WORK`]. Leaves are halves of halves: the count
+/// returned is the most a leaf holds, and each holds more than half of it.
+fn share(cost: f64, items: usize, threads: usize) -> Option<usize> {
+    if threads <= 1 || cost * (items as f64) < SHARE_WORK.as_secs_f64() {
+        return None;
+    }
+    let by_work = (2.0 * LEAF_WORK.as_secs_f64() / cost).ceil() as usize;
+    let by_threads = items.div_ceil(threads * LEAVES_PER_THREAD);
+    let leaf_items = by_work.max(by_threads).max(1);
+    (leaf_items < items).then_some(leaf_items)
+}
 
 /// What one leaf did with its range of items and rows.
 struct Leaf<F> {
@@ -79,6 +280,8 @@ struct Range<'s> {
     leaf_items: usize,
     /// The lowest failing item index found so far (`usize::MAX`: none).
     stop: &'s AtomicUsize,
+    /// Every row of the output is zero (a new buffer).
+    zeroed: bool,
 }
 
 /// Runs the items of `producer` into the rows of `out` (one row per item), splitting both in
@@ -123,10 +326,8 @@ where
         return vec![leaf];
     }
     leaf.ran = true;
-    let mut row_fn = row_fn.clone();
-    let mut target = W::Layout::fill(W::shape(), out);
-    let run = drivers::run(&mut row_fn, producer.into_iter(), &mut target);
-    leaf.kept = W::Layout::written(&target);
+    let (kept, run) = run_here(&mut row_fn.clone(), producer.into_iter(), out, range.zeroed);
+    leaf.kept = kept;
     match run {
         Ok(skipped) => leaf.skipped = skipped.into_iter().map(|i| i + range.item).collect(),
         Err(Stop::Item(failed)) => {
@@ -140,6 +341,61 @@ where
         Err(Stop::Target(Full { .. })) => leaf.overflowed = true,
     }
     vec![leaf]
+}
+
+/// Runs `items` on this thread into the rows of `out`, from its first row: the rows kept, and
+/// how the run ended (item indices counted from 0). `zeroed`: every row of `out` is zero.
+fn run_here<W, I>(
+    row_fn: &mut W,
+    items: I,
+    out: <W::Layout as Layout>::Mut<'_>,
+    zeroed: bool,
+) -> (usize, Run<Fatal<W, I::Item>, Full>)
+where
+    W: WriteRows<I::Item>,
+    I: Iterator,
+{
+    let target = W::Layout::fill(W::shape(), out);
+    if zeroed {
+        let mut target = Zeroed(target);
+        let run = drivers::run(row_fn, items, &mut target);
+        (W::Layout::written(&target.0), run)
+    } else {
+        let mut target = target;
+        let run = drivers::run(row_fn, items, &mut target);
+        (W::Layout::written(&target), run)
+    }
+}
+
+/// The rows of a caller's buffer in which every row is zero (a new buffer's): the same target,
+/// without zeroing a slot before a row is written in place into it, as `batch` does not.
+///
+/// Its slots are in place (a new buffer's rows are contiguous), and the loop zeroes a slot whose
+/// item gave no row before handing it to the next item, so every slot handed out is zero.
+struct Zeroed<T>(T);
+
+impl<L: Layout, T: Target<L>> Target<L> for Zeroed<T> {
+    type Stop = T::Stop;
+    const ZEROED: bool = true;
+    type Slots<'s>
+        = T::Slots<'s>
+    where
+        Self: 's;
+
+    #[inline(always)]
+    fn free(&mut self) -> Result<Self::Slots<'_>, Self::Stop> {
+        self.0.free()
+    }
+
+    #[inline(always)]
+    fn keep(&mut self, rows: usize, last: usize) -> Result<(), Self::Stop> {
+        self.0.keep(rows, last)
+    }
+
+    #[inline(always)]
+    fn flush(&mut self) -> Result<(), Self::Stop> {
+        self.0.flush()
+    }
 }
 
 /// Where to split `len` rows starting at row `first`: near the middle, on a row whose first
@@ -192,16 +448,134 @@ fn compact<L: Layout, F>(out: &mut L::Mut<'_>, leaves: Vec<Leaf<F>>) -> Pass<F> 
     pass
 }
 
+/// Where a run writes its rows.
+enum Rows<'o, L: Layout> {
+    /// A caller's buffers.
+    Views(L::Mut<'o>),
+    /// New buffers of `rows` rows, every one zero, and a row past their end (see [`Fresh`]).
+    New {
+        buf: &'o mut L::Buf,
+        rows: usize,
+        spare: Option<L::Buf>,
+    },
+}
+
+impl<L: Layout> Rows<'_, L> {
+    fn rows(&self) -> usize {
+        match self {
+            Rows::Views(out) => L::rows(out),
+            Rows::New { rows, .. } => *rows,
+        }
+    }
+
+    /// Rows `start..end`.
+    fn slice(&mut self, shape: L::Shape, start: usize, end: usize) -> L::Mut<'_> {
+        match self {
+            Rows::Views(out) => L::slice(out, start, end),
+            Rows::New { buf, .. } => L::split_at(L::buf_mut(buf, shape, end), start).1,
+        }
+    }
+
+    /// Runs `items` on this thread into rows `start..end`: the rows kept, and how the run
+    /// ended (item indices counted from 0).
+    fn run_here<W, I>(
+        &mut self,
+        row_fn: &mut W,
+        items: I,
+        start: usize,
+        end: usize,
+    ) -> (usize, Run<Fatal<W, I::Item>, Full>)
+    where
+        W: WriteRows<I::Item, Layout = L>,
+        I: Iterator,
+    {
+        match self {
+            Rows::Views(out) => run_here(row_fn, items, L::slice(out, start, end), false),
+            Rows::New { buf, spare, .. } => {
+                let mut target = Fresh::<W> {
+                    buf,
+                    written: start,
+                    end,
+                    spare,
+                    spare_out: false,
+                };
+                let run = drivers::run(row_fn, items, &mut target);
+                (target.written - start, run)
+            }
+        }
+    }
+}
+
+/// Rows `written..end` of new buffers, every one zero: the loop of `batch` (whose rows are new
+/// and zero too), for the items `par_batch` runs on the calling thread.
+struct Fresh<'b, W: Outputs> {
+    buf: &'b mut <W::Layout as Layout>::Buf,
+    written: usize,
+    end: usize,
+    /// A row after `end`, handed out once the rows have run out (the loop asks for a slot
+    /// before it asks for an item): an item that gives a row into it is one too many, as in
+    /// `fill`'s buffer. It stays zero otherwise (the loop zeroes a slot whose item gave no
+    /// row), and is allocated once per call.
+    spare: &'b mut Option<<W::Layout as Layout>::Buf>,
+    /// The last slots handed out were the spare row.
+    spare_out: bool,
+}
+
+impl<W: Outputs> Target<W::Layout> for Fresh<'_, W> {
+    type Stop = Full;
+    const ZEROED: bool = true;
+    type Slots<'s>
+        = <W::Layout as Layout>::BufSlots<'s>
+    where
+        Self: 's;
+
+    #[inline(always)]
+    fn free(&mut self) -> Result<Self::Slots<'_>, Full> {
+        // The shape of the row type, a constant, rather than a field: the loop then knows the
+        // row's width.
+        let shape = W::shape();
+        self.spare_out = self.written == self.end;
+        if self.spare_out {
+            let spare = self.spare.get_or_insert_with(|| W::Layout::buf(shape, 1));
+            return Ok(W::Layout::buf_slots(spare, shape, 0, 1));
+        }
+        Ok(W::Layout::buf_slots(
+            self.buf,
+            shape,
+            self.written,
+            self.end,
+        ))
+    }
+
+    #[inline(always)]
+    fn keep(&mut self, rows: usize, last: usize) -> Result<(), Full> {
+        if self.spare_out && rows > 0 {
+            return Err(Full {
+                written: self.written,
+                index: last,
+            });
+        }
+        self.written += rows;
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn flush(&mut self) -> Result<(), Full> {
+        Ok(())
+    }
+}
+
 /// Runs every item into `out` from the first row on, in passes of as many items as there are
-/// free rows, each pass on every thread: sequential `fill`'s result, whatever the threads.
+/// free rows, each pass on this thread or on every thread as `split` decides: sequential
+/// `fill`'s result, whatever the threads.
 struct FillRun<'r, 'o, W, L: Layout> {
     row_fn: &'r W,
-    out: L::Mut<'o>,
+    out: Rows<'o, L>,
     /// The number of items.
     len: usize,
     /// Threads to spread a pass over (the pool's size, or a pipeline's `threads`).
     threads: usize,
-    grain: Grain,
+    split: Split,
 }
 
 impl<W, Item> ProducerCallback<Item> for FillRun<'_, '_, W, W::Layout>
@@ -217,75 +591,133 @@ where
             mut out,
             len,
             threads,
-            grain,
+            split,
         } = self;
-        let capacity = W::Layout::rows(&out);
+        let shape = W::shape();
+        let zeroed = matches!(out, Rows::New { .. });
+        let capacity = out.rows();
         let (mut rest, mut taken, mut written) = (producer, 0, 0);
         let mut skipped = Vec::new();
-        while taken < len {
-            let free = capacity - written;
-            if free == 0 {
-                // The buffer is full: as `fill` does, run the items left until one gives a
-                // row (the overflow) or the input ends; on this thread, since one item decides.
-                let full = W::Layout::slice(&mut out, capacity, capacity);
-                let mut target = W::Layout::fill(W::shape(), full);
-                let mut row_fn = row_fn.clone();
-                return match drivers::run(&mut row_fn, rest.into_iter(), &mut target) {
-                    Ok(more) => {
-                        skipped.extend(more.into_iter().map(|i| i + taken));
-                        Ok(Batch {
-                            rows: written,
-                            skipped,
-                        })
+        let mut probe = Probe::new(split, threads, len);
+        // This thread's row function, for the items it runs itself.
+        let mut here = row_fn.clone();
+        let mut ran_here = false;
+        let result = 'run: {
+            while taken < len {
+                let free = capacity - written;
+                if free == 0 {
+                    // The buffer is full: as `fill` does, run the items left until one gives
+                    // a row (the overflow) or the input ends; on this thread, since one item
+                    // decides.
+                    let full = out.slice(shape, capacity, capacity);
+                    let mut target = W::Layout::fill(shape, full);
+                    break 'run match drivers::run(&mut here, rest.into_iter(), &mut target) {
+                        Ok(more) => {
+                            skipped.extend(more.into_iter().map(|i| i + taken));
+                            Ok(Batch {
+                                rows: written,
+                                skipped,
+                            })
+                        }
+                        Err(Stop::Target(Full { index, .. })) => Err(FillStop::Full {
+                            written,
+                            index: index + taken,
+                        }),
+                        Err(Stop::Item(failed)) => Err(FillStop::Item {
+                            written,
+                            failed: Failed {
+                                index: failed.index + taken,
+                                failure: failed.failure,
+                            },
+                        }),
+                    };
+                }
+                let pass_items = free.min(len - taken);
+                let leaf_items = match probe.next(pass_items, len - taken) {
+                    Next::Here { items, timed } => {
+                        // A block of items into the rows after those written, on this thread:
+                        // no split, no join, no rows to move.
+                        ran_here = true;
+                        let (block, tail) = rest.split_at(items);
+                        rest = tail;
+                        if timed {
+                            probe.start();
+                        }
+                        let (kept, run) =
+                            out.run_here(&mut here, block.into_iter(), written, written + items);
+                        if timed {
+                            probe.stop(items, len - taken - items);
+                        }
+                        written += kept;
+                        match run {
+                            Ok(dropped) => skipped.extend(dropped.into_iter().map(|i| i + taken)),
+                            Err(Stop::Item(failed)) => {
+                                break 'run Err(FillStop::Item {
+                                    written,
+                                    failed: Failed {
+                                        index: failed.index + taken,
+                                        failure: failed.failure,
+                                    },
+                                })
+                            }
+                            Err(Stop::Target(Full { .. })) => {
+                                break 'run Err(FillStop::Full {
+                                    written,
+                                    index: taken + items,
+                                })
+                            }
+                        }
+                        taken += items;
+                        continue;
                     }
-                    Err(Stop::Target(Full { index, .. })) => Err(FillStop::Full {
-                        written,
-                        index: index + taken,
-                    }),
-                    Err(Stop::Item(failed)) => Err(FillStop::Item {
-                        written,
-                        failed: Failed {
-                            index: failed.index + taken,
-                            failure: failed.failure,
-                        },
-                    }),
+                    Next::Share { leaf_items } => leaf_items,
                 };
+                let (items, tail) = rest.split_at(pass_items);
+                rest = tail;
+                let mut pass_out = out.slice(shape, written, written + pass_items);
+                let stop = AtomicUsize::new(usize::MAX);
+                let range = Range {
+                    item: taken,
+                    row: 0,
+                    leaf_items,
+                    stop: &stop,
+                    zeroed,
+                };
+                let leaves = split_run(
+                    row_fn,
+                    items,
+                    W::Layout::slice(&mut pass_out, 0, pass_items),
+                    range,
+                );
+                let pass = compact::<W::Layout, _>(&mut pass_out, leaves);
+                written += pass.written;
+                skipped.extend(pass.skipped);
+                if let Some(failed) = pass.failed {
+                    break 'run Err(FillStop::Item { written, failed });
+                }
+                if pass.overflowed {
+                    break 'run Err(FillStop::Full {
+                        written,
+                        index: taken + pass_items,
+                    });
+                }
+                taken += pass_items;
             }
-            let pass_items = free.min(len - taken);
-            let (items, tail) = rest.split_at(pass_items);
-            rest = tail;
-            let mut pass_out = W::Layout::slice(&mut out, written, written + pass_items);
-            let stop = AtomicUsize::new(usize::MAX);
-            let range = Range {
-                item: taken,
-                row: 0,
-                leaf_items: leaf_items(pass_items, threads, grain),
-                stop: &stop,
-            };
-            let leaves = split_run(
-                row_fn,
-                items,
-                W::Layout::slice(&mut pass_out, 0, pass_items),
-                range,
-            );
-            let pass = compact::<W::Layout, _>(&mut pass_out, leaves);
-            written += pass.written;
-            skipped.extend(pass.skipped);
-            if let Some(failed) = pass.failed {
-                return Err(FillStop::Item { written, failed });
+            Ok(Batch {
+                rows: written,
+                skipped,
+            })
+        };
+        if ran_here && !zeroed {
+            // Rows that items were run into after the last kept row hold what dropped items
+            // left, or what the caller left: zeroed, as a shared pass leaves them, so that
+            // the rows are the same whether work was shared or not.
+            let reached = capacity.min(len);
+            if written < reached {
+                W::Layout::zero_from(&mut out.slice(shape, written, reached), 0);
             }
-            if pass.overflowed {
-                return Err(FillStop::Full {
-                    written,
-                    index: taken + pass_items,
-                });
-            }
-            taken += pass_items;
         }
-        Ok(Batch {
-            rows: written,
-            skipped,
-        })
+        result
     }
 }
 
@@ -298,13 +730,14 @@ fn leaf_items(items: usize, threads: usize, grain: Grain) -> usize {
     (items / (threads * grain.leaves_per_thread)).max(grain.min_leaf)
 }
 
-/// Runs the rows of `items` into `out` on `threads` threads of the current pool.
+/// Runs the rows of `items` into `out` on up to `threads` threads of the current pool, as
+/// `split` decides.
 pub(crate) fn fill_on<W, I>(
     row_fn: &W,
     items: I,
     out: <W::Layout as Layout>::Mut<'_>,
     threads: usize,
-    grain: Grain,
+    split: Split,
 ) -> Result<Batch<usize>, FillStop<Fatal<W, I::Item>>>
 where
     I: IndexedParallelIterator,
@@ -317,10 +750,10 @@ where
     let len = items.len();
     items.with_producer(FillRun {
         row_fn,
-        out,
+        out: Rows::Views(out),
         len,
         threads,
-        grain,
+        split,
     })
 }
 
@@ -331,7 +764,12 @@ where
 /// The row function is cloned for each range of items a thread takes (the generated row types
 /// are empty structs; a method's captures `&self`). The output is allocated once, zeroed, and
 /// each item's row written in place; items that give no row leave a gap that is closed in
-/// input order at the end. Inputs of fewer than a few thousand items run on this thread.
+/// input order at the end.
+///
+/// Work too small to share runs on this thread: inputs of fewer than 2048 items, and inputs
+/// whose first items, run here and timed, show that the rest would take this thread less than
+/// about a millisecond. Shared work is split in ranges of at least a quarter of a millisecond
+/// each, so that a short run wakes only the threads it can keep busy.
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -401,8 +839,9 @@ where
 {
     let items = items.into_par_iter();
     let len = items.len();
-    if len < CALLS.min_items || rayon::current_num_threads() == 1 {
-        // One thread: the sequential loop itself, at its speed.
+    let threads = rayon::current_num_threads();
+    if len < PROBE_MIN_ITEMS || threads == 1 {
+        // One thread, or too short to be timed: the sequential loop itself, at its speed.
         return items.with_producer(Sequential { row_fn });
     }
     let shape = W::shape();
@@ -410,8 +849,19 @@ where
         // Too large to allocate at once: the sequential loop grows its buffer as it goes.
         return items.with_producer(Sequential { row_fn });
     };
-    let out = W::Layout::buf_mut(&mut data, shape, len);
-    match fill_on(row_fn, items, out, rayon::current_num_threads(), CALLS) {
+    let out = Rows::New {
+        buf: &mut data,
+        rows: len,
+        spare: None,
+    };
+    let run = items.with_producer(FillRun {
+        row_fn,
+        out,
+        len,
+        threads,
+        split: Split::Work,
+    });
+    match run {
         Ok(Batch { rows, skipped }) => Ok(Batch {
             rows: W::Layout::buf_into_array(data, shape, rows),
             skipped,
@@ -520,7 +970,7 @@ where
         items.into_par_iter(),
         W::views(out),
         rayon::current_num_threads(),
-        CALLS,
+        Split::Work,
     ))
 }
 
@@ -586,7 +1036,7 @@ where
                 current.par_drain(..),
                 W::Layout::buf_mut(&mut computing, shape, count),
                 1,
-                CHUNKS,
+                Split::Items(CHUNKS),
             );
             // What the threads would take: the work shared among them.
             compute_time.add(start.elapsed().as_secs_f64() / threads as f64);
@@ -608,7 +1058,7 @@ where
                         current.par_drain(..),
                         W::Layout::buf_mut(out, shape, count),
                         threads,
-                        CHUNKS,
+                        Split::Items(CHUNKS),
                     ));
                     compute_time.add(start.elapsed().as_secs_f64());
                 });
@@ -702,6 +1152,196 @@ mod tests {
         const DIM: usize = 3;
         const SHAPE: &'static [usize] = &[3];
         const OVERWRITES_ROW: bool = true;
+    }
+
+    /// Seconds.
+    const NS: f64 = 1e-9;
+    const US: f64 = 1e-6;
+    const MS: f64 = 1e-3;
+
+    #[test]
+    fn work_too_small_to_share_stays_on_this_thread() {
+        // Trivial rows (1.5 ns): a thousand, or a hundred thousand (0.15 ms), are not shared.
+        assert_eq!(share(1.5 * NS, 1000, 2), None);
+        assert_eq!(share(1.5 * NS, 100_000, 16), None);
+        // Just under the threshold, on any number of threads.
+        let items = (SHARE_WORK.as_secs_f64() / US) as usize - 1;
+        for threads in [2, 4, 16, 64] {
+            assert_eq!(share(US, items, threads), None, "{threads} threads");
+        }
+        // One thread never shares, however long the work.
+        assert_eq!(share(MS, 1_000_000, 1), None);
+    }
+
+    #[test]
+    fn work_worth_sharing_is_split_in_leaves_of_enough_work() {
+        // Ten million trivial rows (15 ms) on 2 threads: 4 leaves per thread, as by count.
+        assert_eq!(share(1.5 * NS, 10_000_000, 2), Some(1_250_000));
+        // Heavy rows: a few items are worth sharing, one per leaf.
+        assert_eq!(share(MS, 8, 2), Some(1));
+        for (cost, items, threads) in [
+            (1.5 * NS, 1_000_000, 2),
+            (US, 2_000, 16),
+            (US, 1_000_000, 16),
+            (20.0 * US, 2048, 8),
+            (MS, 3, 64),
+        ] {
+            let leaf = share(cost, items, threads).expect("worth sharing");
+            assert!(leaf < items, "{cost} {items} {threads}: {leaf}");
+            // Leaves are halves of halves down to `leaf` items: each has more than half of it,
+            // and that is at least LEAF_WORK (or a whole item).
+            let smallest = leaf.div_ceil(2).max(1) as f64 * cost;
+            assert!(
+                smallest >= LEAF_WORK.as_secs_f64() * 0.999 || leaf == 1,
+                "{cost} {items} {threads}: leaves of {smallest} s"
+            );
+            assert!(items.div_ceil(leaf) <= 2 * threads * LEAVES_PER_THREAD);
+        }
+        // Two milliseconds on 16 threads wake only the few threads it keeps busy.
+        let leaf = share(US, 2_000, 16).unwrap();
+        assert!(2_000usize.div_ceil(leaf) <= 4, "{leaf}");
+        // A second on 16 threads uses them all, a few leaves each.
+        assert_eq!(share(US, 1_000_000, 16), Some(15_625));
+    }
+
+    fn probe(threads: usize, len: usize) -> Probe {
+        Probe::new(Split::Work, threads, len)
+    }
+
+    fn nanos(ns: f64) -> Duration {
+        Duration::from_secs_f64(ns * NS)
+    }
+
+    #[test]
+    fn short_inputs_and_one_thread_are_not_timed() {
+        let untimed = |items| Next::Here {
+            items,
+            timed: false,
+        };
+        assert_eq!(probe(8, 2047).next(2047, 2047), untimed(2047));
+        assert_eq!(
+            probe(1, 1_000_000).next(1_000_000, 1_000_000),
+            untimed(1_000_000)
+        );
+        // A pipeline's chunks are split by count, as before.
+        let chunks = Probe::new(Split::Items(CHUNKS), 4, 100_000);
+        assert_eq!(
+            chunks.next(100_000, 100_000),
+            Next::Share {
+                leaf_items: leaf_items(100_000, 4, CHUNKS)
+            }
+        );
+    }
+
+    #[test]
+    fn cheap_rows_stop_being_timed_after_a_block_or_two() {
+        // 4096 rows at 2 ns: after the first block, even 16 times that cost is too little.
+        let mut p = probe(2, 4096);
+        assert_eq!(
+            p.next(4096, 4096),
+            Next::Here {
+                items: PROBE_FIRST,
+                timed: true
+            }
+        );
+        p.record(PROBE_FIRST, nanos(8.0), 4096 - PROBE_FIRST);
+        assert_eq!(p.state, Probing::Alone);
+        assert_eq!(
+            p.next(4092, 4092),
+            Next::Here {
+                items: 4092,
+                timed: false
+            }
+        );
+
+        // 200,000 rows at 1.5 ns (0.3 ms): timed until the sample reaches PROBE_WORK, then
+        // kept here.
+        let mut p = probe(2, 200_000);
+        let mut taken = 0;
+        while p.state == Probing::Timing {
+            let Next::Here { items, timed: true } = p.next(200_000 - taken, 200_000 - taken) else {
+                panic!("a timed block while probing");
+            };
+            taken += items;
+            p.record(items, nanos(1.5 * items as f64), 200_000 - taken);
+        }
+        assert!(p.time >= PROBE_WORK || p.state == Probing::Alone);
+        assert!(taken < 200_000 / 2, "{taken} items timed");
+        assert!(matches!(
+            p.next(200_000 - taken, 200_000 - taken),
+            Next::Here { timed: false, .. }
+        ));
+
+        // The same rows, ten million of them (15 ms): shared.
+        let mut p = probe(2, 10_000_000);
+        let mut taken = 0;
+        while p.state == Probing::Timing {
+            let Next::Here { items, .. } = p.next(10_000_000 - taken, 10_000_000 - taken) else {
+                panic!("a block here while probing");
+            };
+            taken += items;
+            p.record(items, nanos(1.5 * items as f64), 10_000_000 - taken);
+        }
+        assert!(matches!(p.state, Probing::Measured(cost) if (cost - 1.5 * NS).abs() < 1e-12));
+        assert!(matches!(
+            p.next(10_000_000 - taken, 10_000_000 - taken),
+            Next::Share { .. }
+        ));
+    }
+
+    #[test]
+    fn costly_rows_are_shared_after_two_blocks() {
+        // 1 ms a row: 4 rows here, 4 more to confirm, and the rest on every thread.
+        let mut p = probe(4, 2048);
+        p.record(PROBE_FIRST, nanos(4e6), 2048 - 4);
+        assert_eq!(p.state, Probing::Timing, "one block does not decide");
+        assert_eq!(
+            p.next(2044, 2044),
+            Next::Here {
+                items: PROBE_FIRST,
+                timed: true
+            }
+        );
+        p.record(PROBE_FIRST, nanos(4e6), 2048 - 8);
+        assert_eq!(p.state, Probing::Measured(MS));
+        assert_eq!(
+            p.next(2040, 2040),
+            Next::Share {
+                leaf_items: 2040usize.div_ceil(4 * LEAVES_PER_THREAD)
+            }
+        );
+    }
+
+    #[test]
+    fn a_slow_first_block_does_not_make_cheap_rows_look_costly() {
+        // The first block pays 2 ms for a lazy initialization; the rows cost 1.5 ns.
+        let mut p = probe(2, 100_000);
+        p.record(PROBE_FIRST, nanos(2e6), 100_000 - 4);
+        let Next::Here { items, timed: true } = p.next(99_996, 99_996) else {
+            panic!("still probing");
+        };
+        p.record(items, nanos(1.5 * items as f64), 99_996 - items);
+        assert!(matches!(p.state, Probing::Measured(cost) if cost < 2.0 * NS));
+        assert!(matches!(
+            p.next(99_996 - items, 99_996 - items),
+            Next::Here { timed: false, .. }
+        ));
+    }
+
+    #[test]
+    fn probe_blocks_grow_towards_the_sample_time_within_bounds() {
+        let mut p = probe(2, 1 << 30);
+        assert_eq!(p.block(), PROBE_FIRST);
+        // 10 ns a row: aim at twice PROBE_WORK, at most PROBE_GROWTH times the items so far.
+        p.record(4, nanos(40.0), 1 << 29);
+        assert_eq!(p.block(), 4 * PROBE_GROWTH);
+        p.record(256, nanos(2560.0), 1 << 29);
+        let wanted = (2.0 * PROBE_WORK.as_secs_f64() / (10.0 * NS)) as usize - 260;
+        assert_eq!(p.block(), wanted);
+        // A clock that did not move: the most growth, never zero.
+        let mut p = probe(2, 1 << 30);
+        p.record(4, Duration::ZERO, 1 << 29);
+        assert_eq!(p.block(), 4 * PROBE_GROWTH);
     }
 
     #[test]

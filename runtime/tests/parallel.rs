@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::marker::PhantomData;
 use std::sync::Mutex;
 use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
 use preallocate_runtime::ndarray::{Array2, ShapeBuilder};
 use preallocate_runtime::policy::{Fallible, FallibleFiltered, Filtered, Plain, Skipping};
@@ -15,14 +16,16 @@ use preallocate_runtime::{
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
-/// Row `i` is `[i, i², i % 7]`, some real work so that threads have something to share;
-/// items in `drop` give no row, items in `fail` fail with their value. Under a policy that
-/// cannot fail, `fail` must be empty.
+/// Row `i` is `[i, i², i % 7]`; items in `drop` give no row, items in `fail` fail with their
+/// value. Under a policy that cannot fail, `fail` must be empty. Each row takes at least `cost`
+/// (spent spinning), so that work is shared: `par_batch` and `par_fill` keep cheap work that
+/// they time on the calling thread.
 #[derive(Clone)]
 struct Rows<P> {
     drop: BTreeSet<u32>,
     fail: BTreeSet<u32>,
     in_place: bool,
+    cost: Duration,
     policy: PhantomData<P>,
 }
 
@@ -31,7 +34,15 @@ fn rows<P>(drop: &[u32], fail: &[u32], in_place: bool) -> Rows<P> {
         drop: drop.iter().copied().collect(),
         fail: fail.iter().copied().collect(),
         in_place,
+        cost: Duration::ZERO,
         policy: PhantomData,
+    }
+}
+
+impl<P> Rows<P> {
+    /// The same rows, each taking at least `cost`.
+    fn costing(self, cost: Duration) -> Self {
+        Rows { cost, ..self }
     }
 }
 
@@ -83,6 +94,10 @@ impl<P: Failing> RowFn<u32> for Rows<P> {
         if self.in_place {
             assert!(row.iter().all(|&x| x == 0), "slot handed over dirty");
             row[2] = -99;
+        }
+        let start = Instant::now();
+        while start.elapsed() < self.cost {
+            std::hint::spin_loop();
         }
         if self.fail.contains(&item) {
             return Err(P::failure(item));
@@ -166,30 +181,45 @@ fn case() -> impl Strategy<Value = (u32, Vec<u32>, Vec<u32>, bool, usize)> {
     })
 }
 
+/// Cheap rows (kept on the calling thread, as a rule), or rows of 2 µs (shared from 2048 items
+/// on: 4 ms of work and more).
+fn cost() -> impl Strategy<Value = Duration> {
+    prop_oneof![Just(Duration::ZERO), Just(Duration::from_micros(2))]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     #[test]
-    fn par_batch_is_batch_for_every_policy((len, drop, fail, in_place, threads) in case()) {
-        let got = on_threads(threads, || par_batch(&rows::<Filtered>(&drop, &[], in_place), 0..len));
-        prop_assert_eq!(got, batch(&mut rows::<Filtered>(&drop, &[], in_place), 0..len));
+    fn par_batch_is_batch_for_every_policy(
+        (len, drop, fail, in_place, threads) in case(),
+        cost in cost(),
+    ) {
+        let filtered = rows::<Filtered>(&drop, &[], in_place).costing(cost);
+        let got = on_threads(threads, || par_batch(&filtered, 0..len));
+        prop_assert_eq!(got, batch(&mut filtered.clone(), 0..len));
 
-        let got = on_threads(threads, || par_batch(&rows::<Plain>(&[], &[], in_place), 0..len));
-        prop_assert_eq!(got, batch(&mut rows::<Plain>(&[], &[], in_place), 0..len));
+        let plain = rows::<Plain>(&[], &[], in_place).costing(cost);
+        let got = on_threads(threads, || par_batch(&plain, 0..len));
+        prop_assert_eq!(got, batch(&mut plain.clone(), 0..len));
 
-        let got = on_threads(threads, || par_batch(&rows::<Fallible>(&[], &fail, in_place), 0..len));
-        prop_assert_eq!(got, batch(&mut rows::<Fallible>(&[], &fail, in_place), 0..len));
+        let fallible = rows::<Fallible>(&[], &fail, in_place).costing(cost);
+        let got = on_threads(threads, || par_batch(&fallible, 0..len));
+        prop_assert_eq!(got, batch(&mut fallible.clone(), 0..len));
 
-        let got = on_threads(threads, || par_batch(&rows::<FallibleFiltered>(&drop, &fail, in_place), 0..len));
-        prop_assert_eq!(got, batch(&mut rows::<FallibleFiltered>(&drop, &fail, in_place), 0..len));
+        let both = rows::<FallibleFiltered>(&drop, &fail, in_place).costing(cost);
+        let got = on_threads(threads, || par_batch(&both, 0..len));
+        prop_assert_eq!(got, batch(&mut both.clone(), 0..len));
 
-        let got = on_threads(threads, || par_batch(&rows::<Skipping>(&drop, &fail, in_place), 0..len));
-        prop_assert_eq!(got, batch(&mut rows::<Skipping>(&drop, &fail, in_place), 0..len));
+        let skipping = rows::<Skipping>(&drop, &fail, in_place).costing(cost);
+        let got = on_threads(threads, || par_batch(&skipping, 0..len));
+        prop_assert_eq!(got, batch(&mut skipping.clone(), 0..len));
     }
 
     #[test]
     fn par_fill_is_fill_in_any_layout(
         (len, drop, fail, in_place, threads) in case(),
+        cost in cost(),
         capacity_delta in -300i64..300,
         column_major in any::<bool>(),
     ) {
@@ -199,8 +229,10 @@ proptest! {
         } else {
             Array2::<i64>::from_elem((capacity, 3), 42)
         };
-        same_fill(threads, &rows::<FallibleFiltered>(&drop, &fail, in_place), len, &buffer)?;
-        same_fill(threads, &rows::<Skipping>(&drop, &fail, in_place), len, &buffer)?;
+        let both = rows::<FallibleFiltered>(&drop, &fail, in_place).costing(cost);
+        same_fill(threads, &both, len, &buffer)?;
+        let skipping = rows::<Skipping>(&drop, &fail, in_place).costing(cost);
+        same_fill(threads, &skipping, len, &buffer)?;
     }
 
     #[test]
@@ -247,11 +279,68 @@ proptest! {
 }
 
 #[test]
+fn costly_rows_around_the_thresholds_give_the_sequential_result() {
+    // 2 µs a row: under 2048 items every row runs on the calling thread; from 2048 on (4 ms of
+    // work) the first rows are timed there, in blocks of 4, 4, ..., and the rest is shared.
+    // Drops and failures fall in the first timed block, the second, the shared rows and the
+    // last row; with two failures, the lower one is reported.
+    let cost = Duration::from_micros(2);
+    for len in [2047u32, 2048, 2049, 2600] {
+        let marks = [0, 3, 4, 5, 7, 8, 300, len / 2, len - 1];
+        let cases: [(&[u32], &[u32]); 5] = [
+            (&marks, &[]),
+            (&[1, 6, 700], &[5]),
+            (&[], &[len - 1]),
+            (&[2, 9], &[len / 2, 300]),
+            (&[len - 2], &[0]),
+        ];
+        for (drop, fail) in cases {
+            for threads in [2, 8] {
+                let row_fn = rows::<FallibleFiltered>(drop, fail, true).costing(cost);
+                let got = on_threads(threads, || par_batch(&row_fn, 0..len));
+                assert_eq!(
+                    got,
+                    batch(&mut row_fn.clone(), 0..len),
+                    "{len} items, drop {drop:?}, fail {fail:?}, {threads} threads"
+                );
+                let skipping = rows::<Skipping>(drop, fail, false).costing(cost);
+                let got = on_threads(threads, || par_batch(&skipping, 0..len));
+                assert_eq!(got, batch(&mut skipping.clone(), 0..len));
+                for capacity in [len as usize, len as usize - 100] {
+                    let buffer = || Array2::<i64>::from_elem((capacity, 3), 42);
+                    same_fill(threads, &row_fn, len, &buffer).unwrap();
+                    same_fill(threads, &skipping, len, &buffer).unwrap();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn inputs_under_2048_items_run_on_the_calling_thread() {
+    for len in [1000u32, 2047] {
+        let seen = Mutex::new(HashSet::new());
+        let caller = on_threads(4, || {
+            let rows = par_batch(&Spy(&seen), 0..len);
+            assert_eq!(rows.shape(), &[len as usize, 1]);
+            let mut out = Array2::<f64>::zeros((len as usize, 1));
+            par_fill(&Spy(&seen), 0..len, out.view_mut()).unwrap();
+            std::thread::current().id()
+        });
+        assert_eq!(seen.into_inner().unwrap(), HashSet::from([caller]));
+    }
+}
+
+#[test]
 fn every_item_dropped_gives_an_empty_batch_on_any_threads() {
     let all: Vec<u32> = (0..10_000).collect();
+    let cost = Duration::from_micros(1);
     for threads in [1, 2, 8] {
         let got = on_threads(threads, || {
-            par_batch(&rows::<Filtered>(&all, &[], true), 0..10_000u32)
+            par_batch(
+                &rows::<Filtered>(&all, &[], true).costing(cost),
+                0..10_000u32,
+            )
         });
         assert_eq!(got.rows.shape(), &[0, 3]);
         assert_eq!(got.skipped, (0..10_000).collect::<Vec<usize>>());
@@ -262,7 +351,7 @@ fn every_item_dropped_gives_an_empty_batch_on_any_threads() {
 fn the_lowest_failure_wins_even_when_a_later_one_is_found_first() {
     // Item 19_990 sits in the last leaf, which a thread may well run before the first leaf's
     // failure at item 3 is found: the answer is still item 3 and the rows before it.
-    let failing = rows::<Fallible>(&[], &[3, 19_990], false);
+    let failing = rows::<Fallible>(&[], &[3, 19_990], false).costing(Duration::from_micros(1));
     for threads in [2, 3, 8] {
         let err = on_threads(threads, || par_batch(&failing, 0..20_000u32)).unwrap_err();
         assert_eq!(err.index(), 3);
@@ -286,7 +375,7 @@ fn the_lowest_failure_wins_even_when_a_later_one_is_found_first() {
 fn a_full_buffer_reports_what_fill_reports() {
     // 5000 rows of room, items 1000..3000 dropped: item 7000 is the first that does not fit.
     let dropped: Vec<u32> = (1000..3000).collect();
-    let row_fn = rows::<Filtered>(&dropped, &[], false);
+    let row_fn = rows::<Filtered>(&dropped, &[], false).costing(Duration::from_micros(1));
     let mut out = Array2::<i64>::zeros((5000, 3));
     let got = on_threads(4, || par_fill(&row_fn, 0..20_000u32, out.view_mut()));
     assert_eq!(
