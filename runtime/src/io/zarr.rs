@@ -9,6 +9,12 @@
 //! (`<name>/zarr.json`) carries `attributes.preallocate`: the job, its fingerprint, and
 //! `complete`.
 //!
+//! A unit's record is written only once its chunks are durable: units are committed in groups
+//! (a fraction of a second of units, at most), each group's objects and directories flushed to
+//! the device together, then its records written (see `zarr_store`). A killed run loses the
+//! units of its last group at most; a machine crash never leaves a record, or a metadata
+//! document, that describes a chunk it lost.
+//!
 //! When the array appears: a single-process run writes the metadata last, once every unit is
 //! stored, and removes an earlier array's metadata first, so a reader sees the earlier complete
 //! array, then no array, then the new complete one, never a mix. A partitioned run writes the
@@ -21,10 +27,12 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use zarrs::array::{codec::ZstdCodec, Array, ArrayBuilder, ArrayBytes};
-use zarrs::storage::{ReadableWritableListableStorage, StoreKey, StorePrefix};
+use zarrs::storage::{StoreKey, StorePrefix};
 
 use super::error::{JobMismatch, SinkError, SinkFailure};
 use super::resume::{Fingerprint, ShardRecord};
+use super::zarr_store::Group;
+pub use super::zarr_store::Storage;
 use crate::element::Element;
 
 /// An element type that a Zarr array stores so that zarr-python, Dask and xarray read it:
@@ -171,7 +179,6 @@ impl ZarrLayout {
     }
 }
 
-pub type Storage = ReadableWritableListableStorage;
 type StoredArray = Array<dyn zarrs::storage::ReadableWritableListableStorageTraits>;
 
 /// One job's array in one store, opened by one worker.
@@ -193,6 +200,11 @@ pub struct ZarrJob<T: ZarrElement> {
     filled: usize,
     /// Elements per row.
     row_len: usize,
+    /// Units stored whose records wait for a sync that covers their objects: a record is
+    /// written only once its unit is durable, so a resume never trusts a unit a crash lost.
+    unrecorded: Vec<(usize, ShardRecord)>,
+    /// The units stored since the last sync.
+    group: Group,
 }
 
 impl<T: ZarrElement> std::fmt::Debug for ZarrJob<T> {
@@ -202,6 +214,15 @@ impl<T: ZarrElement> std::fmt::Debug for ZarrJob<T> {
             .field("layout", &self.layout)
             .field("id", &self.id)
             .finish_non_exhaustive()
+    }
+}
+
+impl<T: ZarrElement> Drop for ZarrJob<T> {
+    /// A job stopped by a failure (or a panic) keeps the units it stored: they are recorded,
+    /// best effort, for a rerun to resume.
+    fn drop(&mut self) {
+        let _ = self.record_units();
+        let _ = self.store.sync();
     }
 }
 
@@ -234,7 +255,7 @@ impl<T: ZarrElement> ZarrJob<T> {
             .is_none()
         {
             zarrs::group::GroupBuilder::new()
-                .build(store.clone(), "/")
+                .build(store.objects(), "/")
                 .map_err(|e| err("create the group in")(&e))?
                 .store_metadata()
                 .map_err(|e| err("write the group's metadata to")(&e))?;
@@ -258,6 +279,8 @@ impl<T: ZarrElement> ZarrJob<T> {
             buffer: Vec::new(),
             filled: 0,
             row_len,
+            unrecorded: Vec::new(),
+            group: Group::default(),
         };
         let recorded = job.read_json(&format!("{name}/zarr.json"))?;
         let recorded_job = recorded
@@ -315,6 +338,8 @@ impl<T: ZarrElement> ZarrJob<T> {
             // A single process publishes the array when complete: until then, no array.
             job.erase_metadata()?;
         }
+        // The earlier array's metadata is gone for good before any of its chunks is replaced.
+        job.sync()?;
         job.done = job.read_records()?;
         Ok(job)
     }
@@ -517,6 +542,7 @@ impl<T: ZarrElement> ZarrJob<T> {
         let mut indices = vec![0u64; 1 + self.layout.row_shape.len()];
         indices[0] = unit as u64;
         let bytes: &[u8] = bytemuck::cast_slice(&self.buffer);
+        let unit_bytes = bytes.len();
         self.array
             .store_chunk(&indices, ArrayBytes::new_flen(bytes))
             .map_err(|e| fail(self.store_error("write a chunk of", &e)))?;
@@ -525,20 +551,54 @@ impl<T: ZarrElement> ZarrJob<T> {
                 .store_chunk(&[unit as u64], ArrayBytes::new_flen(&valid[..]))
                 .map_err(|e| fail(self.store_error("write a chunk of", &e)))?;
         }
-        let file = format!(
-            "{}/.preallocate/{}/u-{unit:06}.json",
-            self.layout.name, self.id
-        );
-        let json = json!({ "rows": record.rows, "items": record.items, "skipped": record.skipped });
-        self.write_json(&file, &json).map_err(fail)?;
         self.done.insert(unit, record.clone());
         self.filled = 0;
+        self.unrecorded.push((unit, record.clone()));
+        let due = !self.store.defers_sync() || self.group.add(unit_bytes);
+        if due {
+            self.record_units().map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// The commit point of a group of units: makes the units stored so far durable, then
+    /// writes their records.
+    fn record_units(&mut self) -> Result<(), SinkError> {
+        if self.unrecorded.is_empty() {
+            return Ok(());
+        }
+        let mut records = Vec::new();
+        for (unit, record) in std::mem::take(&mut self.unrecorded) {
+            let file = format!(
+                "{}/.preallocate/{}/u-{unit:06}.json",
+                self.layout.name, self.id
+            );
+            let json =
+                json!({ "rows": record.rows, "items": record.items, "skipped": record.skipped });
+            records.push((key(&self.location, &file)?, json_bytes(&json)));
+        }
+        self.store
+            .commit(records)
+            .map_err(|e| self.store_error("commit units to", &e))?;
+        self.group.reset();
+        Ok(())
+    }
+
+    /// Makes everything written to the store so far durable.
+    fn sync(&mut self) -> Result<(), SinkError> {
+        self.store
+            .sync()
+            .map_err(|e| store_error(&self.location, "sync", &e))?;
+        self.group.reset();
         Ok(())
     }
 
     /// After this worker's units, out of `units`: when every unit is committed, writes the
     /// array's metadata marked complete (with its final shape) and returns `true`.
     pub(crate) fn finish(&mut self, units: usize) -> Result<bool, SinkError> {
+        // This worker's units and their records are durable before it reports them.
+        self.record_units()?;
+        self.sync()?;
         if self.complete {
             return Ok(true);
         }
@@ -611,7 +671,7 @@ impl<T: ZarrElement> ZarrJob<T> {
 
     fn write_json(&self, name: &str, value: &Value) -> Result<(), SinkError> {
         let key = key(&self.location, name)?;
-        let bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+        let bytes = json_bytes(value);
         self.store
             .set(&key, bytes.into())
             .map_err(|e| self.store_error("write", &e))
@@ -652,6 +712,10 @@ fn store_error(
         op,
         message: err.to_string(),
     }
+}
+
+fn json_bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).unwrap_or_default()
 }
 
 fn key(location: &std::path::Path, name: &str) -> Result<StoreKey, SinkError> {
@@ -711,7 +775,7 @@ fn build_array(
     names.extend((1..=layout.row_shape.len()).map(|axis| format!("{name}_{axis}")));
     builder.dimension_names(Some(names));
     builder
-        .build(store.clone(), &format!("/{name}"))
+        .build(store.objects(), &format!("/{name}"))
         .map_err(|e| store_error(location, "create the array in", &e))
 }
 
@@ -733,7 +797,7 @@ fn build_valid(
     }
     builder.dimension_names(Some(["row"]));
     builder
-        .build(store.clone(), &format!("/{name}_valid"))
+        .build(store.objects(), &format!("/{name}_valid"))
         .map_err(|e| store_error(location, "create the array in", &e))
 }
 
@@ -743,7 +807,9 @@ pub(crate) fn open_store(location: &std::path::Path) -> Result<Storage, SinkErro
     if let Some(url) = location.to_str().filter(|l| l.starts_with("s3://")) {
         #[cfg(feature = "s3")]
         return match super::s3::parse_url(url) {
-            Some((bucket, prefix)) => super::s3::open(location, bucket, prefix),
+            Some((bucket, prefix)) => {
+                super::s3::open(location, bucket, prefix).map(Storage::remote)
+            }
             None => Err(store_error(
                 location,
                 "open",
@@ -774,7 +840,5 @@ pub(crate) fn open_store(location: &std::path::Path) -> Result<Storage, SinkErro
             path: dir.to_path_buf(),
         });
     }
-    let store = zarrs::filesystem::FilesystemStore::new(dir)
-        .map_err(|e| store_error(location, "open", &e))?;
-    Ok(Arc::new(store))
+    Storage::local(dir).map_err(|e| store_error(location, "open", &e))
 }
