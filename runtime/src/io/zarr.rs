@@ -602,7 +602,13 @@ impl<T: ZarrElement> ZarrJob<T> {
         if self.complete {
             return Ok(true);
         }
-        let done = self.read_records()?;
+        // Other workers commit units of a partitioned job: their records are on the store. A
+        // single process has every record in hand (found when opened, or its own).
+        let done = if self.layout.partitioned {
+            self.read_records()?
+        } else {
+            self.done.clone()
+        };
         if (0..units).any(|unit| !done.contains_key(&unit)) {
             return Ok(false);
         }
@@ -631,23 +637,26 @@ impl<T: ZarrElement> ZarrJob<T> {
         Ok(true)
     }
 
-    /// Removes the chunks of `array` whose first index is `units` or more.
+    /// Removes the chunks of `array` whose first index is `units` or more: the keys
+    /// `c/<first>` (one axis) and the prefixes `c/<first>/` (several axes).
     fn remove_chunks_from(&self, array: &str, units: usize) -> Result<(), SinkError> {
         let prefix = format!("{array}/c/");
-        let keys = self
+        let listed = self
             .store
-            .list_prefix(&self.prefix(&prefix)?)
+            .list_dir(&self.prefix(&prefix)?)
             .map_err(|e| self.store_error("list", &e))?;
-        for key in keys {
-            let first = key.as_str()[prefix.len()..]
-                .split('/')
-                .next()
-                .and_then(|index| index.parse::<usize>().ok());
-            if first.is_some_and(|first| first >= units) {
-                self.store
-                    .erase(&key)
-                    .map_err(|e| self.store_error("remove a stale chunk of", &e))?;
-            }
+        let stale = |name: &str| {
+            name[prefix.len()..]
+                .trim_end_matches('/')
+                .parse::<usize>()
+                .is_ok_and(|first| first >= units)
+        };
+        let fail = |e: &dyn std::fmt::Display| self.store_error("remove a stale chunk of", e);
+        for key in listed.keys().iter().filter(|key| stale(key.as_str())) {
+            self.store.erase(key).map_err(|e| fail(&e))?;
+        }
+        for dir in listed.prefixes().iter().filter(|dir| stale(dir.as_str())) {
+            self.store.erase_prefix(dir).map_err(|e| fail(&e))?;
         }
         Ok(())
     }
