@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use super::atomic::sync_dir;
+use super::atomic::{parent_dir, sync_dir};
 use super::dtype::NpyElement;
 use super::error::{JobMismatch, SinkError, SinkFailure};
 use super::npy::NpyWriter;
@@ -348,6 +348,11 @@ impl<T: NpyElement> ShardJob<T> {
             "fingerprint": self.fingerprint.value(),
             "shards": listed,
         });
+        // The manifest covers the shards: their contents and their names in the directory are
+        // on the device already (each was flushed, renamed, and the directory flushed); so is
+        // the directory's own name in its parent (`out/` of `out/x/`, when this run created it)
+        // before the manifest is.
+        sync_dir(parent_dir(&self.dir));
         write_json(&manifest, &text)?;
         remove_stale(&self.dir, shards, true)?;
         // Another worker may be finishing too: whatever it removed first is gone already.
