@@ -1,5 +1,6 @@
-//! `write_zarr` against `write_npy` on the same rows, and a job split into 2 partitions run as
-//! 2 processes against 1 process: time as ratios in one run, and each process's peak memory.
+//! `write_zarr` against `write_npy` on the same rows, against `zarrs` used directly on the same
+//! array, and a job split into 2 partitions run as 2 processes against 1 process: time as
+//! ratios in one run, and each process's peak memory.
 //!
 //! Run with `cargo bench --features zarr --bench zarr` (`--scale 0.1`, `--reps 3`, or
 //! `PREALLOCATE_BENCH_SCALE`, `PREALLOCATE_BENCH_REPS`). At scale 1: 2 M rows of 32 `f32`
@@ -16,6 +17,13 @@
 //! | `zarr-zstd` | one Zarr array, zstd level 3 |
 //! | `zarr-sharded` | one Zarr array, uncompressed, shards of 8 chunks |
 //! | `zarr-2-partitions` | one Zarr array written by 2 processes, one partition each |
+//! | `zarrs` | the array of `zarr`, written with `zarrs` itself (its `FilesystemStore`) |
+//! | `zarrs-zstd` | the array of `zarr-zstd`, written with `zarrs` itself |
+//!
+//! The `zarrs` variants are what a hand-written program does with `zarrs`' API: the same rows
+//! (the same row function, item by item, into one reused chunk buffer), the same chunks, codec,
+//! fill value and dimension names, each chunk stored with `Array::store_chunk`, the metadata
+//! stored last.
 
 #[path = "common/config.rs"]
 mod config;
@@ -42,13 +50,50 @@ fn features(i: u64) -> [f32; DIM] {
     row
 }
 
-const VARIANTS: [&str; 5] = [
+const VARIANTS: [&str; 7] = [
     "npy",
     "zarr",
     "zarr-zstd",
     "zarr-sharded",
     "zarr-2-partitions",
+    "zarrs",
+    "zarrs-zstd",
 ];
+
+/// The array `x` of the group `out`, as `write_zarr` lays it out, written with `zarrs` alone.
+fn zarrs_direct(rows: usize, out: &Path, zstd: bool) {
+    use std::sync::Arc;
+    use zarrs::array::{codec::ZstdCodec, ArrayBuilder};
+
+    let store = Arc::new(zarrs::filesystem::FilesystemStore::new(out).unwrap());
+    zarrs::group::GroupBuilder::new()
+        .build(store.clone(), "/")
+        .unwrap()
+        .store_metadata()
+        .unwrap();
+    let mut builder = ArrayBuilder::new(
+        vec![rows as u64, DIM as u64],
+        vec![CHUNK_ROWS as u64, DIM as u64],
+        "float32",
+        0u8,
+    );
+    if zstd {
+        builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(3, false))]);
+    }
+    builder.dimension_names(Some(["row", "x_1"]));
+    let array = builder.build(store, "/x").unwrap();
+    let mut chunk = vec![0.0f32; CHUNK_ROWS * DIM];
+    for index in 0..rows.div_ceil(CHUNK_ROWS) {
+        let first = index * CHUNK_ROWS;
+        let n = CHUNK_ROWS.min(rows - first);
+        for (k, row) in chunk.chunks_exact_mut(DIM).take(n).enumerate() {
+            row.copy_from_slice(&features((first + k) as u64));
+        }
+        chunk[n * DIM..].fill(0.0);
+        array.store_chunk(&[index as u64, 0], &chunk[..]).unwrap();
+    }
+    array.store_metadata().unwrap();
+}
 
 fn status_kib(field: &str) -> u64 {
     let status = fs::read_to_string("/proc/self/status").expect("/proc/self/status (Linux only)");
@@ -91,6 +136,8 @@ fn child(variant: &str, rows: usize, out: &Path, part: &str) {
                 .write_zarr(items, out, "x")
                 .unwrap();
         }
+        "zarrs" => zarrs_direct(rows, out, false),
+        "zarrs-zstd" => zarrs_direct(rows, out, true),
         other => panic!("unknown variant {other}"),
     }
     let peak = status_kib("VmHWM");
@@ -188,4 +235,16 @@ fn main() {
             peaks[i] as f64 / 1024.0
         );
     }
+    let at = |name: &str| secs[VARIANTS.iter().position(|v| *v == name).unwrap()];
+    println!();
+    println!(
+        "write_zarr / write_npy: {:.2} (uncompressed), {:.2} (zstd)",
+        at("zarr") / at("npy"),
+        at("zarr-zstd") / at("npy")
+    );
+    println!(
+        "write_zarr / zarrs used directly: {:.2} (uncompressed), {:.2} (zstd)",
+        at("zarr") / at("zarrs"),
+        at("zarr-zstd") / at("zarrs-zstd")
+    );
 }

@@ -46,6 +46,8 @@ mod stream;
 mod tensors;
 #[cfg(feature = "zarr")]
 mod zarr;
+#[cfg(feature = "zarr")]
+mod zarr_store;
 
 use std::path::PathBuf;
 

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use super::atomic::sync_dir;
+use super::atomic::{parent_dir, sync_dir};
 use super::error::{JobMismatch, SinkError, SinkFailure};
 use super::npy::{descr, stream as npy_stream, NpyHeader};
 use super::orphans::remove_orphans;
@@ -430,6 +430,11 @@ impl ShardJob {
             "fingerprint": self.fingerprint.value(),
             "shards": listed,
         });
+        // The manifest covers the shards: their contents and their names in the directory are
+        // on the device already (each was flushed, renamed, and the directory flushed); so is
+        // the directory's own name in its parent (`out/` of `out/x/`, when this run created it)
+        // before the manifest is.
+        sync_dir(parent_dir(&self.dir));
         write_json(&manifest, &text)?;
         remove_stale(&self.dir, shards, true)?;
         // Another worker may be finishing too: whatever it removed first is gone already.

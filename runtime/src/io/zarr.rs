@@ -9,6 +9,12 @@
 //! (`<name>/zarr.json`) carries `attributes.preallocate`: the job, its fingerprint, and
 //! `complete`.
 //!
+//! A unit's record is written only once its chunks are durable: units are committed in groups
+//! (a fraction of a second of units, at most), each group's objects and directories flushed to
+//! the device together, then its records written (see `zarr_store`). A killed run loses the
+//! units of its last group at most; a machine crash never leaves a record, or a metadata
+//! document, that describes a chunk it lost.
+//!
 //! When the array appears: a single-process run writes the metadata last, once every unit is
 //! stored, and removes an earlier array's metadata first, so a reader sees the earlier complete
 //! array, then no array, then the new complete one, never a mix. A partitioned run writes the
@@ -21,14 +27,15 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use zarrs::array::{codec::ZstdCodec, Array, ArrayBuilder, ArrayBytes};
-use zarrs::storage::{ReadableWritableListableStorage, StoreKey, StorePrefix};
+use zarrs::storage::{StoreKey, StorePrefix};
 
 use super::error::{JobMismatch, Partial, SinkError, SinkFailure};
 use super::resume::{Fingerprint, Job, ShardRecord, Units};
+use super::zarr_store::Group;
+pub use super::zarr_store::Storage;
 use super::{Names, Output, UnitOutput};
 use crate::element::{Element, ElementType};
-use crate::layout::Field;
-use crate::layout::{Col, Column, Layout};
+use crate::layout::{Col, Column, Field, Layout};
 
 /// An element type that a Zarr array stores so that zarr-python, Dask and xarray read it:
 /// every [`Element`] except `bf16`, which Zarr v3 has no standard data type for.
@@ -200,7 +207,6 @@ impl ZarrLayout {
     }
 }
 
-pub type Storage = ReadableWritableListableStorage;
 type StoredArray = Array<dyn zarrs::storage::ReadableWritableListableStorageTraits>;
 
 /// One job's array in one store, opened by one worker.
@@ -224,6 +230,11 @@ pub struct ZarrJob {
     row_len: usize,
     /// Bytes per element.
     element_size: usize,
+    /// Units stored whose records wait for a sync that covers their objects: a record is
+    /// written only once its unit is durable, so a resume never trusts a unit a crash lost.
+    unrecorded: Vec<(usize, ShardRecord)>,
+    /// The units stored since the last sync.
+    group: Group,
 }
 
 impl std::fmt::Debug for ZarrJob {
@@ -233,6 +244,15 @@ impl std::fmt::Debug for ZarrJob {
             .field("layout", &self.layout)
             .field("id", &self.id)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ZarrJob {
+    /// A job stopped by a failure (or a panic) keeps the units it stored: they are recorded,
+    /// best effort, for a rerun to resume.
+    fn drop(&mut self) {
+        let _ = self.record_units();
+        let _ = self.store.sync();
     }
 }
 
@@ -272,7 +292,7 @@ impl ZarrJob {
             .is_none()
         {
             zarrs::group::GroupBuilder::new()
-                .build(store.clone(), "/")
+                .build(store.objects(), "/")
                 .map_err(|e| err("create the group in")(&e))?
                 .store_metadata()
                 .map_err(|e| err("write the group's metadata to")(&e))?;
@@ -297,6 +317,8 @@ impl ZarrJob {
             filled: 0,
             row_len,
             element_size,
+            unrecorded: Vec::new(),
+            group: Group::default(),
         };
         let recorded = job.read_json(&format!("{name}/zarr.json"))?;
         let recorded_job = recorded
@@ -354,6 +376,8 @@ impl ZarrJob {
             // A single process publishes the array when complete: until then, no array.
             job.erase_metadata()?;
         }
+        // The earlier array's metadata is gone for good before any of its chunks is replaced.
+        job.sync()?;
         job.done = job.read_records()?;
         Ok(job)
     }
@@ -551,6 +575,7 @@ impl ZarrJob {
         let mut indices = vec![0u64; 1 + self.layout.row_shape.len()];
         indices[0] = unit as u64;
         let bytes: &[u8] = &self.buffer;
+        let unit_bytes = bytes.len();
         self.array
             .store_chunk(&indices, ArrayBytes::new_flen(bytes))
             .map_err(|e| fail(self.store_error("write a chunk of", &e)))?;
@@ -559,24 +584,64 @@ impl ZarrJob {
                 .store_chunk(&[unit as u64], ArrayBytes::new_flen(&valid[..]))
                 .map_err(|e| fail(self.store_error("write a chunk of", &e)))?;
         }
-        let file = format!(
-            "{}/.preallocate/{}/u-{unit:06}.json",
-            self.layout.name, self.id
-        );
-        let json = json!({ "rows": record.rows, "items": record.items, "skipped": record.skipped });
-        self.write_json(&file, &json).map_err(fail)?;
         self.done.insert(unit, record.clone());
         self.filled = 0;
+        self.unrecorded.push((unit, record.clone()));
+        let due = !self.store.defers_sync() || self.group.add(unit_bytes);
+        if due {
+            self.record_units().map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// The commit point of a group of units: makes the units stored so far durable, then
+    /// writes their records.
+    fn record_units(&mut self) -> Result<(), SinkError> {
+        if self.unrecorded.is_empty() {
+            return Ok(());
+        }
+        let mut records = Vec::new();
+        for (unit, record) in std::mem::take(&mut self.unrecorded) {
+            let file = format!(
+                "{}/.preallocate/{}/u-{unit:06}.json",
+                self.layout.name, self.id
+            );
+            let json =
+                json!({ "rows": record.rows, "items": record.items, "skipped": record.skipped });
+            records.push((key(&self.location, &file)?, json_bytes(&json)));
+        }
+        self.store
+            .commit(records)
+            .map_err(|e| self.store_error("commit units to", &e))?;
+        self.group.reset();
+        Ok(())
+    }
+
+    /// Makes everything written to the store so far durable.
+    fn sync(&mut self) -> Result<(), SinkError> {
+        self.store
+            .sync()
+            .map_err(|e| store_error(&self.location, "sync", &e))?;
+        self.group.reset();
         Ok(())
     }
 
     /// After this worker's units, out of `units`: when every unit is committed, writes the
     /// array's metadata marked complete (with its final shape) and returns `true`.
     pub(crate) fn finish(&mut self, units: usize) -> Result<bool, SinkError> {
+        // This worker's units and their records are durable before it reports them.
+        self.record_units()?;
+        self.sync()?;
         if self.complete {
             return Ok(true);
         }
-        let done = self.read_records()?;
+        // Other workers commit units of a partitioned job: their records are on the store. A
+        // single process has every record in hand (found when opened, or its own).
+        let done = if self.layout.partitioned {
+            self.read_records()?
+        } else {
+            self.done.clone()
+        };
         if (0..units).any(|unit| !done.contains_key(&unit)) {
             return Ok(false);
         }
@@ -605,23 +670,26 @@ impl ZarrJob {
         Ok(true)
     }
 
-    /// Removes the chunks of `array` whose first index is `units` or more.
+    /// Removes the chunks of `array` whose first index is `units` or more: the keys
+    /// `c/<first>` (one axis) and the prefixes `c/<first>/` (several axes).
     fn remove_chunks_from(&self, array: &str, units: usize) -> Result<(), SinkError> {
         let prefix = format!("{array}/c/");
-        let keys = self
+        let listed = self
             .store
-            .list_prefix(&self.prefix(&prefix)?)
+            .list_dir(&self.prefix(&prefix)?)
             .map_err(|e| self.store_error("list", &e))?;
-        for key in keys {
-            let first = key.as_str()[prefix.len()..]
-                .split('/')
-                .next()
-                .and_then(|index| index.parse::<usize>().ok());
-            if first.is_some_and(|first| first >= units) {
-                self.store
-                    .erase(&key)
-                    .map_err(|e| self.store_error("remove a stale chunk of", &e))?;
-            }
+        let stale = |name: &str| {
+            name[prefix.len()..]
+                .trim_end_matches('/')
+                .parse::<usize>()
+                .is_ok_and(|first| first >= units)
+        };
+        let fail = |e: &dyn std::fmt::Display| self.store_error("remove a stale chunk of", e);
+        for key in listed.keys().iter().filter(|key| stale(key.as_str())) {
+            self.store.erase(key).map_err(|e| fail(&e))?;
+        }
+        for dir in listed.prefixes().iter().filter(|dir| stale(dir.as_str())) {
+            self.store.erase_prefix(dir).map_err(|e| fail(&e))?;
         }
         Ok(())
     }
@@ -645,7 +713,7 @@ impl ZarrJob {
 
     fn write_json(&self, name: &str, value: &Value) -> Result<(), SinkError> {
         let key = key(&self.location, name)?;
-        let bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+        let bytes = json_bytes(value);
         self.store
             .set(&key, bytes.into())
             .map_err(|e| self.store_error("write", &e))
@@ -686,6 +754,10 @@ fn store_error(
         op,
         message: err.to_string(),
     }
+}
+
+fn json_bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).unwrap_or_default()
 }
 
 fn key(location: &std::path::Path, name: &str) -> Result<StoreKey, SinkError> {
@@ -902,7 +974,7 @@ fn build_array(
     names.extend((1..=layout.row_shape.len()).map(|axis| format!("{name}_{axis}")));
     builder.dimension_names(Some(names));
     builder
-        .build(store.clone(), &format!("/{name}"))
+        .build(store.objects(), &format!("/{name}"))
         .map_err(|e| store_error(location, "create the array in", &e))
 }
 
@@ -924,7 +996,7 @@ fn build_valid(
     }
     builder.dimension_names(Some(["row"]));
     builder
-        .build(store.clone(), &format!("/{name}_valid"))
+        .build(store.objects(), &format!("/{name}_valid"))
         .map_err(|e| store_error(location, "create the array in", &e))
 }
 
@@ -934,7 +1006,9 @@ pub(crate) fn open_store(location: &std::path::Path) -> Result<Storage, SinkErro
     if let Some(url) = location.to_str().filter(|l| l.starts_with("s3://")) {
         #[cfg(feature = "s3")]
         return match super::s3::parse_url(url) {
-            Some((bucket, prefix)) => super::s3::open(location, bucket, prefix),
+            Some((bucket, prefix)) => {
+                super::s3::open(location, bucket, prefix).map(Storage::remote)
+            }
             None => Err(store_error(
                 location,
                 "open",
@@ -965,7 +1039,5 @@ pub(crate) fn open_store(location: &std::path::Path) -> Result<Storage, SinkErro
             path: dir.to_path_buf(),
         });
     }
-    let store = zarrs::filesystem::FilesystemStore::new(dir)
-        .map_err(|e| store_error(location, "open", &e))?;
-    Ok(Arc::new(store))
+    Storage::local(dir).map_err(|e| store_error(location, "open", &e))
 }

@@ -1,0 +1,432 @@
+//! Where a Zarr job's objects go: a local directory, made durable in groups at commit points,
+//! or an object store (feature `s3`), where every write is durable when it returns.
+//!
+//! On a local file system, `zarrs`' own `FilesystemStore` flushes every object it writes to the
+//! device (`sync_all` per chunk file) but never the directories holding them, so each chunk
+//! costs a wait for the device while a machine crash can still lose a chunk's directory entry.
+//! [`LocalStore`] writes objects without waiting, remembers what it wrote (the files, and the
+//! directories whose entries changed), and makes all of it durable at once when asked
+//! ([`Storage::sync`]): the job's commit points. A metadata document (`zarr.json`) is a commit
+//! point of its own: everything written before it is made durable first, then the document is
+//! written whole under a temporary name, flushed and renamed into place, so that readers and a
+//! crash only ever see an old or a new document, never a part of one, and never one that
+//! describes objects that are not on the device yet.
+//!
+//! The job ([`ZarrJob`](super::zarr::ZarrJob)) commits units in groups ([`Group`]: at most
+//! [`GROUP_TIME`] of units, or [`GROUP_BYTES`] of them): [`Storage::commit`] makes what was
+//! written durable, then writes the group's records, so a record never describes a unit a crash
+//! can still lose. On a local directory the commit runs on a thread of its own while the job
+//! computes and writes the next units (one commit at a time; the next waits for it), and it
+//! flushes the group's files from several threads at once, which lets the file system write
+//! them out, and journal them, together rather than one after the other. Nothing is held in
+//! memory for it but the names of the files: their bytes are in the operating system's cache.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::byte_range::ByteRangeIterator;
+use zarrs::storage::{
+    store_set_partial_many, Bytes, ListableStorageTraits, MaybeBytesIterator, OffsetBytesIterator,
+    ReadableStorageTraits, ReadableWritableListableStorage, StorageError, StoreKey, StoreKeys,
+    StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
+};
+
+use super::atomic::{parent_dir, AtomicFile};
+
+/// Units stored are recorded at least this often (a killed run loses at most this much work,
+/// plus the unit it was computing)...
+pub(crate) const GROUP_TIME: Duration = Duration::from_millis(100);
+/// ... or when this many bytes of units wait for their records...
+pub(crate) const GROUP_BYTES: usize = 64 << 20;
+/// ... or this many units (which bounds the files one sync waits for).
+pub(crate) const GROUP_UNITS: usize = 1024;
+/// Threads that flush the files of one sync.
+const SYNC_THREADS: usize = 8;
+
+/// A Zarr job's store: the objects, and the local store behind them when they are files.
+#[derive(Clone)]
+pub struct Storage {
+    objects: ReadableWritableListableStorage,
+    local: Option<Arc<LocalStore>>,
+}
+
+impl Deref for Storage {
+    type Target = ReadableWritableListableStorage;
+
+    fn deref(&self) -> &Self::Target {
+        &self.objects
+    }
+}
+
+impl Storage {
+    /// The directory `dir` (created by the first write when missing; its parent must exist).
+    pub(crate) fn local(dir: &Path) -> Result<Self, StorageError> {
+        let local = Arc::new(LocalStore::new(dir)?);
+        Ok(Storage {
+            objects: local.clone(),
+            local: Some(local),
+        })
+    }
+
+    /// An object store, whose writes are durable when they return.
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
+    pub(crate) fn remote(objects: ReadableWritableListableStorage) -> Self {
+        Storage {
+            objects,
+            local: None,
+        }
+    }
+
+    /// The objects, for `zarrs`' arrays and groups.
+    pub(crate) fn objects(&self) -> ReadableWritableListableStorage {
+        self.objects.clone()
+    }
+
+    /// Whether writes wait for a commit or a sync to be durable (a local directory).
+    pub(crate) fn defers_sync(&self) -> bool {
+        self.local.is_some()
+    }
+
+    /// A commit point: makes every object written so far durable, then writes `records` (whose
+    /// own durability waits for the next commit or sync). On a local directory this runs on a
+    /// thread of its own, after the previous commit; an error of the previous commit is
+    /// returned here, and one of this commit by the next call or by [`sync`](Storage::sync).
+    pub(crate) fn commit(&self, records: Vec<(StoreKey, Vec<u8>)>) -> Result<(), StorageError> {
+        let Some(local) = &self.local else {
+            for (key, bytes) in records {
+                self.objects.set(&key, bytes.into())?;
+            }
+            return Ok(());
+        };
+        local.wait()?;
+        let pending = local.take();
+        let store = Arc::clone(local);
+        let commit = std::thread::Builder::new()
+            .name("preallocate-zarr-sync".into())
+            .spawn(move || {
+                sync_all(&pending)?;
+                for (key, bytes) in records {
+                    store.write(&key, &bytes)?;
+                }
+                Ok(())
+            })?;
+        *local.in_flight() = Some(commit);
+        Ok(())
+    }
+
+    /// Makes every object written, and every directory entry changed, so far durable (after
+    /// the commit under way, if any); nothing to do for an object store.
+    pub(crate) fn sync(&self) -> Result<(), StorageError> {
+        match &self.local {
+            Some(local) => local.sync(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The units stored since the last sync of a job's store, and when it was.
+#[derive(Debug)]
+pub(crate) struct Group {
+    since: Instant,
+    bytes: usize,
+    units: usize,
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Group {
+            since: Instant::now(),
+            bytes: 0,
+            units: 0,
+        }
+    }
+}
+
+impl Group {
+    /// Adds a unit of `bytes`; says whether the group is due for a sync.
+    pub(crate) fn add(&mut self, bytes: usize) -> bool {
+        self.bytes += bytes;
+        self.units += 1;
+        self.bytes >= GROUP_BYTES || self.units >= GROUP_UNITS || self.since.elapsed() >= GROUP_TIME
+    }
+
+    /// A sync happened: a new group starts.
+    pub(crate) fn reset(&mut self) {
+        *self = Group::default();
+    }
+}
+
+/// What was written since the last sync.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Files written (their contents).
+    files: BTreeSet<PathBuf>,
+    /// Directories whose entries changed: the parents of files written or removed, and of
+    /// directories created.
+    dirs: BTreeSet<PathBuf>,
+}
+
+/// A Zarr store in a local directory whose writes are made durable by [`LocalStore::sync`]:
+/// the same files, with the same bytes, as `zarrs`' `FilesystemStore` writes (which it uses to
+/// read, list and remove).
+#[derive(Debug)]
+pub(crate) struct LocalStore {
+    files: FilesystemStore,
+    pending: Mutex<Pending>,
+    /// The commit under way.
+    in_flight: Mutex<Option<JoinHandle<io::Result<()>>>>,
+}
+
+impl LocalStore {
+    fn new(dir: &Path) -> Result<Self, StorageError> {
+        let files = FilesystemStore::new(dir).map_err(|e| StorageError::Other(e.to_string()))?;
+        Ok(LocalStore {
+            files,
+            pending: Mutex::default(),
+            in_flight: Mutex::default(),
+        })
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<io::Result<()>>>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What was written since the last sync, to be synced now.
+    fn take(&self) -> Pending {
+        std::mem::take(&mut *self.pending())
+    }
+
+    /// Waits for the commit under way, if any, and returns its error.
+    fn wait(&self) -> io::Result<()> {
+        let Some(commit) = self.in_flight().take() else {
+            return Ok(());
+        };
+        commit
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the thread syncing the store panicked")))
+    }
+
+    /// Creates the missing directories above `path`, remembering their entries.
+    fn create_parents(&self, path: &Path) -> io::Result<()> {
+        let mut missing = Vec::new();
+        let mut dir = parent_dir(path);
+        while !dir.is_dir() {
+            missing.push(dir.to_path_buf());
+            match dir.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => dir = parent,
+                _ => break,
+            }
+        }
+        for dir in missing.into_iter().rev() {
+            match fs::create_dir(&dir) {
+                Ok(()) => {}
+                // Created meanwhile (another worker): fine, if it is a directory.
+                Err(_) if dir.is_dir() => {}
+                Err(err) => return Err(err),
+            }
+            self.pending().dirs.insert(parent_dir(&dir).to_path_buf());
+        }
+        Ok(())
+    }
+
+    /// Writes `value` as the file of `key`, without waiting for the device.
+    fn write(&self, key: &StoreKey, value: &[u8]) -> io::Result<()> {
+        let path = self.files.key_to_fspath(key);
+        self.create_parents(&path)?;
+        if is_metadata(key) {
+            // A commit point: what the document describes is durable before it is.
+            self.sync_io()?;
+            return write_whole(&path, value);
+        }
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        file.write_all(value)?;
+        let mut pending = self.pending();
+        pending.dirs.insert(parent_dir(&path).to_path_buf());
+        pending.files.insert(path);
+        Ok(())
+    }
+
+    /// Makes everything written since the last sync durable: each file's contents, then each
+    /// changed directory's entries.
+    pub(crate) fn sync(&self) -> Result<(), StorageError> {
+        self.sync_io().map_err(StorageError::from)
+    }
+
+    fn sync_io(&self) -> io::Result<()> {
+        self.wait()?;
+        sync_all(&self.take())
+    }
+
+    fn removed(&self, path: &Path) {
+        self.pending().dirs.insert(parent_dir(path).to_path_buf());
+    }
+}
+
+/// Flushes each of the files, then each of the directories, from up to [`SYNC_THREADS`]
+/// threads.
+fn sync_all(pending: &Pending) -> io::Result<()> {
+    let files: Vec<&PathBuf> = pending.files.iter().collect();
+    let dirs: Vec<&PathBuf> = pending.dirs.iter().collect();
+    in_parallel(&files, sync_file)?;
+    in_parallel(&dirs, sync_dir)
+}
+
+/// `sync` on each path, from up to [`SYNC_THREADS`] threads; the first error.
+fn in_parallel(paths: &[&PathBuf], sync: fn(&Path) -> io::Result<()>) -> io::Result<()> {
+    if paths.len() <= 1 {
+        return paths.iter().try_for_each(|path| sync(path));
+    }
+    let share = paths.len().div_ceil(SYNC_THREADS);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = paths
+            .chunks(share)
+            .map(|part| scope.spawn(move || part.iter().try_for_each(|path| sync(path))))
+            .collect();
+        workers.into_iter().try_for_each(|worker| {
+            worker
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a thread syncing files panicked")))
+        })
+    })
+}
+
+/// Flushes a file's contents to the device.
+fn sync_file(path: &Path) -> io::Result<()> {
+    match File::open(path) {
+        Ok(file) => file.sync_all(),
+        // Removed since (a chunk of only fill values is erased): nothing to keep.
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Whether `key` is a Zarr metadata document (of the group or of an array).
+fn is_metadata(key: &StoreKey) -> bool {
+    key.as_str().rsplit('/').next() == Some("zarr.json")
+}
+
+/// Writes `value` to `path` whole: a temporary file in its directory, flushed, renamed.
+fn write_whole(path: &Path, value: &[u8]) -> io::Result<()> {
+    let fail = |err: super::SinkError| io::Error::other(err.to_string());
+    let mut file = AtomicFile::create(path).map_err(fail)?;
+    let written = file
+        .file()
+        .write_all(value)
+        .and_then(|()| file.sync().map_err(fail));
+    if let Err(err) = written {
+        file.discard();
+        return Err(err);
+    }
+    file.rename_to(path).map_err(|(err, temp)| {
+        let _ = fs::remove_file(temp);
+        fail(err)
+    })
+}
+
+/// Flushes a directory's entries to the device. A file system that cannot sync a directory
+/// (`EINVAL`, some network ones) keeps its entries as well as it can.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        let handle = match File::open(dir) {
+            Ok(handle) => handle,
+            // Removed since (an earlier run's records): nothing to keep.
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        match handle.sync_all() {
+            Err(err) if err.kind() == io::ErrorKind::InvalidInput => Ok(()),
+            other => other,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+impl ReadableStorageTraits for LocalStore {
+    fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> Result<MaybeBytesIterator<'a>, StorageError> {
+        self.files.get_partial_many(key, byte_ranges)
+    }
+
+    fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
+        self.files.size_key(key)
+    }
+
+    fn supports_get_partial(&self) -> bool {
+        self.files.supports_get_partial()
+    }
+}
+
+impl WritableStorageTraits for LocalStore {
+    fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
+        self.write(key, &value).map_err(StorageError::from)
+    }
+
+    fn set_partial_many(
+        &self,
+        key: &StoreKey,
+        offset_values: OffsetBytesIterator,
+    ) -> Result<(), StorageError> {
+        // Read, patched, written whole: `zarrs` does not write parts of objects when the store
+        // says it cannot (`supports_set_partial`), so this is only a fallback.
+        store_set_partial_many(self, key, offset_values)
+    }
+
+    fn erase(&self, key: &StoreKey) -> Result<(), StorageError> {
+        self.files.erase(key)?;
+        self.removed(&self.files.key_to_fspath(key));
+        Ok(())
+    }
+
+    fn erase_prefix(&self, prefix: &StorePrefix) -> Result<(), StorageError> {
+        self.files.erase_prefix(prefix)?;
+        self.removed(&self.files.prefix_to_fs_path(prefix));
+        Ok(())
+    }
+
+    fn supports_set_partial(&self) -> bool {
+        false
+    }
+}
+
+impl ListableStorageTraits for LocalStore {
+    fn list(&self) -> Result<StoreKeys, StorageError> {
+        self.files.list()
+    }
+
+    fn list_prefix(&self, prefix: &StorePrefix) -> Result<StoreKeys, StorageError> {
+        self.files.list_prefix(prefix)
+    }
+
+    fn list_dir(&self, prefix: &StorePrefix) -> Result<StoreKeysPrefixes, StorageError> {
+        self.files.list_dir(prefix)
+    }
+
+    fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
+        self.files.size_prefix(prefix)
+    }
+}
