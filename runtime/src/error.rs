@@ -11,7 +11,7 @@ use std::error::Error as StdError;
 use std::path::PathBuf;
 
 use crate::failure::{Boxed, ItemError, RowError};
-use crate::io::SinkError;
+use crate::outputs::SinkError;
 use crate::policy::FillStop;
 
 /// What went wrong in a batch entry point that writes into a caller's buffer, with the counts

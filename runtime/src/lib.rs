@@ -60,8 +60,8 @@ mod drivers;
 mod element;
 mod error;
 mod failure;
-mod io;
 mod layout;
+mod outputs;
 #[cfg(feature = "parallel")]
 mod parallel;
 mod partition;
@@ -75,10 +75,10 @@ pub use element::{CastError, Element, ElementType, LosslessFrom};
 pub use error::{Error, OutputCause};
 pub use failure::{ItemError, RowError};
 #[cfg(feature = "progress")]
-pub use io::Progress;
+pub use outputs::Progress;
 #[cfg(feature = "zarr")]
-pub use io::{Compression, ZarrElement, ZarrOutput};
-pub use io::{
+pub use outputs::{Compression, ZarrElement, ZarrOutput};
+pub use outputs::{
     FileOutput, FileWriter, IoError, JobMismatch, NpyElement, NpyWriter, Partial,
     SafetensorsElement, SafetensorsWriter, Shard, ShardsOutput, SinkError, SinkFailure,
     SHARD_MANIFEST,

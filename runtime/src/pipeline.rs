@@ -9,11 +9,11 @@ use crate::drivers::Multi;
 use crate::drivers::{self, Chunks, Outputs, Stop, WriteRows};
 use crate::error::{Error, OutputCause};
 use crate::failure::ItemError;
-use crate::io::{
-    FileOutput, Names, NpyFiles, NpyLayout, Output, SafetensorsFile, SinkFailure, Ticker,
-};
 use crate::layout::Field;
 use crate::layout::Layout;
+use crate::outputs::{
+    FileOutput, Names, NpyFiles, NpyLayout, Output, SafetensorsFile, SinkFailure, Ticker,
+};
 use crate::policy::Batch;
 use crate::policy::{IntoChunkError, Policy};
 use crate::row::{RowFn, RowSpec};
@@ -624,7 +624,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
         {
             let (lower, upper) = items.size_hint();
             let total = (upper == Some(lower)).then_some(lower as u64);
-            Ticker::new(crate::io::Progress::stderr(total))
+            Ticker::new(crate::outputs::Progress::stderr(total))
         }
         #[cfg(not(feature = "progress"))]
         {

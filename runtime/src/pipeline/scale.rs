@@ -10,13 +10,13 @@ use super::{sink_error, Pipeline};
 use crate::drivers::{Outputs, Stop, WriteRows};
 use crate::error::{Error, OutputCause};
 use crate::failure::ItemError;
-use crate::io::{
+use crate::layout::Layout;
+use crate::outputs::{
     Job, Names, NpyLayout, NpyShards, ShardRecord, ShardsOutput, SinkError, SinkFailure, Ticker,
     UnitOutput,
 };
 #[cfg(feature = "zarr")]
-use crate::io::{ZarrArrays, ZarrFields, ZarrOutput};
-use crate::layout::Layout;
+use crate::outputs::{ZarrArrays, ZarrFields, ZarrOutput};
 use crate::partition::Partition;
 #[cfg(feature = "zarr")]
 use crate::row::{RowFn, RowSpec};
@@ -37,7 +37,7 @@ pub(crate) struct Scale {
     partition: Option<(usize, usize)>,
     /// How Zarr chunks are compressed.
     #[cfg(feature = "zarr")]
-    compression: crate::io::Compression,
+    compression: crate::outputs::Compression,
 }
 
 /// At most `left` items of a shared iterator, counting those it hands out: one shard's items.
@@ -240,7 +240,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// ```
     #[cfg(feature = "zarr")]
     #[must_use]
-    pub fn compression(mut self, compression: crate::io::Compression) -> Self {
+    pub fn compression(mut self, compression: crate::outputs::Compression) -> Self {
         self.scale.compression = compression;
         self
     }
@@ -262,7 +262,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
         chunk_rows: usize,
         length: Option<usize>,
         drops: bool,
-    ) -> Result<crate::io::ZarrLayout, SinkError> {
+    ) -> Result<crate::outputs::ZarrLayout, SinkError> {
         if let Some(shard_rows) = self.scale.shard_rows {
             if shard_rows % chunk_rows != 0 {
                 return Err(SinkError::ShardRowsNotMultiple {
@@ -272,7 +272,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
                 });
             }
         }
-        Ok(crate::io::ZarrLayout {
+        Ok(crate::outputs::ZarrLayout {
             name: String::new(),
             row_shape: Vec::new(),
             chunk_rows,
@@ -466,7 +466,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
         }
         #[cfg(feature = "progress")]
         {
-            Ticker::new(crate::io::Progress::stderr(total.map(|n| n as u64)))
+            Ticker::new(crate::outputs::Progress::stderr(total.map(|n| n as u64)))
         }
         #[cfg(not(feature = "progress"))]
         {
@@ -641,7 +641,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     where
         I: IntoIterator,
         R: RowFn<I::Item>,
-        R::Dtype: crate::io::ZarrElement,
+        R::Dtype: crate::outputs::ZarrElement,
         X: for<'a> Exec<R, Window<'a, I::IntoIter>>,
     {
         let reports = self.zarr(items, store.as_ref(), name)?;

@@ -15,9 +15,9 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::atomic::{partial_path, AtomicFile};
-use super::dtype::le_column;
+use super::bytes::le_column;
 use super::error::{Partial, SinkError, SinkFailure};
-use super::FileOutput;
+use super::output::FileOutput;
 use crate::layout::Column;
 
 /// One tensor's rows, in a temporary file beside the destination.

@@ -16,7 +16,7 @@ use std::io;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use super::SinkError;
+use super::error::SinkError;
 
 /// The temporary name for destination `name`, written by this process.
 pub(crate) fn temp_name(name: &OsStr, counter: u64) -> std::ffi::OsString {

@@ -324,7 +324,7 @@ fn is_metadata(key: &StoreKey) -> bool {
 
 /// Writes `value` to `path` whole: a temporary file in its directory, flushed, renamed.
 fn write_whole(path: &Path, value: &[u8]) -> io::Result<()> {
-    let fail = |err: super::SinkError| io::Error::other(err.to_string());
+    let fail = |err: super::error::SinkError| io::Error::other(err.to_string());
     let mut file = AtomicFile::create(path).map_err(fail)?;
     let written = file
         .file()

@@ -7,7 +7,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{orphans, SinkError};
+use super::error::SinkError;
+use super::orphans;
 
 /// Distinguishes the temporary files of one process (the process id distinguishes processes).
 static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);

@@ -29,11 +29,12 @@ use serde_json::{json, Value};
 use zarrs::array::{codec::ZstdCodec, Array, ArrayBuilder, ArrayBytes};
 use zarrs::storage::{StoreKey, StorePrefix};
 
+use super::bytes::by_element_type;
 use super::error::{JobMismatch, Partial, SinkError, SinkFailure};
+use super::output::{Names, Output, UnitOutput};
 use super::resume::{Fingerprint, Job, ShardRecord, Units};
 use super::zarr_store::Group;
 pub use super::zarr_store::Storage;
-use super::{Names, Output, UnitOutput};
 use crate::element::{Element, ElementType};
 use crate::layout::{Col, Column, Field, Layout};
 
@@ -81,18 +82,12 @@ pub(crate) const fn zarr_dtype(dtype: ElementType) -> Option<&'static str> {
     })
 }
 
-macro_rules! zarr {
-    ($($ty:ty),* $(,)?) => {$(
-        impl ZarrElement for $ty {
-            const ZARR_DTYPE: &'static str = match zarr_dtype(<$ty as Element>::ELEMENT_TYPE) {
-                Some(name) => name,
-                None => panic!("every element type but bf16 has a Zarr data type"),
-            };
-        }
-    )*};
-}
-
-zarr!(half::f16, f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+by_element_type!(
+    ZarrElement,
+    ZARR_DTYPE,
+    zarr_dtype,
+    [half::f16, f32, f64, i8, i16, i32, i64, u8, u16, u32, u64]
+);
 
 /// Outputs whose every element type is a [`ZarrElement`]: one array ([`Col`]) or several
 /// (nested pairs).

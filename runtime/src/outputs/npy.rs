@@ -14,14 +14,16 @@
 
 use std::path::Path;
 
-use super::dtype::NpyElement;
+use super::bytes::by_element_type;
 use super::error::Partial;
 use super::error::{SinkError, SinkFailure};
+use super::output::{FileOutput, Names, Output};
 use super::progress::Ticker;
 use super::stream::{with_rows, FileWriter, Header, RowStream};
-use super::{FileOutput, Names, Output};
-use crate::element::ElementType;
-use crate::layout::{Column, Field};
+use half::f16;
+
+use crate::element::{Element, ElementType};
+use crate::layout::{Col, Column, Field, Layout};
 
 /// The `.npy` magic string.
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -100,6 +102,50 @@ impl<T: NpyElement> FileWriter<T, NpyHeader> {
 }
 
 /// The header of a `.npy` file of C-order rows.
+/// An element type that a `.npy` file can store: every [`Element`] except `bf16`.
+///
+/// numpy has no bfloat16 dtype, so a `bf16` array has no `.npy` form that `np.load` reads;
+/// write it with [`SafetensorsWriter`](crate::SafetensorsWriter) instead, or pick `f16`/`f32`.
+///
+/// ```
+/// use preallocate_runtime::{f16, NpyElement};
+///
+/// assert_eq!(<f32 as NpyElement>::DESCR, "<f4");
+/// assert_eq!(<f16 as NpyElement>::DESCR, "<f2");
+/// assert_eq!(<u8 as NpyElement>::DESCR, "|u1");
+/// ```
+///
+/// ```compile_fail,E0277
+/// use preallocate_runtime::{bf16, NpyWriter};
+///
+/// let _ = NpyWriter::<bf16>::create("x.npy", &[3]); // `.npy` has no bf16 dtype
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`.npy` cannot store `{Self}`: numpy has no such dtype (it has no bf16)",
+    label = "no `.npy` dtype for `{Self}`",
+    note = "write bf16 rows with `write_safetensors` (safetensors stores BF16), or choose `dtype = f16` or `dtype = f32`"
+)]
+pub trait NpyElement: Element + bytemuck::Pod {
+    /// numpy's array-protocol type string: byte order (`<` little-endian, `|` not applicable),
+    /// kind and size in bytes.
+    const DESCR: &'static str;
+}
+
+/// Outputs whose every element type is an [`NpyElement`]: one array ([`Col`]) or several
+/// (nested pairs), for the outputs that store numpy's dtypes.
+#[doc(hidden)]
+pub trait NpyLayout: Layout {}
+
+impl<T: NpyElement, D: ndarray::RemoveAxis + 'static> NpyLayout for Col<T, D> {}
+impl<A: NpyLayout, B: NpyLayout> NpyLayout for (A, B) {}
+
+by_element_type!(
+    NpyElement,
+    DESCR,
+    super::npy::descr,
+    [f16, f32, f64, i8, i16, i32, i64, u8, u16, u32, u64]
+);
+
 /// `.npy` files, one per field: the file at the given path for one output, `{name}.npy` in the
 /// given directory (created if missing) for several.
 pub(crate) struct NpyFiles {
@@ -286,6 +332,29 @@ fn python_tuple(shape: &[usize]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn npy_descr_sizes_match_the_types() {
+        fn size<T: NpyElement>() -> (usize, usize) {
+            let digits = &T::DESCR[2..];
+            (digits.parse().unwrap(), size_of::<T>())
+        }
+        for (descr_size, size) in [
+            size::<f16>(),
+            size::<f32>(),
+            size::<f64>(),
+            size::<i8>(),
+            size::<i16>(),
+            size::<i32>(),
+            size::<i64>(),
+            size::<u8>(),
+            size::<u16>(),
+            size::<u32>(),
+            size::<u64>(),
+        ] {
+            assert_eq!(descr_size, size);
+        }
+    }
 
     fn text(header: &[u8]) -> &str {
         std::str::from_utf8(&header[10..]).unwrap()

@@ -10,14 +10,16 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::dtype::SafetensorsElement;
+use super::bytes::by_element_type;
 use super::error::Partial;
 use super::error::{SinkError, SinkFailure};
+use super::output::{FileOutput, Names, Output};
 use super::progress::Ticker;
 use super::stream::{FileWriter, Header, RowStream};
 use super::tensors::{Spill, TensorsFile};
-use super::{FileOutput, Names, Output};
-use crate::element::ElementType;
+use half::{bf16, f16};
+
+use crate::element::{Element, ElementType};
 use crate::layout::{Column, Field};
 
 /// The key safetensors reserves for the string-to-string metadata.
@@ -142,6 +144,28 @@ impl<T: SafetensorsElement> FileWriter<T, SafetensorsHeader> {
 }
 
 /// The header of a safetensors file with one tensor, padded to a fixed length.
+/// An element type that a safetensors file can store: every [`Element`], `bf16` included.
+///
+/// ```
+/// use preallocate_runtime::{bf16, SafetensorsElement};
+///
+/// assert_eq!(<bf16 as SafetensorsElement>::DTYPE, "BF16");
+/// assert_eq!(<i64 as SafetensorsElement>::DTYPE, "I64");
+/// ```
+pub trait SafetensorsElement: Element + bytemuck::Pod {
+    /// The safetensors dtype name (`"F32"`, `"BF16"`, `"U8"`, ...).
+    // why a string, not `safetensors::Dtype`: it keeps that crate's semver out of this API and
+    // out of the runtime's dependencies; a test checks every name against the crate's `Dtype`.
+    const DTYPE: &'static str;
+}
+
+by_element_type!(
+    SafetensorsElement,
+    DTYPE,
+    super::safetensors::dtype_name,
+    [f16, bf16, f32, f64, i8, i16, i32, i64, u8, u16, u32, u64]
+);
+
 /// One safetensors file of every field: for one output, one tensor named by the call, streamed
 /// straight into the file; for several, one tensor per field, named by the field, assembled
 /// when the input ends (the `tensors` module).
@@ -347,6 +371,29 @@ impl Header for SafetensorsHeader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn safetensors_names_are_the_reference_crates_dtypes() {
+        fn check<T: SafetensorsElement>() {
+            let dtype: ::safetensors::Dtype =
+                serde_json::from_value(serde_json::Value::from(T::DTYPE))
+                    .unwrap_or_else(|err| panic!("{}: {err}", T::DTYPE));
+            assert_eq!(dtype.to_string(), T::DTYPE);
+            assert_eq!(dtype.bitsize(), 8 * size_of::<T>(), "{}", T::DTYPE);
+        }
+        check::<f16>();
+        check::<bf16>();
+        check::<f32>();
+        check::<f64>();
+        check::<i8>();
+        check::<i16>();
+        check::<i32>();
+        check::<i64>();
+        check::<u8>();
+        check::<u16>();
+        check::<u32>();
+        check::<u64>();
+    }
 
     fn header(rows: usize, metadata: BTreeMap<String, String>) -> Vec<u8> {
         SafetensorsHeader::new("F32", "x \"quoted\"", &[28, 28], 4, metadata).encode(rows)

@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use ndarray::ArrayView2;
 
 use super::atomic::{parent_dir, partial_path, rename_error, sync_dir, AtomicFile};
-use super::dtype::le_column;
+use super::bytes::le_column;
 use super::error::{Partial, SinkError, SinkFailure};
+use super::output::FileOutput;
 use super::progress::Ticker;
-use super::FileOutput;
 use crate::element::Element;
 use crate::layout::Column;
 
@@ -90,7 +90,7 @@ impl<T: Element + bytemuck::Pod, H: Header> FileWriter<T, H> {
     /// ```
     #[cfg(feature = "progress")]
     #[must_use]
-    pub fn with_progress(mut self, progress: super::Progress) -> Self {
+    pub fn with_progress(mut self, progress: super::progress::Progress) -> Self {
         self.stream.ticker = Ticker::new(progress);
         self
     }
