@@ -16,8 +16,8 @@
 //! [`Storage::commit`] makes what was written durable, then writes the group's records, so a
 //! record never describes a unit a crash can still lose. On a local directory the commit runs
 //! on a thread of its own while the job computes and writes the next units, and it flushes the
-//! group's files from several threads at once, which lets the file system write them out, and
-//! journal them, together rather than one after the other. One commit runs at a time: a group
+//! group's files from several threads at once, so that the device writes them out together
+//! rather than one after the other. One commit runs at a time: a group
 //! is committed after [`GROUP_TIME`] or [`GROUP_BYTES`] when no commit is under way, and the
 //! job waits for the one under way only when the group reaches [`GROUP_UNITS`] or four times
 //! [`GROUP_BYTES`]. So the device writes while the job computes, and the last commit, which the
