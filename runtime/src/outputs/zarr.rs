@@ -582,7 +582,7 @@ impl ZarrJob {
         self.done.insert(unit, record.clone());
         self.filled = 0;
         self.unrecorded.push((unit, record.clone()));
-        let due = !self.store.defers_sync() || self.group.add(unit_bytes);
+        let due = !self.store.defers_sync() || self.group.add(unit_bytes, self.store.busy());
         if due {
             self.record_units().map_err(fail)?;
         }

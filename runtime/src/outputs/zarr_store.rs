@@ -12,14 +12,17 @@
 //! crash only ever see an old or a new document, never a part of one, and never one that
 //! describes objects that are not on the device yet.
 //!
-//! The job ([`ZarrJob`](super::zarr::ZarrJob)) commits units in groups ([`Group`]: at most
-//! [`GROUP_TIME`] of units, or [`GROUP_BYTES`] of them): [`Storage::commit`] makes what was
-//! written durable, then writes the group's records, so a record never describes a unit a crash
-//! can still lose. On a local directory the commit runs on a thread of its own while the job
-//! computes and writes the next units (one commit at a time; the next waits for it), and it
-//! flushes the group's files from several threads at once, which lets the file system write
-//! them out, and journal them, together rather than one after the other. Nothing is held in
-//! memory for it but the names of the files: their bytes are in the operating system's cache.
+//! The job ([`ZarrJob`](super::zarr::ZarrJob)) commits units in groups ([`Group`]):
+//! [`Storage::commit`] makes what was written durable, then writes the group's records, so a
+//! record never describes a unit a crash can still lose. On a local directory the commit runs
+//! on a thread of its own while the job computes and writes the next units, and it flushes the
+//! group's files from several threads at once, so that the device writes them out together
+//! rather than one after the other. One commit runs at a time: a group
+//! is committed after [`GROUP_TIME`] or [`GROUP_BYTES`] when no commit is under way, and the
+//! job waits for the one under way only when the group reaches [`GROUP_UNITS`] or four times
+//! [`GROUP_BYTES`]. So the device writes while the job computes, and the last commit, which the
+//! end of the run waits for, is a small one. Nothing is held in memory for a commit but the
+//! names of the files and the records: the files' bytes are in the operating system's cache.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -40,12 +43,13 @@ use zarrs::storage::{
 
 use super::atomic::{parent_dir, AtomicFile};
 
-/// Units stored are recorded at least this often (a killed run loses at most this much work,
-/// plus the unit it was computing)...
+/// Units stored are committed this often, when no commit is under way (a killed run loses
+/// about this much work, plus the unit it was computing)...
 pub(crate) const GROUP_TIME: Duration = Duration::from_millis(100);
-/// ... or when this many bytes of units wait for their records...
-pub(crate) const GROUP_BYTES: usize = 64 << 20;
-/// ... or this many units (which bounds the files one sync waits for).
+/// ... or when this many bytes of units (before compression) wait for their records, with no
+/// commit under way (four times as many: whether or not one is)...
+pub(crate) const GROUP_BYTES: usize = 16 << 20;
+/// ... or when this many units wait (which bounds the files one sync flushes).
 pub(crate) const GROUP_UNITS: usize = 1024;
 /// Threads that flush the files of one sync.
 const SYNC_THREADS: usize = 8;
@@ -121,6 +125,16 @@ impl Storage {
         Ok(())
     }
 
+    /// Whether a commit is under way.
+    pub(crate) fn busy(&self) -> bool {
+        self.local.as_ref().is_some_and(|local| {
+            local
+                .in_flight()
+                .as_ref()
+                .is_some_and(|commit| !commit.is_finished())
+        })
+    }
+
     /// Makes every object written, and every directory entry changed, so far durable (after
     /// the commit under way, if any); nothing to do for an object store.
     pub(crate) fn sync(&self) -> Result<(), StorageError> {
@@ -150,11 +164,14 @@ impl Default for Group {
 }
 
 impl Group {
-    /// Adds a unit of `bytes`; says whether the group is due for a sync.
-    pub(crate) fn add(&mut self, bytes: usize) -> bool {
+    /// Adds a unit of `bytes`; says whether the group is due for a commit, `busy` telling
+    /// whether one is under way.
+    pub(crate) fn add(&mut self, bytes: usize, busy: bool) -> bool {
         self.bytes += bytes;
         self.units += 1;
-        self.bytes >= GROUP_BYTES || self.units >= GROUP_UNITS || self.since.elapsed() >= GROUP_TIME
+        let full = self.units >= GROUP_UNITS || self.bytes >= 4 * GROUP_BYTES;
+        let ripe = self.bytes >= GROUP_BYTES || self.since.elapsed() >= GROUP_TIME;
+        full || (ripe && !busy)
     }
 
     /// A sync happened: a new group starts.
