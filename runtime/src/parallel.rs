@@ -51,29 +51,46 @@ pub(crate) const CHUNKS: Grain = Grain {
 pub(crate) enum Split {
     /// By counts of items: a threaded pipeline's chunks, whose loop measures its own times.
     Items(Grain),
-    /// By the work, measured: `par_batch` and `par_fill` (see [`Probe`]).
-    Work,
+    /// By the work, measured: `par_batch` and `par_fill` (see [`Probe`]), against what is
+    /// worth sharing.
+    Work(Worth),
 }
 
-/// The least work (time on one thread) worth sharing. Sharing costs the wake-up of sleeping
-/// threads, a join, and moving cache lines between cores (a new output's pages were just
-/// zeroed by this thread); and a thread of the pool that the machine runs something else on
-/// makes the others wait for its leaf. Measured on a shared 2-core virtual machine, trivial
-/// rows shared below about a millisecond of work were as often slower as faster. Work below
-/// this runs on the calling thread, where it costs nothing of the kind.
-const SHARE_WORK: Duration = Duration::from_millis(1);
+/// The least work (time on one thread) worth sharing, and the least work a leaf gets when it
+/// is shared (leaves hold between this and twice this, so that a short run wakes only the
+/// threads it can keep busy, each long enough to repay its wake-up). Work below the first runs
+/// on the calling thread, where sharing costs nothing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Worth {
+    share: Duration,
+    leaf: Duration,
+}
 
-/// The least work a leaf gets when work is shared (leaves hold between this and twice this): a
-/// short run wakes only the threads it can keep busy, each for long enough to repay its wake-up.
-const LEAF_WORK: Duration = Duration::from_micros(250);
+/// `par_batch`, into a new buffer. Sharing costs the wake-up of sleeping threads and a join,
+/// and here also the first writes to pages this thread has just had zeroed, which the other
+/// threads must take over; and a thread the machine runs something else on makes the others
+/// wait for its leaf. On a shared 2-core virtual machine, trivial rows into a new buffer gained
+/// from being shared only from a millisecond or more of work.
+const NEW_BUFFER: Worth = Worth {
+    share: Duration::from_millis(1),
+    leaf: Duration::from_micros(250),
+};
+
+/// `par_fill`, into a caller's buffer (its pages in place): on the same machine, trivial rows
+/// shared by count gained from about a tenth of a millisecond of work (a quarter of a
+/// millisecond: 1.3 times as fast) and lost below (a fiftieth: 0.9 times).
+const CALLER_BUFFER: Worth = Worth {
+    share: Duration::from_micros(200),
+    leaf: Duration::from_micros(50),
+};
 
 /// Work timed on the calling thread before deciding: long enough that the clock's own cost and
-/// a first row's cold caches weigh little; short beside [`SHARE_WORK`], so that work worth
-/// sharing starts on every thread early.
+/// a first row's cold caches weigh little; short beside the work worth sharing, so that such
+/// work starts on every thread early.
 const PROBE_WORK: Duration = Duration::from_micros(25);
 
 /// How much costlier than the items timed so far the items left would have to be for their
-/// work to reach [`SHARE_WORK`], for the run to stop timing and keep them on this thread before
+/// work to be worth sharing, for the run to stop timing and keep them on this thread before
 /// [`PROBE_WORK`] is spent: so that a short input of cheap rows is decided after a block or two.
 const MARGIN: f64 = 16.0;
 
@@ -94,9 +111,9 @@ const LEAVES_PER_THREAD: usize = 4;
 
 /// How `par_batch` and `par_fill` find out whether their work is worth sharing: the first items
 /// run on the calling thread in blocks that grow (the first of [`PROBE_FIRST`]), each timed, until
-/// [`PROBE_WORK`] has been spent; the rest is then shared only if it would take longer than
-/// [`SHARE_WORK`] at the cost per item seen, in leaves of at least [`LEAF_WORK`]. A short input
-/// of cheap rows stops being timed as soon as the rest is clearly too small ([`MARGIN`]).
+/// [`PROBE_WORK`] has been spent; the rest is then shared only if it is [`Worth`] it at the cost
+/// per item seen ([`NEW_BUFFER`], [`CALLER_BUFFER`]). A short input of cheap rows stops being
+/// timed as soon as the rest is clearly too small ([`MARGIN`]).
 ///
 /// The decision is in time, not in items: a row's cost is measured where it runs, whatever the
 /// row function and the machine, with one clock reading per block (a few per call). The cost
@@ -178,7 +195,7 @@ impl Probe {
                 items: pass_items,
                 timed: false,
             },
-            Probing::Measured(cost) => match share(cost, pass_items, self.threads) {
+            Probing::Measured(cost) => match share(cost, pass_items, self.threads, self.worth()) {
                 Some(leaf_items) => Next::Share { leaf_items },
                 None => Next::Here {
                     items: pass_items,
@@ -203,6 +220,14 @@ impl Probe {
         wanted
             .saturating_sub(self.items)
             .clamp(self.items, self.items.saturating_mul(PROBE_GROWTH))
+    }
+
+    /// What is worth sharing (the default for a split by count, which does not ask).
+    fn worth(&self) -> Worth {
+        match self.split {
+            Split::Work(worth) => worth,
+            Split::Items(_) => NEW_BUFFER,
+        }
     }
 
     /// Reads the clock before the first timed block.
@@ -230,7 +255,7 @@ impl Probe {
         self.items += items;
         self.time += time;
         let whole = self.time.as_secs_f64() / self.items.max(1) as f64;
-        if whole * left as f64 * MARGIN < SHARE_WORK.as_secs_f64() {
+        if whole * left as f64 * MARGIN < self.worth().share.as_secs_f64() {
             self.state = Probing::Alone;
         } else if self.time >= PROBE_WORK && self.blocks >= 2 {
             let last = time.as_secs_f64() / items.max(1) as f64;
@@ -240,14 +265,14 @@ impl Probe {
 }
 
 /// Items per leaf for `items` items of `cost` seconds each on `threads` threads, or `None` when
-/// their work is under [`SHARE_WORK`] (then they run on the calling thread): a few leaves per
-/// thread, none with less work than [`LEAF_WORK`]. Leaves are halves of halves: the count
+/// their work is not `worth` sharing (then they run on the calling thread): a few leaves per
+/// thread, none with less work than `worth.leaf`. Leaves are halves of halves: the count
 /// returned is the most a leaf holds, and each holds more than half of it.
-fn share(cost: f64, items: usize, threads: usize) -> Option<usize> {
-    if threads <= 1 || cost * (items as f64) < SHARE_WORK.as_secs_f64() {
+fn share(cost: f64, items: usize, threads: usize, worth: Worth) -> Option<usize> {
+    if threads <= 1 || cost * (items as f64) < worth.share.as_secs_f64() {
         return None;
     }
-    let by_work = (2.0 * LEAF_WORK.as_secs_f64() / cost).ceil() as usize;
+    let by_work = (2.0 * worth.leaf.as_secs_f64() / cost).ceil() as usize;
     let by_threads = items.div_ceil(threads * LEAVES_PER_THREAD);
     let leaf_items = by_work.max(by_threads).max(1);
     (leaf_items < items).then_some(leaf_items)
@@ -859,7 +884,7 @@ where
         out,
         len,
         threads,
-        split: Split::Work,
+        split: Split::Work(NEW_BUFFER),
     });
     match run {
         Ok(Batch { rows, skipped }) => Ok(Batch {
@@ -897,7 +922,10 @@ where
 /// the number of threads.
 ///
 /// Items are run in passes of as many items as the buffer has free rows, each pass on every
-/// thread, so that no row is computed that `fill` would not compute. One difference: rows
+/// thread, so that no row is computed that `fill` would not compute. Work too small to share
+/// runs on this thread, as for [`par_batch`]; since the rows go into a buffer that is already
+/// in place, less work is worth sharing: about a fifth of a millisecond, in ranges of at least
+/// a twentieth. One difference: rows
 /// after the returned count that items were run into (up to the number of items) are zeroed,
 /// since threads wrote there before the rows were closed up; `fill` leaves them as they were.
 /// Rows past the number of items are left as they were by both.
@@ -970,7 +998,7 @@ where
         items.into_par_iter(),
         W::views(out),
         rayon::current_num_threads(),
-        Split::Work,
+        Split::Work(CALLER_BUFFER),
     ))
 }
 
@@ -1161,51 +1189,59 @@ mod tests {
 
     #[test]
     fn work_too_small_to_share_stays_on_this_thread() {
+        let new = |cost, items, threads| share(cost, items, threads, NEW_BUFFER);
         // Trivial rows (1.5 ns): a thousand, or a hundred thousand (0.15 ms), are not shared.
-        assert_eq!(share(1.5 * NS, 1000, 2), None);
-        assert_eq!(share(1.5 * NS, 100_000, 16), None);
+        assert_eq!(new(1.5 * NS, 1000, 2), None);
+        assert_eq!(new(1.5 * NS, 100_000, 16), None);
         // Just under the threshold, on any number of threads.
-        let items = (SHARE_WORK.as_secs_f64() / US) as usize - 1;
+        let items = (NEW_BUFFER.share.as_secs_f64() / US) as usize - 1;
         for threads in [2, 4, 16, 64] {
-            assert_eq!(share(US, items, threads), None, "{threads} threads");
+            assert_eq!(new(US, items, threads), None, "{threads} threads");
         }
         // One thread never shares, however long the work.
-        assert_eq!(share(MS, 1_000_000, 1), None);
+        assert_eq!(new(MS, 1_000_000, 1), None);
+        // Into a caller's buffer, less is worth sharing, but 65,536 trivial rows are not.
+        assert_eq!(share(1.1 * NS, 65_536, 2, CALLER_BUFFER), None);
+        assert!(share(1.1 * NS, 262_144, 2, CALLER_BUFFER).is_some());
+        assert_eq!(new(1.1 * NS, 262_144, 2), None);
     }
 
     #[test]
     fn work_worth_sharing_is_split_in_leaves_of_enough_work() {
+        let new = |cost, items, threads| share(cost, items, threads, NEW_BUFFER);
         // Ten million trivial rows (15 ms) on 2 threads: 4 leaves per thread, as by count.
-        assert_eq!(share(1.5 * NS, 10_000_000, 2), Some(1_250_000));
+        assert_eq!(new(1.5 * NS, 10_000_000, 2), Some(1_250_000));
         // Heavy rows: a few items are worth sharing, one per leaf.
-        assert_eq!(share(MS, 8, 2), Some(1));
-        for (cost, items, threads) in [
-            (1.5 * NS, 1_000_000, 2),
-            (US, 2_000, 16),
-            (US, 1_000_000, 16),
-            (20.0 * US, 2048, 8),
-            (MS, 3, 64),
-        ] {
-            let leaf = share(cost, items, threads).expect("worth sharing");
-            assert!(leaf < items, "{cost} {items} {threads}: {leaf}");
-            // Leaves are halves of halves down to `leaf` items: each has more than half of it,
-            // and that is at least LEAF_WORK (or a whole item).
-            let smallest = leaf.div_ceil(2).max(1) as f64 * cost;
-            assert!(
-                smallest >= LEAF_WORK.as_secs_f64() * 0.999 || leaf == 1,
-                "{cost} {items} {threads}: leaves of {smallest} s"
-            );
-            assert!(items.div_ceil(leaf) <= 2 * threads * LEAVES_PER_THREAD);
+        assert_eq!(new(MS, 8, 2), Some(1));
+        for worth in [NEW_BUFFER, CALLER_BUFFER] {
+            for (cost, items, threads) in [
+                (1.5 * NS, 1_000_000, 2),
+                (US, 2_000, 16),
+                (US, 1_000_000, 16),
+                (20.0 * US, 2048, 8),
+                (MS, 3, 64),
+            ] {
+                let leaf = share(cost, items, threads, worth).expect("worth sharing");
+                assert!(leaf < items, "{cost} {items} {threads}: {leaf}");
+                // Leaves are halves of halves down to `leaf` items: each has more than half of
+                // it, and that is at least `worth.leaf` (or a whole item).
+                let smallest = leaf.div_ceil(2).max(1) as f64 * cost;
+                assert!(
+                    smallest >= worth.leaf.as_secs_f64() * 0.999 || leaf == 1,
+                    "{cost} {items} {threads}: leaves of {smallest} s"
+                );
+                assert!(items.div_ceil(leaf) <= 2 * threads * LEAVES_PER_THREAD);
+            }
         }
         // Two milliseconds on 16 threads wake only the few threads it keeps busy.
-        let leaf = share(US, 2_000, 16).unwrap();
+        let leaf = new(US, 2_000, 16).unwrap();
         assert!(2_000usize.div_ceil(leaf) <= 4, "{leaf}");
         // A second on 16 threads uses them all, a few leaves each.
-        assert_eq!(share(US, 1_000_000, 16), Some(15_625));
+        assert_eq!(new(US, 1_000_000, 16), Some(15_625));
     }
 
     fn probe(threads: usize, len: usize) -> Probe {
-        Probe::new(Split::Work, threads, len)
+        Probe::new(Split::Work(NEW_BUFFER), threads, len)
     }
 
     fn nanos(ns: f64) -> Duration {
