@@ -187,9 +187,20 @@ impl Output for NpyFiles {
     }
 
     fn finish(self, skipped: Vec<usize>) -> Result<Vec<FileOutput>, SinkFailure> {
+        // Each file's report lists the dropped items: the last one takes the list itself.
+        let mut skipped = Some(skipped);
+        let last = self.files.len().saturating_sub(1);
         self.files
             .into_iter()
-            .map(|file| file.finish_file(skipped.clone()))
+            .enumerate()
+            .map(|(k, file)| {
+                let list = if k == last {
+                    skipped.take().unwrap_or_default()
+                } else {
+                    skipped.clone().unwrap_or_default()
+                };
+                file.finish_file(list)
+            })
             .collect()
     }
 

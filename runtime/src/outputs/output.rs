@@ -72,8 +72,9 @@ pub(crate) trait UnitOutput: Output {
     fn units_mut(&mut self) -> &mut Units;
     /// Where the output is, for errors.
     fn location(&self) -> PathBuf;
-    /// Each field's report of this run's units.
-    fn reports(&self) -> Vec<Self::Report>;
+    /// Each field's report of this run's units; the last one takes the list of dropped items
+    /// from the tally.
+    fn reports(&mut self) -> Vec<Self::Report>;
 }
 
 /// What a finished single-file writer ([`NpyWriter`], [`SafetensorsWriter`]) wrote.

@@ -107,6 +107,16 @@ pub(crate) struct Units {
 }
 
 impl Units {
+    /// The dropped items for the report of field `field` of `fields`: the last takes the list
+    /// itself, the others a copy, so that one output's report costs no second list.
+    pub(crate) fn skipped_for(&mut self, field: usize, fields: usize) -> Vec<usize> {
+        if field + 1 >= fields {
+            std::mem::take(&mut self.skipped)
+        } else {
+            self.skipped.clone()
+        }
+    }
+
     /// Counts unit `index`, as `record` describes it; `resumed`: committed by an earlier run.
     pub(crate) fn add(&mut self, index: usize, record: ShardRecord, resumed: bool) {
         self.resumed += usize::from(resumed);
@@ -129,6 +139,14 @@ pub struct ShardRecord {
 }
 
 impl ShardRecord {
+    /// The same record without its dropped items, once a report holds them.
+    pub(crate) fn without_skipped(self) -> Self {
+        ShardRecord {
+            skipped: Vec::new(),
+            ..self
+        }
+    }
+
     pub(crate) fn to_json(&self, file: &str) -> Value {
         json!({ "file": file, "rows": self.rows, "items": self.items, "skipped": self.skipped })
     }

@@ -201,10 +201,12 @@ impl UnitOutput for NpyShards {
             .map_or_else(PathBuf::new, |job| job.dir().to_path_buf())
     }
 
-    fn reports(&self) -> Vec<ShardsOutput> {
-        self.jobs
-            .iter()
-            .map(|job| ShardsOutput {
+    fn reports(&mut self) -> Vec<ShardsOutput> {
+        let fields = self.jobs.len();
+        let mut reports = Vec::with_capacity(fields);
+        for (k, job) in self.jobs.iter().enumerate() {
+            let skipped = self.units.skipped_for(k, fields);
+            reports.push(ShardsOutput {
                 dir: job.dir().to_path_buf(),
                 manifest: job.dir().join(SHARD_MANIFEST),
                 rows: self.units.rows,
@@ -217,11 +219,12 @@ impl UnitOutput for NpyShards {
                         rows,
                     })
                     .collect(),
-                skipped: self.units.skipped.clone(),
+                skipped,
                 complete: self.units.complete,
                 resumed: self.units.resumed,
-            })
-            .collect()
+            });
+        }
+        reports
     }
 }
 
@@ -362,8 +365,20 @@ pub(super) fn ensure_dir(dir: &Path) -> Result<(), SinkError> {
 pub(super) fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), SinkError> {
     let mut text = serde_json::to_vec_pretty(value).unwrap_or_default();
     text.push(b'\n');
+    write_whole(path, |out| out.write_all(&text))
+}
+
+/// Writes a file whole through `write`: a temporary file, flushed, renamed into place.
+fn write_whole(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), SinkError> {
     let mut file = AtomicFile::create(path)?;
-    if let Err(err) = file.file().write_all(&text) {
+    let written = {
+        let mut out = io::BufWriter::new(file.file());
+        write(&mut out).and_then(|()| out.flush())
+    };
+    if let Err(err) = written {
         let err = SinkError::io("write", file.temp(), err);
         file.discard();
         return Err(err);
@@ -376,6 +391,35 @@ pub(super) fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), S
         let _ = fs::remove_file(temp);
         err
     })
+}
+
+/// Writes `value` as `serde_json` pretty-prints it, followed by a newline, with the entries of
+/// `entries` in its top-level array `key` (empty in `value`), each made only when written.
+fn write_with_entries(
+    out: &mut dyn Write,
+    value: &Value,
+    key: &str,
+    entries: impl Iterator<Item = Value>,
+) -> io::Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
+    let marker = format!("\n  {}: []", Value::from(key));
+    let at = text
+        .find(&marker)
+        .ok_or_else(|| io::Error::other(format!("no empty `{key}` array to fill")))?;
+    let open = at + marker.len() - 1;
+    out.write_all(&text.as_bytes()[..open])?;
+    let mut first = true;
+    for entry in entries {
+        let entry = serde_json::to_string_pretty(&entry).map_err(io::Error::other)?;
+        out.write_all(if first { b"\n    " } else { b",\n    " })?;
+        out.write_all(entry.replace('\n', "\n    ").as_bytes())?;
+        first = false;
+    }
+    if !first {
+        out.write_all(b"\n  ")?;
+    }
+    out.write_all(&text.as_bytes()[open..])?;
+    out.write_all(b"\n")
 }
 
 /// The directory, inside a shard directory, of the records of unfinished jobs.
@@ -472,7 +516,7 @@ impl ShardJob {
         if recorded.is_some() {
             remove_if_present(&manifest)?;
         }
-        job.done = job.read_records()?;
+        job.done = job.read_records(true)?;
         Ok(job)
     }
 
@@ -494,8 +538,21 @@ impl ShardJob {
         Some(done)
     }
 
-    /// The records of committed shards, as on disk now (other workers add theirs).
-    fn read_records(&self) -> Result<BTreeMap<usize, ShardRecord>, SinkError> {
+    /// The record of shard `index`, as on disk, if it is readable.
+    fn read_record(&self, index: usize) -> Option<ShardRecord> {
+        let name = shard_name(index);
+        let path = self
+            .job_dir
+            .join(format!("{}.json", name.trim_end_matches(".npy")));
+        read_json(&path)
+            .ok()
+            .flatten()
+            .and_then(|value| ShardRecord::from_json(&value))
+    }
+
+    /// The records of committed shards, as on disk now (other workers add theirs); with
+    /// `skipped`, their dropped items too, else only their counts.
+    fn read_records(&self, skipped: bool) -> Result<BTreeMap<usize, ShardRecord>, SinkError> {
         let mut done = BTreeMap::new();
         for name in list_dir(&self.job_dir)? {
             let Some(index) = name
@@ -514,6 +571,11 @@ impl ShardJob {
                 .and_then(|value| ShardRecord::from_json(&value));
             if let Some(record) = record {
                 if self.dir.join(shard_name(index)).is_file() {
+                    let record = if skipped {
+                        record
+                    } else {
+                        record.without_skipped()
+                    };
                     done.insert(index, record);
                 }
             }
@@ -578,7 +640,8 @@ impl ShardJob {
             source,
         })?;
         let rows = record.rows;
-        self.done.insert(index, record);
+        // This run's report holds the dropped items: the map keeps the counts.
+        self.done.insert(index, record.without_skipped());
         Ok(Shard {
             path: out.path,
             rows,
@@ -593,18 +656,15 @@ impl ShardJob {
         if self.complete {
             return Ok(Some(manifest));
         }
-        let done = self.read_records()?;
+        // Each record's rows and items; its dropped items are read again, one record at a
+        // time, as the manifest is written, so that memory does not grow with them.
+        let mut done = self.read_records(false)?;
         if (0..shards).any(|index| !done.contains_key(&index)) {
             return Ok(None);
         }
-        let records: Vec<(usize, &ShardRecord)> =
-            done.range(..shards).map(|(&i, r)| (i, r)).collect();
-        let rows: usize = records.iter().map(|(_, r)| r.rows).sum();
-        let items: usize = records.iter().map(|(_, r)| r.items).sum();
-        let listed: Vec<Value> = records
-            .iter()
-            .map(|&(index, record)| record.to_json(&shard_name(index)))
-            .collect();
+        done.retain(|&index, _| index < shards);
+        let rows: usize = done.values().map(|r| r.rows).sum();
+        let items: usize = done.values().map(|r| r.items).sum();
         let row_len: usize = self.row_shape.iter().product();
         let text = json!({
             "format": "npy-shards",
@@ -618,14 +678,26 @@ impl ShardJob {
             "shard_rows": self.shard_items,
             "job": self.id,
             "fingerprint": self.fingerprint.value(),
-            "shards": listed,
+            "shards": [],
         });
         // The manifest covers the shards: their contents and their names in the directory are
         // on the device already (each was flushed, renamed, and the directory flushed); so is
         // the directory's own name in its parent (`out/` of `out/x/`, when this run created it)
         // before the manifest is.
         sync_dir(parent_dir(&self.dir));
-        write_json(&manifest, &text)?;
+        write_whole(&manifest, |out| {
+            write_with_entries(
+                out,
+                &text,
+                "shards",
+                done.keys().map(|&index| {
+                    let record = self
+                        .read_record(index)
+                        .unwrap_or_else(|| done[&index].clone());
+                    record.to_json(&shard_name(index))
+                }),
+            )
+        })?;
         remove_stale(&self.dir, shards, true)?;
         // Another worker may be finishing too: whatever it removed first is gone already.
         match fs::remove_dir_all(&self.job_dir) {
@@ -685,6 +757,26 @@ mod tests {
         dtype: ElementType::U8,
         row_shape: &[1],
     };
+
+    #[test]
+    fn a_streamed_manifest_is_serde_jsons_pretty_text() {
+        for count in [0usize, 1, 3] {
+            let entries: Vec<Value> = (0..count)
+                .map(|i| json!({ "file": shard_name(i), "rows": i, "skipped": (0..i).collect::<Vec<_>>() }))
+                .collect();
+            let head = json!({ "a": [1, 2], "shards": [], "z": { "k": "\"shards\": []" } });
+            let mut whole = head.clone();
+            whole["shards"] = Value::Array(entries.clone());
+            let mut expected = serde_json::to_vec_pretty(&whole).unwrap();
+            expected.push(b'\n');
+            let mut out = Vec::new();
+            write_with_entries(&mut out, &head, "shards", entries.into_iter()).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
+    }
 
     fn fingerprint(key: &str) -> Fingerprint {
         Fingerprint::new([("row_fn", json!("f")), ("key", json!(key))])

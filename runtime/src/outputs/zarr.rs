@@ -579,7 +579,8 @@ impl ZarrJob {
                 .store_chunk(&[unit as u64], ArrayBytes::new_flen(&valid[..]))
                 .map_err(|e| fail(self.store_error("write a chunk of", &e)))?;
         }
-        self.done.insert(unit, record.clone());
+        // This run's report holds the dropped items: the map keeps the counts.
+        self.done.insert(unit, record.clone().without_skipped());
         self.filled = 0;
         self.unrecorded.push((unit, record.clone()));
         let due = !self.store.defers_sync() || self.group.add(unit_bytes, self.store.busy());
@@ -897,22 +898,25 @@ impl UnitOutput for ZarrArrays {
             .map_or_else(PathBuf::new, |job| job.location().clone())
     }
 
-    fn reports(&self) -> Vec<ZarrOutput> {
-        self.jobs
-            .iter()
-            .map(|job| ZarrOutput {
+    fn reports(&mut self) -> Vec<ZarrOutput> {
+        let fields = self.jobs.len();
+        let mut reports = Vec::with_capacity(fields);
+        for (k, job) in self.jobs.iter().enumerate() {
+            let skipped = self.units.skipped_for(k, fields);
+            reports.push(ZarrOutput {
                 store: job.location().clone(),
                 name: job.name().to_owned(),
                 shape: job.shape(),
                 rows: self.units.items,
                 kept: self.units.rows,
                 units: self.units.units.iter().map(|&(unit, _)| unit).collect(),
-                skipped: self.units.skipped.clone(),
+                skipped,
                 valid: job.valid_name(),
                 resumed: self.units.resumed,
                 complete: self.units.complete,
-            })
-            .collect()
+            });
+        }
+        reports
     }
 }
 
