@@ -269,29 +269,9 @@ impl ZarrJob {
             format: "Zarr",
             dtype: dtype.name(),
         })?;
-        let err = |op: &'static str| {
-            let location = location.clone();
-            move |e: &dyn std::fmt::Display| SinkError::Store {
-                path: location.clone(),
-                op,
-                message: e.to_string(),
-            }
-        };
         let row_len: usize = layout.row_shape.iter().product::<usize>() * element_size;
         let id = fingerprint.id();
-        // The group.
-        let group_key = key(&location, "zarr.json")?;
-        if store
-            .get(&group_key)
-            .map_err(|e| err("read")(&e))?
-            .is_none()
-        {
-            zarrs::group::GroupBuilder::new()
-                .build(store.objects(), "/")
-                .map_err(|e| err("create the group in")(&e))?
-                .store_metadata()
-                .map_err(|e| err("write the group's metadata to")(&e))?;
-        }
+        ensure_group(&store, &location)?;
         let array = build_array(&store, &location, &layout, dtype, &name)?;
         let valid = if layout.drops {
             Some(build_valid(&store, &location, &layout, &name)?)
@@ -315,66 +295,76 @@ impl ZarrJob {
             unrecorded: Vec::new(),
             group: Group::default(),
         };
-        let recorded = job.read_json(&format!("{name}/zarr.json"))?;
+        job.adopt(&name)?;
+        Ok(job)
+    }
+
+    /// Takes up what the store holds of array `name`: this job complete (nothing to do),
+    /// this job unfinished (its records), another job's complete array (replaced), or another
+    /// job unfinished (an error, not a mix).
+    fn adopt(&mut self, name: &str) -> Result<(), SinkError> {
+        let recorded = self.read_json(&format!("{name}/zarr.json"))?;
         let recorded_job = recorded
             .as_ref()
-            .and_then(|m| m.pointer("/attributes/preallocate"))
-            .cloned();
+            .and_then(|m| m.pointer("/attributes/preallocate"));
         let recorded_complete = recorded_job
-            .as_ref()
             .and_then(|p| p.get("complete"))
             .and_then(Value::as_bool)
             == Some(true);
         let recorded_id = recorded_job
-            .as_ref()
             .and_then(|p| p.get("job"))
             .and_then(Value::as_str)
             .map(str::to_owned);
-        if recorded_complete && recorded_id.as_deref() == Some(job.id.as_str()) {
-            job.done = job.read_records()?;
-            job.complete = true;
-            return Ok(job);
+        let ours = recorded_id.as_deref() == Some(self.id.as_str());
+        if recorded_complete && ours {
+            self.done = self.read_records()?;
+            self.complete = true;
+            return Ok(());
         }
-        // Another job's unfinished records: an error, not a mix. Records of the job whose
-        // complete array is here are finished: removed, since that array is being replaced.
+        self.check_other_jobs(name, recorded_complete.then_some(recorded_id).flatten())?;
+        let job_file = format!("{name}/.preallocate/{}/job.json", self.id);
+        if self.read_json(&job_file)?.is_none() {
+            self.write_json(&job_file, &self.fingerprint.value())?;
+        }
+        if self.layout.partitioned {
+            // Workers need the array to exist; whoever comes first writes its metadata.
+            if !ours {
+                self.store_metadata(false)?;
+            }
+        } else if recorded.is_some() {
+            // A single process publishes the array when complete: until then, no array.
+            self.erase_metadata()?;
+        }
+        // The earlier array's metadata is gone for good before any of its chunks is replaced.
+        self.sync()?;
+        self.done = self.read_records()?;
+        Ok(())
+    }
+
+    /// Another job's unfinished records: an error, not a mix. The records of `finished`, the
+    /// job whose complete array is here, are removed, since that array is being replaced.
+    fn check_other_jobs(&self, name: &str, finished: Option<String>) -> Result<(), SinkError> {
         let jobs = format!("{name}/.preallocate/");
-        for other in job.list_dirs(&jobs)? {
-            if other == job.id {
+        for other in self.list_dirs(&jobs)? {
+            if other == self.id {
                 continue;
             }
-            if recorded_complete && recorded_id.as_deref() == Some(other.as_str()) {
-                job.erase_prefix(&format!("{jobs}{other}/"))?;
+            if finished.as_deref() == Some(other.as_str()) {
+                self.erase_prefix(&format!("{jobs}{other}/"))?;
                 continue;
             }
-            let theirs = job
+            let theirs = self
                 .read_json(&format!("{jobs}{other}/job.json"))?
                 .unwrap_or(Value::Null);
-            let (field, recorded, current) = job.fingerprint.difference(&theirs);
+            let (field, recorded, current) = self.fingerprint.difference(&theirs);
             return Err(SinkError::JobMismatch(Box::new(JobMismatch {
-                dir: job.location.join(&name),
+                dir: self.location.join(name),
                 field,
                 recorded,
                 current,
             })));
         }
-        let job_file = format!("{jobs}{}/job.json", job.id);
-        if job.read_json(&job_file)?.is_none() {
-            job.write_json(&job_file, &job.fingerprint.value())?;
-        }
-        let ours = recorded_id.as_deref() == Some(job.id.as_str());
-        if job.layout.partitioned {
-            // Workers need the array to exist; whoever comes first writes its metadata.
-            if !ours {
-                job.store_metadata(false)?;
-            }
-        } else if recorded.is_some() {
-            // A single process publishes the array when complete: until then, no array.
-            job.erase_metadata()?;
-        }
-        // The earlier array's metadata is gone for good before any of its chunks is replaced.
-        job.sync()?;
-        job.done = job.read_records()?;
-        Ok(job)
+        Ok(())
     }
 
     fn read_records(&self) -> Result<BTreeMap<usize, ShardRecord>, SinkError> {
@@ -918,6 +908,30 @@ impl UnitOutput for ZarrArrays {
         }
         reports
     }
+}
+
+/// Creates the group at `location` when the store has none.
+fn ensure_group(store: &Storage, location: &std::path::Path) -> Result<(), SinkError> {
+    let err = |op: &'static str| {
+        move |e: &dyn std::fmt::Display| SinkError::Store {
+            path: location.to_path_buf(),
+            op,
+            message: e.to_string(),
+        }
+    };
+    let group_key = key(location, "zarr.json")?;
+    if store
+        .get(&group_key)
+        .map_err(|e| err("read")(&e))?
+        .is_none()
+    {
+        zarrs::group::GroupBuilder::new()
+            .build(store.objects(), "/")
+            .map_err(|e| err("create the group in")(&e))?
+            .store_metadata()
+            .map_err(|e| err("write the group's metadata to")(&e))?;
+    }
+    Ok(())
 }
 
 /// An array name: one path segment that Zarr and this crate's records allow.
