@@ -46,7 +46,7 @@ fn module(func: &ItemFn, spec: &RowsSpec, crate_import: &TokenStream) -> TokenSt
     );
     let batch_doc = "The rows of every item in new arrays, one per output, each allocated once when the input's length is known; what it returns follows the function's result type, as for a one-output `batch`.";
     let fill_doc = "Writes the rows of every item into the caller's buffers, one per output, all with the same number of rows.";
-    let pipeline_doc = "A bounded-memory pipeline: `for_each_chunk` (a struct of chunk views), `write_npy_dir` (one `.npy` per output), `batch`, `threads`.";
+    let pipeline_doc = "A bounded-memory pipeline: `for_each_chunk` (a struct of chunk views), `write_npy(items, dir)` (one `.npy` per output), `batch`, `threads`.";
     let returns = Returns::of(&private, &multi);
     let Returns {
         outputs,

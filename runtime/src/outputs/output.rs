@@ -77,7 +77,8 @@ pub(crate) trait UnitOutput: Output {
     fn reports(&mut self) -> Vec<Self::Report>;
 }
 
-/// What a finished single-file writer ([`NpyWriter`], [`SafetensorsWriter`]) wrote.
+/// What a finished file wrote: a `.npy` or safetensors file of the pipeline, or of a writer driven
+/// by hand ([`NpyWriter`](crate::NpyWriter), [`SafetensorsWriter`](crate::SafetensorsWriter)).
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
