@@ -514,11 +514,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
             items,
             chunk_rows,
             |chunk: <R::Layout as Layout>::View<'_>| {
-                let mut columns = Vec::new();
-                R::Layout::columns(&chunk, &mut columns);
-                output.write(&columns)?;
-                ticker.advance(R::Layout::view_rows(&chunk));
-                Ok::<(), SinkFailure>(())
+                write_chunk::<R::Layout, _>(&mut output, &chunk, &ticker)
             },
         );
         match run {
@@ -684,6 +680,19 @@ impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
     {
         self.safetensors(items, path.as_ref(), "")
     }
+}
+
+/// Hands a chunk to an output, one column per field, and counts its rows.
+pub(crate) fn write_chunk<L: Layout, O: Output>(
+    output: &mut O,
+    chunk: &L::View<'_>,
+    ticker: &Ticker,
+) -> Result<(), SinkFailure> {
+    let mut columns = Vec::new();
+    L::columns(chunk, &mut columns);
+    output.write(&columns)?;
+    ticker.advance(L::view_rows(chunk));
+    Ok(())
 }
 
 fn row_bytes<R: Outputs>() -> usize {

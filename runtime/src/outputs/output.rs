@@ -77,6 +77,38 @@ pub(crate) trait UnitOutput: Output {
     fn reports(&mut self) -> Vec<Self::Report>;
 }
 
+/// [`Output::finish`] of a unit-by-unit output driven as a plain one: the job is the units
+/// committed, completed if they are all of it.
+pub(crate) fn finish_units<U: UnitOutput>(mut output: U) -> Result<Vec<U::Report>, SinkFailure> {
+    let units = output.committed_count();
+    output.complete(units).map_err(|source| SinkFailure {
+        written: output.units().rows,
+        partial: Some(output.location()),
+        source,
+    })?;
+    Ok(output.reports())
+}
+
+/// [`Output::abandon`] of a unit-by-unit output: the open unit is dropped (what it kept, if
+/// anything, is in a partial file), the units committed stay.
+pub(crate) fn abandon_units<U: UnitOutput>(mut output: U) -> Partial {
+    let kept = output.abandon_unit();
+    Partial {
+        rows: output.units().rows + kept,
+        path: Some(output.location()),
+        error: None,
+    }
+}
+
+/// The record of a unit committed in every field (each field's record, in order): the first
+/// field's, or `None` when a field has not committed it.
+pub(crate) fn committed_in_all<'r>(
+    mut records: impl Iterator<Item = Option<&'r ShardRecord>>,
+) -> Option<&'r ShardRecord> {
+    let first = records.next()??;
+    records.all(|record| record.is_some()).then_some(first)
+}
+
 /// What a finished file wrote: a `.npy` or safetensors file of the pipeline, or of a writer driven
 /// by hand ([`NpyWriter`](crate::NpyWriter), [`SafetensorsWriter`](crate::SafetensorsWriter)).
 ///

@@ -34,7 +34,7 @@ use super::atomic::{parent_dir, sync_dir, AtomicFile};
 use super::error::{JobMismatch, Partial, SinkError, SinkFailure};
 use super::npy::{create_dir, descr, stream as npy_stream, NpyHeader};
 use super::orphans::remove_orphans;
-use super::output::{Names, Output, UnitOutput};
+use super::output::{abandon_units, committed_in_all, finish_units, Names, Output, UnitOutput};
 use super::resume::{Fingerprint, Job, ShardRecord, Units};
 use super::stream::RowStream;
 use crate::element::ElementType;
@@ -109,23 +109,12 @@ impl Output for NpyShards {
         Ok(())
     }
 
-    fn finish(mut self, _skipped: Vec<usize>) -> Result<Vec<ShardsOutput>, SinkFailure> {
-        let units = self.committed_count();
-        self.complete(units).map_err(|source| SinkFailure {
-            written: self.units.rows,
-            partial: Some(self.location()),
-            source,
-        })?;
-        Ok(self.reports())
+    fn finish(self, _skipped: Vec<usize>) -> Result<Vec<ShardsOutput>, SinkFailure> {
+        finish_units(self)
     }
 
-    fn abandon(mut self) -> Partial {
-        let kept = self.abandon_unit();
-        Partial {
-            rows: self.units.rows + kept,
-            path: Some(self.location()),
-            error: None,
-        }
+    fn abandon(self) -> Partial {
+        abandon_units(self)
     }
 }
 
@@ -135,9 +124,7 @@ impl UnitOutput for NpyShards {
     }
 
     fn committed(&self, unit: usize) -> Option<&ShardRecord> {
-        let mut records = self.jobs.iter().map(|job| job.committed(unit));
-        let first = records.next()??;
-        records.all(|record| record.is_some()).then_some(first)
+        committed_in_all(self.jobs.iter().map(|job| job.committed(unit)))
     }
 
     fn committed_count(&self) -> usize {

@@ -31,7 +31,7 @@ use zarrs::storage::{StoreKey, StorePrefix};
 
 use super::bytes::by_element_type;
 use super::error::{JobMismatch, Partial, SinkError, SinkFailure};
-use super::output::{Names, Output, UnitOutput};
+use super::output::{abandon_units, committed_in_all, finish_units, Names, Output, UnitOutput};
 use super::resume::{Fingerprint, Job, ShardRecord, Units};
 use super::zarr_store::Group;
 pub use super::zarr_store::Storage;
@@ -808,23 +808,12 @@ impl Output for ZarrArrays {
         Ok(())
     }
 
-    fn finish(mut self, _skipped: Vec<usize>) -> Result<Vec<ZarrOutput>, SinkFailure> {
-        let units = self.committed_count();
-        self.complete(units).map_err(|source| SinkFailure {
-            written: self.units.rows,
-            partial: Some(self.location()),
-            source,
-        })?;
-        Ok(self.reports())
+    fn finish(self, _skipped: Vec<usize>) -> Result<Vec<ZarrOutput>, SinkFailure> {
+        finish_units(self)
     }
 
-    fn abandon(mut self) -> Partial {
-        let kept = self.abandon_unit();
-        Partial {
-            rows: self.units.rows + kept,
-            path: Some(self.location()),
-            error: None,
-        }
+    fn abandon(self) -> Partial {
+        abandon_units(self)
     }
 }
 
@@ -834,9 +823,7 @@ impl UnitOutput for ZarrArrays {
     }
 
     fn committed(&self, unit: usize) -> Option<&ShardRecord> {
-        let mut records = self.jobs.iter().map(|job| job.committed(unit));
-        let first = records.next()??;
-        records.all(|record| record.is_some()).then_some(first)
+        committed_in_all(self.jobs.iter().map(|job| job.committed(unit)))
     }
 
     fn committed_count(&self) -> usize {

@@ -6,7 +6,7 @@ use std::iter::Peekable;
 use std::path::Path;
 
 use super::exec::Exec;
-use super::{sink_error, Pipeline};
+use super::{sink_error, write_chunk, Pipeline};
 use crate::drivers::{Outputs, Stop, WriteRows};
 use crate::error::{Error, OutputCause};
 use crate::failure::ItemError;
@@ -400,11 +400,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
             window,
             chunk_rows,
             |chunk: <R::Layout as Layout>::View<'_>| {
-                let mut columns = Vec::new();
-                R::Layout::columns(&chunk, &mut columns);
-                output.write(&columns)?;
-                ticker.advance(R::Layout::view_rows(&chunk));
-                Ok::<(), SinkFailure>(())
+                write_chunk::<R::Layout, _>(&mut *output, &chunk, ticker)
             },
         );
         match run {
