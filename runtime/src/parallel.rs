@@ -447,6 +447,34 @@ struct Pass<F> {
     overflowed: bool,
 }
 
+/// One pass of the rows of `items` (from input index `taken` on) shared among the threads in
+/// leaves of `leaf_items`, into `out` (`zeroed`: a new buffer), then compacted to its start.
+fn shared_pass<W, P>(
+    row_fn: &W,
+    items: P,
+    mut out: <W::Layout as Layout>::Mut<'_>,
+    taken: usize,
+    leaf_items: usize,
+    zeroed: bool,
+) -> Pass<Fatal<W, P::Item>>
+where
+    P: Producer,
+    W: WriteRows<P::Item> + Clone + Send + Sync,
+    Fatal<W, P::Item>: Send,
+{
+    let stop = AtomicUsize::new(usize::MAX);
+    let range = Range {
+        item: taken,
+        row: 0,
+        leaf_items,
+        stop: &stop,
+        zeroed,
+    };
+    let rows = W::Layout::rows(&out);
+    let leaves = split_run(row_fn, items, W::Layout::slice(&mut out, 0, rows), range);
+    compact::<W::Layout, _>(&mut out, leaves)
+}
+
 /// Moves the leaves' kept rows together, in input order, to the start of `out`, up to the
 /// first failure, and zeroes the rows after them (which held dropped or moved rows).
 fn compact<L: Layout, F>(out: &mut L::Mut<'_>, leaves: Vec<Leaf<F>>) -> Pass<F> {
@@ -499,6 +527,36 @@ impl<L: Layout> Rows<'_, L> {
             Rows::Views(out) => L::slice(out, start, end),
             Rows::New { buf, .. } => L::split_at(L::buf_mut(buf, shape, end), start).1,
         }
+    }
+
+    /// Zeroes rows `from..to`, if any.
+    fn zero_rows(&mut self, shape: L::Shape, from: usize, to: usize) {
+        if from < to {
+            L::zero_from(&mut self.slice(shape, from, to), 0);
+        }
+    }
+
+    /// [`Rows::run_here`] of `items` from row `start` on, timed by `probe` (with the items left
+    /// after these) when given.
+    fn run_timed<W, I>(
+        &mut self,
+        row_fn: &mut W,
+        items: I,
+        start: usize,
+        probe: Option<(&mut Probe, usize)>,
+    ) -> (usize, Run<Fatal<W, I::Item>, Full>)
+    where
+        W: WriteRows<I::Item, Layout = L>,
+        I: ExactSizeIterator,
+    {
+        let count = items.len();
+        let Some((probe, left)) = probe else {
+            return self.run_here(row_fn, items, start, start + count);
+        };
+        probe.start();
+        let run = self.run_here(row_fn, items, start, start + count);
+        probe.stop(count, left);
+        run
     }
 
     /// Runs `items` on this thread into rows `start..end`: the rows kept, and how the run
@@ -631,31 +689,15 @@ where
             while taken < len {
                 let free = capacity - written;
                 if free == 0 {
-                    // The buffer is full: as `fill` does, run the items left until one gives
-                    // a row (the overflow) or the input ends; on this thread, since one item
-                    // decides.
                     let full = out.slice(shape, capacity, capacity);
-                    let mut target = W::Layout::fill(shape, full);
-                    break 'run match drivers::run(&mut here, rest.into_iter(), &mut target) {
-                        Ok(more) => {
-                            skipped.extend(more.into_iter().map(|i| i + taken));
-                            Ok(Batch {
-                                rows: written,
-                                skipped,
-                            })
-                        }
-                        Err(Stop::Target(Full { index, .. })) => Err(FillStop::Full {
-                            written,
-                            index: index + taken,
-                        }),
-                        Err(Stop::Item(failed)) => Err(FillStop::Item {
-                            written,
-                            failed: Failed {
-                                index: failed.index + taken,
-                                failure: failed.failure,
-                            },
-                        }),
-                    };
+                    break 'run past_the_end(
+                        &mut here,
+                        rest.into_iter(),
+                        full,
+                        written,
+                        taken,
+                        skipped,
+                    );
                 }
                 let pass_items = free.min(len - taken);
                 let leaf_items = match probe.next(pass_items, len - taken) {
@@ -665,31 +707,14 @@ where
                         ran_here = true;
                         let (block, tail) = rest.split_at(items);
                         rest = tail;
-                        if timed {
-                            probe.start();
-                        }
+                        let probe = timed.then_some((&mut probe, len - taken - items));
                         let (kept, run) =
-                            out.run_here(&mut here, block.into_iter(), written, written + items);
-                        if timed {
-                            probe.stop(items, len - taken - items);
-                        }
+                            out.run_timed(&mut here, block.into_iter(), written, probe);
                         written += kept;
                         match run {
                             Ok(dropped) => skipped.extend(dropped.into_iter().map(|i| i + taken)),
-                            Err(Stop::Item(failed)) => {
-                                break 'run Err(FillStop::Item {
-                                    written,
-                                    failed: Failed {
-                                        index: failed.index + taken,
-                                        failure: failed.failure,
-                                    },
-                                })
-                            }
-                            Err(Stop::Target(Full { .. })) => {
-                                break 'run Err(FillStop::Full {
-                                    written,
-                                    index: taken + items,
-                                })
+                            Err(stop) => {
+                                break 'run Err(fill_stop(stop, written, taken, |_| taken + items))
                             }
                         }
                         taken += items;
@@ -699,22 +724,8 @@ where
                 };
                 let (items, tail) = rest.split_at(pass_items);
                 rest = tail;
-                let mut pass_out = out.slice(shape, written, written + pass_items);
-                let stop = AtomicUsize::new(usize::MAX);
-                let range = Range {
-                    item: taken,
-                    row: 0,
-                    leaf_items,
-                    stop: &stop,
-                    zeroed,
-                };
-                let leaves = split_run(
-                    row_fn,
-                    items,
-                    W::Layout::slice(&mut pass_out, 0, pass_items),
-                    range,
-                );
-                let pass = compact::<W::Layout, _>(&mut pass_out, leaves);
+                let pass_out = out.slice(shape, written, written + pass_items);
+                let pass = shared_pass(row_fn, items, pass_out, taken, leaf_items, zeroed);
                 written += pass.written;
                 skipped.extend(pass.skipped);
                 if let Some(failed) = pass.failed {
@@ -737,12 +748,60 @@ where
             // Rows that items were run into after the last kept row hold what dropped items
             // left, or what the caller left: zeroed, as a shared pass leaves them, so that
             // the rows are the same whether work was shared or not.
-            let reached = capacity.min(len);
-            if written < reached {
-                W::Layout::zero_from(&mut out.slice(shape, written, reached), 0);
-            }
+            out.zero_rows(shape, written, capacity.min(len));
         }
         result
+    }
+}
+
+/// The buffer is full after `written` rows: as `fill` does, the items left (from input index
+/// `taken` on) run on this thread, since one item decides, until one gives a row (the
+/// overflow) or the input ends.
+fn past_the_end<W, I>(
+    row_fn: &mut W,
+    items: I,
+    full: <W::Layout as Layout>::Mut<'_>,
+    written: usize,
+    taken: usize,
+    mut skipped: Vec<usize>,
+) -> Result<Batch<usize>, FillStop<Fatal<W, I::Item>>>
+where
+    I: Iterator,
+    W: WriteRows<I::Item>,
+{
+    let mut target = W::Layout::fill(W::shape(), full);
+    match drivers::run(row_fn, items, &mut target) {
+        Ok(more) => {
+            skipped.extend(more.into_iter().map(|i| i + taken));
+            Ok(Batch {
+                rows: written,
+                skipped,
+            })
+        }
+        Err(stop) => Err(fill_stop(stop, written, taken, |index| index + taken)),
+    }
+}
+
+/// A run's stop as a fill's that had written `written` rows: a failed item's index counted
+/// from `taken`, a full buffer's overflowing item at `full(its index in the run)`.
+fn fill_stop<F>(
+    stop: Stop<F, Full>,
+    written: usize,
+    taken: usize,
+    full: impl FnOnce(usize) -> usize,
+) -> FillStop<F> {
+    match stop {
+        Stop::Item(failed) => FillStop::Item {
+            written,
+            failed: Failed {
+                index: failed.index + taken,
+                failure: failed.failure,
+            },
+        },
+        Stop::Target(Full { index, .. }) => FillStop::Full {
+            written,
+            index: full(index),
+        },
     }
 }
 
@@ -1011,7 +1070,7 @@ pub(crate) fn run_chunks<W, I, C, E>(
     mut items: I,
     chunk_rows: usize,
     threads: usize,
-    mut consume: C,
+    consume: C,
 ) -> Run<Fatal<W, I::Item>, E>
 where
     I: Iterator,
@@ -1020,11 +1079,7 @@ where
     Fatal<W, I::Item>: Send,
     C: FnMut(<W::Layout as Layout>::View<'_>) -> Result<(), E>,
 {
-    let shape = W::shape();
-    let zeroed = || W::Layout::buf(shape, chunk_rows);
-    // `computing` takes the current chunk's rows; `ready` holds the previous chunk's.
-    let (mut computing, mut ready) = (zeroed(), zeroed());
-    let mut ready_rows = None;
+    let mut handoff = Handoff::<W::Layout, C>::new(W::shape(), chunk_rows, consume);
     let (mut current, mut next) = (
         Vec::with_capacity(chunk_rows),
         Vec::with_capacity(chunk_rows),
@@ -1035,74 +1090,34 @@ where
     // when computing is the smaller part (cheap rows, a slow file), threads gain nothing over
     // this thread and cost a crossing of cores per chunk, so the chunk is computed here, then
     // handed on. Averages, so that one slow write does not switch a costly row to one thread.
-    let (mut compute_time, mut consume_time) = (Average::default(), Average::default());
-    let mut consume_timed = |rows: <W::Layout as Layout>::View<'_>, time: &mut Average| {
-        let start = Instant::now();
-        let result = consume(rows);
-        time.add(start.elapsed().as_secs_f64());
-        result
-    };
+    let mut compute_time = Average::default();
     loop {
         if next.is_empty() {
-            if let Some(rows) = ready_rows {
-                consume_timed(W::Layout::buf_view(&ready, shape, rows), &mut consume_time)
-                    .map_err(Stop::Target)?;
-            }
+            handoff.ready().map_err(Stop::Target)?;
             return Ok(skipped);
         }
         std::mem::swap(&mut current, &mut next);
         let count = current.len();
-        let here = compute_time.below(&consume_time);
+        let mut read_next = || next.extend(items.by_ref().take(chunk_rows));
+        let here = compute_time.below(&handoff.consume_time);
         let computed = if here {
-            if let Some(rows) = ready_rows.take() {
-                consume_timed(W::Layout::buf_view(&ready, shape, rows), &mut consume_time)
-                    .map_err(Stop::Target)?;
-            }
+            handoff.ready().map_err(Stop::Target)?;
             let start = Instant::now();
-            let computed = fill_on(
-                row_fn,
-                current.par_drain(..),
-                W::Layout::buf_mut(&mut computing, shape, count),
-                1,
-                Split::Items(CHUNKS),
-            );
+            let computed = handoff.compute(row_fn, &mut current, 1);
             // What the threads would take: the work shared among them.
             compute_time.add(start.elapsed().as_secs_f64() / threads as f64);
-            next.extend(items.by_ref().take(chunk_rows));
+            read_next();
             computed
         } else {
-            let mut computed = None;
-            let handed_on = rayon::in_place_scope(|scope| {
-                let (out, current, computed, compute_time) = (
-                    &mut computing,
+            handoff
+                .compute_while_handing_on(
+                    row_fn,
                     &mut current,
-                    &mut computed,
+                    threads,
                     &mut compute_time,
-                );
-                scope.spawn(move |_| {
-                    let start = Instant::now();
-                    *computed = Some(fill_on(
-                        row_fn,
-                        current.par_drain(..),
-                        W::Layout::buf_mut(out, shape, count),
-                        threads,
-                        Split::Items(CHUNKS),
-                    ));
-                    compute_time.add(start.elapsed().as_secs_f64());
-                });
-                let handed_on = match ready_rows.take() {
-                    Some(rows) => {
-                        consume_timed(W::Layout::buf_view(&ready, shape, rows), &mut consume_time)
-                    }
-                    None => Ok(()),
-                };
-                if handed_on.is_ok() {
-                    next.extend(items.by_ref().take(chunk_rows));
-                }
-                handed_on
-            });
-            handed_on.map_err(Stop::Target)?;
-            computed.expect("the scope ends when the chunk is computed")
+                    read_next,
+                )
+                .map_err(Stop::Target)?
         };
         match computed {
             Ok(Batch {
@@ -1110,25 +1125,12 @@ where
                 skipped: dropped,
             }) => {
                 skipped.extend(dropped.into_iter().map(|i| i + taken));
-                if here {
-                    consume_timed(
-                        W::Layout::buf_view(&computing, shape, rows),
-                        &mut consume_time,
-                    )
-                    .map_err(Stop::Target)?;
-                } else {
-                    ready_rows = Some(rows);
-                    std::mem::swap(&mut computing, &mut ready);
-                }
+                handoff.computed(rows, here).map_err(Stop::Target)?;
             }
             Err(FillStop::Item { written, failed }) => {
                 // The rows before the failure are handed on first, as `Chunks` does.
                 if written > 0 {
-                    consume_timed(
-                        W::Layout::buf_view(&computing, shape, written),
-                        &mut consume_time,
-                    )
-                    .map_err(Stop::Target)?;
+                    handoff.computed(written, true).map_err(Stop::Target)?;
                 }
                 return Err(Stop::Item(Failed {
                     index: failed.index + taken,
@@ -1140,6 +1142,165 @@ where
             }
         }
         taken += count;
+    }
+}
+
+/// What a chunk's computation gives: its rows and dropped items, or where it stopped.
+type Computed<F> = Result<Batch<usize>, FillStop<F>>;
+
+/// The two chunk buffers of a threaded pipeline and the consumer they are handed to.
+struct Handoff<L: Layout, C> {
+    shape: L::Shape,
+    consume: C,
+    /// How long handing a chunk on takes, as a running average.
+    consume_time: Average,
+    /// Takes the current chunk's rows.
+    computing: L::Buf,
+    /// Holds the previous chunk's rows until they are handed on.
+    ready: L::Buf,
+    /// Rows in `ready`, if it holds a chunk not handed on yet.
+    ready_rows: Option<usize>,
+}
+
+impl<L: Layout, C> Handoff<L, C> {
+    /// Two zeroed chunk buffers of `chunk_rows` rows, for `consume`.
+    fn new(shape: L::Shape, chunk_rows: usize, consume: C) -> Self {
+        Handoff {
+            shape,
+            consume,
+            consume_time: Average::default(),
+            computing: L::buf(shape, chunk_rows),
+            ready: L::buf(shape, chunk_rows),
+            ready_rows: None,
+        }
+    }
+
+    /// Hands `rows` of `buf` to the consumer, timing it.
+    fn hand_on<E>(
+        consume: &mut C,
+        time: &mut Average,
+        buf: &L::Buf,
+        shape: L::Shape,
+        rows: usize,
+    ) -> Result<(), E>
+    where
+        C: FnMut(L::View<'_>) -> Result<(), E>,
+    {
+        let start = Instant::now();
+        let result = consume(L::buf_view(buf, shape, rows));
+        time.add(start.elapsed().as_secs_f64());
+        result
+    }
+
+    /// Hands on the previous chunk, if one is waiting.
+    fn ready<E>(&mut self) -> Result<(), E>
+    where
+        C: FnMut(L::View<'_>) -> Result<(), E>,
+    {
+        match self.ready_rows.take() {
+            Some(rows) => Self::hand_on(
+                &mut self.consume,
+                &mut self.consume_time,
+                &self.ready,
+                self.shape,
+                rows,
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// `rows` rows of the chunk just computed: handed on now (`now`), else kept ready while
+    /// the next chunk is computed.
+    fn computed<E>(&mut self, rows: usize, now: bool) -> Result<(), E>
+    where
+        C: FnMut(L::View<'_>) -> Result<(), E>,
+    {
+        if now {
+            return Self::hand_on(
+                &mut self.consume,
+                &mut self.consume_time,
+                &self.computing,
+                self.shape,
+                rows,
+            );
+        }
+        self.ready_rows = Some(rows);
+        std::mem::swap(&mut self.computing, &mut self.ready);
+        Ok(())
+    }
+
+    /// Computes the rows of `items` into the computing buffer on `threads` threads.
+    fn compute<W, Item>(
+        &mut self,
+        row_fn: &W,
+        items: &mut Vec<Item>,
+        threads: usize,
+    ) -> Computed<Fatal<W, Item>>
+    where
+        Item: Send,
+        W: WriteRows<Item, Layout = L> + Clone + Send + Sync,
+        Fatal<W, Item>: Send,
+    {
+        let count = items.len();
+        fill_on(
+            row_fn,
+            items.par_drain(..),
+            L::buf_mut(&mut self.computing, self.shape, count),
+            threads,
+            Split::Items(CHUNKS),
+        )
+    }
+
+    /// Computes the rows of `items` on the threads while this thread hands on the previous
+    /// chunk, then (if that worked) reads the next chunk's items with `read_next`.
+    fn compute_while_handing_on<W, Item, E>(
+        &mut self,
+        row_fn: &W,
+        items: &mut Vec<Item>,
+        threads: usize,
+        compute_time: &mut Average,
+        read_next: impl FnOnce(),
+    ) -> Result<Computed<Fatal<W, Item>>, E>
+    where
+        Item: Send,
+        W: WriteRows<Item, Layout = L> + Clone + Send + Sync,
+        Fatal<W, Item>: Send,
+        C: FnMut(L::View<'_>) -> Result<(), E>,
+    {
+        let Handoff {
+            shape,
+            consume,
+            consume_time,
+            computing,
+            ready,
+            ready_rows,
+        } = self;
+        let (shape, count) = (*shape, items.len());
+        let mut computed = None;
+        let handed_on = rayon::in_place_scope(|scope| {
+            let computed = &mut computed;
+            scope.spawn(move |_| {
+                let start = Instant::now();
+                *computed = Some(fill_on(
+                    row_fn,
+                    items.par_drain(..),
+                    L::buf_mut(computing, shape, count),
+                    threads,
+                    Split::Items(CHUNKS),
+                ));
+                compute_time.add(start.elapsed().as_secs_f64());
+            });
+            let handed_on = match ready_rows.take() {
+                Some(rows) => Self::hand_on(consume, consume_time, ready, shape, rows),
+                None => Ok(()),
+            };
+            if handed_on.is_ok() {
+                read_next();
+            }
+            handed_on
+        });
+        handed_on?;
+        Ok(computed.expect("the scope ends when the chunk is computed"))
     }
 }
 
