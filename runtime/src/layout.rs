@@ -327,7 +327,7 @@ impl<T: Element, D: RemoveAxis + 'static> Layout for Col<T, D> {
             None => Cow::Owned(
                 chunk
                     .iter()
-                    .flat_map(|v| bytemuck::bytes_of(v).to_vec())
+                    .flat_map(|v| bytemuck::bytes_of(v).iter().copied())
                     .collect(),
             ),
         };

@@ -386,7 +386,7 @@ fn write_with_entries(
     out: &mut dyn Write,
     value: &Value,
     key: &str,
-    entries: impl Iterator<Item = Value>,
+    entries: impl Iterator<Item = io::Result<Value>>,
 ) -> io::Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
     let marker = format!("\n  {}: []", Value::from(key));
@@ -397,7 +397,7 @@ fn write_with_entries(
     out.write_all(&text.as_bytes()[..open])?;
     let mut first = true;
     for entry in entries {
-        let entry = serde_json::to_string_pretty(&entry).map_err(io::Error::other)?;
+        let entry = serde_json::to_string_pretty(&entry?).map_err(io::Error::other)?;
         out.write_all(if first { b"\n    " } else { b",\n    " })?;
         out.write_all(entry.replace('\n', "\n    ").as_bytes())?;
         first = false;
@@ -672,19 +672,30 @@ impl ShardJob {
         // the directory's own name in its parent (`out/` of `out/x/`, when this run created it)
         // before the manifest is.
         sync_dir(parent_dir(&self.dir));
-        write_whole(&manifest, |out| {
-            write_with_entries(
-                out,
-                &text,
-                "shards",
-                done.keys().map(|&index| {
-                    let record = self
-                        .read_record(index)
-                        .unwrap_or_else(|| done[&index].clone());
-                    record.to_json(&shard_name(index))
-                }),
-            )
-        })?;
+        let written = write_whole(&manifest, |out| {
+            let entries = done.keys().map(|&index| {
+                let record = self.read_record(index).ok_or_else(|| {
+                    io::Error::other(format!("the record of shard {index} is gone"))
+                })?;
+                Ok(record.to_json(&shard_name(index)))
+            });
+            write_with_entries(out, &text, "shards", entries)
+        });
+        if let Err(err) = written {
+            // Another worker completed the job meanwhile and removed the records: its
+            // manifest stands. Otherwise no manifest is written, rather than one that lists a
+            // shard without its dropped items.
+            let theirs = read_json(&manifest)?.and_then(|m| self.complete_shards(&m));
+            let Some(theirs) = theirs else {
+                return Err(err);
+            };
+            self.done = theirs
+                .into_iter()
+                .map(|(index, record)| (index, record.without_skipped()))
+                .collect();
+            self.complete = true;
+            return Ok(Some(manifest));
+        }
         remove_stale(&self.dir, shards, true)?;
         // Another worker may be finishing too: whatever it removed first is gone already.
         match fs::remove_dir_all(&self.job_dir) {
@@ -757,12 +768,25 @@ mod tests {
             let mut expected = serde_json::to_vec_pretty(&whole).unwrap();
             expected.push(b'\n');
             let mut out = Vec::new();
-            write_with_entries(&mut out, &head, "shards", entries.into_iter()).unwrap();
+            write_with_entries(&mut out, &head, "shards", entries.into_iter().map(Ok)).unwrap();
             assert_eq!(
                 String::from_utf8(out).unwrap(),
                 String::from_utf8(expected).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn an_entry_that_cannot_be_read_stops_the_manifest() {
+        let head = json!({ "shards": [] });
+        let entries = [Ok(json!(1)), Err(io::Error::other("gone"))].into_iter();
+        let mut out = Vec::new();
+        let err = write_with_entries(&mut out, &head, "shards", entries).unwrap_err();
+        assert_eq!(err.to_string(), "gone");
+        assert!(
+            !String::from_utf8(out).unwrap().contains(']'),
+            "no closed manifest"
+        );
     }
 
     fn fingerprint(key: &str) -> Fingerprint {
