@@ -12,7 +12,7 @@
 //! |---|---|---|---|
 //! | `NpyFiles` (`npy`) | `.npy` | the file, or `{field}.npy` in a directory | [`NpyElement`]: all but `bf16` |
 //! | `SafetensorsFile` (`safetensors`, `tensors`) | safetensors | one file, a tensor per field | [`SafetensorsElement`]: all |
-//! | `NpyShards` (`shards`, with `resume`) | `.npy` shards | `part-00000.npy`, … and `manifest.json`, per field | [`NpyElement`] |
+//! | `Shards` (`shards`, with `resume`; part files `npy::NpyParts`) | `.npy` shards | `part-00000.npy`, … and `manifest.json`, per field | [`NpyElement`] |
 //! | `ZarrArrays` (`zarr`, with `zarr_store`; feature `zarr`) | Zarr v3 | an array per field in one group | [`ZarrElement`]: all but `bf16` |
 //!
 //! The one file writer behind `.npy` and single-tensor safetensors streams (`stream`) also
@@ -56,7 +56,7 @@ mod zarr;
 mod zarr_store;
 
 pub use self::error::{IoError, JobMismatch, Partial, SinkError, SinkFailure};
-pub(crate) use self::npy::NpyFiles;
+pub(crate) use self::npy::{shards as npy_shards, NpyFiles};
 pub use self::npy::{NpyElement, NpyLayout, NpyWriter};
 pub use self::output::FileOutput;
 pub(crate) use self::output::{Names, Output, UnitOutput};
@@ -66,7 +66,6 @@ pub(crate) use self::progress::Ticker;
 pub(crate) use self::resume::{Job, ShardRecord};
 pub(crate) use self::safetensors::SafetensorsFile;
 pub use self::safetensors::{SafetensorsElement, SafetensorsWriter};
-pub(crate) use self::shards::NpyShards;
 pub use self::shards::{Shard, ShardsOutput, SHARD_MANIFEST};
 pub use self::stream::FileWriter;
 #[cfg(feature = "zarr")]

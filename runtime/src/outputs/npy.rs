@@ -19,8 +19,11 @@ use super::error::Partial;
 use super::error::{SinkError, SinkFailure};
 use super::output::{FileOutput, Names, Output};
 use super::progress::Ticker;
+use super::resume::Job;
+use super::shards::{Parts, ShardFormat, ShardJob, Shards};
 use super::stream::{with_rows, FileWriter, Header, RowStream};
 use half::f16;
+use serde_json::json;
 
 use crate::element::{Element, ElementType};
 use crate::layout::{Col, Column, Field, Layout};
@@ -214,6 +217,98 @@ impl Output for NpyFiles {
         kept.for_each(drop);
         first
     }
+}
+
+/// The part files of `.npy` shards of one field: each a `.npy` stream.
+pub(crate) struct NpyParts {
+    field: Field,
+}
+
+impl Parts for NpyParts {
+    type Part = RowStream<NpyHeader>;
+
+    fn width(&self) -> usize {
+        1
+    }
+
+    fn create(&self, path: &Path) -> Result<Self::Part, SinkFailure> {
+        stream(path, &self.field)
+    }
+
+    fn write(part: &mut Self::Part, columns: &[Column<'_>]) -> Result<(), SinkFailure> {
+        columns
+            .iter()
+            .try_for_each(|column| part.write_column(column))
+    }
+
+    fn finish(part: Self::Part) -> Result<usize, SinkFailure> {
+        part.finish().map(|staged| staged.rows)
+    }
+
+    fn abandon(mut part: Self::Part) -> usize {
+        part.abandon().rows
+    }
+}
+
+/// `.npy` shards (`part-00000.npy`, …, then `manifest.json`), a directory of them per field:
+/// `dir` itself for one output, `dir/{name}/` for each field of several, `shard_items` items
+/// per shard.
+pub(crate) fn shards(
+    dir: &Path,
+    names: Names<'_>,
+    fields: &[Field],
+    shard_items: usize,
+    job: &Job,
+) -> Result<Shards<NpyParts>, SinkFailure> {
+    let fail = |source| SinkFailure {
+        written: 0,
+        partial: None,
+        source,
+    };
+    let open = |dir: &Path, field: &Field, output: Option<&str>| {
+        let descr = descr(field.dtype).ok_or_else(|| {
+            fail(SinkError::Unsupported {
+                path: dir.to_path_buf(),
+                format: "`.npy`",
+                dtype: field.dtype.name(),
+            })
+        })?;
+        let mut own = vec![("shard_rows", json!(shard_items))];
+        own.extend(output.map(|name| ("output", json!(name))));
+        let fingerprint = job.fingerprint(descr, field.row_shape, own);
+        let format = ShardFormat {
+            ext: "npy",
+            format: "npy-shards",
+            describe: vec![
+                ("dtype", json!(descr)),
+                ("rust_dtype", json!(field.dtype.name())),
+                ("row_shape", json!(field.row_shape)),
+                ("dim", json!(field.row_len())),
+            ],
+        };
+        let job = ShardJob::open(dir, format, shard_items, fingerprint).map_err(fail)?;
+        Ok((
+            job,
+            NpyParts {
+                field: field.clone(),
+            },
+        ))
+    };
+    let jobs = match names {
+        Names::One(_) => fields
+            .iter()
+            .map(|field| open(dir, field, None))
+            .collect::<Result<_, _>>()?,
+        Names::Fields(names) => {
+            create_dir(dir)?;
+            names
+                .iter()
+                .zip(fields)
+                .map(|(name, field)| open(&dir.join(name), field, Some(name)))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    Ok(Shards::new(jobs))
 }
 
 /// A `.npy` stream of one field's rows at `path`.

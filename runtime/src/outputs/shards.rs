@@ -32,79 +32,65 @@ use serde_json::{json, Value};
 
 use super::atomic::{parent_dir, sync_dir, AtomicFile};
 use super::error::{JobMismatch, Partial, SinkError, SinkFailure};
-use super::npy::{create_dir, descr, stream as npy_stream, NpyHeader};
 use super::orphans::remove_orphans;
-use super::output::{abandon_units, committed_in_all, finish_units, Names, Output, UnitOutput};
-use super::resume::{Fingerprint, Job, ShardRecord, Units};
-use super::stream::RowStream;
-use crate::element::ElementType;
-use crate::layout::{Column, Field};
+use super::output::{abandon_units, committed_in_all, finish_units, Output, UnitOutput};
+use super::resume::{Fingerprint, ShardRecord, Units};
+use crate::layout::Column;
 
 /// The manifest's file name: the directory's only `*.json`.
 pub const SHARD_MANIFEST: &str = "manifest.json";
 
-/// `.npy` shards, one directory of them per field: `dir` itself for one output,
-/// `dir/{name}/` for each field of several. Shard `j` of every field holds the rows of items
-/// `j·n .. (j+1)·n`; a unit (one shard of every field) is committed when it is stored in every
-/// field, each field's manifest is written once every unit is committed (the `resume` module).
-pub(crate) struct NpyShards {
-    /// One job per field.
-    jobs: Vec<ShardJob>,
-    /// The open unit's shard of every field; empty between units.
-    open: Vec<RowStream<NpyHeader>>,
+/// The format's side of [`Shards`]: how the part files of one job are written.
+pub(crate) trait Parts {
+    /// An open part file, under its temporary name.
+    type Part;
+    /// How many of each chunk's columns this job's parts take: the next ones, in order.
+    fn width(&self) -> usize;
+    /// Starts the part file at `path`.
+    fn create(&self, path: &Path) -> Result<Self::Part, SinkFailure>;
+    /// Appends a chunk's columns (`width` of them).
+    fn write(part: &mut Self::Part, columns: &[Column<'_>]) -> Result<(), SinkFailure>;
+    /// Completes the part: flushed, renamed into place, the directory flushed. Returns its
+    /// rows.
+    fn finish(part: Self::Part) -> Result<usize, SinkFailure>;
+    /// Drops the part, keeping its rows in `<path>.partial`; returns how many.
+    fn abandon(part: Self::Part) -> usize;
+}
+
+/// Shards of one or more jobs, each a directory of part files of some of the fields (`.npy`:
+/// a job per field; Parquet: one job of every field). Shard `j` of every job holds the rows
+/// of items `j·n .. (j+1)·n`; a unit (shard `j` of every job) is committed when it is stored
+/// in every job, and each job's manifest is written once every unit is committed (the
+/// `resume` module).
+pub(crate) struct Shards<P: Parts> {
+    /// Each job, and how its parts are written.
+    jobs: Vec<(ShardJob, P)>,
+    /// The open unit's part of every job; empty between units.
+    open: Vec<P::Part>,
     /// The units of this run.
     units: Units,
 }
 
-impl NpyShards {
-    /// Opens (or starts) the shard jobs of `fields` in `dir`, `shard_items` items per shard.
-    pub(crate) fn open(
-        dir: &Path,
-        names: Names<'_>,
-        fields: &[Field],
-        shard_items: usize,
-        job: &Job,
-    ) -> Result<Self, SinkFailure> {
-        let fail = |source| SinkFailure {
-            written: 0,
-            partial: None,
-            source,
-        };
-        let open = |dir: &Path, field: &Field, output: Option<&str>| {
-            let descr = descr(field.dtype).unwrap_or_default();
-            let mut own = vec![("shard_rows", json!(shard_items))];
-            own.extend(output.map(|name| ("output", json!(name))));
-            let fingerprint = job.fingerprint(descr, field.row_shape, own);
-            ShardJob::open(dir, field, shard_items, fingerprint).map_err(fail)
-        };
-        let jobs = match names {
-            Names::One(_) => fields
-                .iter()
-                .map(|field| open(dir, field, None))
-                .collect::<Result<_, _>>()?,
-            Names::Fields(names) => {
-                create_dir(dir)?;
-                names
-                    .iter()
-                    .zip(fields)
-                    .map(|(name, field)| open(&dir.join(name), field, Some(name)))
-                    .collect::<Result<_, _>>()?
-            }
-        };
-        Ok(NpyShards {
+impl<P: Parts> Shards<P> {
+    /// Shards of the jobs `jobs`, opened.
+    pub(crate) fn new(jobs: Vec<(ShardJob, P)>) -> Self {
+        Shards {
             jobs,
             open: Vec::new(),
             units: Units::default(),
-        })
+        }
     }
 }
 
-impl Output for NpyShards {
+impl<P: Parts> Output for Shards<P> {
     type Report = ShardsOutput;
 
     fn write(&mut self, columns: &[Column<'_>]) -> Result<(), SinkFailure> {
-        for (shard, column) in self.open.iter_mut().zip(columns) {
-            shard.write_column(column)?;
+        let mut rest = columns;
+        for ((_, parts), part) in self.jobs.iter().zip(&mut self.open) {
+            let (these, next) = rest.split_at(parts.width().min(rest.len()));
+            P::write(part, these)?;
+            rest = next;
         }
         Ok(())
     }
@@ -118,28 +104,28 @@ impl Output for NpyShards {
     }
 }
 
-impl UnitOutput for NpyShards {
+impl<P: Parts> UnitOutput for Shards<P> {
     fn is_complete(&self) -> bool {
-        self.jobs.iter().all(ShardJob::is_complete)
+        self.jobs.iter().all(|(job, _)| job.is_complete())
     }
 
     fn committed(&self, unit: usize) -> Option<&ShardRecord> {
-        committed_in_all(self.jobs.iter().map(|job| job.committed(unit)))
+        committed_in_all(self.jobs.iter().map(|(job, _)| job.committed(unit)))
     }
 
     fn committed_count(&self) -> usize {
         self.jobs
             .iter()
-            .map(ShardJob::committed_count)
+            .map(|(job, _)| job.committed_count())
             .min()
             .unwrap_or(0)
     }
 
     fn start(&mut self, unit: usize) -> Result<(), SinkFailure> {
         self.abandon_unit();
-        for job in &self.jobs {
-            match job.start(unit) {
-                Ok(shard) => self.open.push(shard),
+        for (job, parts) in &self.jobs {
+            match parts.create(&job.shard_path(unit)) {
+                Ok(part) => self.open.push(part),
                 Err(failure) => {
                     self.abandon_unit();
                     return Err(failure);
@@ -150,16 +136,17 @@ impl UnitOutput for NpyShards {
     }
 
     fn commit(&mut self, unit: usize, record: ShardRecord) -> Result<(), SinkFailure> {
-        let shards = std::mem::take(&mut self.open);
-        for (job, shard) in self.jobs.iter_mut().zip(shards) {
-            job.commit(unit, shard, record.clone())?;
+        let parts = std::mem::take(&mut self.open);
+        for ((job, _), part) in self.jobs.iter_mut().zip(parts) {
+            let rows = P::finish(part)?;
+            job.commit(unit, rows, record.clone())?;
         }
         self.units.add(unit, record, false);
         Ok(())
     }
 
     fn abandon_unit(&mut self) -> usize {
-        let mut kept = self.open.drain(..).map(|mut shard| shard.abandon().rows);
+        let mut kept = self.open.drain(..).map(P::abandon);
         let first = kept.next().unwrap_or(0);
         kept.for_each(drop);
         first
@@ -167,7 +154,7 @@ impl UnitOutput for NpyShards {
 
     fn complete(&mut self, units: usize) -> Result<bool, SinkError> {
         let mut complete = true;
-        for job in &mut self.jobs {
+        for (job, _) in &mut self.jobs {
             complete &= job.finish(units)?.is_some();
         }
         self.units.complete = complete;
@@ -185,13 +172,13 @@ impl UnitOutput for NpyShards {
     fn location(&self) -> PathBuf {
         self.jobs
             .first()
-            .map_or_else(PathBuf::new, |job| job.dir().to_path_buf())
+            .map_or_else(PathBuf::new, |(job, _)| job.dir().to_path_buf())
     }
 
     fn reports(&mut self) -> Vec<ShardsOutput> {
         let fields = self.jobs.len();
         let mut reports = Vec::with_capacity(fields);
-        for (k, job) in self.jobs.iter().enumerate() {
+        for (k, (job, _)) in self.jobs.iter().enumerate() {
             let skipped = self.units.skipped_for(k, fields);
             reports.push(ShardsOutput {
                 dir: job.dir().to_path_buf(),
@@ -278,36 +265,38 @@ pub struct ShardsOutput {
     pub resumed: usize,
 }
 
-/// `part-00042.npy` for shard 42.
-pub(super) fn shard_name(index: usize) -> String {
-    format!("part-{index:05}.npy")
+/// `part-00042.npy` for shard 42 of `.npy` shards (`ext`: `npy`).
+pub(super) fn shard_name(index: usize, ext: &str) -> String {
+    format!("part-{index:05}.{ext}")
 }
 
-/// The shard index and whether it is a `.partial`, for the names this writer makes.
-pub(super) fn parse_shard_name(name: &str) -> Option<(usize, bool)> {
+/// The shard index and whether it is a `.partial`, for the names this writer makes with the
+/// extension `ext`.
+pub(super) fn parse_shard_name(name: &str, ext: &str) -> Option<(usize, bool)> {
     let rest = name.strip_prefix("part-")?;
     let digits_end = rest.find(|c: char| !c.is_ascii_digit())?;
     let (digits, suffix) = rest.split_at(digits_end);
     if digits.len() < 5 {
         return None;
     }
-    let partial = match suffix {
-        ".npy" => false,
-        ".npy.partial" => true,
+    let partial = match suffix.strip_prefix('.').and_then(|s| s.strip_prefix(ext)) {
+        Some("") => false,
+        Some(".partial") => true,
         _ => return None,
     };
     Some((digits.parse().ok()?, partial))
 }
 
-/// Removes shard files that do not belong to a run that made `count` shards: every `.partial`
-/// numbered `count` or more, and (after a successful run, `complete`) every finished shard
-/// numbered `count` or more and every `.partial`.
-pub(super) fn remove_stale(dir: &Path, count: usize, complete: bool) -> Result<(), SinkError> {
+/// Removes shard files (of extension `ext`) that do not belong to a run that made `count`
+/// shards: every `.partial` numbered `count` or more, and (after a successful run,
+/// `complete`) every finished shard numbered `count` or more and every `.partial`.
+fn remove_stale(dir: &Path, ext: &str, count: usize, complete: bool) -> Result<(), SinkError> {
     let entries = fs::read_dir(dir).map_err(|err| SinkError::io("list", dir, err))?;
     for entry in entries {
         let entry = entry.map_err(|err| SinkError::io("list", dir, err))?;
         let name = entry.file_name();
-        let Some((index, partial)) = name.to_str().and_then(parse_shard_name) else {
+        let Some((index, partial)) = name.to_str().and_then(|name| parse_shard_name(name, ext))
+        else {
             continue;
         };
         let stale = if complete {
@@ -413,11 +402,23 @@ fn write_with_entries(
 pub(crate) const JOBS_DIR: &str = ".jobs";
 const JOB_FILE: &str = "job.json";
 
+/// What a job's shards are, as its manifest says: the part files' extension, the format's
+/// name, and the format's own entries (the dtype, the row shape, ...).
+#[derive(Debug, Clone)]
+pub(crate) struct ShardFormat {
+    /// The part files' extension: `part-00000.{ext}`.
+    pub(crate) ext: &'static str,
+    /// The manifest's `format`.
+    pub(crate) format: &'static str,
+    /// The format's own entries of the manifest, in order.
+    pub(crate) describe: Vec<(&'static str, Value)>,
+}
+
 /// One job's shards in one directory, opened by one worker.
 #[derive(Debug)]
 pub struct ShardJob {
     dir: PathBuf,
-    row_shape: &'static [usize],
+    format: ShardFormat,
     shard_items: usize,
     fingerprint: Fingerprint,
     id: String,
@@ -426,9 +427,6 @@ pub struct ShardJob {
     done: BTreeMap<usize, ShardRecord>,
     /// The manifest of this very job was found: nothing is left to do.
     complete: bool,
-    dtype: ElementType,
-    /// What `dtype` is called in the manifest: numpy's descr.
-    descr: &'static str,
 }
 
 impl ShardJob {
@@ -436,16 +434,10 @@ impl ShardJob {
     /// parent must exist), and removes the temporary files of writers that are gone.
     pub(crate) fn open(
         dir: &Path,
-        field: &Field,
+        format: ShardFormat,
         shard_items: usize,
         fingerprint: Fingerprint,
     ) -> Result<Self, SinkError> {
-        let row_shape = field.row_shape;
-        let descr = descr(field.dtype).ok_or_else(|| SinkError::Unsupported {
-            path: dir.to_path_buf(),
-            format: "`.npy`",
-            dtype: field.dtype.name(),
-        })?;
         if shard_items == 0 {
             return Err(SinkError::ZeroShardRows {
                 dir: dir.to_path_buf(),
@@ -453,22 +445,20 @@ impl ShardJob {
         }
         ensure_dir(dir)?;
         remove_orphans(dir, |dest| {
-            dest == SHARD_MANIFEST || parse_shard_name(dest).is_some()
+            dest == SHARD_MANIFEST || parse_shard_name(dest, format.ext).is_some()
         })?;
         let id = fingerprint.id();
         let jobs = dir.join(JOBS_DIR);
         let job_dir = jobs.join(&id);
         let mut job = ShardJob {
             dir: dir.to_path_buf(),
-            row_shape,
+            format,
             shard_items,
             fingerprint,
             id,
             job_dir,
             done: BTreeMap::new(),
             complete: false,
-            dtype: field.dtype,
-            descr,
         };
         let manifest = dir.join(SHARD_MANIFEST);
         let recorded = read_json(&manifest)?;
@@ -517,7 +507,7 @@ impl ShardJob {
         let mut done = BTreeMap::new();
         for (index, shard) in manifest.get("shards")?.as_array()?.iter().enumerate() {
             let file = shard.get("file")?.as_str()?;
-            if file != shard_name(index) || !self.dir.join(file).is_file() {
+            if file != self.shard_name(index) || !self.dir.join(file).is_file() {
                 return None;
             }
             done.insert(index, ShardRecord::from_json(shard)?);
@@ -525,13 +515,19 @@ impl ShardJob {
         Some(done)
     }
 
+    /// The name of shard `index`'s file.
+    fn shard_name(&self, index: usize) -> String {
+        shard_name(index, self.format.ext)
+    }
+
+    /// The path of shard `index`'s record.
+    fn record_path(&self, index: usize) -> PathBuf {
+        self.job_dir.join(shard_name(index, "json"))
+    }
+
     /// The record of shard `index`, as on disk, if it is readable.
     fn read_record(&self, index: usize) -> Option<ShardRecord> {
-        let name = shard_name(index);
-        let path = self
-            .job_dir
-            .join(format!("{}.json", name.trim_end_matches(".npy")));
-        read_json(&path)
+        read_json(&self.record_path(index))
             .ok()
             .flatten()
             .and_then(|value| ShardRecord::from_json(&value))
@@ -542,9 +538,7 @@ impl ShardJob {
     fn read_records(&self, skipped: bool) -> Result<BTreeMap<usize, ShardRecord>, SinkError> {
         let mut done = BTreeMap::new();
         for name in list_dir(&self.job_dir)? {
-            let Some(index) = name
-                .strip_suffix(".json")
-                .and_then(|stem| parse_shard_name(&format!("{stem}.npy")))
+            let Some(index) = parse_shard_name(&name, "json")
                 .filter(|&(_, partial)| !partial)
                 .map(|(index, _)| index)
             else {
@@ -557,7 +551,7 @@ impl ShardJob {
                 .flatten()
                 .and_then(|value| ShardRecord::from_json(&value));
             if let Some(record) = record {
-                if self.dir.join(shard_name(index)).is_file() {
+                if self.shard_path(index).is_file() {
                     let record = if skipped {
                         record
                     } else {
@@ -587,7 +581,7 @@ impl ShardJob {
 
     /// The path of shard `index`.
     pub(crate) fn shard_path(&self, index: usize) -> PathBuf {
-        self.dir.join(shard_name(index))
+        self.dir.join(self.shard_name(index))
     }
 
     /// The shard directory.
@@ -595,44 +589,26 @@ impl ShardJob {
         &self.dir
     }
 
-    /// Starts writing shard `index` under a temporary name.
-    pub(crate) fn start(&self, index: usize) -> Result<RowStream<NpyHeader>, SinkFailure> {
-        let field = Field {
-            dtype: self.dtype,
-            row_shape: self.row_shape,
-        };
-        npy_stream(&self.shard_path(index), &field)
-    }
-
-    /// Commits shard `index`: renames it into place, then records it. A worker killed between
-    /// the two leaves a shard without a record, which a rerun writes again.
+    /// Records shard `index`, whose `written` rows are in place (the part finished and
+    /// renamed). A worker killed between the two leaves a shard without a record, which a
+    /// rerun writes again.
     pub(crate) fn commit(
         &mut self,
         index: usize,
-        shard: RowStream<NpyHeader>,
+        written: usize,
         record: ShardRecord,
-    ) -> Result<Shard, SinkFailure> {
-        let out = shard.finish()?;
-        let out = Shard {
-            path: out.dest,
-            rows: out.rows,
-        };
-        let name = shard_name(index);
-        let record_path = self
-            .job_dir
-            .join(format!("{}.json", name.trim_end_matches(".npy")));
-        write_json(&record_path, &record.to_json(&name)).map_err(|source| SinkFailure {
-            written: out.rows,
-            partial: Some(self.dir.clone()),
-            source,
+    ) -> Result<(), SinkFailure> {
+        let name = self.shard_name(index);
+        write_json(&self.record_path(index), &record.to_json(&name)).map_err(|source| {
+            SinkFailure {
+                written,
+                partial: Some(self.dir.clone()),
+                source,
+            }
         })?;
-        let rows = record.rows;
         // This run's report holds the dropped items: the map keeps the counts.
         self.done.insert(index, record.without_skipped());
-        Ok(Shard {
-            path: out.path,
-            rows,
-        })
+        Ok(())
     }
 
     /// After this worker's shards: when every shard `0..shards` of the job is committed (by
@@ -652,21 +628,19 @@ impl ShardJob {
         done.retain(|&index, _| index < shards);
         let rows: usize = done.values().map(|r| r.rows).sum();
         let items: usize = done.values().map(|r| r.items).sum();
-        let row_len: usize = self.row_shape.iter().product();
-        let text = json!({
-            "format": "npy-shards",
-            "version": 2,
-            "rows": rows,
-            "items": items,
-            "dtype": self.descr,
-            "rust_dtype": self.dtype.name(),
-            "row_shape": self.row_shape,
-            "dim": row_len,
-            "shard_rows": self.shard_items,
-            "job": self.id,
-            "fingerprint": self.fingerprint.value(),
-            "shards": [],
-        });
+        let mut text = serde_json::Map::new();
+        text.insert("format".into(), json!(self.format.format));
+        text.insert("version".into(), json!(2));
+        text.insert("rows".into(), json!(rows));
+        text.insert("items".into(), json!(items));
+        for (key, value) in &self.format.describe {
+            text.insert((*key).into(), value.clone());
+        }
+        text.insert("shard_rows".into(), json!(self.shard_items));
+        text.insert("job".into(), json!(self.id));
+        text.insert("fingerprint".into(), self.fingerprint.value());
+        text.insert("shards".into(), json!([]));
+        let text = Value::Object(text);
         // The manifest covers the shards: their contents and their names in the directory are
         // on the device already (each was flushed, renamed, and the directory flushed); so is
         // the directory's own name in its parent (`out/` of `out/x/`, when this run created it)
@@ -677,7 +651,7 @@ impl ShardJob {
                 let record = self.read_record(index).ok_or_else(|| {
                     io::Error::other(format!("the record of shard {index} is gone"))
                 })?;
-                Ok(record.to_json(&shard_name(index)))
+                Ok(record.to_json(&self.shard_name(index)))
             });
             write_with_entries(out, &text, "shards", entries)
         });
@@ -696,7 +670,7 @@ impl ShardJob {
             self.complete = true;
             return Ok(Some(manifest));
         }
-        remove_stale(&self.dir, shards, true)?;
+        remove_stale(&self.dir, self.format.ext, shards, true)?;
         // Another worker may be finishing too: whatever it removed first is gone already.
         match fs::remove_dir_all(&self.job_dir) {
             Ok(()) => {}
@@ -749,6 +723,11 @@ fn remove_if_present(path: &Path) -> Result<(), SinkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::element::ElementType;
+    use crate::layout::Field;
+    use crate::outputs::npy::{shards as npy_shards, stream as npy_stream};
+    use crate::outputs::output::Names;
+    use crate::outputs::resume::Job;
     use ndarray::array;
 
     const U8: Field = Field {
@@ -756,11 +735,33 @@ mod tests {
         row_shape: &[1],
     };
 
+    /// The manifest entries of `.npy` shards of `U8` rows.
+    fn u8_format() -> ShardFormat {
+        ShardFormat {
+            ext: "npy",
+            format: "npy-shards",
+            describe: vec![("dtype", json!("|u1"))],
+        }
+    }
+
+    /// Writes shard `index` of `job` with `rows` and commits it.
+    fn commit(
+        job: &mut ShardJob,
+        index: usize,
+        rows: ndarray::ArrayView2<'_, u8>,
+        record: ShardRecord,
+    ) {
+        let mut part = npy_stream(&job.shard_path(index), &U8).unwrap();
+        part.write(rows).unwrap();
+        let written = part.finish().unwrap().rows;
+        job.commit(index, written, record).unwrap();
+    }
+
     #[test]
     fn a_streamed_manifest_is_serde_jsons_pretty_text() {
         for count in [0usize, 1, 3] {
             let entries: Vec<Value> = (0..count)
-                .map(|i| json!({ "file": shard_name(i), "rows": i, "skipped": (0..i).collect::<Vec<_>>() }))
+                .map(|i| json!({ "file": shard_name(i, "npy"), "rows": i, "skipped": (0..i).collect::<Vec<_>>() }))
                 .collect();
             let head = json!({ "a": [1, 2], "shards": [], "z": { "k": "\"shards\": []" } });
             let mut whole = head.clone();
@@ -795,11 +796,24 @@ mod tests {
 
     #[test]
     fn shard_names_round_trip() {
-        assert_eq!(shard_name(0), "part-00000.npy");
-        assert_eq!(shard_name(123_456), "part-123456.npy");
-        assert_eq!(parse_shard_name("part-00000.npy"), Some((0, false)));
-        assert_eq!(parse_shard_name("part-00042.npy.partial"), Some((42, true)));
-        assert_eq!(parse_shard_name("part-123456.npy"), Some((123_456, false)));
+        assert_eq!(shard_name(0, "npy"), "part-00000.npy");
+        assert_eq!(shard_name(123_456, "npy"), "part-123456.npy");
+        assert_eq!(shard_name(7, "parquet"), "part-00007.parquet");
+        assert_eq!(parse_shard_name("part-00000.npy", "npy"), Some((0, false)));
+        assert_eq!(
+            parse_shard_name("part-00042.npy.partial", "npy"),
+            Some((42, true))
+        );
+        assert_eq!(
+            parse_shard_name("part-123456.npy", "npy"),
+            Some((123_456, false))
+        );
+        assert_eq!(
+            parse_shard_name("part-00003.parquet.partial", "parquet"),
+            Some((3, true))
+        );
+        assert_eq!(parse_shard_name("part-00003.parquet", "npy"), None);
+        assert_eq!(parse_shard_name("part-00003.npy", "parquet"), None);
         for other in [
             "part-0001.npy",
             "part-00001.npz",
@@ -808,12 +822,13 @@ mod tests {
             "part-.npy",
             ".part-00001.npy.1-2.tmp",
             "xpart-00001.npy",
+            "part-00001.npyx",
         ] {
-            assert_eq!(parse_shard_name(other), None, "{other}");
+            assert_eq!(parse_shard_name(other, "npy"), None, "{other}");
         }
     }
 
-    fn open(dir: &Path, shard_items: usize) -> Result<NpyShards, SinkFailure> {
+    fn open(dir: &Path, shard_items: usize) -> Result<Shards<impl Parts>, SinkFailure> {
         let field = Field {
             dtype: crate::element::ElementType::U8,
             row_shape: &[1],
@@ -823,7 +838,7 @@ mod tests {
             length: None,
             key: None,
         };
-        NpyShards::open(dir, Names::One(""), &[field], shard_items, &job)
+        npy_shards(dir, Names::One(""), &[field], shard_items, &job)
     }
 
     #[test]
@@ -853,41 +868,39 @@ mod tests {
     fn committed_shards_survive_and_the_last_writes_the_manifest() {
         let dir = tempfile::tempdir().unwrap();
         let shards = dir.path().join("s");
-        let mut job = ShardJob::open(&shards, &U8, 2, fingerprint("a")).unwrap();
-        let mut writer = job.start(1).unwrap();
-        writer.write(array![[3u8], [4]].view()).unwrap();
+        let mut job = ShardJob::open(&shards, u8_format(), 2, fingerprint("a")).unwrap();
         let record = ShardRecord {
             rows: 2,
             items: 2,
             skipped: vec![],
         };
-        job.commit(1, writer, record.clone()).unwrap();
+        commit(&mut job, 1, array![[3u8], [4]].view(), record.clone());
         assert_eq!(job.finish(2).unwrap(), None);
         assert!(shards.join("part-00001.npy").is_file());
 
         // Another worker (or a rerun) sees shard 1 and writes shard 0.
-        let mut other = ShardJob::open(&shards, &U8, 2, fingerprint("a")).unwrap();
+        let mut other = ShardJob::open(&shards, u8_format(), 2, fingerprint("a")).unwrap();
         assert_eq!(other.committed(1), Some(&record));
         assert_eq!(other.committed(0), None);
-        let mut writer = other.start(0).unwrap();
-        writer.write(array![[1u8]].view()).unwrap();
         let record0 = ShardRecord {
             rows: 1,
             items: 2,
             skipped: vec![1],
         };
-        other.commit(0, writer, record0).unwrap();
+        commit(&mut other, 0, array![[1u8]].view(), record0);
         let manifest = other.finish(2).unwrap().unwrap();
         let manifest: Value = serde_json::from_slice(&fs::read(manifest).unwrap()).unwrap();
         assert_eq!(manifest["rows"], 3);
         assert_eq!(manifest["items"], 4);
         assert_eq!(manifest["shards"][0]["skipped"], json!([1]));
+        assert_eq!(manifest["format"], "npy-shards");
+        assert_eq!(manifest["dtype"], "|u1");
         assert!(!shards.join(JOBS_DIR).exists());
 
         // The same job again: complete at once. Another job: replaces it.
-        let again = ShardJob::open(&shards, &U8, 2, fingerprint("a")).unwrap();
+        let again = ShardJob::open(&shards, u8_format(), 2, fingerprint("a")).unwrap();
         assert!(again.is_complete());
-        let other_job = ShardJob::open(&shards, &U8, 2, fingerprint("b")).unwrap();
+        let other_job = ShardJob::open(&shards, u8_format(), 2, fingerprint("b")).unwrap();
         assert!(!other_job.is_complete());
         assert!(!shards.join(SHARD_MANIFEST).exists());
     }
@@ -895,9 +908,9 @@ mod tests {
     #[test]
     fn an_unfinished_job_of_another_fingerprint_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let job = ShardJob::open(dir.path(), &U8, 2, fingerprint("a")).unwrap();
+        let job = ShardJob::open(dir.path(), u8_format(), 2, fingerprint("a")).unwrap();
         drop(job);
-        let err = ShardJob::open(dir.path(), &U8, 2, fingerprint("b")).unwrap_err();
+        let err = ShardJob::open(dir.path(), u8_format(), 2, fingerprint("b")).unwrap_err();
         assert_eq!(
             err,
             SinkError::JobMismatch(Box::new(JobMismatch {

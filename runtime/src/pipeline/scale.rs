@@ -12,7 +12,7 @@ use crate::error::{Error, OutputCause};
 use crate::failure::ItemError;
 use crate::layout::Layout;
 use crate::outputs::{
-    Job, Names, NpyLayout, NpyShards, ShardRecord, ShardsOutput, SinkError, SinkFailure, Ticker,
+    npy_shards, Job, Names, NpyLayout, ShardRecord, ShardsOutput, SinkError, SinkFailure, Ticker,
     UnitOutput,
 };
 #[cfg(feature = "zarr")]
@@ -514,9 +514,8 @@ impl<R: Outputs, X> Pipeline<R, X> {
         let shard_items = self.shard_items();
         let partition = self.checked_partition(dir, length)?;
         let names = R::NAMES.map_or(Names::One(""), Names::Fields);
-        let mut output =
-            NpyShards::open(dir, names, &Self::fields(), shard_items, &self.job(length))
-                .map_err(sink_error)?;
+        let mut output = npy_shards(dir, names, &Self::fields(), shard_items, &self.job(length))
+            .map_err(sink_error)?;
         self.run_units(items, &mut output, shard_items, partition, length)?;
         Ok(R::each(output.reports()))
     }
