@@ -291,8 +291,12 @@ pub use preallocate_runtime::{
     PARTITION_COUNT_VAR, PARTITION_VAR, SHARD_MANIFEST,
 };
 
+#[cfg(any(feature = "zarr", feature = "parquet"))]
+pub use preallocate_runtime::Compression;
+#[cfg(feature = "parquet")]
+pub use preallocate_runtime::ParquetElement;
 #[cfg(feature = "zarr")]
-pub use preallocate_runtime::{Compression, ZarrElement, ZarrOutput};
+pub use preallocate_runtime::{ZarrElement, ZarrOutput};
 
 pub use half::{self, bf16, f16};
 pub use ndarray;

@@ -74,15 +74,19 @@ pub use drivers::{batch, fill};
 pub use element::{CastError, Element, ElementType, LosslessFrom};
 pub use error::{Error, OutputCause};
 pub use failure::{ItemError, RowError};
+#[cfg(any(feature = "zarr", feature = "parquet"))]
+pub use outputs::Compression;
+#[cfg(feature = "parquet")]
+pub use outputs::ParquetElement;
 #[cfg(feature = "progress")]
 pub use outputs::Progress;
-#[cfg(feature = "zarr")]
-pub use outputs::{Compression, ZarrElement, ZarrOutput};
 pub use outputs::{
     FileOutput, FileWriter, IoError, JobMismatch, NpyElement, NpyWriter, Partial,
     SafetensorsElement, SafetensorsWriter, Shard, ShardsOutput, SinkError, SinkFailure,
     SHARD_MANIFEST,
 };
+#[cfg(feature = "zarr")]
+pub use outputs::{ZarrElement, ZarrOutput};
 #[cfg(feature = "parallel")]
 pub use parallel::{par_batch, par_fill};
 pub use partition::{Partition, PartitionError, PARTITION_COUNT_VAR, PARTITION_VAR};

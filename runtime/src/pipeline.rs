@@ -612,6 +612,35 @@ impl<R: Outputs, X> Pipeline<R, X> {
             .expect("a safetensors output reports its one file"))
     }
 
+    /// The one definition of `write_parquet`, for one output (its column `column`) and for
+    /// several (a column per field); documented on the one-output call, as Rust has no two
+    /// arities for one method.
+    #[cfg(feature = "parquet")]
+    fn parquet<I>(
+        self,
+        items: I,
+        path: &Path,
+        column: &str,
+    ) -> Result<FileOutput, Error<<R as WriteRows<I::Item>>::Error>>
+    where
+        I: IntoIterator,
+        R: WriteRows<I::Item>,
+        X: Exec<R, I::IntoIter>,
+    {
+        let output = crate::outputs::ParquetFile::create(
+            path,
+            Self::names(column),
+            &Self::fields(),
+            self.parquet_options(),
+        )
+        .map_err(sink_error)?;
+        let reports = self.write(items, output)?;
+        Ok(reports
+            .into_iter()
+            .next()
+            .expect("a Parquet output reports its one file"))
+    }
+
     fn ticker<I: Iterator>(&self, items: &I) -> Ticker {
         if !self.progress {
             return Ticker::none();
@@ -659,6 +688,104 @@ impl<R: RowSpec, X> Pipeline<R, X> {
         X: Exec<R, I::IntoIter>,
     {
         self.safetensors(items, path.as_ref(), tensor_name)
+    }
+}
+
+#[cfg(feature = "parquet")]
+impl<R: RowSpec, X> Pipeline<R, X> {
+    /// Streams the rows into a Parquet file at `path` (feature `parquet`) with one column,
+    /// `column`: each row one value of type `FixedSizeList<dtype, N>` for a row of shape
+    /// `[N]`, nested fixed-size lists (outer axis first) for `(H, W)`, the plain dtype for a
+    /// scalar row. pyarrow (`pq.read_table`), polars (`pl.read_parquet`), DuckDB and Hugging
+    /// Face `datasets` (`load_dataset("parquet", data_files=..)`, then
+    /// `.with_format("numpy")`) read it back as arrays of shape `(n, N)` or `(n, H, W)`.
+    /// Every dtype but `bf16` (a compile error: Arrow has no bfloat16) is stored, `f16` as
+    /// Parquet's `Float16`.
+    ///
+    /// - Row groups: one per chunk of [`rows_per_chunk`](Pipeline::rows_per_chunk) rows, or
+    ///   every [`row_group_rows`](Pipeline::row_group_rows) rows. Memory stays at the chunk
+    ///   buffer, a piece of a chunk being encoded (at most 256 KiB) and one encoded row group
+    ///   (about a chunk's bytes, or `row_group_rows` rows', less when compressed).
+    /// - [`compression`](Pipeline::compression): none (the default) or zstd.
+    /// - Items that give no row (`Option` rows, `on_error = "skip"`) leave no row; the report's
+    ///   `skipped` lists them.
+    /// - A row function with several outputs (`rows = ..`) writes a column per field, named
+    ///   by the field, all of one item in one row: the same call without `column`.
+    ///
+    /// The file is written under a temporary name beside `path` and renamed into place when
+    /// complete. The report's `shape` is `[n, SHAPE…]` (with several columns, `[n]`), its
+    /// `bytes` the file's size, its `data_offset` 4 (after the magic `PAR1`).
+    ///
+    /// # Errors
+    /// [`Error::Output`] when an item or the file fails (a missing directory, a read-only one,
+    /// a full disk): the rows before it are kept in `<path>.partial`, itself a valid Parquet
+    /// file holding exactly those rows (after a failed write, the whole row groups before
+    /// it), and `path` is left as it was. An empty `column` is refused
+    /// ([`SinkError::InvalidColumnName`](crate::SinkError::InvalidColumnName)).
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # struct Pair;
+    /// # impl RowSpec for Pair {
+    /// #     type Dtype = f32;
+    /// #     type Dim = ndarray::Ix2;
+    /// #     type Policy = policy::Plain;
+    /// #     const DIM: usize = 2;
+    /// #     const SHAPE: &'static [usize] = &[2];
+    /// #     const OVERWRITES_ROW: bool = true;
+    /// # }
+    /// # impl RowFn<u32> for Pair {
+    /// #     type Error = Infallible;
+    /// #     fn write_row(&mut self, x: u32, row: &mut [f32]) -> Result<bool, Infallible> {
+    /// #         row.copy_from_slice(&[x as f32, 0.5]);
+    /// #         Ok(true)
+    /// #     }
+    /// # }
+    /// use preallocate_runtime::Pipeline;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("train.parquet");
+    /// let out = Pipeline::new(Pair).chunk_rows(4).write_parquet(0..10, &path, "x")?;
+    /// assert_eq!((out.rows, out.shape), (10, vec![10, 2]));
+    /// assert!(std::fs::read(&path)?.starts_with(b"PAR1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_parquet<I>(
+        self,
+        items: I,
+        path: impl AsRef<Path>,
+        column: &str,
+    ) -> Result<FileOutput, Error<<R as RowFn<I::Item>>::Error>>
+    where
+        I: IntoIterator,
+        R: RowFn<I::Item>,
+        R::Dtype: crate::outputs::ParquetElement,
+        X: Exec<R, I::IntoIter>,
+    {
+        self.parquet(items, path.as_ref(), column)
+    }
+}
+
+#[cfg(feature = "parquet")]
+impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
+    /// The one-output [`Pipeline::write_parquet`] for several outputs: a column per field,
+    /// named by the field, all of one item in one row, in one file at `path`.
+    ///
+    /// # Errors
+    /// As the one-output call.
+    pub fn write_parquet<I>(
+        self,
+        items: I,
+        path: impl AsRef<Path>,
+    ) -> Result<FileOutput, Error<M::Error>>
+    where
+        I: IntoIterator,
+        M: RowsFn<I::Item>,
+        <M::Rows as crate::rows::Rows>::Layout: crate::outputs::ParquetFields,
+        X: Exec<Multi<M>, I::IntoIter>,
+    {
+        self.parquet(items, path.as_ref(), "")
     }
 }
 

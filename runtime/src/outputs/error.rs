@@ -195,6 +195,25 @@ pub enum SinkError {
         /// Why it is rejected.
         reason: &'static str,
     },
+    /// The name of a Parquet column is not usable (feature `parquet`).
+    InvalidColumnName {
+        /// The output.
+        path: PathBuf,
+        /// The name that was passed.
+        name: String,
+        /// Why it is rejected.
+        reason: &'static str,
+    },
+    /// The Parquet encoder refused the rows or its settings (feature `parquet`); its I/O
+    /// errors are [`SinkError::Io`].
+    Parquet {
+        /// The output.
+        path: PathBuf,
+        /// What was being done, as a verb phrase.
+        op: &'static str,
+        /// The encoder's message.
+        message: String,
+    },
     /// Shards must hold whole chunks: `shard_rows` is not a multiple of the chunk's rows.
     ShardRowsNotMultiple {
         /// The output.
@@ -266,9 +285,14 @@ impl fmt::Display for SinkError {
                 path.display()
             ),
             SinkError::JobMismatch(mismatch) => mismatch.fmt(f),
-            SinkError::Store { path, op, message } => {
+            SinkError::Store { path, op, message } | SinkError::Parquet { path, op, message } => {
                 write!(f, "cannot {op} `{}`: {message}", path.display())
             }
+            SinkError::InvalidColumnName { path, name, reason } => write!(
+                f,
+                "invalid Parquet column name {name:?} for `{}`: {reason}",
+                path.display()
+            ),
             SinkError::Unsupported { path, format, dtype } => write!(
                 f,
                 "cannot write `{}`: {format} has no data type for `{dtype}`",

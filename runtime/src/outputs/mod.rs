@@ -13,6 +13,7 @@
 //! | `NpyFiles` (`npy`) | `.npy` | the file, or `{field}.npy` in a directory | [`NpyElement`]: all but `bf16` |
 //! | `SafetensorsFile` (`safetensors`, `tensors`) | safetensors | one file, a tensor per field | [`SafetensorsElement`]: all |
 //! | `Shards` (`shards`, with `resume`; part files `npy::NpyParts`) | `.npy` shards | `part-00000.npy`, … and `manifest.json`, per field | [`NpyElement`] |
+//! | `ParquetFile` (`parquet`; feature `parquet`) | Parquet | one file, a column per field; as shards, `part-00000.parquet`, … and `manifest.json` | [`ParquetElement`]: all but `bf16` |
 //! | `ZarrArrays` (`zarr`, with `zarr_store`; feature `zarr`) | Zarr v3 | an array per field in one group | [`ZarrElement`]: all but `bf16` |
 //!
 //! The one file writer behind `.npy` and single-tensor safetensors streams (`stream`) also
@@ -42,6 +43,8 @@ mod error;
 mod npy;
 mod orphans;
 mod output;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod progress;
 mod resume;
 #[cfg(feature = "s3")]
@@ -58,8 +61,14 @@ mod zarr_store;
 pub use self::error::{IoError, JobMismatch, Partial, SinkError, SinkFailure};
 pub(crate) use self::npy::{shards as npy_shards, NpyFiles};
 pub use self::npy::{NpyElement, NpyLayout, NpyWriter};
+#[cfg(any(feature = "zarr", feature = "parquet"))]
+pub use self::output::Compression;
 pub use self::output::FileOutput;
 pub(crate) use self::output::{Names, Output, UnitOutput};
+#[cfg(feature = "parquet")]
+pub(crate) use self::parquet::{shards as parquet_shards, ParquetFile, ParquetOptions};
+#[cfg(feature = "parquet")]
+pub use self::parquet::{ParquetElement, ParquetFields};
 #[cfg(feature = "progress")]
 pub use self::progress::Progress;
 pub(crate) use self::progress::Ticker;
@@ -69,9 +78,9 @@ pub use self::safetensors::{SafetensorsElement, SafetensorsWriter};
 pub use self::shards::{Shard, ShardsOutput, SHARD_MANIFEST};
 pub use self::stream::FileWriter;
 #[cfg(feature = "zarr")]
-pub use self::zarr::{Compression, ZarrElement, ZarrFields, ZarrOutput};
-#[cfg(feature = "zarr")]
 pub(crate) use self::zarr::{ZarrArrays, ZarrLayout};
+#[cfg(feature = "zarr")]
+pub use self::zarr::{ZarrElement, ZarrFields, ZarrOutput};
 
 #[cfg(test)]
 mod tests {

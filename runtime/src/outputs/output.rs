@@ -138,3 +138,34 @@ pub struct FileOutput {
     /// `on_error = "skip"`), increasing; empty when the writer was driven directly.
     pub skipped: Vec<usize>,
 }
+
+/// How an output's data is compressed: Zarr chunks (feature `zarr`) and Parquet pages (feature
+/// `parquet`), set with [`Pipeline::compression`](crate::Pipeline::compression).
+///
+/// ```
+/// use preallocate_runtime::Compression;
+///
+/// assert_eq!(Compression::default(), Compression::None);
+/// let zstd = Compression::Zstd(3); // zstd level 3: what zarr-python picks by default
+/// # let _ = zstd;
+/// ```
+#[cfg(any(feature = "zarr", feature = "parquet"))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Raw little-endian bytes: the fastest to write and read.
+    #[default]
+    None,
+    /// zstd at this level (1 to 22; 3 is the usual default), without a checksum.
+    Zstd(i32),
+}
+
+#[cfg(any(feature = "zarr", feature = "parquet"))]
+impl Compression {
+    /// Its name in a job's fingerprint: `none`, `zstd-3`.
+    pub(crate) fn name(self) -> String {
+        match self {
+            Compression::None => "none".into(),
+            Compression::Zstd(level) => format!("zstd-{level}"),
+        }
+    }
+}

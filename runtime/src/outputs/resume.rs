@@ -88,6 +88,26 @@ impl Job {
     }
 }
 
+impl Job {
+    /// The fingerprint of an output of several columns, which names its own dtypes and row
+    /// shapes among `fields`: the row function, the input's length, the user's key and
+    /// `fields`.
+    pub(crate) fn fingerprint_of(
+        &self,
+        fields: impl IntoIterator<Item = (&'static str, Value)>,
+    ) -> Fingerprint {
+        Fingerprint::new(
+            [
+                ("row_fn", json!(self.row_fn)),
+                ("items", json!(self.length)),
+                ("key", json!(self.key)),
+            ]
+            .into_iter()
+            .chain(fields),
+        )
+    }
+}
+
 /// What one worker's units hold, as they are computed or found committed: the tally every
 /// unit-by-unit output keeps for its reports.
 #[derive(Debug, Default)]

@@ -31,7 +31,9 @@ use zarrs::storage::{StoreKey, StorePrefix};
 
 use super::bytes::by_element_type;
 use super::error::{JobMismatch, Partial, SinkError, SinkFailure};
-use super::output::{abandon_units, committed_in_all, finish_units, Names, Output, UnitOutput};
+use super::output::{
+    abandon_units, committed_in_all, finish_units, Compression, Names, Output, UnitOutput,
+};
 use super::resume::{Fingerprint, Job, ShardRecord, Units};
 use super::zarr_store::Group;
 pub use super::zarr_store::Storage;
@@ -96,33 +98,6 @@ pub trait ZarrFields: Layout {}
 
 impl<T: ZarrElement, D: ndarray::RemoveAxis + 'static> ZarrFields for Col<T, D> {}
 impl<A: ZarrFields, B: ZarrFields> ZarrFields for (A, B) {}
-
-/// How a Zarr array's chunks are compressed.
-///
-/// ```
-/// use preallocate_runtime::Compression;
-///
-/// assert_eq!(Compression::default(), Compression::None);
-/// let zstd = Compression::Zstd(3); // zstd level 3: what zarr-python picks by default
-/// # let _ = zstd;
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum Compression {
-    /// Raw little-endian bytes: the fastest to write and read.
-    #[default]
-    None,
-    /// zstd at this level (1 to 22; 3 is the usual default), without a checksum.
-    Zstd(i32),
-}
-
-impl Compression {
-    fn name(self) -> String {
-        match self {
-            Compression::None => "none".into(),
-            Compression::Zstd(level) => format!("zstd-{level}"),
-        }
-    }
-}
 
 /// What [`Pipeline::write_zarr`](crate::Pipeline::write_zarr) wrote.
 ///

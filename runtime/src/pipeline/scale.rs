@@ -18,9 +18,9 @@ use crate::outputs::{
 #[cfg(feature = "zarr")]
 use crate::outputs::{ZarrArrays, ZarrFields, ZarrOutput};
 use crate::partition::Partition;
-#[cfg(feature = "zarr")]
+#[cfg(any(feature = "zarr", feature = "parquet"))]
 use crate::row::{RowFn, RowSpec};
-#[cfg(feature = "zarr")]
+#[cfg(any(feature = "zarr", feature = "parquet"))]
 use crate::{
     drivers::Multi,
     rows::{RowsFn, RowsSpec},
@@ -35,9 +35,12 @@ pub(crate) struct Scale {
     job_key: Option<String>,
     /// `(index, count)` as given, checked when the output starts.
     partition: Option<(usize, usize)>,
-    /// How Zarr chunks are compressed.
-    #[cfg(feature = "zarr")]
+    /// How Zarr chunks and Parquet pages are compressed.
+    #[cfg(any(feature = "zarr", feature = "parquet"))]
     compression: crate::outputs::Compression,
+    /// Rows per Parquet row group; `None`: one per chunk.
+    #[cfg(feature = "parquet")]
+    row_group_rows: Option<usize>,
 }
 
 /// At most `left` items of a shared iterator, counting those it hands out: one shard's items.
@@ -208,8 +211,8 @@ impl<R: Outputs, X> Pipeline<R, X> {
         self
     }
 
-    /// How [`write_zarr`](Pipeline::write_zarr) compresses its chunks (feature `zarr`): not
-    /// at all (the default) or with zstd.
+    /// How [`write_zarr`](Pipeline::write_zarr) compresses its chunks (feature `zarr`) and
+    /// `write_parquet` its pages (feature `parquet`): not at all (the default) or with zstd.
     ///
     /// ```
     /// # use std::convert::Infallible;
@@ -234,15 +237,68 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// use preallocate_runtime::{Compression, Pipeline};
     ///
     /// let dir = tempfile::tempdir()?;
+    /// # #[cfg(feature = "zarr")] {
     /// let out = Pipeline::new(id).compression(Compression::Zstd(3)).write_zarr(0..100, dir.path(), "x")?;
     /// assert_eq!(out.shape, vec![100, 1]);
+    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[cfg(feature = "zarr")]
+    #[cfg(any(feature = "zarr", feature = "parquet"))]
     #[must_use]
     pub fn compression(mut self, compression: crate::outputs::Compression) -> Self {
         self.scale.compression = compression;
         self
+    }
+
+    /// Rows per row group of [`write_parquet`](Pipeline::write_parquet) and
+    /// [`write_parquet_shards`](Pipeline::write_parquet_shards) (feature `parquet`; at least
+    /// 1). By default each chunk of rows is one row group; larger row groups read faster and
+    /// compress better, and cost their encoded bytes in memory while they fill.
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # struct Id;
+    /// # impl RowSpec for Id {
+    /// #     type Dtype = u32;
+    /// #     type Dim = ndarray::Ix2;
+    /// #     type Policy = policy::Plain;
+    /// #     const DIM: usize = 1;
+    /// #     const SHAPE: &'static [usize] = &[1];
+    /// #     const OVERWRITES_ROW: bool = true;
+    /// # }
+    /// # impl RowFn<u32> for Id {
+    /// #     type Error = Infallible;
+    /// #     fn write_row(&mut self, x: u32, row: &mut [u32]) -> Result<bool, Infallible> {
+    /// #         row[0] = x;
+    /// #         Ok(true)
+    /// #     }
+    /// # }
+    /// use preallocate_runtime::{Compression, Pipeline};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let out = Pipeline::new(Id)
+    ///     .chunk_rows(1000)
+    ///     .row_group_rows(100_000)
+    ///     .compression(Compression::Zstd(3))
+    ///     .write_parquet(0..250_000, dir.path().join("ids.parquet"), "id")?;
+    /// assert_eq!(out.rows, 250_000); // in three row groups
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "parquet")]
+    #[must_use]
+    pub fn row_group_rows(mut self, rows: usize) -> Self {
+        self.scale.row_group_rows = Some(rows.max(1));
+        self
+    }
+
+    /// The settings of a Parquet output.
+    #[cfg(feature = "parquet")]
+    pub(crate) fn parquet_options(&self) -> crate::outputs::ParquetOptions {
+        crate::outputs::ParquetOptions {
+            compression: self.scale.compression,
+            row_group_rows: self.scale.row_group_rows,
+        }
     }
 
     /// Items per `.npy` shard: [`shard_rows`](Pipeline::shard_rows), else the chunk's rows.
@@ -520,6 +576,41 @@ impl<R: Outputs, X> Pipeline<R, X> {
         Ok(R::each(output.reports()))
     }
 
+    /// The one definition of `write_parquet_shards`, for one output (its column `column`) and
+    /// for several (a column per field); documented on the one-output call.
+    #[cfg(feature = "parquet")]
+    fn parquet_shards<I>(
+        mut self,
+        items: I,
+        dir: &Path,
+        column: &str,
+    ) -> Result<ShardsOutput, Error<<R as WriteRows<I::Item>>::Error>>
+    where
+        I: IntoIterator,
+        R: WriteRows<I::Item>,
+        X: for<'a> Exec<R, Window<'a, I::IntoIter>>,
+    {
+        let items = items.into_iter();
+        let length = exact_length(&items);
+        let shard_items = self.shard_items();
+        let partition = self.checked_partition(dir, length)?;
+        let mut output = crate::outputs::parquet_shards(
+            dir,
+            Self::names(column),
+            &Self::fields(),
+            shard_items,
+            self.parquet_options(),
+            &self.job(length),
+        )
+        .map_err(sink_error)?;
+        self.run_units(items, &mut output, shard_items, partition, length)?;
+        Ok(output
+            .reports()
+            .into_iter()
+            .next()
+            .expect("Parquet shards report their one directory"))
+    }
+
     /// The one definition of `write_zarr`, for one output (the array `name`) and for several
     /// (an array per field); documented on the one-output call, as Rust has no two arities
     /// for one method.
@@ -697,5 +788,91 @@ pub(crate) fn failure(source: SinkError) -> SinkFailure {
         written: 0,
         partial: None,
         source,
+    }
+}
+
+#[cfg(feature = "parquet")]
+impl<R: RowSpec, X> Pipeline<R, X> {
+    /// Streams the rows into a directory of Parquet files (feature `parquet`),
+    /// `part-00000.parquet`, … then `manifest.json`, each part a file as
+    /// [`write_parquet`](Pipeline::write_parquet) writes it (the column `column`), with the
+    /// commits, resume, partitions and manifest of
+    /// [`write_npy_shards`](Pipeline::write_npy_shards): part `j` holds the rows of items
+    /// `j·n .. (j+1)·n`, `n` being [`shard_rows`](Pipeline::shard_rows) (by default
+    /// [`rows_per_chunk`](Pipeline::rows_per_chunk)); each part is committed when complete, a
+    /// rerun of the same job resumes after the parts committed, and the manifest is written
+    /// last. The parts in name order hold the rows in item order, so the directory is one
+    /// dataset for `pyarrow.dataset.dataset(dir)`, `polars.scan_parquet(f"{dir}/*.parquet")`
+    /// and `datasets.load_dataset("parquet", data_dir=dir)`.
+    ///
+    /// A row function with several outputs (`rows = ..`) writes a column per field in each
+    /// part: the same call without `column`.
+    ///
+    /// # Errors
+    /// As [`Pipeline::write_npy_shards`]: the committed parts stay, the rows of the part being
+    /// written are kept in its `part-NNNNN.parquet.partial`.
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # struct Id;
+    /// # impl RowSpec for Id {
+    /// #     type Dtype = i64;
+    /// #     type Dim = ndarray::Ix2;
+    /// #     type Policy = policy::Plain;
+    /// #     const DIM: usize = 1;
+    /// #     const SHAPE: &'static [usize] = &[1];
+    /// #     const OVERWRITES_ROW: bool = true;
+    /// # }
+    /// # impl RowFn<i64> for Id {
+    /// #     type Error = Infallible;
+    /// #     fn write_row(&mut self, x: i64, row: &mut [i64]) -> Result<bool, Infallible> {
+    /// #         row[0] = x;
+    /// #         Ok(true)
+    /// #     }
+    /// # }
+    /// use preallocate_runtime::Pipeline;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let out = Pipeline::new(Id).shard_rows(40).write_parquet_shards(0..100, dir.path().join("ds"), "id")?;
+    /// assert_eq!((out.rows, out.shards.len(), out.complete), (100, 3, true));
+    /// assert!(out.shards[2].path.ends_with("ds/part-00002.parquet"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_parquet_shards<I>(
+        self,
+        items: I,
+        dir: impl AsRef<Path>,
+        column: &str,
+    ) -> Result<ShardsOutput, Error<<R as RowFn<I::Item>>::Error>>
+    where
+        I: IntoIterator,
+        R: RowFn<I::Item>,
+        R::Dtype: crate::outputs::ParquetElement,
+        X: for<'a> Exec<R, Window<'a, I::IntoIter>>,
+    {
+        self.parquet_shards(items, dir.as_ref(), column)
+    }
+}
+
+#[cfg(feature = "parquet")]
+impl<M: RowsSpec, X> Pipeline<Multi<M>, X> {
+    /// The one-output [`Pipeline::write_parquet_shards`] for several outputs: each part holds
+    /// a column per field, named by the field.
+    ///
+    /// # Errors
+    /// As the one-output call.
+    pub fn write_parquet_shards<I>(
+        self,
+        items: I,
+        dir: impl AsRef<Path>,
+    ) -> Result<ShardsOutput, Error<M::Error>>
+    where
+        I: IntoIterator,
+        M: RowsFn<I::Item>,
+        <M::Rows as crate::rows::Rows>::Layout: crate::outputs::ParquetFields,
+        X: for<'a> Exec<Multi<M>, Window<'a, I::IntoIter>>,
+    {
+        self.parquet_shards(items, dir.as_ref(), "")
     }
 }
