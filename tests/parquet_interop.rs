@@ -118,7 +118,7 @@ fn cube(i: u32) -> [[[f16; 2]; 2]; 2] {
 
 fn shape_cases(dir: &Path, cases: &mut Vec<String>) {
     let n = 150u32;
-    let tiles: Vec<u8> = (0..n).flat_map(|i| tile_row(i)).collect();
+    let tiles: Vec<u8> = (0..n).flat_map(tile_row).collect();
     let bin = dir.join("tile.bin");
     std::fs::write(&bin, &tiles).unwrap();
     let path = dir.join("tile.parquet");

@@ -88,6 +88,7 @@ impl Job {
     }
 }
 
+#[cfg(feature = "parquet")]
 impl Job {
     /// The fingerprint of an output of several columns, which names its own dtypes and row
     /// shapes among `fields`: the row function, the input's length, the user's key and
