@@ -311,9 +311,9 @@ pub use preallocate_runtime::{mode, CastAs, CheckedCast, Written};
 #[doc(hidden)]
 pub mod __private {
     pub use preallocate_runtime::__private::{
-        batch_rows, cast, copy_lane_n, fill_rows, store, store_field, Axes1, Axes2, Axes3, Axes4,
-        Checks, Col, ColShape, FnRow, FnRows, Layout, Multi, NoChecks, Outputs, RowCount, RowsFn,
-        RowsSpec, WithChecks, WriteRows,
+        batch_rows, cast, copy_lane_n, fill_rows, store, store_field, Axes0, Axes1, Axes2, Axes3,
+        Axes4, Checks, Col, ColShape, FnRow, FnRows, Layout, Multi, NoChecks, Outputs, RowCount,
+        RowsFn, RowsSpec, WithChecks, WriteRows,
     };
     #[cfg(feature = "parallel")]
     pub use preallocate_runtime::__private::{par_batch_rows, par_fill_rows};
@@ -366,6 +366,24 @@ pub mod __private {
     {
         fn __preallocate_view(self) -> ndarray::ArrayViewMut<'out, E, ndarray::Ix2> {
             self.into()
+        }
+    }
+
+    impl<'out, E> OutBuffer<'out, E, ndarray::Ix1> for &'out mut [E] {
+        fn __preallocate_view(self) -> ndarray::ArrayViewMut<'out, E, ndarray::Ix1> {
+            self.into()
+        }
+    }
+
+    impl<'out, E, const M: usize> OutBuffer<'out, E, ndarray::Ix1> for &'out mut [E; M] {
+        fn __preallocate_view(self) -> ndarray::ArrayViewMut<'out, E, ndarray::Ix1> {
+            (&mut self[..]).into()
+        }
+    }
+
+    impl<'out, E> OutBuffer<'out, E, ndarray::Ix1> for &'out mut Vec<E> {
+        fn __preallocate_view(self) -> ndarray::ArrayViewMut<'out, E, ndarray::Ix1> {
+            self.as_mut_slice().into()
         }
     }
 

@@ -3,7 +3,7 @@
 #![deny(clippy::pedantic, missing_docs)]
 
 use ndarray::array;
-use preallocate::preallocate;
+use preallocate::{preallocate, Rows};
 
 /// A record with a pedantic-clean row function.
 pub struct Reading {
@@ -32,6 +32,49 @@ pub fn station_one_hot(r: &Reading, row: &mut [u8; 3]) {
 #[preallocate(dim = 1, dtype = i16, cast = "as")]
 pub fn first<T: AsRef<[f32]> + ?Sized>(xs: &T) -> [f32; 1] {
     [xs.as_ref().first().copied().unwrap_or_default()]
+}
+
+/// A scalar row: a 1-D output.
+#[preallocate(dtype = f64)]
+#[must_use]
+pub fn celsius(r: &Reading) -> f32 {
+    r.celsius
+}
+
+/// A scalar row, in place.
+#[preallocate(dtype = u8)]
+pub fn station(r: &Reading, row: &mut u8) {
+    *row = r.station;
+}
+
+/// Features and a scalar label.
+#[derive(Rows)]
+pub struct Labeled {
+    /// Features.
+    pub x: [f32; 1],
+    /// The label.
+    pub y: u8,
+}
+
+/// Both outputs of a reading.
+#[preallocate(rows = Labeled)]
+#[must_use]
+pub fn labeled(r: &Reading) -> Labeled {
+    Labeled {
+        x: [r.celsius],
+        y: r.station,
+    }
+}
+
+#[test]
+fn pedantic_clean_scalar_rows_work() {
+    let readings = [Reading {
+        celsius: 21.5,
+        station: 2,
+    }];
+    assert_eq!(celsius::batch(&readings), array![21.5]);
+    assert_eq!(station::batch(&readings), array![2]);
+    assert_eq!(labeled::batch(&readings).y, array![2]);
 }
 
 #[test]

@@ -503,13 +503,7 @@ fn parse_extent(value: &Expr, what: &str, errors: &mut Errors) -> Option<Extent>
 
 fn parse_shape(value: &Expr, max_axes: usize, errors: &mut Errors) -> Option<Vec<Extent>> {
     let axes: Vec<&Expr> = match value {
-        Expr::Tuple(t) if t.elems.is_empty() => {
-            errors.push(syn::Error::new_spanned(
-                value,
-                "`shape = ()` has no axes: a row needs at least one; write `dim = N` or `shape = (H, W)`",
-            ));
-            return None;
-        }
+        // A scalar row: one element, no axis, a 1-D output `(n,)`.
         Expr::Tuple(t) => t.elems.iter().collect(),
         Expr::Paren(p) => vec![&*p.expr],
         Expr::Group(g) => return parse_shape(&g.expr, max_axes, errors),

@@ -121,7 +121,7 @@ pub fn analyze(func: &ItemFn, errors: &mut Errors) -> Option<RowSignature> {
         errors.push(syn::Error::new_spanned(
             row_ty,
             format!(
-                "a row is a fixed-size array `[E; N]` (or nested arrays `[[E; W]; H]`), found `{}`; rows are written into one preallocated array, so their length must be known at compile time",
+                "a row is a scalar `E` (a 1-D output), a fixed-size array `[E; N]` or nested arrays `[[E; W]; H]`, found `{}`; rows are written into one preallocated array, so their length must be known at compile time",
                 shown(row_ty)
             ),
         ));
@@ -227,10 +227,10 @@ fn row_of<'a>(
                 Type::Reference(r) if r.mutability.is_some() => Some(&*r.elem),
                 _ => None,
             };
-            let Some(row_ty) = row_ty.filter(|t| as_array(t).is_some()) else {
+            let Some(row_ty) = row_ty.filter(|t| array_axes(t).is_some()) else {
                 errors.push(syn::Error::new_spanned(
                     &row.ty,
-                    "the second parameter of an in-place row function is the row to write: `row: &mut [E; N]` (or `&mut [[E; W]; H]` for a multi-axis row)",
+                    "the second parameter of an in-place row function is the row to write: `row: &mut [E; N]` (or `&mut [[E; W]; H]` for a multi-axis row, `&mut E` for a scalar one)",
                 ));
                 return None;
             };
@@ -294,7 +294,7 @@ fn as_array(ty: &Type) -> Option<&syn::TypeArray> {
     }
 }
 
-/// `[[E; W]; H]` → `([H, W], E)`.
+/// `[[E; W]; H]` → `([H, W], E)`; a scalar `E` → `([], E)`.
 fn array_axes(ty: &Type) -> Option<(Vec<syn::Expr>, Type)> {
     let mut lens = Vec::new();
     let mut current = ty;
@@ -302,7 +302,25 @@ fn array_axes(ty: &Type) -> Option<(Vec<syn::Expr>, Type)> {
         lens.push(array.len.clone());
         current = &array.elem;
     }
-    (!lens.is_empty()).then(|| (lens, current.clone()))
+    (!lens.is_empty() || is_scalar(current)).then(|| (lens, current.clone()))
+}
+
+/// Whether a row type may be a scalar: a path without type arguments (`f32`, `half::f16`, an
+/// alias). Whether it is an element the dtype takes, the compiler checks through the store's
+/// bounds; a `Vec<f32>`, a slice, a tuple or a reference is no row at all.
+fn is_scalar(ty: &Type) -> bool {
+    match strip(ty) {
+        Type::Path(path) => {
+            path.qself.is_none()
+                && path
+                    .path
+                    .segments
+                    .iter()
+                    .all(|segment| segment.arguments.is_none())
+                && !path.path.is_ident("Self")
+        }
+        _ => false,
+    }
 }
 
 /// The type arguments of `Name<A, B>` when `ty`'s last path segment is `Name`.
@@ -530,11 +548,13 @@ pub struct RowsStruct {
     pub fields: Vec<RowsField>,
 }
 
-/// One field, one output: `name: [elem; len]` with its `#[rows(dtype = .., cast = .., shape = ..)]`.
+/// One field, one output: `name: [elem; len]` (or a scalar `name: elem`) with its `#[rows(dtype = .., cast = .., shape = ..)]`.
 pub struct RowsField {
     pub name: syn::Ident,
     pub elem: Type,
     pub len: syn::Expr,
+    /// A scalar field (`y: i64`): `len` is 1 and the output is 1-D.
+    pub scalar: bool,
     pub args: Args,
     pub span: proc_macro2::Span,
 }
@@ -592,10 +612,21 @@ pub fn read_struct(input: &syn::DeriveInput, errors: &mut Errors) -> Option<Rows
 fn read_field(field: &syn::Field, errors: &mut Errors) -> Option<RowsField> {
     let name = field.ident.clone()?;
     let Type::Array(array) = &field.ty else {
+        if is_scalar(&field.ty) {
+            // One element per item: a 1-D output, `(n,)`.
+            return Some(RowsField {
+                name,
+                elem: field.ty.clone(),
+                len: syn::parse_quote!(1),
+                scalar: true,
+                args: attr::parse_rows_attrs(&field.attrs, Place::Field, errors),
+                span: syn::spanned::Spanned::span(field),
+            });
+        }
         errors.push(syn::Error::new_spanned(
             &field.ty,
             format!(
-                "the field `{name}` is one output's row: give it an array type, `{name}: [f32; N]`"
+                "the field `{name}` is one output's row: give it a scalar type (`{name}: i64`, a 1-D output) or an array type (`{name}: [f32; N]`)"
             ),
         ));
         return None;
@@ -611,6 +642,7 @@ fn read_field(field: &syn::Field, errors: &mut Errors) -> Option<RowsField> {
         name,
         elem: (*array.elem).clone(),
         len: array.len.clone(),
+        scalar: false,
         args: attr::parse_rows_attrs(&field.attrs, Place::Field, errors),
         span: syn::spanned::Spanned::span(field),
     })

@@ -16,7 +16,7 @@ use crate::model::{Fails, Form, Owner, RowFunction, RowSignature};
 /// A row function's attribute and signature, checked against each other.
 pub struct Spec {
     pub sig: RowSignature,
-    /// The row's shape as the attribute gives it: at least one axis.
+    /// The row's shape as the attribute gives it (or, for a scalar row, none: no axis).
     pub shape: Vec<Extent>,
     pub dtype: Dtype,
     /// Where `dtype = ...` was written.
@@ -61,6 +61,8 @@ pub struct Output {
     pub dtype: Storage,
     pub cast: Cast,
     pub shape: OutputShape,
+    /// A scalar field (`y: i64`): one element, a 1-D output, written in place as `&mut T`.
+    pub scalar: bool,
     /// The whole field, for errors about it.
     pub span: Span,
 }

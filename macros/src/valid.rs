@@ -110,7 +110,16 @@ fn check_rows_on_error(args: &Args, function: &RowFunction, func: &ItemFn, error
 
 /// Resolves a `#[derive(Rows)]` struct's keys, field by field. Its errors are those of its
 /// fields' types and keys: with any, nothing is derived.
-pub fn validate_derive(model: RowsStruct, errors: Errors) -> Result<DeriveSpec, Errors> {
+pub fn validate_derive(model: RowsStruct, mut errors: Errors) -> Result<DeriveSpec, Errors> {
+    for field in model.fields.iter().filter(|field| field.scalar) {
+        if let Some(shape) = &field.args.shape {
+            let span = shape.first().map_or(field.span, |axis| axis.span());
+            errors.push(syn::Error::new(
+                span,
+                format!("the field `{}` is a scalar: its output is 1-D, `(n,)`, and takes no `shape`; remove `shape`, or make the field an array `[T; N]`", field.name),
+            ));
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -130,6 +139,7 @@ fn output(field: RowsField) -> Output {
         name,
         elem,
         len,
+        scalar,
         args,
         span,
     } = field;
@@ -139,7 +149,12 @@ fn output(field: RowsField) -> Output {
             None => Storage::Elem,
         },
         cast: args.cast(),
-        shape: args.shape.map_or(OutputShape::Flat, OutputShape::Axes),
+        shape: if scalar {
+            OutputShape::Axes(Vec::new())
+        } else {
+            args.shape.map_or(OutputShape::Flat, OutputShape::Axes)
+        },
+        scalar,
         name,
         elem,
         len,
@@ -226,26 +241,45 @@ fn check_shape(args: &Args, sig: &RowSignature, errors: &mut Errors) {
     };
     let rank = sig.lens.len();
     if shape.len() != rank {
+        let has = match rank {
+            0 => "is a scalar".to_owned(),
+            1 => "has 1 axis".to_owned(),
+            n => format!("has {n} axes"),
+        };
         let wanted = match shape.len() {
-            1 => format!(
-                "`dim` describes a row with one axis, but the row `{}` has {rank}",
+            0 => format!(
+                "`shape = ()` describes a scalar row, but the row `{}` {has}",
                 row_shown(sig)
             ),
+            1 if args.dim.is_some() => format!(
+                "`dim` describes a row with one axis, but the row `{}` {has}",
+                row_shown(sig)
+            ),
+            1 => format!("`shape` has 1 axis, but the row `{}` {has}", row_shown(sig)),
             n => format!(
-                "`shape` has {n} axes, but the row `{}` has {rank}",
+                "`shape` has {n} axes, but the row `{}` {has}",
                 row_shown(sig)
             ),
         };
-        let fix = if rank == 1 {
-            format!("write `dim = {}`", shown(&sig.lens[0]))
-        } else {
-            let axes: Vec<String> = sig.lens.iter().map(shown).collect();
-            format!("write `shape = ({})`", axes.join(", "))
+        let key = if args.dim.is_some() { "dim" } else { "shape" };
+        let fix = match rank {
+            0 => format!("leave out `{key}` (a scalar row gives a 1-D output, `(n,)`)"),
+            1 => format!("write `dim = {}`", shown(&sig.lens[0])),
+            _ => {
+                let axes: Vec<String> = sig.lens.iter().map(shown).collect();
+                format!("write `shape = ({})`", axes.join(", "))
+            }
         };
-        errors.push(syn::Error::new_spanned(
-            &sig.lens[0],
-            format!("{wanted}: {fix}, or change the row type"),
-        ));
+        let error = match sig.lens.first() {
+            Some(len) => {
+                syn::Error::new_spanned(len, format!("{wanted}: {fix}, or change the row type"))
+            }
+            None => syn::Error::new_spanned(
+                &sig.elem,
+                format!("{wanted}: {fix}, or change the row type"),
+            ),
+        };
+        errors.push(error);
         return;
     }
     for (axis, (extent, len)) in shape.iter().zip(&sig.lens).enumerate() {
@@ -267,6 +301,15 @@ fn check_shape(args: &Args, sig: &RowSignature, errors: &mut Errors) {
                 ));
             }
         }
+    }
+}
+
+/// The row type to write with elements of `dtype`: `f32` for a scalar row, else `[f32; N]`.
+fn row_of_dtype(sig: &RowSignature, dtype: &str) -> String {
+    if sig.lens.is_empty() {
+        dtype.to_owned()
+    } else {
+        format!("[{dtype}; N]")
     }
 }
 
@@ -295,10 +338,10 @@ fn check_elem(args: &Args, sig: &RowSignature, errors: &mut Errors) {
                 errors.push(syn::Error::new_spanned(
                     &sig.elem,
                     format!(
-                        "an in-place row is written straight into the output, so its elements must be the dtype `{}`, not `{}`: write `row: &mut [{}; N]`, or change `dtype`",
+                        "an in-place row is written straight into the output, so its elements must be the dtype `{}`, not `{}`: write `row: &mut {}`, or change `dtype`",
                         dtype.name(),
                         elem.name(),
-                        dtype.name()
+                        row_of_dtype(sig, dtype.name())
                     ),
                 ));
             }
@@ -313,10 +356,10 @@ fn check_elem(args: &Args, sig: &RowSignature, errors: &mut Errors) {
                 None if !dtype.is_lossless_from(elem) => errors.push(syn::Error::new_spanned(
                     &sig.elem,
                     format!(
-                        "row elements of type `{}` cannot be stored losslessly as `dtype = {}`: return `[{}; N]`, pick a `dtype` that holds every `{}`, or convert with `cast = \"as\"`, `\"checked\"` or `\"saturate\"`",
+                        "row elements of type `{}` cannot be stored losslessly as `dtype = {}`: return `{}`, pick a `dtype` that holds every `{}`, or convert with `cast = \"as\"`, `\"checked\"` or `\"saturate\"`",
                         elem.name(),
                         dtype.name(),
-                        dtype.name(),
+                        row_of_dtype(sig, dtype.name()),
                         elem.name()
                     ),
                 )),
@@ -355,7 +398,9 @@ fn check_missing(args: &Args, sig: Option<&RowSignature>, errors: &mut Errors) {
         return;
     }
     let given = |key: &str| args.seen(key) || args.suggested.contains(&key);
-    let missing_dim = !given("dim") && !given("shape");
+    // A scalar row has no axis to give.
+    let scalar = sig.is_some_and(|sig| sig.lens.is_empty());
+    let missing_dim = !given("dim") && !given("shape") && !scalar;
     let missing_dtype = !given("dtype");
     if !missing_dim && !missing_dtype {
         return;
@@ -366,9 +411,10 @@ fn check_missing(args: &Args, sig: Option<&RowSignature>, errors: &mut Errors) {
         _ => sig.map(|s| s.lens.iter().map(shown).collect()),
     };
     let shape_key = match lens.as_deref() {
-        Some([len]) => format!("dim = {len}"),
-        Some(lens) => format!("shape = ({})", lens.join(", ")),
-        None => "dim = N".to_owned(),
+        Some([]) => String::new(),
+        Some([len]) => format!("dim = {len}, "),
+        Some(lens) => format!("shape = ({}), ", lens.join(", ")),
+        None => "dim = N, ".to_owned(),
     };
     let dtype = args
         .dtype
@@ -386,7 +432,9 @@ fn check_missing(args: &Args, sig: Option<&RowSignature>, errors: &mut Errors) {
     };
     errors.push(syn::Error::new(
         Span::call_site(),
-        format!("{what}: #[preallocate] needs {why}, e.g. `#[preallocate({shape_key}, dtype = {dtype})]`"),
+        format!(
+            "{what}: #[preallocate] needs {why}, e.g. `#[preallocate({shape_key}dtype = {dtype})]`"
+        ),
     ));
 }
 

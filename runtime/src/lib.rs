@@ -114,7 +114,7 @@ pub mod __private {
     #[cfg(feature = "parallel")]
     pub use crate::parallel::{par_batch_rows, par_fill_rows};
     pub use crate::policy::RowCount;
-    pub use crate::row::{Axes1, Axes2, Axes3, Axes4, FnRow};
+    pub use crate::row::{Axes0, Axes1, Axes2, Axes3, Axes4, FnRow};
     pub use crate::rows::{store_field, Checks, FnRows, NoChecks, RowsFn, RowsSpec, WithChecks};
 }
 

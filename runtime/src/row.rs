@@ -25,15 +25,17 @@ use crate::policy::Policy;
 pub trait RowSpec {
     /// The storage element type of the output (`dtype`).
     type Dtype: Element;
-    /// The dimension of a batch of rows: `Ix2` for rows with one axis (`dim = N`), `Ix3` for
-    /// rows of shape `(H, W)`, and so on; always one more axis than [`RowSpec::SHAPE`] has.
+    /// The dimension of a batch of rows: `Ix1` for scalar rows, `Ix2` for rows with one axis
+    /// (`dim = N`), `Ix3` for rows of shape `(H, W)`, and so on; always one more axis than
+    /// [`RowSpec::SHAPE`] has.
     type Dim: ndarray::RemoveAxis + 'static;
     /// What happens to items that fail or give no row, and what the entry points return
     /// (see [`policy`](crate::policy)).
     type Policy: Policy;
     /// The number of elements in one row: the product of [`RowSpec::SHAPE`].
     const DIM: usize;
-    /// The shape of one row: `[DIM]` for `dim = DIM`, `[28, 28]` for `shape = (28, 28)`.
+    /// The shape of one row: `[]` for a scalar row (`DIM` is 1), `[DIM]` for `dim = DIM`,
+    /// `[28, 28]` for `shape = (28, 28)`.
     const SHAPE: &'static [usize];
     /// Whether [`RowFn::write_row`] overwrites every element of the row it is given.
     ///
@@ -117,8 +119,8 @@ impl<Item, R: RowFn<Item> + ?Sized> RowFn<Item> for &mut R {
     }
 }
 
-/// The shape of a row as a type, for row writers built from closures ([`FnRow`]): [`Axes1`]
-/// for `dim = N`, [`Axes2`] for `shape = (H, W)`, and so on.
+/// The shape of a row as a type, for row writers built from closures ([`FnRow`]): [`Axes0`]
+/// for a scalar row, [`Axes1`] for `dim = N`, [`Axes2`] for `shape = (H, W)`, and so on.
 pub trait RowShape {
     /// The dimension of a batch of such rows.
     type Dim: ndarray::RemoveAxis + 'static;
@@ -140,6 +142,16 @@ macro_rules! axes {
             const SHAPE: &'static [usize] = &[$($axis),+];
         }
     )*};
+}
+
+/// Scalar rows (one element, no axis); batches are 1-D, of shape `(n,)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Axes0;
+
+impl RowShape for Axes0 {
+    type Dim = ndarray::Ix1;
+    const DIM: usize = 1;
+    const SHAPE: &'static [usize] = &[];
 }
 
 axes! {

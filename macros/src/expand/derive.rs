@@ -98,7 +98,21 @@ fn companion_structs(spec: &DeriveSpec, names: &Names, private: &TokenStream) ->
         .map(|f| f.dtype_tokens(private))
         .collect();
     let dims: Vec<TokenStream> = spec.outputs.iter().map(|f| f.batch_dim(private)).collect();
-    let lens: Vec<&syn::Expr> = spec.outputs.iter().map(|f| &f.len).collect();
+    // What an in-place row function writes for each field: `&mut [T; N]`, or `&mut T` for a
+    // scalar field.
+    let slot_types: Vec<TokenStream> = spec
+        .outputs
+        .iter()
+        .zip(&dtypes)
+        .map(|(f, dtype)| {
+            let len = &f.len;
+            if f.scalar {
+                quote!(#dtype)
+            } else {
+                quote!([#dtype; #len])
+            }
+        })
+        .collect();
     let field_docs: Vec<String> = field_names
         .iter()
         .map(|n| format!("The output `{n}`."))
@@ -123,7 +137,7 @@ fn companion_structs(spec: &DeriveSpec, names: &Names, private: &TokenStream) ->
         #[doc = #doc_row]
         #[derive(Debug)]
         #vis struct #row_mut<'a> {
-            #( #[doc = #field_docs] pub #field_names: &'a mut [#dtypes; #lens], )*
+            #( #[doc = #field_docs] pub #field_names: &'a mut #slot_types, )*
         }
 
         #[doc = #doc_chunk]
@@ -146,6 +160,9 @@ fn shape_check(output: &Output) -> Option<TokenStream> {
     let OutputShape::Axes(axes) = &output.shape else {
         return None;
     };
+    if output.scalar {
+        return None;
+    }
     let len = &output.len;
     let message = format!(
         "the `shape` of the field `{}` does not hold its length: the product of the axes must be the array's length",
@@ -295,6 +312,13 @@ fn slots(spec: &DeriveSpec) -> Vec<TokenStream> {
         .map(|(i, f)| {
             let path = access(i, n);
             let field = &f.name;
+            if f.scalar {
+                return quote! {
+                    let ::core::option::Option::Some(#field) = <[_]>::first_mut(__preallocate_row #path) else {
+                        ::core::unreachable!("the drivers pass slots of exactly each output's length, 1 for a scalar")
+                    };
+                };
+            }
             quote! {
                 let ::core::result::Result::Ok(#field) = ::core::convert::TryInto::try_into(__preallocate_row #path) else {
                     ::core::unreachable!("the drivers pass slots of exactly each output's length")
@@ -322,8 +346,13 @@ fn stores(spec: &DeriveSpec, private: &TokenStream) -> Vec<TokenStream> {
             let span = elem.span();
             let at = respan(private.clone(), span);
             let cast = format_ident!("{}", f.cast.type_name(), span = span);
+            let value = if f.scalar {
+                quote_spanned!(span=> ::core::slice::from_ref(&self.#field))
+            } else {
+                quote_spanned!(span=> &self.#field)
+            };
             quote_spanned! {span=>
-                #at::store_field::<#at::cast::#cast, #elem, #dtype>(&self.#field, #row)?;
+                #at::store_field::<#at::cast::#cast, #elem, #dtype>(#value, #row)?;
             }
         })
         .collect()

@@ -27,6 +27,7 @@ pub fn docs(spec: &Spec, name: &str, siblings: [&str; 2]) -> Docs {
     let item = shown(&spec.sig.function.item_ty);
     let dtype = spec.dtype.name();
     let shape = match spec.shape.as_slice() {
+        [] => "() (a scalar: the batch is 1-D)".to_owned(),
         [one] => extent_text(one),
         axes => format!(
             "({})",

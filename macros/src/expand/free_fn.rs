@@ -168,15 +168,41 @@ fn out_trait(spec: &Spec, name: &str, inner: &TokenStream, private: &TokenStream
     let dtype = spec.dtype.name();
     let axes = spec.rank() + 1;
     let name = name.trim_start_matches("r#");
+    let with_axes = if axes == 1 {
+        "1 axis (its rows are scalars)".to_owned()
+    } else {
+        format!("{axes} axes")
+    };
     let message = format!(
-        "`{name}` writes rows of `{dtype}`: pass `{name}::fill` a buffer of `{dtype}` with {axes} axes, not `{{Self}}`"
+        "`{name}` writes rows of `{dtype}`: pass `{name}::fill` a buffer of `{dtype}` with {with_axes}, not `{{Self}}`"
     );
     let label = format!("expected a buffer of `{dtype}`, e.g. `&mut Array{axes}<{dtype}>`");
     let note = format!(
         "the element type is the attribute's `dtype = {dtype}`: allocate the buffer with it (`Array{axes}::<{dtype}>::zeros(..)`), or change `dtype`"
     );
-    let doc = format!("A buffer `{name}::fill` can write into: a mutable array or view of `{dtype}` with {axes} axes.");
-    // A slice of rows converts too when each row is a plain array.
+    let doc = format!("A buffer `{name}::fill` can write into: a mutable array or view of `{dtype}` with {with_axes}.");
+    // A slice of rows converts too when each row is a plain array, or a scalar.
+    let scalars = (spec.rank() == 0).then(|| {
+        quote! {
+            impl<'out> #trait_name<'out> for &'out mut [Dtype] {
+                fn __preallocate_view(self) -> #nd::ArrayViewMut<'out, Dtype, #batch_dim> {
+                    ::core::convert::Into::into(self)
+                }
+            }
+
+            impl<'out, const M: usize> #trait_name<'out> for &'out mut [Dtype; M] {
+                fn __preallocate_view(self) -> #nd::ArrayViewMut<'out, Dtype, #batch_dim> {
+                    ::core::convert::Into::into(&mut self[..])
+                }
+            }
+
+            impl<'out> #trait_name<'out> for &'out mut ::std::vec::Vec<Dtype> {
+                fn __preallocate_view(self) -> #nd::ArrayViewMut<'out, Dtype, #batch_dim> {
+                    ::core::convert::Into::into(self.as_mut_slice())
+                }
+            }
+        }
+    });
     let slices = (spec.rank() == 1).then(|| {
         quote! {
             impl<'out, const N: usize> #trait_name<'out> for &'out mut [[Dtype; N]] {
@@ -217,6 +243,7 @@ fn out_trait(spec: &Spec, name: &str, inner: &TokenStream, private: &TokenStream
         }
 
         #slices
+        #scalars
     }
 }
 

@@ -137,28 +137,25 @@ impl Spec {
                     },
                 }
             }
+            Form::InPlace if self.rank() == 0 => {
+                let called = call(quote!(__preallocate_item, __preallocate_row));
+                let result = self.in_place_result(called);
+                quote! {{
+                    match <[_]>::first_mut(__preallocate_row) {
+                        #some(__preallocate_row) => #result,
+                        #none => ::core::unreachable!(
+                            "the drivers pass rows of exactly DIM elements, and DIM is 1 for a scalar row"
+                        ),
+                    }
+                }}
+            }
             Form::InPlace => {
                 let row_array = self.row_array_type();
                 let chunks = self.sig.lens[1..].iter().rev().map(|len| {
                     quote!(let __preallocate_row = __preallocate_row.as_chunks_mut::<{ #len }>().0;)
                 });
                 let called = call(quote!(__preallocate_item, __preallocate_row));
-                let result = match (fallible, self.sig.function.filtering) {
-                    (false, false) => quote!({ #called; #ok(true) }),
-                    (false, true) => quote!(#ok(#called)),
-                    (true, false) => quote! {
-                        match #called {
-                            #ok(()) => #ok(true),
-                            #err(__preallocate_error) => #err(#private::RowError::Row(__preallocate_error)),
-                        }
-                    },
-                    (true, true) => quote! {
-                        match #called {
-                            #ok(__preallocate_kept) => #ok(__preallocate_kept),
-                            #err(__preallocate_error) => #err(#private::RowError::Row(__preallocate_error)),
-                        }
-                    },
-                };
+                let result = self.in_place_result(called);
                 quote! {{
                     #(#chunks)*
                     let __preallocate_row: ::core::result::Result<&mut #row_array, _> =
@@ -175,6 +172,30 @@ impl Spec {
         quote!({ #len_checks #body })
     }
 
+    /// What an in-place call gives, as `Ok(kept)` or the row's failure.
+    fn in_place_result(&self, called: TokenStream) -> TokenStream {
+        let private = &self.private();
+        let ok = quote!(::core::result::Result::Ok);
+        let err = quote!(::core::result::Result::Err);
+        let fallible = matches!(self.sig.function.fails, Fails::With(_));
+        match (fallible, self.sig.function.filtering) {
+            (false, false) => quote!({ #called; #ok(true) }),
+            (false, true) => quote!(#ok(#called)),
+            (true, false) => quote! {
+                match #called {
+                    #ok(()) => #ok(true),
+                    #err(__preallocate_error) => #err(#private::RowError::Row(__preallocate_error)),
+                }
+            },
+            (true, true) => quote! {
+                match #called {
+                    #ok(__preallocate_kept) => #ok(__preallocate_kept),
+                    #err(__preallocate_error) => #err(#private::RowError::Row(__preallocate_error)),
+                }
+            },
+        }
+    }
+
     /// Stores a by-value row into the slot, with the attribute's conversion.
     fn store(&self, value: &TokenStream) -> TokenStream {
         let elem = &self.sig.elem;
@@ -185,10 +206,14 @@ impl Spec {
         let private = &respan(self.private(), span);
         let dtype = self.dtype.path(private, span);
         let value = respan(value.clone(), span);
-        let flat = (1..self.rank()).fold(
-            quote_spanned!(span=> &#value),
-            |flat, _| quote_spanned!(span=> #flat.as_flattened()),
-        );
+        let flat = if self.rank() == 0 {
+            quote_spanned!(span=> ::core::slice::from_ref(&#value))
+        } else {
+            (1..self.rank()).fold(
+                quote_spanned!(span=> &#value),
+                |flat, _| quote_spanned!(span=> #flat.as_flattened()),
+            )
+        };
         let cast = format_ident!("{}", self.cast.type_name(), span = span);
         let stored = quote_spanned! {span=>
             #private::store::<#private::cast::#cast, #elem, #dtype>(#flat, __preallocate_row)

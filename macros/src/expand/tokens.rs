@@ -111,6 +111,9 @@ impl Spec {
     /// The runtime's `AxesN<...>` type for this row shape.
     pub fn axes_type(&self, private: &TokenStream) -> TokenStream {
         let axes_ty = format_ident!("Axes{}", self.rank());
+        if self.shape.is_empty() {
+            return quote!(#private::#axes_ty);
+        }
         let axes = self.shape.iter().map(|axis| match axis {
             Extent::Literal(..) => axis.to_token_stream(),
             Extent::Const(path) => quote!({ #path }),

@@ -3,7 +3,7 @@ use preallocate::Rows;
 #[derive(Rows)]
 struct Example {
     x: [f32; 3],
-    label: u8,
+    label: Vec<u8>,
 }
 
 fn main() {}
