@@ -557,7 +557,7 @@ fn derive_spec(item: TokenStream) -> Result<crate::spec::DeriveSpec, Vec<String>
     let Some(model) = model::read_struct(&input, &mut errors) else {
         return Err(errors.messages());
     };
-    crate::valid::validate_derive(model, errors).map_err(|errors| errors.messages())
+    crate::valid::validate_derive(model, errors).map_err(|invalid| invalid.errors.messages())
 }
 
 #[test]

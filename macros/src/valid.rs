@@ -109,8 +109,14 @@ fn check_rows_on_error(args: &Args, function: &RowFunction, func: &ItemFn, error
 }
 
 /// Resolves a `#[derive(Rows)]` struct's keys, field by field. Its errors are those of its
-/// fields' types and keys: with any, nothing is derived.
-pub fn validate_derive(model: RowsStruct, mut errors: Errors) -> Result<DeriveSpec, Errors> {
+/// fields' types and keys.
+///
+/// After an error, the stand-in derives the fields that could be read, so that the row
+/// functions returning the struct compile against it and add no error of their own.
+pub fn validate_derive(
+    model: RowsStruct,
+    mut errors: Errors,
+) -> Result<DeriveSpec, Invalid<DeriveSpec>> {
     for field in model.fields.iter().filter(|field| field.scalar) {
         if let Some(shape) = &field.args.shape {
             let span = shape.first().map_or(field.span, |axis| axis.span());
@@ -120,17 +126,21 @@ pub fn validate_derive(model: RowsStruct, mut errors: Errors) -> Result<DeriveSp
             ));
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
     let outputs: Vec<Output> = model.fields.into_iter().map(output).collect();
     let checked = outputs.iter().any(|output| output.cast == Cast::Checked);
-    Ok(DeriveSpec {
+    let spec = DeriveSpec {
         ident: model.ident,
         vis: model.vis,
-        outputs,
         policy: choose_policy(&Fails::Never, checked, OnError::Fail, false),
         krate: krate(&model.args),
+        outputs,
+    };
+    if errors.is_empty() {
+        return Ok(spec);
+    }
+    Err(Invalid {
+        errors,
+        stand_in: (!spec.outputs.is_empty()).then(|| Box::new(spec)),
     })
 }
 

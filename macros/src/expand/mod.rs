@@ -58,7 +58,8 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     fallback::or_emit(&func, checked, emit)
 }
 
-/// `#[derive(Rows)]` on `item`: the derived items, or the errors alone.
+/// `#[derive(Rows)]` on `item`: the derived items, or the errors and the items derived from
+/// the fields that could be read.
 pub fn derive(item: TokenStream) -> TokenStream {
     let input: syn::DeriveInput = match syn::parse2(item) {
         Ok(input) => input,
@@ -70,7 +71,13 @@ pub fn derive(item: TokenStream) -> TokenStream {
     };
     match valid::validate_derive(model, errors) {
         Ok(spec) => derive::emit(&spec),
-        Err(errors) => errors.to_compile_errors(),
+        Err(invalid) => {
+            let mut tokens = invalid.errors.to_compile_errors();
+            if let Some(stand_in) = invalid.stand_in {
+                tokens.extend(derive::emit(&stand_in));
+            }
+            tokens
+        }
     }
 }
 
