@@ -285,16 +285,19 @@ pub use preallocate_macros::preallocate;
 /// [several outputs per item](crate#several-outputs-per-item).
 pub use preallocate_macros::Rows;
 pub use preallocate_runtime::{
-    policy, Batch, CastError, Element, Error, FileOutput, ItemError, JobMismatch, LosslessFrom,
-    NpyElement, OutputCause, Partial, Partition, PartitionError, Pipeline, Policy, RowError, RowFn,
-    RowSpec, Rows, SafetensorsElement, Shard, ShardsOutput, SinkError, DEFAULT_MEMORY_BUDGET,
-    PARTITION_COUNT_VAR, PARTITION_VAR, SHARD_MANIFEST,
+    batch, fill, policy, Batch, BoxedError, CastError, Element, ElementType, Error, FileOutput,
+    FileWriter, IoError, ItemError, JobMismatch, LosslessFrom, NpyElement, NpyWriter, OutputCause,
+    Partial, Partition, PartitionError, Pipeline, Policy, RowError, RowFn, RowSpec, Rows,
+    SafetensorsElement, SafetensorsWriter, Shard, ShardsOutput, SinkError, SinkFailure,
+    DEFAULT_MEMORY_BUDGET, PARTITION_COUNT_VAR, PARTITION_VAR, SHARD_MANIFEST,
 };
 
 #[cfg(any(feature = "zarr", feature = "parquet"))]
 pub use preallocate_runtime::Compression;
 #[cfg(feature = "parquet")]
 pub use preallocate_runtime::ParquetElement;
+#[cfg(feature = "progress")]
+pub use preallocate_runtime::Progress;
 #[cfg(feature = "zarr")]
 pub use preallocate_runtime::{ZarrElement, ZarrOutput};
 

@@ -54,7 +54,10 @@ fn fallible_rows_fail_with_the_item_index() {
         );
         assert_eq!(
             err.to_string(),
-            format!("item {bad_at}: bad record {:?}", lines[bad_at])
+            format!(
+                "item {bad_at} (counting from 0): bad record {:?}",
+                lines[bad_at]
+            )
         );
         assert_eq!(
             err.error.to_string(),
@@ -187,7 +190,7 @@ fn fallible_and_filtering_together() {
     assert_eq!(got.rows, array![[5, 1], [7, 1]]);
     assert_eq!(got.skipped, vec![0, 2]);
     let err = in_place_both::batch(&[1, -4]).unwrap_err();
-    assert_eq!(err.to_string(), "item 1: negative: -4");
+    assert_eq!(err.to_string(), "item 1 (counting from 0): negative: -4");
     let err = in_place_both::batch(&[300]).unwrap_err();
     assert_eq!(err.index(), 0);
 
@@ -231,7 +234,7 @@ fn checked_and_saturating_casts() {
     );
     assert_eq!(
         err.to_string(),
-        "item 1: row element 1 (400) does not fit in u8"
+        "item 1 (counting from 0): row element 1 (400) does not fit in u8"
     );
     let err = brightness::batch(&[f32::NAN]).unwrap_err();
     assert_eq!(

@@ -128,7 +128,7 @@ fn fill_errors_are_typed_and_counted() {
     assert_eq!(err.rows_written(), 3);
     assert_eq!(
         err.to_string(),
-        "output buffer is full after 3 rows: item 3 and any after it were not written"
+        "output buffer is full after 3 rows: item 3 (counting from 0) and any after it were not written"
     );
     assert_eq!(short, featurize::batch(&pts[..3]));
 

@@ -115,11 +115,13 @@ fn a_full_disk_during_write_parquet_is_an_error_and_keeps_the_whole_row_groups()
     let Error::Output {
         written,
         partial,
+        other_partials,
         cause,
     } = &err
     else {
         panic!("{err}")
     };
+    assert!(other_partials.is_empty(), "{err}");
     let OutputCause::Sink(sink) = cause else {
         panic!("{err}")
     };
@@ -166,6 +168,7 @@ fn a_missing_directory_is_an_error_naming_it_and_writes_nothing() {
     let Error::Output {
         written: 0,
         partial: None,
+        other_partials,
         cause:
             OutputCause::Sink(SinkError::MissingDirectory {
                 path: file,
@@ -175,6 +178,7 @@ fn a_missing_directory_is_an_error_naming_it_and_writes_nothing() {
     else {
         panic!("{err:?}")
     };
+    assert!(other_partials.is_empty(), "{err}");
     assert_eq!(file, &path);
     assert_eq!(missing, &dir.path().join("no/such"));
     assert_eq!(
@@ -196,8 +200,9 @@ fn a_missing_directory_is_an_error_naming_it_and_writes_nothing() {
             Error::Output {
                 written: 0,
                 partial: None,
+                other_partials,
                 cause: OutputCause::Sink(SinkError::MissingDirectory { .. }),
-            }
+            } if other_partials.is_empty()
         ),
         "{err:?}"
     );
@@ -240,11 +245,13 @@ fn a_read_only_directory_is_an_io_error_naming_the_path() {
     let Error::Output {
         written: 0,
         partial: None,
+        other_partials,
         cause: OutputCause::Sink(sink),
     } = &err
     else {
         panic!("{err:?}")
     };
+    assert!(other_partials.is_empty(), "{err}");
     let io = sink
         .io_error()
         .unwrap_or_else(|| panic!("not an I/O error: {err}"));
@@ -299,6 +306,7 @@ fn an_item_error_midway_keeps_the_rows_before_it_in_a_valid_partial() {
     let Error::Output {
         written,
         partial: Some(kept),
+        other_partials,
         cause:
             OutputCause::Item(ItemError {
                 index: 37,
@@ -308,12 +316,16 @@ fn an_item_error_midway_keeps_the_rows_before_it_in_a_valid_partial() {
     else {
         panic!("{err:?}")
     };
+    assert!(other_partials.is_empty(), "{err}");
     assert_eq!(parse_error, &"3.x".parse::<f32>().unwrap_err());
     assert_eq!(err.item_index(), Some(37));
     // The rows of the items before it: 4 whole chunks, and the 5 rows of the fifth before it.
     assert_eq!(*written, 37, "{err}");
     assert_eq!(err.rows_written(), 37);
-    assert!(err.to_string().starts_with("item 37: "), "{err}");
+    assert!(
+        err.to_string().starts_with("item 37 (counting from 0): "),
+        "{err}"
+    );
     assert!(
         err.to_string()
             .ends_with(&format!("(37 rows written, kept in `{}`)", kept.display())),

@@ -96,12 +96,16 @@ fn write_npy_and_its_failure_report() {
         Error::Output {
             written: 3,
             partial: Some(kept),
+            other_partials,
             cause:
                 OutputCause::Item(ItemError {
                     index: 3,
                     error: RowError::Row(_),
                 }),
-        } => assert!(kept.ends_with("bad.npy.partial") && kept.exists()),
+        } => {
+            assert!(kept.ends_with("bad.npy.partial") && kept.exists());
+            assert!(other_partials.is_empty(), "{other_partials:?}");
+        }
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(err.item_index(), Some(3));

@@ -232,7 +232,7 @@ fn a_checked_field_that_does_not_fit_fails_its_item() {
     assert_eq!(out.index(), 2);
     assert_eq!(
         out.to_string(),
-        "item 2: row element 1 (256) does not fit in u8"
+        "item 2 (counting from 0): row element 1 (256) does not fit in u8"
     );
     let ok = checked::batch([1, 2]).unwrap();
     assert_eq!(ok.small, array![[1u8, 2], [2, 3]]);
@@ -494,7 +494,7 @@ fn an_in_place_row_writes_every_output_into_zeroed_slots() {
     assert_eq!(class.row(1).to_vec(), vec![1, 0, 0, 0]);
 
     let err = one_hot_checked::batch(&[(1.0, 1), (2.0, 4)]).unwrap_err();
-    assert_eq!(err.to_string(), "item 1: class 4 of 4");
+    assert_eq!(err.to_string(), "item 1 (counting from 0): class 4 of 4");
     let ok = one_hot_checked::par_batch(&vec![(1.0, 1); 5000]).unwrap();
     assert_eq!(ok.x.row(4999).to_vec(), vec![1.0, -1.0]);
 }
@@ -645,11 +645,14 @@ fn a_full_disk_during_write_safetensors_is_an_error_and_leaves_no_temporary_file
     let preallocate::Error::Output {
         written,
         partial,
+        other_partials,
         cause,
     } = &err
     else {
         panic!("{err}")
     };
+    // One file holds every field: only `partial` keeps rows.
+    assert!(other_partials.is_empty(), "{err}");
     let preallocate::OutputCause::Sink(sink) = cause else {
         panic!("{err}")
     };

@@ -109,7 +109,10 @@ fn a_scalar_row_gives_a_1d_array() {
     assert_eq!(kept.skipped, vec![1, 2]);
     let err = checked::batch(&recs).unwrap_err();
     assert_eq!(err.index, 2);
-    assert_eq!(err.to_string(), "item 2: negative label -1");
+    assert_eq!(
+        err.to_string(),
+        "item 2 (counting from 0): negative label -1"
+    );
     assert_eq!(in_place::batch(&recs), array![3u8, 255, 255]);
     assert_eq!(Scale(2.0).scaled_batch(&recs), array![3.0f32, -4.0, 0.5]);
     assert_eq!(Scale::SCALED_SHAPE, &[] as &[usize]);

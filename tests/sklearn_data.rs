@@ -88,7 +88,10 @@ fn a_bad_line_is_named_by_its_index() {
     )
     .unwrap();
     let err = breast_cancer::load(&path).unwrap_err();
-    assert_eq!(err.to_string(), "item 2: `oops` is not a number");
+    assert_eq!(
+        err.to_string(),
+        "item 2 (counting from 0): `oops` is not a number"
+    );
 
     std::fs::write(&path, format!("5,30,malignant,benign\n{good}\n")).unwrap();
     let err = breast_cancer::load(&path).unwrap_err();

@@ -372,7 +372,7 @@ where
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use preallocate_runtime::{policy, RowFn, RowSpec};
+/// use preallocate::{policy, RowFn, RowSpec};
 ///
 /// struct Square;
 /// impl RowSpec for Square {
@@ -392,14 +392,14 @@ where
 /// }
 ///
 /// // A filter has no exact length: the buffer grows, then shrinks to the 3 rows kept.
-/// let x = preallocate_runtime::batch(&mut Square, (0..6).filter(|x| x % 2 == 1));
+/// let x = preallocate::batch(&mut Square, (0..6).filter(|x| x % 2 == 1));
 /// assert_eq!(x, ndarray::array![[1, 1], [3, 9], [5, 25]]);
 /// ```
 ///
 /// A fallible row function stops at the first failure and names the item:
 ///
 /// ```
-/// use preallocate_runtime::{policy, RowError, RowFn, RowSpec};
+/// use preallocate::{policy, RowError, RowFn, RowSpec};
 ///
 /// struct Parse;
 /// impl RowSpec for Parse {
@@ -418,10 +418,10 @@ where
 ///     }
 /// }
 ///
-/// assert_eq!(preallocate_runtime::batch(&mut Parse, ["1", "2"])?, ndarray::array![[1], [2]]);
-/// let err = preallocate_runtime::batch(&mut Parse, ["1", "x", "3"]).unwrap_err();
+/// assert_eq!(preallocate::batch(&mut Parse, ["1", "2"])?, ndarray::array![[1], [2]]);
+/// let err = preallocate::batch(&mut Parse, ["1", "x", "3"]).unwrap_err();
 /// assert_eq!(err.index(), 1);
-/// # Ok::<(), preallocate_runtime::ItemError<std::num::ParseIntError>>(())
+/// # Ok::<(), preallocate::ItemError<std::num::ParseIntError>>(())
 /// ```
 // The return type is the policy's (see the `policy` module's table), spelled out so that it
 // normalizes to the concrete type at every call site.
@@ -508,7 +508,7 @@ where
 ///
 /// ```
 /// # use std::convert::Infallible;
-/// use preallocate_runtime::{policy, Error, RowFn, RowSpec};
+/// use preallocate::{policy, Error, RowFn, RowSpec};
 ///
 /// struct Pair;
 /// impl RowSpec for Pair {
@@ -528,10 +528,10 @@ where
 /// }
 ///
 /// let mut out = ndarray::Array2::<u16>::zeros((3, 2));
-/// assert_eq!(preallocate_runtime::fill(&mut Pair, [10, 20], out.view_mut()), Ok(2));
+/// assert_eq!(preallocate::fill(&mut Pair, [10, 20], out.view_mut()), Ok(2));
 /// assert_eq!(out, ndarray::array![[10, 11], [20, 21], [0, 0]]);
 ///
-/// let full = preallocate_runtime::fill(&mut Pair, [1, 2, 3, 4], out.view_mut());
+/// let full = preallocate::fill(&mut Pair, [1, 2, 3, 4], out.view_mut());
 /// assert_eq!(full, Err(Error::BufferFull { written: 3, index: 3 }));
 /// ```
 // The return type is the policy's, as for `batch`.

@@ -15,7 +15,7 @@ mod sealed {
 /// element being a plain number whose all-zero bit pattern is zero.
 ///
 /// ```
-/// use preallocate_runtime::Element;
+/// use preallocate::Element;
 ///
 /// assert_eq!(<f32 as Element>::NAME, "f32");
 /// assert_eq!(<u8 as Element>::ZERO, 0);
@@ -50,7 +50,7 @@ pub trait Element:
 /// Rust type.
 ///
 /// ```
-/// use preallocate_runtime::{bf16, Element, ElementType};
+/// use preallocate::{bf16, Element, ElementType};
 ///
 /// assert_eq!(<bf16 as Element>::ELEMENT_TYPE, ElementType::Bf16);
 /// assert_eq!(ElementType::Bf16.size(), 2);
@@ -144,7 +144,7 @@ elements! {
 /// unless the attribute says `cast = "as"`.
 ///
 /// ```
-/// use preallocate_runtime::LosslessFrom;
+/// use preallocate::LosslessFrom;
 ///
 /// assert_eq!(<f32 as LosslessFrom<u8>>::lossless_from(255), 255.0);
 /// assert_eq!(<i64 as LosslessFrom<i16>>::lossless_from(-7), -7);
@@ -196,7 +196,7 @@ lossless! {
 /// nearest narrower float, wide integers wrap.
 ///
 /// ```
-/// use preallocate_runtime::CastAs;
+/// use preallocate::CastAs;
 ///
 /// assert_eq!(<f32 as CastAs<u8>>::cast_as(300.7), 255);
 /// assert_eq!(<f64 as CastAs<f32>>::cast_as(0.1), 0.1f32);
@@ -231,7 +231,7 @@ where
 /// in an integer (a float keeps NaN).
 ///
 /// ```
-/// use preallocate_runtime::CheckedCast;
+/// use preallocate::CheckedCast;
 ///
 /// assert_eq!(CheckedCast::<u8>::checked_cast(255.9f32), Some(255));
 /// assert_eq!(CheckedCast::<u8>::checked_cast(300i32), None);
@@ -280,9 +280,9 @@ where
 /// A row element that does not fit the storage type under `cast = "checked"`.
 ///
 /// ```
-/// let err = preallocate_runtime::CastError::new(2, &300.0f32, "u8");
+/// let err = preallocate::CastError::new(2, &300.0f32, "u8");
 /// assert_eq!(err.to_string(), "row element 2 (300) does not fit in u8");
-/// let err = preallocate_runtime::CastError::new(0, &-1e300f64, "f32");
+/// let err = preallocate::CastError::new(0, &-1e300f64, "f32");
 /// assert_eq!(err.to_string(), "row element 0 (-1e300) does not fit in f32");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -410,7 +410,7 @@ pub mod cast {
     /// already stored, and the driver zeroes the slot.
     ///
     /// ```
-    /// use preallocate_runtime::__private::{cast, store};
+    /// use preallocate::__private::{cast, store};
     ///
     /// let mut slot = [0.0f64; 3];
     /// let Ok(()) = store::<cast::Lossless, _, _>(&[1u8, 2, 3], &mut slot);

@@ -29,7 +29,7 @@
 //!
 //! ```
 //! use std::convert::Infallible;
-//! use preallocate_runtime::{policy, RowFn, RowSpec};
+//! use preallocate::{policy, RowFn, RowSpec};
 //!
 //! struct Xy;
 //! impl RowSpec for Xy {
@@ -49,7 +49,7 @@
 //! }
 //!
 //! let points = vec![(1.0, 2.0), (3.0, 4.0)];
-//! let x = preallocate_runtime::batch(&mut Xy, &points);
+//! let x = preallocate::batch(&mut Xy, &points);
 //! assert_eq!(x.shape(), &[2, 2]);
 //! assert_eq!(x[[1, 0]], 3.0);
 //! ```
@@ -73,7 +73,7 @@ mod rows;
 pub use drivers::{batch, fill};
 pub use element::{CastError, Element, ElementType, LosslessFrom};
 pub use error::{Error, OutputCause};
-pub use failure::{ItemError, RowError};
+pub use failure::{BoxedError, ItemError, RowError};
 #[cfg(any(feature = "zarr", feature = "parquet"))]
 pub use outputs::Compression;
 #[cfg(feature = "parquet")]

@@ -857,7 +857,7 @@ where
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use preallocate_runtime::{policy, RowFn, RowSpec};
+/// use preallocate::{policy, RowFn, RowSpec};
 ///
 /// #[derive(Clone)]
 /// struct Square;
@@ -878,8 +878,8 @@ where
 ///     }
 /// }
 ///
-/// let parallel = preallocate_runtime::par_batch(&Square, 0..100_000u32);
-/// let sequential = preallocate_runtime::batch(&mut Square, 0..100_000u32);
+/// let parallel = preallocate::par_batch(&Square, 0..100_000u32);
+/// let sequential = preallocate::batch(&mut Square, 0..100_000u32);
 /// assert_eq!(parallel, sequential);
 /// assert_eq!(parallel.rows[[1, 1]], 4);
 /// ```
@@ -994,7 +994,7 @@ where
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use preallocate_runtime::{policy, Error, RowFn, RowSpec};
+/// use preallocate::{policy, Error, RowFn, RowSpec};
 ///
 /// #[derive(Clone)]
 /// struct Pair;
@@ -1015,9 +1015,9 @@ where
 /// }
 ///
 /// let mut out = ndarray::Array2::<u32>::zeros((10_000, 2));
-/// assert_eq!(preallocate_runtime::par_fill(&Pair, 0..10_000u32, out.view_mut()), Ok(10_000));
+/// assert_eq!(preallocate::par_fill(&Pair, 0..10_000u32, out.view_mut()), Ok(10_000));
 /// assert_eq!(out[[9_999, 1]], 10_000);
-/// let full = preallocate_runtime::par_fill(&Pair, 0..10_001u32, out.view_mut());
+/// let full = preallocate::par_fill(&Pair, 0..10_001u32, out.view_mut());
 /// assert_eq!(full, Err(Error::BufferFull { written: 10_000, index: 10_000 }));
 /// ```
 // The return type is the policy's, as for `batch`.

@@ -7,7 +7,7 @@ use std::fmt;
 /// [`Pipeline::partition`](crate::Pipeline::partition)).
 ///
 /// ```
-/// use preallocate_runtime::Partition;
+/// use preallocate::Partition;
 ///
 /// let p = Partition::new(2, 4)?;
 /// assert_eq!((p.index(), p.count()), (2, 4));
@@ -15,7 +15,7 @@ use std::fmt;
 /// // Worker 2 of 4 over 10 shards takes shards 5 to 7 (counts of 2, 3, 2, 3).
 /// assert_eq!(p.range(10), 5..7);
 /// assert!(Partition::new(4, 4).is_err());
-/// # Ok::<(), preallocate_runtime::PartitionError>(())
+/// # Ok::<(), preallocate::PartitionError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Partition {
@@ -34,7 +34,7 @@ pub const PARTITION_COUNT_VAR: &str = "PREALLOCATE_PARTITION_COUNT";
 /// Why a partition could not be made: which value was wrong, and where it came from.
 ///
 /// ```
-/// use preallocate_runtime::{Partition, PartitionError};
+/// use preallocate::{Partition, PartitionError};
 ///
 /// let err = Partition::new(5, 3).unwrap_err();
 /// assert_eq!(err, PartitionError::IndexOutOfRange { index: 5, count: 3, source: "arguments".into() });
@@ -141,10 +141,10 @@ impl Partition {
     /// `index >= count`.
     ///
     /// ```
-    /// # use preallocate_runtime::Partition;
+    /// # use preallocate::Partition;
     /// assert_eq!(Partition::new(0, 1)?, Partition::WHOLE);
     /// assert!(Partition::new(0, 0).unwrap_err().to_string().contains("at least one worker"));
-    /// # Ok::<(), preallocate_runtime::PartitionError>(())
+    /// # Ok::<(), preallocate::PartitionError>(())
     /// ```
     pub fn new(index: usize, count: usize) -> Result<Self, PartitionError> {
         Self::checked(index, count, "arguments")
@@ -188,11 +188,11 @@ impl Partition {
     /// cover `0..units` exactly once, and their sizes differ by at most one.
     ///
     /// ```
-    /// # use preallocate_runtime::Partition;
+    /// # use preallocate::Partition;
     /// let ranges: Vec<_> = (0..3).map(|k| Partition::new(k, 3).unwrap().range(7)).collect();
     /// assert_eq!(ranges, [0..2, 2..4, 4..7]);
     /// assert_eq!(Partition::new(0, 5)?.range(2), 0..0); // more workers than shards: some idle
-    /// # Ok::<(), preallocate_runtime::PartitionError>(())
+    /// # Ok::<(), preallocate::PartitionError>(())
     /// ```
     #[must_use]
     pub fn range(&self, units: usize) -> std::ops::Range<usize> {
@@ -219,13 +219,13 @@ impl Partition {
     /// `JOB_COMPLETION_INDEX` without `PREALLOCATE_PARTITION_COUNT`: each names the variable.
     ///
     /// ```
-    /// use preallocate_runtime::Partition;
+    /// use preallocate::Partition;
     ///
     /// // Under `PREALLOCATE_PARTITION=1/3`, `SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=3`
     /// // or `JOB_COMPLETION_INDEX=1 PREALLOCATE_PARTITION_COUNT=3`, this is worker 1 of 3.
     /// let partition = Partition::from_env()?;
     /// # assert!(partition.index() < partition.count());
-    /// # Ok::<(), preallocate_runtime::PartitionError>(())
+    /// # Ok::<(), preallocate::PartitionError>(())
     /// ```
     pub fn from_env() -> Result<Self, PartitionError> {
         Self::from_vars(|name| std::env::var(name).ok())
@@ -237,7 +237,7 @@ impl Partition {
     /// As [`Partition::from_env`].
     ///
     /// ```
-    /// use preallocate_runtime::Partition;
+    /// use preallocate::Partition;
     ///
     /// let slurm = |name: &str| match name {
     ///     "SLURM_ARRAY_TASK_ID" => Some("5".to_string()),
@@ -246,7 +246,7 @@ impl Partition {
     ///     _ => None,
     /// };
     /// assert_eq!(Partition::from_vars(slurm)?, Partition::new(4, 8)?);
-    /// # Ok::<(), preallocate_runtime::PartitionError>(())
+    /// # Ok::<(), preallocate::PartitionError>(())
     /// ```
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, PartitionError> {
         let number =

@@ -12,7 +12,7 @@ use crate::failure::ItemError;
 use crate::layout::Field;
 use crate::layout::Layout;
 use crate::outputs::{
-    FileOutput, Names, NpyFiles, NpyLayout, Output, SafetensorsFile, SinkFailure, Ticker,
+    FileOutput, Names, NpyFiles, NpyLayout, Output, Partial, SafetensorsFile, SinkFailure, Ticker,
 };
 use crate::policy::Batch;
 use crate::policy::{IntoChunkError, Policy};
@@ -41,7 +41,7 @@ pub type Written<O> = Batch<O>;
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use preallocate_runtime::{policy, Pipeline, RowFn, RowSpec};
+/// use preallocate::{policy, Pipeline, RowFn, RowSpec};
 ///
 /// struct Pair;
 /// impl RowSpec for Pair {
@@ -285,7 +285,7 @@ impl<R: Outputs> Pipeline<R> {
     ///
     /// ```
     /// # use std::convert::Infallible;
-    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # use preallocate::{policy, RowFn, RowSpec};
     /// # #[derive(Clone)]
     /// # struct Square;
     /// # impl RowSpec for Square {
@@ -303,7 +303,7 @@ impl<R: Outputs> Pipeline<R> {
     /// #         Ok(true)
     /// #     }
     /// # }
-    /// use preallocate_runtime::Pipeline;
+    /// use preallocate::Pipeline;
     ///
     /// let mut sum = 0;
     /// let done = Pipeline::new(Square).chunk_rows(4096).threads(2).for_each_chunk(0..50_000u64, |chunk| {
@@ -363,7 +363,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     ///
     /// ```
     /// # use std::convert::Infallible;
-    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # use preallocate::{policy, RowFn, RowSpec};
     /// # struct Wide;
     /// # impl RowSpec for Wide {
     /// #     type Dtype = f32;
@@ -379,7 +379,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// #         Ok(true)
     /// #     }
     /// # }
-    /// use preallocate_runtime::Pipeline;
+    /// use preallocate::Pipeline;
     ///
     /// let pipeline = Pipeline::new(Wide).memory_budget(1 << 20);
     /// assert_eq!(pipeline.rows_per_chunk(), 1024); // 1 MiB of 256 f32 rows
@@ -427,7 +427,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     ///
     /// ```
     /// # use std::convert::Infallible;
-    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # use preallocate::{policy, RowFn, RowSpec};
     /// # struct Double;
     /// # impl RowSpec for Double {
     /// #     type Dtype = u32;
@@ -444,7 +444,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// #         Ok(true)
     /// #     }
     /// # }
-    /// use preallocate_runtime::Pipeline;
+    /// use preallocate::Pipeline;
     ///
     /// let mut total = 0;
     /// // A closure that cannot fail returns nothing: no error type to spell out.
@@ -533,10 +533,17 @@ impl<R: Outputs, X> Pipeline<R, X> {
             }
             Err(Stop::Item(failed)) => {
                 ticker.abandon();
-                let kept = output.abandon();
+                // Every field's file keeps the same rows; the error names each one.
+                let mut kept = output.abandon_each().into_iter();
+                let first = kept.next().unwrap_or(Partial {
+                    rows: 0,
+                    path: None,
+                    error: None,
+                });
                 Err(Error::Output {
-                    written: kept.rows,
-                    partial: kept.path,
+                    written: first.rows,
+                    partial: first.path,
+                    other_partials: kept.filter_map(|other| other.path).collect(),
                     cause: OutputCause::Item(ItemError {
                         index: failed.index,
                         error: failed.failure.into(),
@@ -569,8 +576,9 @@ impl<R: Outputs, X> Pipeline<R, X> {
     ///
     /// # Errors
     /// [`Error::Output`] when an item or a file fails: the rows before it are kept in
-    /// `<file>.partial` (a valid `.npy`; with several outputs every file keeps the same rows,
-    /// and the error names the first field's), and the final paths are left as they were.
+    /// `<file>.partial` (a valid `.npy`; with several outputs, when an item fails, every file
+    /// keeps the same rows, and the error names each: `partial` the first field's,
+    /// `other_partials` the others'), and the final paths are left as they were.
     // The report's type is the layout's: one, or one per field.
     #[allow(clippy::type_complexity)]
     pub fn write_npy<I>(
@@ -725,7 +733,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     ///
     /// ```
     /// # use std::convert::Infallible;
-    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # use preallocate::{policy, RowFn, RowSpec};
     /// # struct Pair;
     /// # impl RowSpec for Pair {
     /// #     type Dtype = f32;
@@ -742,7 +750,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     /// #         Ok(true)
     /// #     }
     /// # }
-    /// use preallocate_runtime::Pipeline;
+    /// use preallocate::Pipeline;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("train.parquet");
@@ -835,6 +843,7 @@ pub(crate) fn sink_error<E>(failure: SinkFailure) -> Error<E> {
     Error::Output {
         written: failure.written,
         partial: failure.partial,
+        other_partials: Box::default(),
         cause: OutputCause::Sink(failure.source),
     }
 }

@@ -30,11 +30,11 @@ mod sealed {
 /// for the table.
 ///
 /// ```
-/// use preallocate_runtime::{policy, Policy};
+/// use preallocate::{policy, Policy};
 ///
 /// // A filtering row function's `batch` returns the kept rows and the dropped indices.
 /// let kept: <policy::Filtered as Policy>::Batch<Vec<u8>, std::convert::Infallible> =
-///     preallocate_runtime::Batch { rows: vec![1, 2], skipped: vec![1] };
+///     preallocate::Batch { rows: vec![1, 2], skipped: vec![1] };
 /// assert_eq!(kept.source_index(), vec![0, 2]);
 /// ```
 pub trait Policy: sealed::Sealed + Sized + 'static {
@@ -311,7 +311,7 @@ impl<RowErr, E: From<ItemError<RowErr>>> IntoChunkError<E> for RowError<RowErr> 
 /// `on_error = "skip"`), in increasing order.
 ///
 /// ```
-/// use preallocate_runtime::Batch;
+/// use preallocate::Batch;
 ///
 /// let kept = Batch { rows: 3usize, skipped: vec![1, 2] };
 /// assert_eq!(kept.source_index(), vec![0, 3, 4]);
@@ -336,7 +336,7 @@ impl<S: ndarray::RawData, D: ndarray::Dimension> Batch<ndarray::ArrayBase<S, D>>
     /// The input index of each kept row, in order: row `i` came from item `source_index()[i]`.
     ///
     /// ```
-    /// let kept = preallocate_runtime::Batch { rows: ndarray::array![[1.0], [3.0]], skipped: vec![1] };
+    /// let kept = preallocate::Batch { rows: ndarray::array![[1.0], [3.0]], skipped: vec![1] };
     /// assert_eq!(kept.source_index(), vec![0, 2]);
     /// ```
     #[must_use]

@@ -9,13 +9,13 @@ use crate::policy::Policy;
 /// implement it by hand only to drive the runtime without the macro.
 ///
 /// ```
-/// use preallocate_runtime::RowSpec;
+/// use preallocate::RowSpec;
 ///
 /// struct Rgb;
 /// impl RowSpec for Rgb {
 ///     type Dtype = u8;
 ///     type Dim = ndarray::Ix2;
-///     type Policy = preallocate_runtime::policy::Plain;
+///     type Policy = preallocate::policy::Plain;
 ///     const DIM: usize = 3;
 ///     const SHAPE: &'static [usize] = &[3];
 ///     const OVERWRITES_ROW: bool = true;
@@ -57,13 +57,13 @@ pub trait RowSpec {
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use preallocate_runtime::{RowFn, RowSpec};
+/// use preallocate::{RowFn, RowSpec};
 ///
 /// struct OneHot;
 /// impl RowSpec for OneHot {
 ///     type Dtype = u8;
 ///     type Dim = ndarray::Ix2;
-///     type Policy = preallocate_runtime::policy::Plain;
+///     type Policy = preallocate::policy::Plain;
 ///     const DIM: usize = 4;
 ///     const SHAPE: &'static [usize] = &[4];
 ///     const OVERWRITES_ROW: bool = false;
@@ -78,7 +78,7 @@ pub trait RowSpec {
 ///     }
 /// }
 ///
-/// let x = preallocate_runtime::batch(&mut OneHot, [2, 0, 3]);
+/// let x = preallocate::batch(&mut OneHot, [2, 0, 3]);
 /// assert_eq!(x, ndarray::array![[0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 0, 1]]);
 /// ```
 pub trait RowFn<Item>: RowSpec {
@@ -177,15 +177,15 @@ type Marker<T, S, E, P> = core::marker::PhantomData<fn() -> (T, S, E, P)>;
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use preallocate_runtime::__private::{Axes1, FnRow};
-/// use preallocate_runtime::policy::Plain;
+/// use preallocate::__private::{Axes1, FnRow};
+/// use preallocate::policy::Plain;
 ///
 /// let offset = 10;
 /// let mut row_fn = FnRow::<_, i32, Axes1<2>, Infallible, Plain, true>::new(|x: i32, row: &mut [i32]| {
 ///     row.copy_from_slice(&[x, x + offset]);
 ///     Ok::<bool, Infallible>(true)
 /// });
-/// let x = preallocate_runtime::batch(&mut row_fn, [1, 2]);
+/// let x = preallocate::batch(&mut row_fn, [1, 2]);
 /// assert_eq!(x, ndarray::array![[1, 11], [2, 12]]);
 /// ```
 pub struct FnRow<F, T, S, E, P, const OVERWRITES: bool> {

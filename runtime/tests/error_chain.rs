@@ -67,7 +67,7 @@ fn an_item_error_names_the_item_then_the_cause() {
     };
     assert_eq!(
         assert_each_message_once(&err),
-        ["item 7: bad line", "stream reset"]
+        ["item 7 (counting from 0): bad line", "stream reset"]
     );
 }
 
@@ -83,7 +83,7 @@ fn an_entry_point_error_names_the_rows_written_then_the_cause() {
     assert_eq!(
         assert_each_message_once(&err),
         [
-            "item 4: bad line (3 rows written before it)",
+            "item 4 (counting from 0): bad line (3 rows written before it)",
             "stream reset"
         ]
     );
@@ -97,7 +97,7 @@ fn a_cast_error_is_one_message() {
     };
     assert_eq!(
         assert_each_message_once(&err),
-        ["item 2: row element 1 (1e300) does not fit in f32"]
+        ["item 2 (counting from 0): row element 1 (1e300) does not fit in f32"]
     );
 }
 
@@ -126,6 +126,7 @@ fn an_output_error_names_the_file_and_the_os_error_once() {
     let err: Error<BadLine> = Error::Output {
         written: 8,
         partial: Some("x.npy.partial".into()),
+        other_partials: Box::default(),
         cause: OutputCause::Sink(sink),
     };
     assert_eq!(

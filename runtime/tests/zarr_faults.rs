@@ -66,11 +66,13 @@ fn a_full_disk_reports_the_units_stored_and_keeps_the_good_array() {
     let Error::Output {
         written,
         partial,
+        other_partials,
         cause: OutputCause::Sink(SinkError::Store { op, message, .. }),
     } = &err
     else {
         panic!("{err:?}");
     };
+    assert!(other_partials.is_empty(), "{other_partials:?}");
     assert_eq!(*op, "write a chunk of");
     assert!(message.contains("No space left on device"), "{message}");
     assert!(*written > 0 && written % 16 == 0, "{written}");
@@ -136,11 +138,13 @@ fn an_item_failure_reports_the_units_stored_and_the_rerun_resumes() {
     let Error::Output {
         written,
         partial,
+        other_partials,
         cause: OutputCause::Item(item),
     } = &err
     else {
         panic!("{err:?}");
     };
+    assert!(other_partials.is_empty(), "{other_partials:?}");
     // Units 0 to 6 (items 0..140) are stored; unit 7 failed at item 150.
     assert_eq!((*written, item.index), (140, 150));
     assert_eq!(partial.as_deref(), Some(store.as_path()));

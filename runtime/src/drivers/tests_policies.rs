@@ -117,7 +117,10 @@ fn try_batch_stops_at_the_first_failure_with_its_index() {
         let first = fail_at.min(7);
         assert_eq!(err.index(), first as usize);
         assert_eq!(err.error, RowError::Row(first));
-        assert_eq!(err.to_string(), format!("item {first}: {first}"));
+        assert_eq!(
+            err.to_string(),
+            format!("item {first} (counting from 0): {first}")
+        );
     }
     let ok = batch(&mut flaky::<false, Fallible>(&[], &[]), 0..4u32).unwrap();
     assert_eq!(rows_of(&ok), expected_rows(0..4));
@@ -149,7 +152,7 @@ fn cast_failures_leave_no_trace_when_skipped() {
     assert_eq!(err.error, RowError::Cast(CastError::new(1, &1e10, "i64")));
     assert_eq!(
         err.to_string(),
-        "item 2: row element 1 (10000000000) does not fit in i64"
+        "item 2 (counting from 0): row element 1 (10000000000) does not fit in i64"
     );
 }
 
@@ -168,7 +171,10 @@ fn try_fill_reports_rows_written_before_the_failure() {
         Error::Item { written: 3, error } => assert_eq!(error.error, RowError::Row(4)),
         other => panic!("unexpected {other:?}"),
     }
-    assert_eq!(err.to_string(), "item 4: 4 (3 rows written before it)");
+    assert_eq!(
+        err.to_string(),
+        "item 4 (counting from 0): 4 (3 rows written before it)"
+    );
     assert_eq!(
         rows_of(&out.slice(s![..3, ..]).to_owned()),
         expected_rows([0, 2, 3])

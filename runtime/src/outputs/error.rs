@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// message are.
 ///
 /// ```
-/// use preallocate_runtime::IoError;
+/// use preallocate::IoError;
 ///
 /// let err = IoError::from(std::io::Error::from(std::io::ErrorKind::StorageFull));
 /// assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
@@ -26,7 +26,7 @@ impl IoError {
     /// The kind of the error (`NotFound`, `StorageFull`, `ReadOnlyFilesystem`, ...).
     ///
     /// ```
-    /// # use preallocate_runtime::IoError;
+    /// # use preallocate::IoError;
     /// let err = IoError::from(std::io::Error::from(std::io::ErrorKind::NotFound));
     /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     /// ```
@@ -38,7 +38,7 @@ impl IoError {
     /// The underlying `std::io::Error` (for its `raw_os_error`, say).
     ///
     /// ```
-    /// # use preallocate_runtime::IoError;
+    /// # use preallocate::IoError;
     /// let err = IoError::from(std::io::Error::from_raw_os_error(28));
     /// assert_eq!(err.get_ref().raw_os_error(), Some(28));
     /// ```
@@ -81,7 +81,7 @@ impl std::error::Error for IoError {
 ///
 /// ```
 /// use std::path::PathBuf;
-/// use preallocate_runtime::SinkError;
+/// use preallocate::SinkError;
 ///
 /// let err = SinkError::MissingDirectory {
 ///     path: PathBuf::from("out/x.npy"),
@@ -340,7 +340,7 @@ impl SinkError {
     /// The I/O error behind this one, if the operating system reported one.
     ///
     /// ```
-    /// use preallocate_runtime::SinkError;
+    /// use preallocate::SinkError;
     ///
     /// let err = SinkError::Closed { path: "x.npy".into() };
     /// assert!(err.io_error().is_none());
@@ -368,7 +368,7 @@ impl SinkError {
 /// asked to write there ([`SinkError::JobMismatch`]).
 ///
 /// ```
-/// use preallocate_runtime::JobMismatch;
+/// use preallocate::JobMismatch;
 ///
 /// let mismatch = JobMismatch {
 ///     dir: "out/shards".into(),
@@ -418,7 +418,7 @@ impl fmt::Display for JobMismatch {
 /// `part-NNNNN.npy.partial` files hold them. The final path itself is never touched by a failure.
 ///
 /// ```
-/// use preallocate_runtime::{SinkError, SinkFailure};
+/// use preallocate::{SinkError, SinkFailure};
 ///
 /// let failure = SinkFailure {
 ///     written: 128,
@@ -465,7 +465,7 @@ impl std::error::Error for SinkFailure {
 /// then `path` is `None` and `error` says why.
 ///
 /// ```
-/// use preallocate_runtime::Partial;
+/// use preallocate::Partial;
 ///
 /// let kept = Partial { rows: 3, path: Some("x.npy.partial".into()), error: None };
 /// assert_eq!(kept.rows, 3);

@@ -76,7 +76,7 @@ impl<T: NpyElement> FileWriter<T, NpyHeader> {
     /// created (read-only file system, ...), or `row_shape` has more than 63 axes.
     ///
     /// ```
-    /// use preallocate_runtime::{NpyWriter, SinkError};
+    /// use preallocate::{NpyWriter, SinkError};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let missing = dir.path().join("no/such/dir/x.npy");
@@ -111,7 +111,7 @@ impl<T: NpyElement> FileWriter<T, NpyHeader> {
 /// write it with [`SafetensorsWriter`](crate::SafetensorsWriter) instead, or pick `f16`/`f32`.
 ///
 /// ```
-/// use preallocate_runtime::{f16, NpyElement};
+/// use preallocate::{f16, NpyElement};
 ///
 /// assert_eq!(<f32 as NpyElement>::DESCR, "<f4");
 /// assert_eq!(<f16 as NpyElement>::DESCR, "<f2");
@@ -119,7 +119,7 @@ impl<T: NpyElement> FileWriter<T, NpyHeader> {
 /// ```
 ///
 /// ```compile_fail,E0277
-/// use preallocate_runtime::{bf16, NpyWriter};
+/// use preallocate::{bf16, NpyWriter};
 ///
 /// let _ = NpyWriter::<bf16>::create("x.npy", &[3]); // `.npy` has no bf16 dtype
 /// ```
@@ -208,14 +208,19 @@ impl Output for NpyFiles {
     }
 
     fn abandon(self) -> Partial {
-        let mut kept = self.files.into_iter().map(|mut file| file.abandon());
-        let first = kept.next().unwrap_or(Partial {
+        self.abandon_each().into_iter().next().unwrap_or(Partial {
             rows: 0,
             path: None,
             error: None,
-        });
-        kept.for_each(drop);
-        first
+        })
+    }
+
+    /// Each field's file keeps the same rows, under its own `.partial` name.
+    fn abandon_each(self) -> Vec<Partial> {
+        self.files
+            .into_iter()
+            .map(|mut file| file.abandon())
+            .collect()
     }
 }
 

@@ -39,6 +39,16 @@ pub(crate) trait Output {
     /// Stops, keeping the rows written so far as a partial output, and says where (the first
     /// field's, when each field has a file).
     fn abandon(self) -> Partial;
+
+    /// Stops as [`Output::abandon`] does, and says where each file that keeps rows is: one
+    /// [`Partial`] per file, in the order of the fields (one for an output of one file or one
+    /// folder, which is the default).
+    fn abandon_each(self) -> Vec<Partial>
+    where
+        Self: Sized,
+    {
+        vec![self.abandon()]
+    }
 }
 
 /// An [`Output`] that commits unit by unit (shards, Zarr): a unit holds the items
@@ -114,7 +124,7 @@ pub(crate) fn committed_in_all<'r>(
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// let mut npy = preallocate_runtime::NpyWriter::<u8>::create(dir.path().join("x.npy"), &[28, 28])?;
+/// let mut npy = preallocate::NpyWriter::<u8>::create(dir.path().join("x.npy"), &[28, 28])?;
 /// npy.write_chunk(ndarray::Array2::zeros((5, 784)).view())?;
 /// let out = npy.finish()?;
 /// assert_eq!(out.shape, vec![5, 28, 28]);
@@ -143,7 +153,7 @@ pub struct FileOutput {
 /// `parquet`), set with [`Pipeline::compression`](crate::Pipeline::compression).
 ///
 /// ```
-/// use preallocate_runtime::Compression;
+/// use preallocate::Compression;
 ///
 /// assert_eq!(Compression::default(), Compression::None);
 /// let zstd = Compression::Zstd(3); // zstd level 3: what zarr-python picks by default

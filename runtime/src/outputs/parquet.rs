@@ -62,7 +62,7 @@ const MAGIC: &[u8; 4] = b"PAR1";
 /// `Float16` (Arrow's `HalfFloat`).
 ///
 /// ```
-/// use preallocate_runtime::{f16, ParquetElement};
+/// use preallocate::{f16, ParquetElement};
 ///
 /// assert_eq!(<f32 as ParquetElement>::ARROW_TYPE, "Float32");
 /// assert_eq!(<f16 as ParquetElement>::ARROW_TYPE, "Float16");
@@ -70,7 +70,7 @@ const MAGIC: &[u8; 4] = b"PAR1";
 /// ```
 ///
 /// ```compile_fail,E0277
-/// use preallocate_runtime::{bf16, ParquetElement};
+/// use preallocate::{bf16, ParquetElement};
 ///
 /// let _ = <bf16 as ParquetElement>::ARROW_TYPE; // Arrow has no bfloat16
 /// ```

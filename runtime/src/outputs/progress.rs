@@ -10,7 +10,7 @@
 /// the total is known), and one when the output ends.
 ///
 /// ```
-/// use preallocate_runtime::Progress;
+/// use preallocate::Progress;
 ///
 /// let progress = Progress::hidden(Some(1_000)); // `Progress::stderr` to draw it
 /// progress.advance(250);
@@ -131,7 +131,7 @@ impl Progress {
     /// an ETA.
     ///
     /// ```
-    /// let progress = preallocate_runtime::Progress::stderr(None);
+    /// let progress = preallocate::Progress::stderr(None);
     /// assert_eq!(progress.total(), None);
     /// ```
     #[must_use]
@@ -155,7 +155,7 @@ impl Progress {
     /// #     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
     /// # }
     /// let log = Log::default();
-    /// let progress = preallocate_runtime::Progress::lines(Some(10), Box::new(log.clone()));
+    /// let progress = preallocate::Progress::lines(Some(10), Box::new(log.clone()));
     /// progress.advance(10);
     /// progress.finish();
     /// let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
@@ -186,7 +186,7 @@ impl Progress {
     /// A reporter that counts without drawing (for tests, or to read the count elsewhere).
     ///
     /// ```
-    /// let progress = preallocate_runtime::Progress::hidden(None);
+    /// let progress = preallocate::Progress::hidden(None);
     /// progress.advance(3);
     /// assert_eq!(progress.rows(), 3);
     /// ```
@@ -222,7 +222,7 @@ impl Progress {
     /// Adds `rows` rows to the count.
     ///
     /// ```
-    /// let progress = preallocate_runtime::Progress::hidden(Some(10));
+    /// let progress = preallocate::Progress::hidden(Some(10));
     /// progress.advance(4);
     /// progress.advance(6);
     /// assert_eq!(progress.rows(), 10);
@@ -237,7 +237,7 @@ impl Progress {
     /// Rows counted so far.
     ///
     /// ```
-    /// assert_eq!(preallocate_runtime::Progress::hidden(None).rows(), 0);
+    /// assert_eq!(preallocate::Progress::hidden(None).rows(), 0);
     /// ```
     #[must_use]
     pub fn rows(&self) -> u64 {
@@ -247,7 +247,7 @@ impl Progress {
     /// The total rows expected, if known.
     ///
     /// ```
-    /// assert_eq!(preallocate_runtime::Progress::hidden(Some(5)).total(), Some(5));
+    /// assert_eq!(preallocate::Progress::hidden(Some(5)).total(), Some(5));
     /// ```
     #[must_use]
     pub fn total(&self) -> Option<u64> {
@@ -257,7 +257,7 @@ impl Progress {
     /// Whether the output was finished (or abandoned), which stops the display.
     ///
     /// ```
-    /// assert!(!preallocate_runtime::Progress::hidden(None).is_finished());
+    /// assert!(!preallocate::Progress::hidden(None).is_finished());
     /// ```
     #[must_use]
     pub fn is_finished(&self) -> bool {

@@ -53,7 +53,7 @@ pub(crate) const fn dtype_name(dtype: ElementType) -> Option<&'static str> {
 /// `<path>.partial`, itself a valid safetensors file holding exactly those rows.
 ///
 /// ```
-/// use preallocate_runtime::{bf16, SafetensorsWriter};
+/// use preallocate::{bf16, SafetensorsWriter};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("x.safetensors");
@@ -89,7 +89,7 @@ impl<T: SafetensorsElement> FileWriter<T, SafetensorsHeader> {
     /// [`SinkError::InvalidTensorName`] for an empty name or `__metadata__`.
     ///
     /// ```
-    /// use preallocate_runtime::{SafetensorsWriter, SinkError};
+    /// use preallocate::{SafetensorsWriter, SinkError};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let failure = SafetensorsWriter::<f32>::create(dir.path().join("x.safetensors"), "", &[3])
@@ -113,7 +113,7 @@ impl<T: SafetensorsElement> FileWriter<T, SafetensorsHeader> {
     ///
     /// ```
     /// use std::collections::BTreeMap;
-    /// use preallocate_runtime::SafetensorsWriter;
+    /// use preallocate::SafetensorsWriter;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let metadata = BTreeMap::from([("format".to_owned(), "pt".to_owned())]);
@@ -147,7 +147,7 @@ impl<T: SafetensorsElement> FileWriter<T, SafetensorsHeader> {
 /// An element type that a safetensors file can store: every [`Element`], `bf16` included.
 ///
 /// ```
-/// use preallocate_runtime::{bf16, SafetensorsElement};
+/// use preallocate::{bf16, SafetensorsElement};
 ///
 /// assert_eq!(<bf16 as SafetensorsElement>::DTYPE, "BF16");
 /// assert_eq!(<i64 as SafetensorsElement>::DTYPE, "I64");

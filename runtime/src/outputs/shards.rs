@@ -205,7 +205,7 @@ impl<P: Parts> UnitOutput for Shards<P> {
 /// One shard of [`Pipeline::write_npy_shards`](crate::Pipeline::write_npy_shards).
 ///
 /// ```
-/// let shard = preallocate_runtime::Shard { path: "out/part-00000.npy".into(), rows: 10 };
+/// let shard = preallocate::Shard { path: "out/part-00000.npy".into(), rows: 10 };
 /// assert_eq!(shard.rows, 10);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,7 +220,7 @@ pub struct Shard {
 ///
 /// ```
 /// # use std::convert::Infallible;
-/// # use preallocate_runtime::{policy, Pipeline, RowFn, RowSpec};
+/// # use preallocate::{policy, Pipeline, RowFn, RowSpec};
 /// # struct Id;
 /// # impl RowSpec for Id {
 /// #     type Dtype = u32;

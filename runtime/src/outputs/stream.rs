@@ -39,7 +39,7 @@ use crate::layout::Column;
 /// earlier file there survives a failed run. A rerun that fails replaces an older `.partial`.
 ///
 /// ```
-/// use preallocate_runtime::NpyWriter;
+/// use preallocate::NpyWriter;
 /// use ndarray::array;
 ///
 /// let dir = tempfile::tempdir()?;
@@ -80,7 +80,7 @@ impl<T: Element + bytemuck::Pod, H: Header> FileWriter<T, H> {
     /// Reports progress on stderr while rows stream (feature `progress`).
     ///
     /// ```
-    /// use preallocate_runtime::{NpyWriter, Progress};
+    /// use preallocate::{NpyWriter, Progress};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let npy = NpyWriter::<f32>::create(dir.path().join("x.npy"), &[2])?
@@ -105,7 +105,7 @@ impl<T: Element + bytemuck::Pod, H: Header> FileWriter<T, H> {
     /// are kept in `<path>.partial`, and the failure says how many and where.
     ///
     /// ```
-    /// use preallocate_runtime::{NpyWriter, SinkError};
+    /// use preallocate::{NpyWriter, SinkError};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("x.npy");
@@ -126,7 +126,7 @@ impl<T: Element + bytemuck::Pod, H: Header> FileWriter<T, H> {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// let mut out = preallocate_runtime::SafetensorsWriter::<u8>::create(
+    /// let mut out = preallocate::SafetensorsWriter::<u8>::create(
     ///     dir.path().join("x.safetensors"), "x", &[1])?;
     /// out.write_chunk(ndarray::array![[1], [2]].view())?;
     /// assert_eq!(out.rows_written(), 2);
@@ -141,7 +141,7 @@ impl<T: Element + bytemuck::Pod, H: Header> FileWriter<T, H> {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// let npy = preallocate_runtime::NpyWriter::<u8>::create(dir.path().join("x.npy"), &[1])?;
+    /// let npy = preallocate::NpyWriter::<u8>::create(dir.path().join("x.npy"), &[1])?;
     /// assert!(npy.path().ends_with("x.npy"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -158,7 +158,7 @@ impl<T: Element + bytemuck::Pod, H: Header> FileWriter<T, H> {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// let npy = preallocate_runtime::NpyWriter::<f64>::create(dir.path().join("x.npy"), &[4])?;
+    /// let npy = preallocate::NpyWriter::<f64>::create(dir.path().join("x.npy"), &[4])?;
     /// let out = npy.finish()?; // zero rows: shape (0, 4)
     /// assert_eq!(out.shape, vec![0, 4]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -175,7 +175,7 @@ impl<T: Element + bytemuck::Pod, H: Header> FileWriter<T, H> {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("x.npy");
-    /// let mut npy = preallocate_runtime::NpyWriter::<u16>::create(&path, &[2])?;
+    /// let mut npy = preallocate::NpyWriter::<u16>::create(&path, &[2])?;
     /// npy.write_chunk(ndarray::array![[1, 2], [3, 4]].view())?;
     /// let kept = npy.abandon();
     /// assert_eq!(kept.rows, 2);

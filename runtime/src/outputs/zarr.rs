@@ -44,14 +44,14 @@ use crate::layout::{Col, Column, Field, Layout};
 /// every [`Element`] except `bf16`, which Zarr v3 has no standard data type for.
 ///
 /// ```
-/// use preallocate_runtime::{f16, ZarrElement};
+/// use preallocate::{f16, ZarrElement};
 ///
 /// assert_eq!(<f16 as ZarrElement>::ZARR_DTYPE, "float16");
 /// assert_eq!(<u8 as ZarrElement>::ZARR_DTYPE, "uint8");
 /// ```
 ///
 /// ```compile_fail,E0277
-/// use preallocate_runtime::{bf16, ZarrElement};
+/// use preallocate::{bf16, ZarrElement};
 ///
 /// let _ = <bf16 as ZarrElement>::ZARR_DTYPE; // zarr-python has no bfloat16
 /// ```
@@ -102,7 +102,7 @@ impl<A: ZarrFields, B: ZarrFields> ZarrFields for (A, B) {}
 /// What [`Pipeline::write_zarr`](crate::Pipeline::write_zarr) wrote.
 ///
 /// ```
-/// let out = preallocate_runtime::ZarrOutput {
+/// let out = preallocate::ZarrOutput {
 ///     store: "out.zarr".into(),
 ///     name: "x".into(),
 ///     shape: vec![10, 3],

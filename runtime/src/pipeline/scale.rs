@@ -84,7 +84,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     ///
     /// ```
     /// # use std::convert::Infallible;
-    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # use preallocate::{policy, RowFn, RowSpec};
     /// # struct Id;
     /// # impl RowSpec for Id {
     /// #     type Dtype = u32;
@@ -101,7 +101,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// #         Ok(true)
     /// #     }
     /// # }
-    /// use preallocate_runtime::Pipeline;
+    /// use preallocate::Pipeline;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let out = Pipeline::new(Id).chunk_rows(64).shard_rows(1000)
@@ -126,7 +126,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     ///
     /// ```
     /// # use std::convert::Infallible;
-    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # use preallocate::{policy, RowFn, RowSpec};
     /// # struct Id;
     /// # impl RowSpec for Id {
     /// #     type Dtype = u32;
@@ -144,7 +144,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// #     }
     /// # }
     /// # let id = || Id;
-    /// use preallocate_runtime::{Error, OutputCause, Pipeline, SinkError};
+    /// use preallocate::{Error, OutputCause, Pipeline, SinkError};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let shards = dir.path().join("shards");
@@ -176,7 +176,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     ///
     /// ```
     /// # use std::convert::Infallible;
-    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # use preallocate::{policy, RowFn, RowSpec};
     /// # struct Id;
     /// # impl RowSpec for Id {
     /// #     type Dtype = u32;
@@ -194,7 +194,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// #     }
     /// # }
     /// # let id = || Id;
-    /// use preallocate_runtime::Pipeline;
+    /// use preallocate::Pipeline;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let shards = dir.path().join("shards");
@@ -216,7 +216,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     ///
     /// ```
     /// # use std::convert::Infallible;
-    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # use preallocate::{policy, RowFn, RowSpec};
     /// # struct Id;
     /// # impl RowSpec for Id {
     /// #     type Dtype = u32;
@@ -234,7 +234,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// #     }
     /// # }
     /// # let id = Id;
-    /// use preallocate_runtime::{Compression, Pipeline};
+    /// use preallocate::{Compression, Pipeline};
     ///
     /// let dir = tempfile::tempdir()?;
     /// # #[cfg(feature = "zarr")] {
@@ -257,7 +257,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     ///
     /// ```
     /// # use std::convert::Infallible;
-    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # use preallocate::{policy, RowFn, RowSpec};
     /// # struct Id;
     /// # impl RowSpec for Id {
     /// #     type Dtype = u32;
@@ -274,7 +274,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// #         Ok(true)
     /// #     }
     /// # }
-    /// use preallocate_runtime::{Compression, Pipeline};
+    /// use preallocate::{Compression, Pipeline};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let out = Pipeline::new(Id)
@@ -476,6 +476,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
                 Err(Error::Output {
                     written: output.units().rows + kept,
                     partial: Some(output.location()),
+                    other_partials: Box::default(),
                     cause: OutputCause::Item(ItemError {
                         index: first + failed.index,
                         error: failed.failure.into(),
@@ -691,7 +692,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     ///
     /// ```
     /// # use std::convert::Infallible;
-    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # use preallocate::{policy, RowFn, RowSpec};
     /// # struct Evens;
     /// # impl RowSpec for Evens {
     /// #     type Dtype = f32;
@@ -708,7 +709,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     /// #         Ok(x % 2 == 0)
     /// #     }
     /// # }
-    /// use preallocate_runtime::Pipeline;
+    /// use preallocate::Pipeline;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let out = Pipeline::new(Evens).chunk_rows(4).write_zarr(0..10, dir.path().join("data.zarr"), "x")?;
@@ -814,7 +815,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     ///
     /// ```
     /// # use std::convert::Infallible;
-    /// # use preallocate_runtime::{policy, RowFn, RowSpec};
+    /// # use preallocate::{policy, RowFn, RowSpec};
     /// # struct Id;
     /// # impl RowSpec for Id {
     /// #     type Dtype = i64;
@@ -831,7 +832,7 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     /// #         Ok(true)
     /// #     }
     /// # }
-    /// use preallocate_runtime::Pipeline;
+    /// use preallocate::Pipeline;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let out = Pipeline::new(Id).shard_rows(40).write_parquet_shards(0..100, dir.path().join("ds"), "id")?;

@@ -219,18 +219,22 @@ fn a_failing_item_keeps_the_rows_before_it_in_a_partial_file() {
         Error::Output {
             written: 11,
             partial: Some(kept),
+            other_partials,
             cause:
                 OutputCause::Item(ItemError {
                     index: 11,
                     error: RowError::Row(11),
                 }),
-        } => assert_eq!(kept, &partial),
+        } => {
+            assert_eq!(kept, &partial);
+            assert!(other_partials.is_empty(), "{other_partials:?}");
+        }
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(
         err.to_string(),
         format!(
-            "item 11: 11 (11 rows written, kept in `{}`)",
+            "item 11 (counting from 0): 11 (11 rows written, kept in `{}`)",
             partial.display()
         )
     );
@@ -252,8 +256,9 @@ fn a_missing_directory_is_a_typed_error() {
             Error::Output {
                 written: 0,
                 partial: None,
+                other_partials,
                 cause: OutputCause::Sink(SinkError::MissingDirectory { .. })
-            }
+            } if other_partials.is_empty()
         ),
         "{err:?}"
     );
@@ -314,4 +319,208 @@ fn a_complete_file_supersedes_an_earlier_partial_one() {
     assert!(!partial.exists(), "the stale partial file is removed");
     let (_, data) = read_npy(&path);
     assert_eq!(i32s(&data), expected(0..10));
+}
+
+/// A row function's own error with a source of its own, to follow the chain.
+#[derive(Debug)]
+struct BadValue {
+    value: u32,
+    source: std::num::ParseIntError,
+}
+
+impl std::fmt::Display for BadValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "value {} is bad", self.value)
+    }
+}
+
+impl std::error::Error for BadValue {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// What a script's row function returns: `Box<dyn Error + Send + Sync>`, so that a pipeline
+/// may run it on threads.
+type SendBox = Box<dyn std::error::Error + Send + Sync>;
+
+/// Rows of three `i32`, on `threads` threads, into `x.npy`; the row function fails at `fail`
+/// with a [`BadValue`], boxed.
+#[cfg(feature = "parallel")]
+fn threaded_run(dir: &Path, threads: usize, fail: u32) -> Result<FileOutput, Error<SendBox>> {
+    let rows = FnRow::<_, i32, Axes1<3>, SendBox, Fallible, true>::new(
+        move |i: u32, row: &mut [i32]| -> Result<bool, RowError<SendBox>> {
+            if i == fail {
+                let source = "x".parse::<u8>().unwrap_err();
+                return Err(RowError::Row(Box::new(BadValue { value: i, source })));
+            }
+            let v = i as i32;
+            row.copy_from_slice(&[v, 2 * v, 3 * v]);
+            Ok(true)
+        },
+    );
+    Pipeline::new(rows)
+        .chunk_rows(4)
+        .threads(threads)
+        .write_npy(0..100u32, dir.join("x.npy"))
+}
+
+/// The message of the error [`threaded_run`] gives.
+#[cfg(feature = "parallel")]
+fn threaded_message(dir: &Path, fail: u32) -> String {
+    format!(
+        "item {fail} (counting from 0): value {fail} is bad ({fail} rows written, kept in `{}`)",
+        dir.join("x.npy.partial").display()
+    )
+}
+
+/// A script's row error `Box<dyn Error + Send + Sync>` on a threaded pipeline: the pipeline's
+/// error goes into `Box<dyn Error + Send + Sync>` and into `Box<dyn Error>` by `?` after
+/// `into_send_boxed`, with the message and the row error's source, and crosses threads.
+#[cfg(feature = "parallel")]
+#[test]
+fn a_threaded_pipeline_error_boxes_into_either_box_and_crosses_threads() {
+    use std::error::Error as StdError;
+
+    fn send_script(dir: &Path) -> Result<(), Box<dyn StdError + Send + Sync>> {
+        threaded_run(dir, 2, 37).map_err(Error::into_send_boxed)?;
+        Ok(())
+    }
+    fn script(dir: &Path) -> Result<(), Box<dyn StdError>> {
+        threaded_run(dir, 2, 37).map_err(Error::into_send_boxed)?;
+        Ok(())
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    // Send: the boxed error comes back from another thread.
+    let err = std::thread::spawn(move || send_script(&path))
+        .join()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.to_string(), threaded_message(dir.path(), 37));
+    // `Debug`, what `main` prints, is the message too.
+    assert_eq!(format!("{err:?}"), threaded_message(dir.path(), 37));
+    let source = err.source().expect("the row error's source is reachable");
+    assert_eq!(source.to_string(), "invalid digit found in string");
+    assert!(source.downcast_ref::<std::num::ParseIntError>().is_some());
+    let (header, _) = read_npy(&dir.path().join("x.npy.partial"));
+    assert!(header.contains("'shape': (37, 3)"), "{header}");
+
+    let err = script(dir.path()).unwrap_err();
+    assert_eq!(err.to_string(), threaded_message(dir.path(), 37));
+    assert_eq!(
+        err.source().map(ToString::to_string).as_deref(),
+        Some("invalid digit found in string")
+    );
+
+    // The error itself is `Send + Sync` too, and its `Debug` leads with the message.
+    let path = dir.path().to_path_buf();
+    let err = std::thread::spawn(move || threaded_run(&path, 2, 5))
+        .join()
+        .unwrap()
+        .unwrap_err();
+    let debug = format!("{err:?}");
+    assert!(
+        debug.starts_with(
+            "item 5 (counting from 0): BadValue { value: 5, source: ParseIntError { kind: InvalidDigit } } (5 rows written, kept in `"
+        ),
+        "{debug}"
+    );
+    assert!(
+        debug.ends_with("other_partials: [], cause: Item(ItemError { index: 5, error: Row(BadValue { value: 5, source: ParseIntError { kind: InvalidDigit } }) }) }]"),
+        "{debug}"
+    );
+}
+
+/// The same error, and an item's error alone, as the row function's error gives them: into
+/// `Box<dyn Error + Send + Sync>` and `Box<dyn Error>`, for `Box<dyn Error + Send + Sync>`,
+/// `String`, and an `Error + Send + Sync` type (which `?` converts as it is).
+#[test]
+fn item_and_pipeline_errors_box_for_every_script_error_type() {
+    use std::error::Error as StdError;
+
+    type AnyBox = Box<dyn StdError>;
+    fn item<E>(error: RowError<E>) -> ItemError<E> {
+        ItemError { index: 4, error }
+    }
+
+    // `Box<dyn Error + Send + Sync>`.
+    let failed = || -> Result<(), ItemError<SendBox>> {
+        let source = "x".parse::<u8>().unwrap_err();
+        Err(item(RowError::Row(
+            Box::new(BadValue { value: 9, source }) as SendBox
+        )))
+    };
+    let send = || -> Result<(), SendBox> {
+        failed().map_err(ItemError::into_send_boxed)?;
+        Ok(())
+    };
+    let any = || -> Result<(), AnyBox> {
+        failed().map_err(ItemError::into_send_boxed)?;
+        Ok(())
+    };
+    for err in [send().unwrap_err() as AnyBox, any().unwrap_err()] {
+        assert_eq!(err.to_string(), "item 4 (counting from 0): value 9 is bad");
+        assert!(err.source().unwrap().is::<std::num::ParseIntError>());
+    }
+
+    // `String`: the old `into_boxed` and the new `into_send_boxed` give the same message.
+    let failed = || -> Result<(), ItemError<String>> { Err(item(RowError::Row("bad".into()))) };
+    let send = || -> Result<(), SendBox> {
+        failed().map_err(ItemError::into_send_boxed)?;
+        Ok(())
+    };
+    let any = || -> Result<(), AnyBox> {
+        failed().map_err(ItemError::into_boxed)?;
+        Ok(())
+    };
+    assert_eq!(
+        send().unwrap_err().to_string(),
+        "item 4 (counting from 0): bad"
+    );
+    assert_eq!(
+        any().unwrap_err().to_string(),
+        "item 4 (counting from 0): bad"
+    );
+
+    // An `Error + Send + Sync` type: `?` alone, into either box.
+    let failed = || -> Result<(), ItemError<BadValue>> {
+        let source = "x".parse::<u8>().unwrap_err();
+        Err(item(RowError::Row(BadValue { value: 9, source })))
+    };
+    let send = || -> Result<(), SendBox> {
+        failed()?;
+        Ok(())
+    };
+    let any = || -> Result<(), AnyBox> {
+        failed()?;
+        Ok(())
+    };
+    for err in [send().unwrap_err() as AnyBox, any().unwrap_err()] {
+        assert_eq!(err.to_string(), "item 4 (counting from 0): value 9 is bad");
+        assert!(err.source().unwrap().is::<std::num::ParseIntError>());
+    }
+    let output = || -> Result<(), Error<BadValue>> {
+        let source = "x".parse::<u8>().unwrap_err();
+        Err(Error::Item {
+            written: 4,
+            error: item(RowError::Row(BadValue { value: 9, source })),
+        })
+    };
+    let send = || -> Result<(), SendBox> {
+        output()?;
+        Ok(())
+    };
+    let any = || -> Result<(), AnyBox> {
+        output()?;
+        Ok(())
+    };
+    for err in [send().unwrap_err() as AnyBox, any().unwrap_err()] {
+        assert_eq!(
+            err.to_string(),
+            "item 4 (counting from 0): value 9 is bad (4 rows written before it)"
+        );
+        assert!(err.source().unwrap().is::<std::num::ParseIntError>());
+    }
 }
