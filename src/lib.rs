@@ -208,6 +208,7 @@
 /// | by value | `fn f(item: Item) -> [E; N]` | the returned row, converted from `E` to the dtype |
 /// | in place | `fn f(item: Item, row: &mut [T; N])` | the row written into the output itself (`T` is the dtype; the row arrives zeroed) |
 /// | multi-axis | `-> [[E; W]; H]` or `row: &mut [[T; W]; H]`, with `shape = (H, W)` | a row of shape `(H, W)`; `batch` returns one more axis |
+/// | scalar | `-> E` or `row: &mut T`, without `dim` (or with `shape = ()`) | one number: the output is 1-D, of shape `(n,)` |
 /// | filtering | `-> Option<[E; N]>`, in place `-> bool` | no row for `None` / `false`: the item is listed in `skipped` |
 /// | fallible | `-> Result<[E; N], MyError>`, in place `-> Result<(), MyError>` | an error: the batch stops with an [`ItemError`] (or skips it under `on_error = "skip"`) |
 /// | both | `-> Result<Option<[E; N]>, MyError>`, in place `-> Result<bool, MyError>` | either |
@@ -215,14 +216,15 @@
 ///
 /// `Item` may be a reference (elided or named lifetime), an owned value, or generic; the
 /// function keeps its generics, lifetimes, where clauses, attributes, docs and visibility, and
-/// stays callable per item.
+/// stays callable per item. A function on `&T` takes any item that lends a `&T` ([`ItemRef`]):
+/// `T`, `&&T`, `String`/`&String` for `&str`, `Vec<U>`/`&Vec<U>`/`[U; N]` for `&[U]`.
 ///
 /// # Keys
 ///
 /// | key | value | default |
 /// |---|---|---|
-/// | `dim` | the row length: an integer literal ≥ 1 or a `const` in scope | (`dim` or `shape` is required) |
-/// | `shape` | `(H, W)` up to four axes, each a literal or a `const` | |
+/// | `dim` | the row length: an integer literal ≥ 1 or a `const` in scope | (`dim` or `shape` is required, but for a scalar row) |
+/// | `shape` | `(H, W)` up to four axes, each a literal or a `const`; `()` for a scalar row | |
 /// | `dtype` | `f16`, `bf16`, `f32`, `f64`, `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32`, `u64` | (required) |
 /// | `cast` | `"as"`, `"checked"` or `"saturate"`: how a by-value row of another element type is stored | lossless conversions only |
 /// | `on_error` | `"fail"` (stop at the first failing item) or `"skip"` (drop it, list its index) | `"fail"` |
@@ -292,6 +294,8 @@ pub use preallocate_runtime::{
     DEFAULT_MEMORY_BUDGET, PARTITION_COUNT_VAR, PARTITION_VAR, SHARD_MANIFEST,
 };
 
+pub use preallocate_runtime::ItemRef;
+
 #[cfg(any(feature = "zarr", feature = "parquet"))]
 pub use preallocate_runtime::Compression;
 #[cfg(feature = "parquet")]
@@ -315,8 +319,8 @@ pub use preallocate_runtime::{mode, CastAs, CheckedCast, Written};
 pub mod __private {
     pub use preallocate_runtime::__private::{
         batch_rows, cast, copy_lane_n, fill_rows, store, store_field, Axes0, Axes1, Axes2, Axes3,
-        Axes4, Checks, Col, ColShape, FnRow, FnRows, Layout, Multi, NoChecks, Outputs, RowCount,
-        RowsFn, RowsSpec, WithChecks, WriteRows,
+        Axes4, Checks, Col, ColShape, FnRow, FnRows, ItemRef, Layout, Multi, NoChecks, Outputs,
+        RowCount, RowsFn, RowsSpec, WithChecks, WriteRows,
     };
     #[cfg(feature = "parallel")]
     pub use preallocate_runtime::__private::{par_batch_rows, par_fill_rows};

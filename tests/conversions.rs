@@ -1,5 +1,8 @@
 //! Every lossless element → dtype pair compiles without `cast` and stores the exact value; `cast =
 //! "as"` follows Rust's `as`. (Lossy pairs without `cast` are compile errors: `tests/ui/fail`.)
+// Items are passed by reference on purpose (the form most callers use), though the entry
+// points also take them by value, which clippy suggests where the borrow is the last use.
+#![allow(clippy::needless_borrows_for_generic_args)]
 
 use ndarray::array;
 use preallocate::{bf16, f16, preallocate};

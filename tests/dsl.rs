@@ -1,6 +1,9 @@
 //! The whole DSL through the generated entry points: fallible and filtering rows, skip
 //! policies, checked and saturating casts, methods with state, multi-axis rows, const dims and
 //! a renamed crate.
+// Items are passed by reference on purpose (the form most callers use), though the entry
+// points also take them by value, which clippy suggests where the borrow is the last use.
+#![allow(clippy::needless_borrows_for_generic_args)]
 
 extern crate preallocate as pa;
 

@@ -125,7 +125,13 @@ fn expansion_joins_the_function_to_the_runtime() {
         "the function is kept: {out}"
     );
     assert!(out.contains("pub mod featurize"));
-    assert!(out.contains("RowFn < & '__preallocate_0 Point > for featurize :: Row"));
+    // A `&Point` item is taken in any form that lends one (`Point`, `&&Point`, ...).
+    assert!(
+        out.contains(
+            "impl < __PreallocateItem : :: preallocate :: __private :: ItemRef < Point > > :: preallocate :: __private :: RowFn < __PreallocateItem > for featurize :: Row"
+        ),
+        "{out}"
+    );
     assert!(out.contains(":: preallocate :: __private :: batch"));
     assert!(!out.contains("compile_error"));
     // The policy is a type declared once; the entry points' return types are spelled out as

@@ -60,6 +60,7 @@ mod drivers;
 mod element;
 mod error;
 mod failure;
+mod item;
 mod layout;
 mod outputs;
 #[cfg(feature = "parallel")]
@@ -74,6 +75,7 @@ pub use drivers::{batch, fill};
 pub use element::{CastError, Element, ElementType, LosslessFrom};
 pub use error::{Error, OutputCause};
 pub use failure::{BoxedError, ItemError, RowError};
+pub use item::ItemRef;
 #[cfg(any(feature = "zarr", feature = "parquet"))]
 pub use outputs::Compression;
 #[cfg(feature = "parquet")]
@@ -109,6 +111,7 @@ pub mod __private {
     pub use crate::drivers::{batch_rows, fill_rows};
     pub use crate::drivers::{Multi, Outputs, WriteRows};
     pub use crate::element::cast::{self, store};
+    pub use crate::item::ItemRef;
     pub use crate::layout::copy_lane_n;
     pub use crate::layout::{Col, ColShape, Layout};
     #[cfg(feature = "parallel")]

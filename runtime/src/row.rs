@@ -81,6 +81,11 @@ pub trait RowSpec {
 /// let x = preallocate::batch(&mut OneHot, [2, 0, 3]);
 /// assert_eq!(x, ndarray::array![[0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 0, 1]]);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "this row function does not take items of type `{Item}`",
+    label = "items of type `{Item}`",
+    note = "pass items of the type the row function's item parameter names; a function on `&T` also takes `T`, `&&T`, `String`/`&String` for `&str` and `Vec<U>`/`&Vec<U>`/`[U; N]` for `&[U]`, but not when `T` itself holds a reference (`&[&str]`): map the items first (`.iter().map(|x| ..)`)"
+)]
 pub trait RowFn<Item>: RowSpec {
     /// The row function's own error type; `Infallible` when it cannot fail.
     type Error;

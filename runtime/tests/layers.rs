@@ -23,6 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "element",
             "failure",
+            "item",
             "layout",
             "partition",
             "policy",

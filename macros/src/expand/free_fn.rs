@@ -271,13 +271,37 @@ fn row_impls(func: &ItemFn, spec: &Spec) -> TokenStream {
         }
     };
 
+    let error_ty = spec.error_type();
+    let failure = spec.failure_type(private, &error_ty);
+    let body = spec.row_body(|args| quote!(#name(#args)));
+    if let Some(referent) = spec.lent_referent() {
+        // Any item that lends a `&T`, lent for the call.
+        let mut generics = spec.sig.function.generics.clone();
+        generics
+            .params
+            .push(syn::parse_quote!(__PreallocateItem: #private::ItemRef<#referent>));
+        let (impl_generics, _, where_clause) = generics.split_for_impl();
+        return quote! {
+            #spec_impl
+            #(#cfgs)*
+            impl #impl_generics #private::RowFn<__PreallocateItem> for #name::#row_type #where_clause {
+                type Error = #error_ty;
+                #[inline]
+                fn write_row(
+                    &mut self,
+                    __preallocate_given: __PreallocateItem,
+                    __preallocate_row: &mut [#dtype],
+                ) -> ::core::result::Result<bool, #failure> {
+                    let __preallocate_item: &#referent = #private::ItemRef::item_ref(&__preallocate_given);
+                    #body
+                }
+            }
+        };
+    }
     let named = name_elided_lifetimes(&spec.sig.function.item_ty);
     let item_ty = &named.ty;
     let generics = generics_with(&spec.sig.function.generics, &named);
     let (impl_generics, _, where_clause) = generics.split_for_impl();
-    let error_ty = spec.error_type();
-    let failure = spec.failure_type(private, &error_ty);
-    let body = spec.row_body(|args| quote!(#name(#args)));
     quote! {
         #spec_impl
         #(#cfgs)*

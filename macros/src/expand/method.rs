@@ -54,7 +54,8 @@ struct Method<'a> {
     batch_ret: TokenStream,
     fill_ret: TokenStream,
     policy: TokenStream,
-    /// The item type, with its elided lifetimes named.
+    /// The item type, with its elided lifetimes named; `__PreallocateItem` when items that lend
+    /// the referent are taken.
     item_ty: syn::Type,
     /// The method's generics, with the item type's lifetimes.
     generics: syn::Generics,
@@ -78,14 +79,43 @@ impl<'a> Method<'a> {
         let overwrites = spec.overwrites_row();
         let policy = spec.policy_type(&private);
         let named = name_elided_lifetimes(&spec.sig.function.item_ty);
-        let item_ty = &named.ty;
         let body = spec.row_body(|args| quote!(self.#name(#args)));
-        let new_row_fn = quote! {
-            #private::FnRow::<_, #dtype, #axes, #error, #policy, #overwrites>::new(
-                move |__preallocate_item: #item_ty, __preallocate_row: &mut [#dtype]|
-                    -> ::core::result::Result<bool, #failure> #body
-            )
+        // Items that lend a `&T` are taken through a generic parameter, lent for the call.
+        let lent = spec.lent_referent().map(|referent| {
+            let param: syn::GenericParam =
+                syn::parse_quote!(__PreallocateItem: #private::ItemRef<#referent>);
+            (referent.clone(), param)
+        });
+        let (item_ty, new_row_fn) = match &lent {
+            Some((referent, _)) => (
+                syn::parse_quote!(__PreallocateItem),
+                quote! {
+                    #private::FnRow::<_, #dtype, #axes, #error, #policy, #overwrites>::new(
+                        move |__preallocate_given: __PreallocateItem, __preallocate_row: &mut [#dtype]|
+                            -> ::core::result::Result<bool, #failure> {
+                            let __preallocate_item: &#referent = #private::ItemRef::item_ref(&__preallocate_given);
+                            #body
+                        }
+                    )
+                },
+            ),
+            None => {
+                let item_ty = &named.ty;
+                (
+                    named.ty.clone(),
+                    quote! {
+                        #private::FnRow::<_, #dtype, #axes, #error, #policy, #overwrites>::new(
+                            move |__preallocate_item: #item_ty, __preallocate_row: &mut [#dtype]|
+                                -> ::core::result::Result<bool, #failure> #body
+                        )
+                    },
+                )
+            }
         };
+        let mut generics = generics_with(&spec.sig.function.generics, &named);
+        if let Some((_, param)) = lent {
+            generics.params.push(param);
+        }
         let docs = docs(
             spec,
             &format!("self.{name}()"),
@@ -106,8 +136,8 @@ impl<'a> Method<'a> {
             out_param: syn::parse_quote!(
                 __PreallocateOut: #private::OutBuffer<'__preallocate_out, #dtype, #batch_dim>
             ),
-            generics: generics_with(&spec.sig.function.generics, &named),
-            item_ty: named.ty.clone(),
+            generics,
+            item_ty,
             new_row_fn,
             docs,
             policy,

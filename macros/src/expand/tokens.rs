@@ -121,6 +121,49 @@ impl Spec {
         quote!(#private::#axes_ty<#(#axes),*>)
     }
 
+    /// The referent `T` of an item type `&T`, when the entry points may take any item that
+    /// lends a `&T` (`ItemRef<T>`: `String` for `&str`, `Vec<U>` for `&[U]`, `T` for `&T`).
+    ///
+    /// `None` keeps the item type as written: an owned item, a `&mut`, or a referent or error
+    /// type that names a lifetime or a generic parameter of the function, which an impl over
+    /// every item type could not tie down.
+    pub fn lent_referent(&self) -> Option<&syn::Type> {
+        let syn::Type::Reference(reference) = &self.sig.function.item_ty else {
+            return None;
+        };
+        if reference.mutability.is_some() {
+            return None;
+        }
+        let referent = &*reference.elem;
+        let generics: Vec<String> = self
+            .sig
+            .function
+            .generics
+            .params
+            .iter()
+            .filter_map(|p| match p {
+                syn::GenericParam::Type(t) => Some(t.ident.to_string()),
+                syn::GenericParam::Const(c) => Some(c.ident.to_string()),
+                syn::GenericParam::Lifetime(_) => None,
+            })
+            .collect();
+        // No lifetime (`'a`, `&`), trait object or generic parameter anywhere in the tokens.
+        let free_of = |tokens: TokenStream, params: &[String]| {
+            flatten(tokens).iter().all(|tree| match tree {
+                proc_macro2::TokenTree::Punct(p) => !matches!(p.as_char(), '\'' | '&'),
+                proc_macro2::TokenTree::Ident(ident) => {
+                    ident != "dyn" && ident != "impl" && !params.iter().any(|g| ident == g)
+                }
+                _ => true,
+            })
+        };
+        let error_free = match &self.sig.function.fails {
+            Fails::With(ty) => free_of(ty.to_token_stream(), &[]),
+            Fails::Never => true,
+        };
+        (free_of(referent.to_token_stream(), &generics) && error_free).then_some(referent)
+    }
+
     /// The function's own error type as written, or `Infallible`.
     pub fn error_type(&self) -> TokenStream {
         match &self.sig.function.fails {
@@ -250,4 +293,16 @@ pub fn respan(tokens: TokenStream, span: Span) -> TokenStream {
             token
         })
         .collect()
+}
+
+/// Every token of `stream`, groups opened.
+fn flatten(stream: TokenStream) -> Vec<proc_macro2::TokenTree> {
+    let mut out = Vec::new();
+    for tree in stream {
+        match tree {
+            proc_macro2::TokenTree::Group(group) => out.extend(flatten(group.stream())),
+            other => out.push(other),
+        }
+    }
+    out
 }
