@@ -307,6 +307,8 @@ pub use preallocate_runtime::{ZarrElement, ZarrOutput};
 
 pub use half::{self, bf16, f16};
 pub use ndarray;
+#[cfg(feature = "python")]
+pub use preallocate_runtime::{numpy, pyo3, python};
 #[cfg(feature = "parallel")]
 pub use preallocate_runtime::{par_batch, par_fill, rayon};
 
@@ -406,6 +408,10 @@ pub mod __private {
     /// Emits the parallel entry points when the `parallel` feature is on, nothing otherwise:
     /// the feature is this crate's, so the generated code cannot test it with `cfg`.
     pub use crate::__preallocate_if_parallel as if_parallel;
+    /// Emits `register` when the `python` feature is on, nothing otherwise.
+    pub use crate::__preallocate_if_python as if_python;
+    #[cfg(feature = "python")]
+    pub use preallocate_runtime::{pyo3, python};
 }
 
 #[cfg(feature = "parallel")]
@@ -419,6 +425,20 @@ macro_rules! __preallocate_if_parallel {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __preallocate_if_parallel {
+    ($($items:tt)*) => {};
+}
+
+#[cfg(feature = "python")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __preallocate_if_python {
+    ($($items:tt)*) => { $($items)* };
+}
+
+#[cfg(not(feature = "python"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __preallocate_if_python {
     ($($items:tt)*) => {};
 }
 

@@ -7,4 +7,7 @@ fn ui() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/fail/*.rs");
     t.pass("tests/ui/pass/*.rs");
+    // What `register` (feature `python`) refuses.
+    #[cfg(feature = "python")]
+    t.compile_fail("tests/ui/python/*.rs");
 }

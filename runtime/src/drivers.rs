@@ -574,7 +574,7 @@ pub(crate) fn shape_fill<P: Policy, E>(
 }
 
 /// The rows of `items` into the caller's buffers, before the policy shapes the result.
-fn fill_into<W, I>(
+pub(crate) fn fill_into<W, I>(
     row_fn: &mut W,
     items: I,
     out: <W::Layout as Layout>::Mut<'_>,

@@ -68,6 +68,8 @@ mod parallel;
 mod partition;
 mod pipeline;
 pub mod policy;
+#[cfg(feature = "python")]
+pub mod python;
 mod row;
 mod rows;
 
@@ -103,6 +105,8 @@ pub use half::{bf16, f16};
 pub use ndarray;
 #[cfg(feature = "parallel")]
 pub use rayon;
+#[cfg(feature = "python")]
+pub use {numpy, pyo3};
 
 /// What only `#[preallocate]`'s generated code uses: the cast modes and their store loop, and
 /// the closure-backed row writer of methods. Not a stable API.

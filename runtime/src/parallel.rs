@@ -79,7 +79,7 @@ const NEW_BUFFER: Worth = Worth {
 /// `par_fill`, into a caller's buffer (its pages in place): on the same machine, trivial rows
 /// shared by count gained from about a tenth of a millisecond of work (a quarter of a
 /// millisecond: 1.3 times as fast) and lost below (a fiftieth: 0.9 times).
-const CALLER_BUFFER: Worth = Worth {
+pub(crate) const CALLER_BUFFER: Worth = Worth {
     share: Duration::from_micros(200),
     leaf: Duration::from_micros(50),
 };

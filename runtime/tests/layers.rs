@@ -35,6 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("error", &["error"]),
     ("engine", &["drivers", "parallel"]),
     ("pipeline", &["pipeline"]),
+    ("python", &["python"]),
 ];
 
 /// A module: its path from the crate root (`[]` for the root, `["outputs", "npy"]`).

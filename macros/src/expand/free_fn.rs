@@ -63,6 +63,30 @@ fn module(func: &ItemFn, spec: &Spec, crate_import: &TokenStream) -> TokenStream
     let out_trait_name = format_ident!("{}", OUT_TRAIT);
     let out_trait = out_trait(spec, &name.to_string(), &inner, private);
     let parallel = parallel(spec, &docs, &inner, private);
+    let python = spec.owned_item().map(|_| {
+        let name_str = name.to_string();
+        let name_str = name_str.trim_start_matches("r#");
+        let doc = format!(
+            "Adds `{name}` to a Python module (feature `python`): call it in the `#[pymodule]` function, `{name}::register(module)?;`. From Python, `module.{name}` has `batch(items)`, `par_batch(items)` and `fill(items, out)`, which give numpy arrays."
+        );
+        quote! {
+            #private::if_python! {
+                #[doc = #doc]
+                #[allow(clippy::missing_errors_doc)]
+                #inner fn register<__PreallocateItem>(
+                    module: &#private::pyo3::Bound<'_, #private::pyo3::types::PyModule>,
+                ) -> #private::pyo3::PyResult<()>
+                where
+                    #row_type: #private::python::PythonItem<__PreallocateItem>
+                        + #private::python::RegisterPython<__PreallocateItem>,
+                {
+                    <#row_type as #private::python::RegisterPython<__PreallocateItem>>::register_python(
+                        module, #name_str,
+                    )
+                }
+            }
+        }
+    });
 
     quote! {
         #(#cfgs)*
@@ -114,6 +138,8 @@ fn module(func: &ItemFn, spec: &Spec, crate_import: &TokenStream) -> TokenStream
             }
 
             #parallel
+
+            #python
         }
     }
 }
@@ -274,6 +300,19 @@ fn row_impls(func: &ItemFn, spec: &Spec) -> TokenStream {
     let error_ty = spec.error_type();
     let failure = spec.failure_type(private, &error_ty);
     let body = spec.row_body(|args| quote!(#name(#args)));
+    // Next to the function, where the item's type can be named.
+    let python = spec.owned_item().map(|owned| {
+        // The item type is named in an impl header only (where a hidden lifetime is the same
+        // error as the `RowFn` impl's); `register` takes it as a parameter, so that its bounds
+        // are checked where it is called: a row function whose items Python cannot give still
+        // compiles with the feature on.
+        quote! {
+            #private::if_python! {
+                #(#cfgs)*
+                impl #private::python::PythonItem<#owned> for #name::#row_type {}
+            }
+        }
+    });
     if let Some(referent) = spec.lent_referent() {
         // Any item that lends a `&T`, lent for the call.
         let mut generics = spec.sig.function.generics.clone();
@@ -283,6 +322,7 @@ fn row_impls(func: &ItemFn, spec: &Spec) -> TokenStream {
         let (impl_generics, _, where_clause) = generics.split_for_impl();
         return quote! {
             #spec_impl
+            #python
             #(#cfgs)*
             impl #impl_generics #private::RowFn<__PreallocateItem> for #name::#row_type #where_clause {
                 type Error = #error_ty;
@@ -304,6 +344,7 @@ fn row_impls(func: &ItemFn, spec: &Spec) -> TokenStream {
     let (impl_generics, _, where_clause) = generics.split_for_impl();
     quote! {
         #spec_impl
+        #python
         #(#cfgs)*
         impl #impl_generics #private::RowFn<#item_ty> for #name::#row_type #where_clause {
             type Error = #error_ty;

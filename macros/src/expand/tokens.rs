@@ -164,6 +164,41 @@ impl Spec {
         (free_of(referent.to_token_stream(), &generics) && error_free).then_some(referent)
     }
 
+    /// What a Python item is converted to for this row function: `String` for `&str`,
+    /// `Vec<U>` for `&[U]`, `T` for `&T` or an owned `T`. `None` when the item type names a
+    /// lifetime or a generic parameter (an owned form of it cannot be named).
+    pub fn owned_item(&self) -> Option<syn::Type> {
+        if let Some(referent) = self.lent_referent() {
+            return Some(match referent {
+                syn::Type::Path(path) if path.qself.is_none() && path.path.is_ident("str") => {
+                    syn::parse_quote!(::std::string::String)
+                }
+                syn::Type::Slice(slice) => {
+                    let elem = &slice.elem;
+                    syn::parse_quote!(::std::vec::Vec<#elem>)
+                }
+                other => other.clone(),
+            });
+        }
+        let item = &self.sig.function.item_ty;
+        let generics = self
+            .sig
+            .function
+            .generics
+            .params
+            .iter()
+            .any(|p| !matches!(p, syn::GenericParam::Lifetime(_)));
+        let plain = !generics
+            && flatten(item.to_token_stream())
+                .iter()
+                .all(|tree| match tree {
+                    proc_macro2::TokenTree::Punct(p) => !matches!(p.as_char(), '\'' | '&'),
+                    proc_macro2::TokenTree::Ident(ident) => ident != "dyn" && ident != "impl",
+                    _ => true,
+                });
+        plain.then(|| item.clone())
+    }
+
     /// The function's own error type as written, or `Infallible`.
     pub fn error_type(&self) -> TokenStream {
         match &self.sig.function.fails {

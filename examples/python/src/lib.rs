@@ -1,0 +1,104 @@
+//! Row functions written with `preallocate`, as the Python module `preallocate_example`: each
+//! `#[preallocate]` function is registered with one line in the `#[pymodule]`.
+
+use preallocate::preallocate;
+use pyo3::prelude::*;
+
+/// Features of a point given as a tuple `(x, y, z)`: the point, and its distance to the origin.
+#[preallocate(dim = 4, dtype = f32)]
+fn featurize(p: (f32, f32, f32)) -> [f32; 4] {
+    let (x, y, z) = p;
+    [x, y, z, (x * x + y * y + z * z).sqrt()]
+}
+
+/// The length in bytes and the number of words of a line.
+#[preallocate(dim = 2, dtype = u32)]
+fn counts(line: &str) -> [u32; 2] {
+    [line.len() as u32, line.split_whitespace().count() as u32]
+}
+
+/// Two numbers from a line `"a, b"`; a line that does not parse fails with its text.
+#[preallocate(dim = 2, dtype = f64)]
+fn parse_pair(line: &str) -> Result<[f64; 2], String> {
+    let (a, b) = line
+        .split_once(',')
+        .ok_or_else(|| format!("no comma in {line:?}"))?;
+    let number = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .map_err(|err| format!("{s:?}: {err}"))
+    };
+    Ok([number(a)?, number(b)?])
+}
+
+/// Labels: the even numbers, as a 1-D output; odd ones are dropped.
+#[preallocate(dtype = i64)]
+fn even(n: i64) -> Option<i64> {
+    (n % 2 == 0).then_some(n)
+}
+
+/// A 4 x 4 thumbnail of 16 bytes of pixels; other lengths fail.
+#[preallocate(shape = (4, 4), dtype = u8)]
+fn thumbnail(pixels: &[u8], row: &mut [[u8; 4]; 4]) -> Result<(), String> {
+    if pixels.len() != 16 {
+        return Err(format!("{} bytes, need 16", pixels.len()));
+    }
+    for (out, chunk) in row.iter_mut().zip(pixels.chunks_exact(4)) {
+        out.copy_from_slice(chunk);
+    }
+    Ok(())
+}
+
+/// A value and its half, in half precision.
+#[preallocate(dim = 2, dtype = f16, cast = "as")]
+fn half_precision(x: f64) -> [f64; 2] {
+    [x, x / 2.0]
+}
+
+/// A value and its double, as bfloat16.
+#[preallocate(dim = 2, dtype = bf16, cast = "as")]
+fn brain_float(x: f64) -> [f64; 2] {
+    [x, x * 2.0]
+}
+
+/// Panics on 3 (to show that a panic raises in Python instead of aborting).
+#[preallocate(dtype = i64)]
+fn fragile(n: i64) -> i64 {
+    assert!(n != 3, "fragile got 3");
+    n
+}
+
+/// Busy for about `micros` microseconds, then the count of loop turns modulo 7: a row that
+/// takes time, for the tests of the GIL and of Ctrl-C.
+#[preallocate(dtype = u64)]
+fn slow(micros: u64) -> u64 {
+    let start = std::time::Instant::now();
+    let mut turns = 0u64;
+    while start.elapsed().as_micros() < u128::from(micros) {
+        turns += 1;
+    }
+    std::hint::black_box(turns) % 7
+}
+
+/// A wide row (4 KiB), written in place: only its first element is set, for the test of peak
+/// memory.
+#[preallocate(dim = 1024, dtype = f32)]
+fn wide(n: u32, row: &mut [f32; 1024]) {
+    row[0] = n as f32;
+}
+
+/// The module: one line per row function.
+#[pymodule]
+fn preallocate_example(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    featurize::register(module)?;
+    counts::register(module)?;
+    parse_pair::register(module)?;
+    even::register(module)?;
+    thumbnail::register(module)?;
+    half_precision::register(module)?;
+    brain_float::register(module)?;
+    fragile::register(module)?;
+    slow::register(module)?;
+    wide::register(module)?;
+    Ok(())
+}

@@ -1,0 +1,285 @@
+"""The row functions of `preallocate_example` from Python, against pure-Python references."""
+
+import _thread
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import preallocate_example as m
+
+
+def reference_featurize(points):
+    """In float32, in the row function's order of operations."""
+    p = np.array(points, dtype=np.float32).reshape(-1, 3)
+    x, y, z = p[:, 0], p[:, 1], p[:, 2]
+    norm = np.sqrt(x * x + y * y + z * z)
+    return np.column_stack([x, y, z, norm]).astype(np.float32)
+
+
+POINTS = [(1.0, 2.0, 2.0), (0.0, 0.0, 1.0), (-3.0, 4.0, 0.0)]
+
+
+def test_batch_matches_the_python_reference():
+    x = m.featurize.batch(POINTS)
+    assert x.dtype == np.float32 and x.shape == (3, 4)
+    assert x.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(x, reference_featurize(POINTS))
+
+
+def test_the_array_owns_the_rust_buffer_without_a_copy():
+    x = m.featurize.batch(POINTS)
+    # numpy did not allocate: the memory belongs to the Rust buffer the rows were written into,
+    # which the array's base keeps alive.
+    assert not x.flags["OWNDATA"]
+    assert x.base is not None and not isinstance(x.base, np.ndarray)
+    assert x.flags["WRITEABLE"]
+    x[0, 0] = 7.0  # the buffer is the array's own
+    assert x[0, 0] == 7.0
+
+
+def test_any_iterable_of_items():
+    expected = reference_featurize(POINTS)
+    np.testing.assert_array_equal(m.featurize.batch(tuple(POINTS)), expected)
+    np.testing.assert_array_equal(m.featurize.batch(p for p in POINTS), expected)
+    # numpy scalars convert as Python numbers do.
+    np.testing.assert_array_equal(m.even.batch(np.arange(6)), [0, 2, 4])
+    assert m.featurize.batch([]).shape == (0, 4)
+
+
+def test_strings_for_a_str_row_function():
+    lines = ["the cat", "", "sat on the mat"]
+    x = m.counts.batch(lines)
+    assert x.dtype == np.uint32
+    np.testing.assert_array_equal(
+        x, np.array([[len(l.encode()), len(l.split())] for l in lines], dtype=np.uint32)
+    )
+
+
+def test_par_batch_is_batch_bit_for_bit():
+    points = [(i * 0.5, -i * 0.25, i % 7) for i in range(50_000)]
+    a = m.featurize.batch(points)
+    b = m.featurize.par_batch(points)
+    assert a.tobytes() == b.tobytes()
+    np.testing.assert_array_equal(a, reference_featurize(points))
+
+
+def test_an_item_that_does_not_convert_is_a_type_error_with_its_index():
+    with pytest.raises(TypeError) as caught:
+        m.featurize.batch([(1.0, 2.0, 3.0), (1.0, 2.0)])
+    message = str(caught.value)
+    assert "item 1" in message and "(f32, f32, f32)" in message, message
+    with pytest.raises(TypeError, match="item 0"):
+        m.counts.batch([42])
+
+
+def test_a_failing_row_is_a_row_error_with_its_index():
+    with pytest.raises(m.RowError) as caught:
+        m.parse_pair.batch(["1, 2", "3, 4", "no comma here"])
+    err = caught.value
+    assert isinstance(err, ValueError)
+    assert err.index == 2
+    assert 'no comma in "no comma here"' in str(err)
+    np.testing.assert_array_equal(m.parse_pair.batch(["1, 2", " 3,4 "]), [[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_the_index_counts_across_chunks():
+    lines = ["1, 2"] * 40_000 + ["bad"]
+    with pytest.raises(m.RowError) as caught:
+        m.parse_pair.batch(lines)
+    assert caught.value.index == 40_000
+
+
+def test_a_panic_raises_and_the_interpreter_lives_on():
+    with pytest.raises(BaseException) as caught:
+        m.fragile.batch([1, 2, 3, 4])
+    assert type(caught.value).__name__ == "PanicException"
+    assert "fragile got 3" in str(caught.value)
+    np.testing.assert_array_equal(m.fragile.batch([1, 2]), [1, 2])
+
+
+def test_scalar_rows_are_1d_and_dropped_items_give_no_row():
+    y = m.even.batch(range(10))
+    assert y.shape == (5,) and y.dtype == np.int64
+    np.testing.assert_array_equal(y, [0, 2, 4, 6, 8])
+    assert m.even.shape == []
+
+
+def test_multi_axis_rows_from_bytes():
+    images = [bytes(range(16)), bytes(range(16, 32))]
+    x = m.thumbnail.batch(images)
+    assert x.shape == (2, 4, 4) and x.dtype == np.uint8
+    np.testing.assert_array_equal(x, np.arange(32, dtype=np.uint8).reshape(2, 4, 4))
+    with pytest.raises(m.RowError, match="3 bytes, need 16") as caught:
+        m.thumbnail.batch([bytes(16), b"abc"])
+    assert caught.value.index == 1
+
+
+def test_f16_is_numpy_float16():
+    values = [1.0, 1.0 / 3.0, 70000.0, -2.5]
+    x = m.half_precision.batch(values)
+    assert x.dtype == np.float16 and x.shape == (4, 2)
+    with np.errstate(over="ignore"):  # 70000 is out of float16's range: inf, as `as` gives
+        expected = np.array([[v, v / 2] for v in values], dtype=np.float64).astype(np.float16)
+    assert np.isinf(x[2, 0])
+    assert x.tobytes() == expected.tobytes()
+
+
+def test_bf16_is_ml_dtypes_bfloat16():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    values = [1.0, 1.0 / 3.0, -2.5, 1e30]
+    x = m.brain_float.batch(values)
+    assert x.dtype == ml_dtypes.bfloat16 and x.shape == (4, 2)
+    expected = np.array([[v, v * 2] for v in values], dtype=np.float64).astype(ml_dtypes.bfloat16)
+    assert x.tobytes() == expected.tobytes()
+
+
+def test_bf16_without_ml_dtypes_is_an_import_error_that_says_what_to_install():
+    script = textwrap.dedent(
+        """
+        import sys
+        sys.modules["ml_dtypes"] = None  # as if it were not installed
+        import preallocate_example as m
+        try:
+            m.brain_float.batch([1.0])
+        except ImportError as err:
+            print("ImportError:", err)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "ImportError:" in out.stdout and "pip install ml_dtypes" in out.stdout, out.stdout
+
+
+def test_fill_writes_into_a_callers_array_of_any_strides():
+    out = np.full((5, 4), -1.0, dtype=np.float32)
+    assert m.featurize.fill(POINTS, out) == 3
+    np.testing.assert_array_equal(out[:3], reference_featurize(POINTS))
+    np.testing.assert_array_equal(out[3:], -1.0)
+    big = np.zeros((6, 4), dtype=np.float32, order="F")
+    view = big[::2]  # every other row of a column-major array
+    assert m.featurize.fill(POINTS, view) == 3
+    np.testing.assert_array_equal(big[::2], reference_featurize(POINTS))
+    np.testing.assert_array_equal(big[1::2], 0.0)
+
+
+def test_fill_refuses_a_wrong_buffer_naming_what_it_needs():
+    with pytest.raises(TypeError, match="dtype float32") as caught:
+        m.featurize.fill(POINTS, np.zeros((3, 4), dtype=np.float64))
+    assert "float64" in str(caught.value)
+    with pytest.raises(ValueError, match=r"shape \[4\]"):
+        m.featurize.fill(POINTS, np.zeros((3, 5), dtype=np.float32))
+    with pytest.raises(ValueError, match="3 items for an array of 2 rows"):
+        m.featurize.fill(POINTS, np.zeros((2, 4), dtype=np.float32))
+    frozen = np.zeros((3, 4), dtype=np.float32)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError):
+        m.featurize.fill(POINTS, frozen)
+
+
+def test_properties_and_repr():
+    assert m.thumbnail.shape == [4, 4]
+    assert m.thumbnail.dtype == "uint8"
+    assert m.thumbnail.name == "thumbnail"
+    assert repr(m.featurize) == "<row function featurize: rows of shape [4], dtype float32>"
+    assert "rows of every item" in m.featurize.batch.__doc__
+
+
+def test_rows_are_computed_with_the_gil_released():
+    ticks = 0
+    stop = threading.Event()
+
+    def count():
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+
+    thread = threading.Thread(target=count)
+    thread.start()
+    try:
+        start = time.perf_counter()
+        m.slow.batch([2_000] * 300)  # about 0.6 s of rows
+        elapsed = time.perf_counter() - start
+    finally:
+        stop.set()
+        thread.join()
+    # With the GIL held through the rows, the thread would not have run at all meanwhile.
+    assert elapsed > 0.5
+    assert ticks > 10_000, ticks
+
+
+def test_ctrl_c_stops_a_long_call_within_about_a_chunk():
+    items = [50] * 400_000  # 50 us a row: 20 s in all, chunks of about 0.8 s
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        m.slow.batch(items)
+    elapsed = time.perf_counter() - start
+    timer.cancel()
+    assert elapsed < 3.0, elapsed
+
+
+def peak_rss_script(rows):
+    return textwrap.dedent(
+        f"""
+        import resource, sys
+        import preallocate_example as m
+        items = list(range({rows}))
+        m.wide.batch(items[:10])
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        x = m.wide.batch(items)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        assert x.shape == ({rows}, 1024) and x[-1, 0] == {rows} - 1
+        print(base, peak, x.nbytes)
+        """
+    )
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB is Linux's")
+def test_peak_memory_is_the_output_and_the_baseline():
+    rows = 262_144  # 1 GiB of output: 4 KiB rows
+    out = subprocess.run(
+        [sys.executable, "-c", peak_rss_script(rows)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    base, peak, nbytes = map(int, out.stdout.split())
+    assert nbytes == rows * 4096
+    assert peak - base <= 1.05 * nbytes, (base, peak, nbytes)
+
+
+def test_chunks_give_the_rows_a_chunk_at_a_time():
+    points = [(i * 0.5, -i * 0.25, i % 7) for i in range(10_000)]
+    chunks = list(m.featurize.chunks(points, chunk_rows=4096))
+    assert [c.shape for c in chunks] == [(4096, 4), (4096, 4), (1808, 4)]
+    np.testing.assert_array_equal(np.concatenate(chunks), reference_featurize(points))
+    # A generator is read as the iteration goes: one chunk at a time.
+    seen = []
+
+    def items():
+        for i in range(10):
+            seen.append(i)
+            yield i
+
+    it = m.even.chunks(items(), chunk_rows=4)
+    first = next(it)
+    assert seen == [0, 1, 2, 3]
+    np.testing.assert_array_equal(first, [0, 2])
+    assert [c.tolist() for c in it] == [[4, 6], [8]]
+    parallel = m.featurize.chunks(points, chunk_rows=4096, parallel=True)
+    assert b"".join(c.tobytes() for c in parallel) == reference_featurize(points).tobytes()
+
+
+def test_chunks_raise_in_the_chunk_of_the_failing_item():
+    it = m.parse_pair.chunks(["1, 2"] * 5 + ["bad"], chunk_rows=3)
+    assert next(it).shape == (3, 2)
+    with pytest.raises(m.RowError) as caught:
+        next(it)
+    assert caught.value.index == 5
+    with pytest.raises(ValueError, match="chunk_rows"):
+        m.featurize.chunks(POINTS, chunk_rows=0)
