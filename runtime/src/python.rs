@@ -18,20 +18,23 @@ use std::fmt::Display;
 use std::marker::PhantomData;
 
 use ndarray::{ArrayViewMut, Axis, IxDyn, Slice};
-use numpy::{Element as NumpyElement, PyArray, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{
+    Element as NumpyElement, PyArray, PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods,
+};
 use pyo3::conversion::FromPyObjectOwned;
 use pyo3::exceptions::{PyImportError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyIterator, PyList, PyModule};
 use rayon::iter::IntoParallelIterator;
+use rayon::slice::ParallelSlice;
 
 use crate::drivers::{self, Fatal, Outputs};
 use crate::element::{Element, ElementType};
 use crate::failure::RowError as ItemFailure;
 use crate::layout::{Col, Layout};
 use crate::parallel::{self, Split};
-use crate::policy::FillStop;
-use crate::row::RowFn;
+use crate::policy::{Batch, FillStop};
+use crate::row::{RowFn, RowSpec};
 
 /// Items converted with the GIL held before their rows are computed without it: enough to make
 /// the hand-over cheap, few enough that Ctrl-C is seen within a fraction of a second.
@@ -55,13 +58,14 @@ pyo3::create_exception!(
 ///
 /// # Errors
 /// When the object or the exception class cannot be added to the module.
-pub fn register<R, O>(module: &Bound<'_, PyModule>, name: &'static str, row: R) -> PyResult<()>
+pub fn register<R, O, A>(module: &Bound<'_, PyModule>, name: &'static str, row: R) -> PyResult<()>
 where
     R: RowFn<O> + Clone + Send + Sync + 'static,
     R::Dtype: NumpyElement,
     R::Error: Display + Send,
     Fatal<R, O>: Send,
     O: for<'py> FromPyObjectOwned<'py> + Send + 'static,
+    A: ArrayItems<R>,
 {
     let py = module.py();
     if !module.hasattr("RowError")? {
@@ -71,7 +75,7 @@ where
         name,
         inner: Box::new(Typed {
             row,
-            items: PhantomData::<fn(O)>,
+            items: PhantomData::<fn(O, A)>,
         }),
     };
     module.add(name, Py::new(py, function)?)
@@ -79,8 +83,10 @@ where
 
 /// Says that a row function's Python items are converted to `O` (`String` for a row function
 /// on `&str`, `Vec<U>` on `&[U]`, `T` on `&T` or `T`): `#[preallocate]` implements it for the
-/// function's row type when the `python` feature is on.
-pub trait PythonItem<O> {}
+/// function's row type when the `python` feature is on; `A` says whether it also takes the
+/// rows of a 2-D numpy array as items ([`SliceRows`] for a row function on `&[U]`, else
+/// [`NoArrays`]).
+pub trait PythonItem<O, A> {}
 
 /// A row function that can be added to a Python module, its items converted to `O`: every row
 /// function whose items convert from Python objects and whose error type prints.
@@ -90,7 +96,7 @@ pub trait PythonItem<O> {}
     label = "its items or its error type do not cross to Python",
     note = "the items must convert from Python objects (`FromPyObject`: numbers, `str`, `bytes`, tuples, lists, or a type of yours that implements it) and be `Send`; the row function's error type must be `Display + Send`"
 )]
-pub trait RegisterPython<O> {
+pub trait RegisterPython<O, A> {
     /// Adds the row function to `module` as `name`.
     ///
     /// # Errors
@@ -98,16 +104,104 @@ pub trait RegisterPython<O> {
     fn register_python(module: &Bound<'_, PyModule>, name: &'static str) -> PyResult<()>;
 }
 
-impl<R, O> RegisterPython<O> for R
+impl<R, O, A> RegisterPython<O, A> for R
 where
     R: RowFn<O> + Default + Clone + Send + Sync + 'static,
     R::Dtype: NumpyElement,
     R::Error: Display + Send,
     Fatal<R, O>: Send,
     O: for<'py> FromPyObjectOwned<'py> + Send + 'static,
+    A: ArrayItems<R>,
 {
     fn register_python(module: &Bound<'_, PyModule>, name: &'static str) -> PyResult<()> {
-        register::<R, O>(module, name, R::default())
+        register::<R, O, A>(module, name, R::default())
+    }
+}
+
+/// Whether a row function takes the rows of a 2-D numpy array as its items, without a copy:
+/// [`NoArrays`], or [`SliceRows`] for a row function on `&[U]`.
+pub trait ArrayItems<R: RowSpec>: Send + Sync + 'static {
+    /// The number of items of `items` when it is such an array.
+    fn rows(items: &Bound<'_, PyAny>) -> Option<usize>;
+
+    /// The rows of the items of the array `items` into `out`, computed with the GIL released;
+    /// the rows written.
+    ///
+    /// # Errors
+    /// A failing row ([`RowError`]), or a buffer that `out` cannot be.
+    fn fill(
+        row: &R,
+        items: &Bound<'_, PyAny>,
+        out: ArrayViewMut<'_, R::Dtype, R::Dim>,
+        parallel: bool,
+    ) -> PyResult<usize>;
+}
+
+/// Items come only one by one, converted from Python objects.
+#[derive(Debug)]
+pub struct NoArrays;
+
+impl<R: RowSpec> ArrayItems<R> for NoArrays {
+    fn rows(_: &Bound<'_, PyAny>) -> Option<usize> {
+        None
+    }
+
+    fn fill(
+        _: &R,
+        _: &Bound<'_, PyAny>,
+        _: ArrayViewMut<'_, R::Dtype, R::Dim>,
+        _: bool,
+    ) -> PyResult<usize> {
+        Ok(0)
+    }
+}
+
+/// A C-contiguous 2-D numpy array of `U` is taken as items, each row lent to the row function
+/// as a `&[U]`: no conversion, no copy (other arrays are items one by one, each row converted).
+///
+/// The rows are read with the GIL released: the array must not be written by another Python
+/// thread meanwhile.
+#[derive(Debug)]
+pub struct SliceRows<U>(PhantomData<fn() -> U>);
+
+impl<R, U> ArrayItems<R> for SliceRows<U>
+where
+    U: NumpyElement + Sync + 'static,
+    R: for<'a> RowFn<&'a [U]> + Clone + Send + Sync + 'static,
+    for<'a> Fatal<R, &'a [U]>: Send,
+    for<'a> <R as RowFn<&'a [U]>>::Error: Display,
+{
+    fn rows(items: &Bound<'_, PyAny>) -> Option<usize> {
+        let array = items.cast::<PyArray2<U>>().ok()?;
+        (array.is_c_contiguous() && array.shape()[1] > 0).then(|| array.shape()[0])
+    }
+
+    fn fill(
+        row: &R,
+        items: &Bound<'_, PyAny>,
+        out: ArrayViewMut<'_, R::Dtype, R::Dim>,
+        parallel: bool,
+    ) -> PyResult<usize> {
+        let py = items.py();
+        let capacity = out.len_of(Axis(0));
+        let array = items.cast::<PyArray2<U>>()?;
+        let width = array.shape()[1];
+        let items = array.try_readonly()?;
+        let values = items.as_slice()?;
+        let done = py.detach(move || {
+            if parallel {
+                parallel::fill_on(
+                    row,
+                    values.par_chunks_exact(width),
+                    out,
+                    rayon::current_num_threads(),
+                    Split::Work(parallel::CALLER_BUFFER),
+                )
+            } else {
+                drivers::fill_into(&mut row.clone(), values.chunks_exact(width), out)
+            }
+        });
+        filled::<R, &[U]>(py, done, 0, capacity)
     }
 }
 
@@ -269,19 +363,20 @@ trait Erased: Send + Sync {
     ) -> PyResult<Option<(Py<PyAny>, usize)>>;
 }
 
-/// A row function `R` over items converted to `O`.
-struct Typed<R, O> {
+/// A row function `R` over items converted to `O`, taking arrays of items as `A` says.
+struct Typed<R, O, A> {
     row: R,
-    items: PhantomData<fn(O)>,
+    items: PhantomData<fn(O, A)>,
 }
 
-impl<R, O> Erased for Typed<R, O>
+impl<R, O, A> Erased for Typed<R, O, A>
 where
     R: RowFn<O> + Clone + Send + Sync + 'static,
     R::Dtype: NumpyElement,
     R::Error: Display + Send,
     Fatal<R, O>: Send,
     O: for<'py> FromPyObjectOwned<'py> + Send + 'static,
+    A: ArrayItems<R>,
 {
     fn shape(&self) -> &'static [usize] {
         R::SHAPE
@@ -298,20 +393,21 @@ where
         parallel: bool,
     ) -> PyResult<Py<PyAny>> {
         dtype_importable(py, R::Dtype::ELEMENT_TYPE)?;
+        let shape = <R as Outputs>::shape();
+        if let Some(len) = A::rows(items) {
+            let mut buf = allocate::<R>(len)?;
+            let out = <Col<R::Dtype, R::Dim> as Layout>::buf_mut(&mut buf, shape, len);
+            let rows = A::fill(&self.row, items, out, parallel)?;
+            let array = <Col<R::Dtype, R::Dim> as Layout>::buf_into_array(buf, shape, rows);
+            return Ok(PyArray::from_owned_array(py, array).into_any().unbind());
+        }
         // The length first, so that the output is allocated once.
         let items = match items.len() {
             Ok(_) => items.clone(),
             Err(_) => PyList::new(py, items.try_iter()?.collect::<PyResult<Vec<_>>>()?)?.into_any(),
         };
         let len = items.len()?;
-        let shape = <R as Outputs>::shape();
-        let Some(mut buf) = <Col<R::Dtype, R::Dim> as Layout>::try_buf(shape, len) else {
-            return Err(pyo3::exceptions::PyMemoryError::new_err(format!(
-                "cannot allocate the output: {len} rows of shape {:?} of {}",
-                R::SHAPE,
-                numpy_name(R::Dtype::ELEMENT_TYPE)
-            )));
-        };
+        let mut buf = allocate::<R>(len)?;
         let out = <Col<R::Dtype, R::Dim> as Layout>::buf_mut(&mut buf, shape, len);
         let rows = self.run(py, &items, out, parallel)?;
         let array = <Col<R::Dtype, R::Dim> as Layout>::buf_into_array(buf, shape, rows);
@@ -363,6 +459,9 @@ where
                 "fill got {n} items for an array of {capacity} rows"
             )));
         }
+        if A::rows(items).is_some() {
+            return A::fill(&self.row, items, view, false);
+        }
         self.run(py, items, view, false)
     }
 
@@ -395,13 +494,14 @@ where
     }
 }
 
-impl<R, O> Typed<R, O>
+impl<R, O, A> Typed<R, O, A>
 where
     R: RowFn<O> + Clone + Send + Sync + 'static,
     R::Dtype: NumpyElement,
     R::Error: Display + Send,
     Fatal<R, O>: Send,
     O: for<'py> FromPyObjectOwned<'py> + Send + 'static,
+    A: ArrayItems<R>,
 {
     /// The rows of `items` into `out`, chunk by chunk: each chunk's items converted with the
     /// GIL, their rows computed without it. Returns the rows written.
@@ -453,23 +553,49 @@ where
                 drivers::fill_into(&mut row.clone(), chunk, out)
             }
         });
-        match done {
-            Ok(batch) => Ok(batch.rows),
-            Err(FillStop::Item { failed, .. }) => {
-                let error: ItemFailure<R::Error> = failed.failure.into();
-                Err(row_error(py, index + failed.index, &error))
-            }
-            Err(FillStop::Full { .. }) => Err(PyValueError::new_err(format!(
-                "fill got more items than the array has rows ({capacity})"
-            ))),
-            Err(FillStop::Rejected { expected, found }) => Err(PyValueError::new_err(format!(
-                "fill needs rows of shape {expected:?}, not {found:?}"
-            ))),
-            Err(FillStop::Unequal { rows }) => Err(PyValueError::new_err(format!(
-                "the outputs have different numbers of rows: {rows:?}"
-            ))),
-        }
+        filled::<R, O>(py, done, index, capacity)
     }
+}
+
+/// The rows a fill wrote, or its failure as a Python exception; `index` is the index of the
+/// fill's first item.
+fn filled<R: RowFn<I>, I>(
+    py: Python<'_>,
+    done: Result<Batch<usize>, FillStop<Fatal<R, I>>>,
+    index: usize,
+    capacity: usize,
+) -> PyResult<usize>
+where
+    R::Error: Display,
+{
+    match done {
+        Ok(batch) => Ok(batch.rows),
+        Err(FillStop::Item { failed, .. }) => {
+            let error: ItemFailure<R::Error> = failed.failure.into();
+            Err(row_error(py, index + failed.index, &error))
+        }
+        Err(FillStop::Full { .. }) => Err(PyValueError::new_err(format!(
+            "fill got more items than the array has rows ({capacity})"
+        ))),
+        Err(FillStop::Rejected { expected, found }) => Err(PyValueError::new_err(format!(
+            "fill needs rows of shape {expected:?}, not {found:?}"
+        ))),
+        Err(FillStop::Unequal { rows }) => Err(PyValueError::new_err(format!(
+            "the outputs have different numbers of rows: {rows:?}"
+        ))),
+    }
+}
+
+/// A zeroed buffer of `len` rows of `R`, or a `MemoryError` that says how large.
+fn allocate<R: RowSpec>(len: usize) -> PyResult<Vec<R::Dtype>> {
+    let shape = <R as Outputs>::shape();
+    <Col<R::Dtype, R::Dim> as Layout>::try_buf(shape, len).ok_or_else(|| {
+        pyo3::exceptions::PyMemoryError::new_err(format!(
+            "cannot allocate the output: {len} rows of shape {:?} of {}",
+            R::SHAPE,
+            numpy_name(R::Dtype::ELEMENT_TYPE)
+        ))
+    })
 }
 
 /// Up to `count` items of `iter` converted, the first of them item `index`; after a check for

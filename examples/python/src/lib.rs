@@ -11,6 +11,22 @@ fn featurize(p: (f32, f32, f32)) -> [f32; 4] {
     [x, y, z, (x * x + y * y + z * z).sqrt()]
 }
 
+/// The same features from a row of numbers `[x, y, z]`: a 2-D numpy array's rows are lent to it
+/// as they are. A row of another length fails.
+#[preallocate(dim = 4, dtype = f32)]
+fn featurize_row(p: &[f32]) -> Result<[f32; 4], String> {
+    let &[x, y, z] = p else {
+        return Err(format!("{} values, need 3", p.len()));
+    };
+    Ok([x, y, z, (x * x + y * y + z * z).sqrt()])
+}
+
+/// Where a row's values are: proof that a numpy array's rows reach the row function uncopied.
+#[preallocate(dtype = u64)]
+fn address(values: &[u64]) -> u64 {
+    values.as_ptr() as u64
+}
+
 /// The length in bytes and the number of words of a line.
 #[preallocate(dim = 2, dtype = u32)]
 fn counts(line: &str) -> [u32; 2] {
@@ -91,6 +107,8 @@ fn wide(n: u32, row: &mut [f32; 1024]) {
 #[pymodule]
 fn preallocate_example(module: &Bound<'_, PyModule>) -> PyResult<()> {
     featurize::register(module)?;
+    featurize_row::register(module)?;
+    address::register(module)?;
     counts::register(module)?;
     parse_pair::register(module)?;
     even::register(module)?;

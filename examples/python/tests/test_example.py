@@ -283,3 +283,29 @@ def test_chunks_raise_in_the_chunk_of_the_failing_item():
     assert caught.value.index == 5
     with pytest.raises(ValueError, match="chunk_rows"):
         m.featurize.chunks(POINTS, chunk_rows=0)
+
+
+def test_a_2d_array_of_items_lends_its_rows_uncopied():
+    points = np.array([(i * 0.5, -i * 0.25, i % 7) for i in range(30_000)], dtype=np.float32)
+    x = m.featurize_row.batch(points)
+    np.testing.assert_array_equal(x, reference_featurize(points))
+    assert m.featurize_row.par_batch(points).tobytes() == x.tobytes()
+    values = np.arange(12, dtype=np.uint64).reshape(4, 3)
+    seen = m.address.batch(values)
+    start = values.ctypes.data
+    np.testing.assert_array_equal(seen, [start + 24 * i for i in range(4)])
+    out = np.zeros((30_000, 4), dtype=np.float32)
+    assert m.featurize_row.fill(points, out) == 30_000
+    np.testing.assert_array_equal(out, x)
+
+
+def test_other_arrays_and_lists_are_items_one_by_one():
+    # Not C-contiguous, or of another dtype: each row converted, with the same result.
+    points = np.array([(1.0, 2.0, 2.0), (0.0, 0.0, 1.0)], dtype=np.float32)
+    expected = reference_featurize(points)
+    np.testing.assert_array_equal(m.featurize_row.batch(np.asfortranarray(points)), expected)
+    np.testing.assert_array_equal(m.featurize_row.batch(points.astype(np.float64)), expected)
+    np.testing.assert_array_equal(m.featurize_row.batch(points.tolist()), expected)
+    with pytest.raises(m.RowError, match="2 values, need 3") as caught:
+        m.featurize_row.batch(np.zeros((5, 2), dtype=np.float32))
+    assert caught.value.index == 0

@@ -73,16 +73,17 @@ fn module(func: &ItemFn, spec: &Spec, crate_import: &TokenStream) -> TokenStream
             #private::if_python! {
                 #[doc = #doc]
                 #[allow(clippy::missing_errors_doc)]
-                #inner fn register<__PreallocateItem>(
+                #inner fn register<__PreallocateItem, __PreallocateArrays>(
                     module: &#private::pyo3::Bound<'_, #private::pyo3::types::PyModule>,
                 ) -> #private::pyo3::PyResult<()>
                 where
-                    #row_type: #private::python::PythonItem<__PreallocateItem>
-                        + #private::python::RegisterPython<__PreallocateItem>,
+                    #row_type: #private::python::PythonItem<__PreallocateItem, __PreallocateArrays>
+                        + #private::python::RegisterPython<__PreallocateItem, __PreallocateArrays>,
                 {
-                    <#row_type as #private::python::RegisterPython<__PreallocateItem>>::register_python(
-                        module, #name_str,
-                    )
+                    <#row_type as #private::python::RegisterPython<
+                        __PreallocateItem,
+                        __PreallocateArrays,
+                    >>::register_python(module, #name_str)
                 }
             }
         }
@@ -302,6 +303,11 @@ fn row_impls(func: &ItemFn, spec: &Spec) -> TokenStream {
     let body = spec.row_body(|args| quote!(#name(#args)));
     // Next to the function, where the item's type can be named.
     let python = spec.owned_item().map(|owned| {
+        // A row function on `&[U]` of a numeric `U` takes a 2-D numpy array's rows too.
+        let arrays = match spec.numeric_slice() {
+            Some(elem) => quote!(#private::python::SliceRows<#elem>),
+            None => quote!(#private::python::NoArrays),
+        };
         // The item type is named in an impl header only (where a hidden lifetime is the same
         // error as the `RowFn` impl's); `register` takes it as a parameter, so that its bounds
         // are checked where it is called: a row function whose items Python cannot give still
@@ -309,7 +315,7 @@ fn row_impls(func: &ItemFn, spec: &Spec) -> TokenStream {
         quote! {
             #private::if_python! {
                 #(#cfgs)*
-                impl #private::python::PythonItem<#owned> for #name::#row_type {}
+                impl #private::python::PythonItem<#owned, #arrays> for #name::#row_type {}
             }
         }
     });

@@ -199,6 +199,22 @@ impl Spec {
         plain.then(|| item.clone())
     }
 
+    /// `U` when the function takes `&[U]` of a numeric `U` (whose numpy arrays can lend their
+    /// rows).
+    pub fn numeric_slice(&self) -> Option<&syn::Type> {
+        let syn::Type::Slice(slice) = self.lent_referent()? else {
+            return None;
+        };
+        let syn::Type::Path(path) = &*slice.elem else {
+            return None;
+        };
+        const NUMERIC: &[&str] = &[
+            "f32", "f64", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64",
+        ];
+        let numeric = path.qself.is_none() && NUMERIC.iter().any(|name| path.path.is_ident(name));
+        numeric.then_some(&*slice.elem)
+    }
+
     /// The function's own error type as written, or `Infallible`.
     pub fn error_type(&self) -> TokenStream {
         match &self.sig.function.fails {
