@@ -152,3 +152,53 @@ fn pipelines_take_them() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(out.shape, vec![2, 1]);
     Ok(())
 }
+
+#[derive(preallocate::Rows)]
+struct Counted {
+    x: [u32; 2],
+    y: u8,
+}
+
+#[preallocate(rows = Counted)]
+fn counted(line: &str) -> Counted {
+    Counted {
+        x: [line.len() as u32, line.split_whitespace().count() as u32],
+        y: u8::from(line.is_empty()),
+    }
+}
+
+struct Prefix(&'static str);
+
+impl Prefix {
+    #[preallocate(rows = Counted)]
+    fn counted(&self, line: &str) -> Counted {
+        Counted {
+            x: [u32::from(line.starts_with(self.0)), line.len() as u32],
+            y: 0,
+        }
+    }
+}
+
+#[test]
+fn several_outputs_take_them_too() -> Result<(), Box<dyn std::error::Error>> {
+    let owned = lines();
+    let out = counted::batch(&owned); // &String
+    assert_eq!(out.x, array![[5u32, 3], [5, 1], [0, 0]]);
+    assert_eq!(out.y, array![0u8, 0, 1]);
+    assert_eq!(counted::batch(owned.clone()).x, out.x); // String
+    #[cfg(feature = "parallel")]
+    assert_eq!(counted::par_batch(&owned).x, out.x);
+    let dir = tempfile::tempdir()?;
+    counted::pipeline().write_npy(owned.clone(), dir.path().join("c"))?;
+    let prefix = Prefix("he");
+    assert_eq!(
+        prefix.counted_batch(&owned).x,
+        array![[0u32, 5], [1, 5], [0, 0]]
+    );
+    #[cfg(feature = "parallel")]
+    assert_eq!(prefix.counted_par_batch(&owned).x, prefix.counted_batch(&owned).x);
+    prefix
+        .counted_pipeline()
+        .write_npy(&owned, dir.path().join("p"))?;
+    Ok(())
+}

@@ -1,4 +1,7 @@
 //! Several outputs per item: `#[derive(Rows)]` and `#[preallocate(rows = ..)]`.
+// Items are passed by reference on purpose (the form most callers use), though the entry
+// points also take them by value, which clippy suggests where the borrow is the last use.
+#![allow(clippy::needless_borrows_for_generic_args)]
 
 use ndarray::{array, Array2};
 use preallocate::{f16, preallocate, Rows};

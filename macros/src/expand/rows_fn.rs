@@ -174,17 +174,44 @@ fn impls(func: &ItemFn, spec: &RowsSpec) -> TokenStream {
     let policy = spec.policy_type();
     let overwrites = spec.overwrites_row();
     let error_ty = spec.error_type();
-    let named = name_elided_lifetimes(&spec.function.item_ty);
-    let item = &named.ty;
-    let generics = generics_with(&spec.function.generics, &named);
-    let (impl_generics, _, where_clause) = generics.split_for_impl();
     let body = spec.body(&quote!(#name));
-    quote! {
+    let spec_impl = quote! {
         impl #private::RowsSpec for #name::#row_type {
             type Rows = #rows_ty;
             type Policy = #policy;
             const OVERWRITES_ROW: bool = #overwrites;
         }
+    };
+    if let Some(referent) = spec.function.lent_referent() {
+        // Any item that lends a `&T`, lent for the call.
+        let mut generics = spec.function.generics.clone();
+        generics
+            .params
+            .push(syn::parse_quote!(__PreallocateItem: #private::ItemRef<#referent>));
+        let (impl_generics, _, where_clause) = generics.split_for_impl();
+        return quote! {
+            #spec_impl
+
+            impl #impl_generics #private::RowsFn<__PreallocateItem> for #name::#row_type #where_clause {
+                type Error = #error_ty;
+                #[inline]
+                fn write_rows(
+                    &mut self,
+                    __preallocate_given: __PreallocateItem,
+                    __preallocate_row: <<#rows_ty as #private::RowsTrait>::Layout as #private::Layout>::Row<'_>,
+                ) -> ::core::result::Result<bool, <#policy as #private::Policy>::Failure<#error_ty>> {
+                    let __preallocate_item: &#referent = #private::ItemRef::item_ref(&__preallocate_given);
+                    #body
+                }
+            }
+        };
+    }
+    let named = name_elided_lifetimes(&spec.function.item_ty);
+    let item = &named.ty;
+    let generics = generics_with(&spec.function.generics, &named);
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
+    quote! {
+        #spec_impl
 
         impl #impl_generics #private::RowsFn<#item> for #name::#row_type #where_clause {
             type Error = #error_ty;

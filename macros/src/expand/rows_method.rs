@@ -54,7 +54,6 @@ impl<'a> Siblings<'a> {
         let name = &func.sig.ident;
         let (cfgs, companion_attrs) = carried_attributes(func);
         let named = name_elided_lifetimes(&spec.function.item_ty);
-        let item = &named.ty;
         let private = spec.krate.private();
         let rows_ty = &spec.rows;
         let error_ty = spec.error_type();
@@ -63,9 +62,32 @@ impl<'a> Siblings<'a> {
         let rows_trait = quote!(<#rows_ty as #private::RowsTrait>);
         let failure = quote!(<#policy as #private::Policy>::Failure<#error_ty>);
         let body = spec.body(&quote!(self.#name));
+        let mut generics = generics_with(&spec.function.generics, &named);
+        // Items that lend a `&T` are taken through a generic parameter, lent for the call.
+        let (item, body): (syn::Type, TokenStream) = match spec.function.lent_referent() {
+            Some(referent) => {
+                generics
+                    .params
+                    .push(syn::parse_quote!(__PreallocateItem: #private::ItemRef<#referent>));
+                (
+                    syn::parse_quote!(__PreallocateItem),
+                    quote! {
+                        let __preallocate_item: &#referent =
+                            #private::ItemRef::item_ref(&__preallocate_given);
+                        #body
+                    },
+                )
+            }
+            None => (named.ty.clone(), body),
+        };
+        let param = if spec.function.lent_referent().is_some() {
+            quote!(__preallocate_given)
+        } else {
+            quote!(__preallocate_item)
+        };
         let new_rows = quote! {
             #private::Multi(#private::FnRows::<_, #rows_ty, #error_ty, #policy, #overwrites>::new(
-                move |__preallocate_item: #item,
+                move |#param: #item,
                       __preallocate_row: <#rows_trait::Layout as #private::Layout>::Row<'_>|
                     -> ::core::result::Result<bool, #failure> { #body }
             ))
@@ -74,8 +96,8 @@ impl<'a> Siblings<'a> {
             name,
             vis: &func.vis,
             attrs: quote!(#(#cfgs)* #(#companion_attrs)*),
-            generics: generics_with(&spec.function.generics, &named),
-            item: named.ty.clone(),
+            generics,
+            item,
             rows_ty,
             batch_ret: quote!(<#policy as #private::Policy>::Batch<#rows_trait::Arrays, #error_ty>),
             fill_ret: quote!(::core::result::Result<

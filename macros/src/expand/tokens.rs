@@ -11,7 +11,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ItemFn;
 
 use crate::attr::{Cast, Extent};
-use crate::model::Fails;
+use crate::model::{Fails, RowFunction};
 use crate::spec::{Krate, Policy, Spec};
 
 /// The name of the module-local alias of a relative `crate = path`.
@@ -122,46 +122,9 @@ impl Spec {
     }
 
     /// The referent `T` of an item type `&T`, when the entry points may take any item that
-    /// lends a `&T` (`ItemRef<T>`: `String` for `&str`, `Vec<U>` for `&[U]`, `T` for `&T`).
-    ///
-    /// `None` keeps the item type as written: an owned item, a `&mut`, or a referent or error
-    /// type that names a lifetime or a generic parameter of the function, which an impl over
-    /// every item type could not tie down.
+    /// lends a `&T` (see [`RowFunction::lent_referent`]).
     pub fn lent_referent(&self) -> Option<&syn::Type> {
-        let syn::Type::Reference(reference) = &self.sig.function.item_ty else {
-            return None;
-        };
-        if reference.mutability.is_some() {
-            return None;
-        }
-        let referent = &*reference.elem;
-        let generics: Vec<String> = self
-            .sig
-            .function
-            .generics
-            .params
-            .iter()
-            .filter_map(|p| match p {
-                syn::GenericParam::Type(t) => Some(t.ident.to_string()),
-                syn::GenericParam::Const(c) => Some(c.ident.to_string()),
-                syn::GenericParam::Lifetime(_) => None,
-            })
-            .collect();
-        // No lifetime (`'a`, `&`), trait object or generic parameter anywhere in the tokens.
-        let free_of = |tokens: TokenStream, params: &[String]| {
-            flatten(tokens).iter().all(|tree| match tree {
-                proc_macro2::TokenTree::Punct(p) => !matches!(p.as_char(), '\'' | '&'),
-                proc_macro2::TokenTree::Ident(ident) => {
-                    ident != "dyn" && ident != "impl" && !params.iter().any(|g| ident == g)
-                }
-                _ => true,
-            })
-        };
-        let error_free = match &self.sig.function.fails {
-            Fails::With(ty) => free_of(ty.to_token_stream(), &[]),
-            Fails::Never => true,
-        };
-        (free_of(referent.to_token_stream(), &generics) && error_free).then_some(referent)
+        self.sig.function.lent_referent()
     }
 
     /// What a Python item is converted to for this row function: `String` for `&str`,
@@ -356,4 +319,47 @@ fn flatten(stream: TokenStream) -> Vec<proc_macro2::TokenTree> {
         }
     }
     out
+}
+
+impl RowFunction {
+    /// The referent `T` of an item type `&T`, when the entry points may take any item that
+    /// lends a `&T` (`ItemRef<T>`: `String` for `&str`, `Vec<U>` for `&[U]`, `T` for `&T`).
+    ///
+    /// `None` keeps the item type as written: an owned item, a `&mut`, or a referent or error
+    /// type that names a lifetime or a generic parameter of the function, which an impl over
+    /// every item type could not tie down.
+    pub fn lent_referent(&self) -> Option<&syn::Type> {
+        let syn::Type::Reference(reference) = &self.item_ty else {
+            return None;
+        };
+        if reference.mutability.is_some() {
+            return None;
+        }
+        let referent = &*reference.elem;
+        let generics: Vec<String> = self
+            .generics
+            .params
+            .iter()
+            .filter_map(|p| match p {
+                syn::GenericParam::Type(t) => Some(t.ident.to_string()),
+                syn::GenericParam::Const(c) => Some(c.ident.to_string()),
+                syn::GenericParam::Lifetime(_) => None,
+            })
+            .collect();
+        // No lifetime (`'a`, `&`), trait object or generic parameter anywhere in the tokens.
+        let free_of = |tokens: TokenStream, params: &[String]| {
+            flatten(tokens).iter().all(|tree| match tree {
+                proc_macro2::TokenTree::Punct(p) => !matches!(p.as_char(), '\'' | '&'),
+                proc_macro2::TokenTree::Ident(ident) => {
+                    ident != "dyn" && ident != "impl" && !params.iter().any(|g| ident == g)
+                }
+                _ => true,
+            })
+        };
+        let error_free = match &self.fails {
+            Fails::With(ty) => free_of(ty.to_token_stream(), &[]),
+            Fails::Never => true,
+        };
+        (free_of(referent.to_token_stream(), &generics) && error_free).then_some(referent)
+    }
 }
