@@ -196,7 +196,10 @@ fn several_outputs_take_them_too() -> Result<(), Box<dyn std::error::Error>> {
         array![[0u32, 5], [1, 5], [0, 0]]
     );
     #[cfg(feature = "parallel")]
-    assert_eq!(prefix.counted_par_batch(&owned).x, prefix.counted_batch(&owned).x);
+    assert_eq!(
+        prefix.counted_par_batch(&owned).x,
+        prefix.counted_batch(&owned).x
+    );
     prefix
         .counted_pipeline()
         .write_npy(&owned, dir.path().join("p"))?;
