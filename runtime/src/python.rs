@@ -71,14 +71,28 @@ where
     if !module.hasattr("RowError")? {
         module.add("RowError", py.get_type::<RowError>())?;
     }
-    let function = RowFunction {
+    module.add(name, Py::new(py, function::<R, O, A>(name, row))?)
+}
+
+/// The row function `row` as a Python object named `name`, as [`register`] adds it to a module:
+/// what a `&self` method's `m_python()` sibling returns, for a `#[pyclass]` to hand out (a
+/// getter, `fn encode(&self) -> RowFunction { self.encode_python() }`).
+pub fn function<R, O, A>(name: &'static str, row: R) -> RowFunction
+where
+    R: RowFn<O> + Clone + Send + Sync + 'static,
+    R::Dtype: NumpyElement,
+    R::Error: Display + Send,
+    Fatal<R, O>: Send,
+    O: for<'py> FromPyObjectOwned<'py> + Send + 'static,
+    A: ArrayItems<R>,
+{
+    RowFunction {
         name,
         inner: Box::new(Typed {
             row,
             items: PhantomData::<fn(O, A)>,
         }),
-    };
-    module.add(name, Py::new(py, function)?)
+    }
 }
 
 /// Says that a row function's Python items are converted to `O` (`String` for a row function

@@ -103,6 +103,67 @@ fn wide(n: u32, row: &mut [f32; 1024]) {
     row[0] = n as f32;
 }
 
+/// A tokenizer fitted on a corpus: the ids of a line's first 8 words (0 for an unknown word or
+/// past the end), and their mask. Its row functions reach Python as `tok.encode` and `tok.mask`.
+#[pyclass(frozen)]
+#[derive(Clone)]
+struct Tokenizer {
+    vocabulary: std::collections::HashMap<String, u32>,
+}
+
+impl Tokenizer {
+    /// The ids of the first 8 words of `line`.
+    #[preallocate(dim = 8, dtype = u32)]
+    fn encode(&self, line: &str) -> [u32; 8] {
+        let mut ids = [0; 8];
+        for (id, word) in ids.iter_mut().zip(line.split_whitespace()) {
+            *id = self.vocabulary.get(word).copied().unwrap_or(0);
+        }
+        ids
+    }
+
+    /// 1 for each of the first 8 words of `line`.
+    #[preallocate(dim = 8, dtype = u8)]
+    fn mask(&self, line: &str) -> [u8; 8] {
+        let mut mask = [0; 8];
+        for (slot, _) in mask.iter_mut().zip(line.split_whitespace()) {
+            *slot = 1;
+        }
+        mask
+    }
+}
+
+#[pymethods]
+impl Tokenizer {
+    /// Fits the vocabulary: ids from 1, in order of first appearance.
+    #[new]
+    fn fit(corpus: Vec<String>) -> Self {
+        let mut vocabulary = std::collections::HashMap::new();
+        for word in corpus.iter().flat_map(|line| line.split_whitespace()) {
+            let next = vocabulary.len() as u32 + 1;
+            vocabulary.entry(word.to_owned()).or_insert(next);
+        }
+        Tokenizer { vocabulary }
+    }
+
+    /// The ids of the first 8 words of each line: `tok.encode.batch(lines)`.
+    #[getter(encode)]
+    fn encode_rows(&self) -> preallocate::python::RowFunction {
+        self.encode_python()
+    }
+
+    /// The mask of the first 8 words of each line: `tok.mask.batch(lines)`.
+    #[getter(mask)]
+    fn mask_rows(&self) -> preallocate::python::RowFunction {
+        self.mask_python()
+    }
+
+    /// The size of the vocabulary.
+    fn __len__(&self) -> usize {
+        self.vocabulary.len()
+    }
+}
+
 /// The module: one line per row function.
 #[pymodule]
 fn preallocate_example(module: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -118,5 +179,6 @@ fn preallocate_example(module: &Bound<'_, PyModule>) -> PyResult<()> {
     fragile::register(module)?;
     slow::register(module)?;
     wide::register(module)?;
+    module.add_class::<Tokenizer>()?;
     Ok(())
 }

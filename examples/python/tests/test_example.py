@@ -309,3 +309,31 @@ def test_other_arrays_and_lists_are_items_one_by_one():
     with pytest.raises(m.RowError, match="2 values, need 3") as caught:
         m.featurize_row.batch(np.zeros((5, 2), dtype=np.float32))
     assert caught.value.index == 0
+
+
+CORPUS = ["the cat sat", "on the mat", "the dog"]
+
+
+def reference_encode(vocab, lines):
+    ids = np.zeros((len(lines), 8), dtype=np.uint32)
+    mask = np.zeros((len(lines), 8), dtype=np.uint8)
+    for i, line in enumerate(lines):
+        for j, word in enumerate(line.split()[:8]):
+            ids[i, j] = vocab.get(word, 0)
+            mask[i, j] = 1
+    return ids, mask
+
+
+def test_a_fitted_tokenizer_class_gives_ids_and_mask():
+    tok = m.Tokenizer(CORPUS)
+    vocab = {}
+    for word in " ".join(CORPUS).split():
+        vocab.setdefault(word, len(vocab) + 1)
+    assert len(tok) == len(vocab)
+    lines = ["the cat", "a dog sat on the mat", "", "one two three four five six seven eight nine"]
+    ids, mask = reference_encode(vocab, lines)
+    np.testing.assert_array_equal(tok.encode.batch(lines), ids)
+    np.testing.assert_array_equal(tok.mask.batch(lines), mask)
+    many = lines * 5_000
+    assert tok.encode.par_batch(many).tobytes() == tok.encode.batch(many).tobytes()
+    assert tok.encode.name == "encode" and tok.encode.shape == [8]

@@ -25,6 +25,7 @@ pub fn emit(func: &ItemFn, spec: &Spec, receiver: Receiver) -> TokenStream {
     let consts = method.consts(spec);
     let sequential = method.sequential(spec);
     let parallel = method.parallel();
+    let python = method.python(func, spec);
     let private = &method.private;
     quote! {
         #func
@@ -34,6 +35,8 @@ pub fn emit(func: &ItemFn, spec: &Spec, receiver: Receiver) -> TokenStream {
         #sequential
 
         #private::if_parallel! { #parallel }
+
+        #python
     }
 }
 
@@ -145,6 +148,78 @@ impl<'a> Method<'a> {
             dtype,
             error,
         }
+    }
+
+    /// `m_python()` (feature `python`), for a `&self` method whose items convert from Python
+    /// objects: the row function over a clone of `self`, as a Python object (`RowFunction`)
+    /// that a `#[pyclass]` hands out. Its bounds are stated under a binder, so that they are
+    /// checked where it is called.
+    fn python(&self, func: &ItemFn, spec: &Spec) -> Option<TokenStream> {
+        if self.receiver != Receiver::Shared {
+            return None;
+        }
+        let owned = spec.owned_item()?;
+        let Method {
+            name,
+            vis,
+            attrs,
+            private,
+            dtype,
+            error,
+            policy,
+            ..
+        } = self;
+        let axes = spec.axes_type(private);
+        let overwrites = spec.overwrites_row();
+        let failure = spec.failure_type(private, error);
+        let body = spec.row_body(|args| quote!(__preallocate_this.#name(#args)));
+        let lend = match spec.lent_referent() {
+            Some(referent) => quote! {
+                let __preallocate_item: &#referent = #private::ItemRef::item_ref(&__preallocate_given);
+            },
+            None => quote!(let __preallocate_item = __preallocate_given;),
+        };
+        let python_fn = format_ident!("{}_python", name);
+        let name_str = name.to_string();
+        let name_str = name_str.trim_start_matches("r#");
+        let doc = format!(
+            "`self.{name_str}()` as a Python object (feature `python`), over a clone of `self`: its `batch(items)`, `par_batch(items)`, `fill(items, out)` and `chunks(items)` give numpy arrays. Return it from a `#[pyclass]` getter."
+        );
+        let generics = &func.sig.generics;
+        let (fn_params, _, fn_where) = generics.split_for_impl();
+        let mut where_clause = fn_where
+            .cloned()
+            .unwrap_or_else(|| syn::parse_quote!(where));
+        where_clause.predicates.push(syn::parse_quote!(
+            for<'__preallocate_py> Self: ::core::clone::Clone + ::core::marker::Send + ::core::marker::Sync + 'static
+        ));
+        where_clause.predicates.push(syn::parse_quote!(
+            for<'__preallocate_py> #owned: #private::pyo3::conversion::FromPyObjectOwned<'__preallocate_py> + ::core::marker::Send + 'static
+        ));
+        where_clause.predicates.push(syn::parse_quote!(
+            for<'__preallocate_py> #error: ::core::fmt::Display + ::core::marker::Send
+        ));
+        Some(quote! {
+            #private::if_python! {
+                #attrs
+                #[doc = #doc]
+                #[must_use]
+                #vis fn #python_fn #fn_params (&self) -> #private::python::RowFunction #where_clause {
+                    let __preallocate_this = ::core::clone::Clone::clone(self);
+                    let __preallocate_rows = #private::FnRow::<_, #dtype, #axes, #error, #policy, #overwrites>::new(
+                        move |__preallocate_given: #owned, __preallocate_row: &mut [#dtype]|
+                            -> ::core::result::Result<bool, #failure> {
+                            #lend
+                            #body
+                        }
+                    );
+                    #private::python::function::<_, #owned, #private::python::NoArrays>(
+                        #name_str,
+                        __preallocate_rows,
+                    )
+                }
+            }
+        })
     }
 
     /// The method's generics with `items` (and for `fill`, the buffer) added.
