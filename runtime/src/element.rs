@@ -86,6 +86,33 @@ pub enum ElementType {
 }
 
 impl ElementType {
+    /// numpy's name of the type (`"float32"`; `"bfloat16"`, the name `ml_dtypes` gives it),
+    /// which Zarr's data types and Python's arrays use too.
+    ///
+    /// ```
+    /// use preallocate::ElementType;
+    ///
+    /// assert_eq!(ElementType::F16.numpy_name(), "float16");
+    /// assert_eq!(ElementType::U64.numpy_name(), "uint64");
+    /// ```
+    #[must_use]
+    pub const fn numpy_name(self) -> &'static str {
+        match self {
+            ElementType::F16 => "float16",
+            ElementType::Bf16 => "bfloat16",
+            ElementType::F32 => "float32",
+            ElementType::F64 => "float64",
+            ElementType::I8 => "int8",
+            ElementType::I16 => "int16",
+            ElementType::I32 => "int32",
+            ElementType::I64 => "int64",
+            ElementType::U8 => "uint8",
+            ElementType::U16 => "uint16",
+            ElementType::U32 => "uint32",
+            ElementType::U64 => "uint64",
+        }
+    }
+
     /// Bytes in one element.
     #[must_use]
     pub const fn size(self) -> usize {

@@ -297,7 +297,7 @@ impl RowFunction {
     /// The numpy dtype of the output, by name (`"float32"`, `"bfloat16"`).
     #[getter]
     fn dtype(&self) -> &'static str {
-        numpy_name(self.inner.dtype())
+        self.inner.dtype().numpy_name()
     }
 
     /// The row function's name.
@@ -311,7 +311,7 @@ impl RowFunction {
             "<row function {}: rows of shape {:?}, dtype {}>",
             self.name,
             self.inner.shape(),
-            numpy_name(self.inner.dtype())
+            self.inner.dtype().numpy_name()
         )
     }
 }
@@ -438,7 +438,7 @@ where
         let expected = || {
             format!(
                 "a writable numpy array of dtype {} whose rows have shape {:?}",
-                numpy_name(R::Dtype::ELEMENT_TYPE),
+                R::Dtype::ELEMENT_TYPE.numpy_name(),
                 R::SHAPE
             )
         };
@@ -607,7 +607,7 @@ fn allocate<R: RowSpec>(len: usize) -> PyResult<Vec<R::Dtype>> {
         pyo3::exceptions::PyMemoryError::new_err(format!(
             "cannot allocate the output: {len} rows of shape {:?} of {}",
             R::SHAPE,
-            numpy_name(R::Dtype::ELEMENT_TYPE)
+            R::Dtype::ELEMENT_TYPE.numpy_name()
         ))
     })
 }
@@ -657,24 +657,6 @@ fn row_error<E: Display>(py: Python<'_>, index: usize, error: &ItemFailure<E>) -
         return failed;
     }
     err
-}
-
-/// numpy's name of an element type.
-fn numpy_name(dtype: ElementType) -> &'static str {
-    match dtype {
-        ElementType::F16 => "float16",
-        ElementType::Bf16 => "bfloat16",
-        ElementType::F32 => "float32",
-        ElementType::F64 => "float64",
-        ElementType::I8 => "int8",
-        ElementType::I16 => "int16",
-        ElementType::I32 => "int32",
-        ElementType::I64 => "int64",
-        ElementType::U8 => "uint8",
-        ElementType::U16 => "uint16",
-        ElementType::U32 => "uint32",
-        ElementType::U64 => "uint64",
-    }
 }
 
 /// numpy knows `bfloat16` only once `ml_dtypes` is imported: an `ImportError` that says how to

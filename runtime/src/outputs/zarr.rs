@@ -68,20 +68,11 @@ pub trait ZarrElement: Element + bytemuck::Pod {
 /// The Zarr v3 data type's name of an element type (`"float32"`, `"uint8"`, ...), or `None`
 /// for `bf16`, which Zarr v3 has no standard data type for.
 pub(crate) const fn zarr_dtype(dtype: ElementType) -> Option<&'static str> {
-    Some(match dtype {
-        ElementType::F16 => "float16",
-        ElementType::F32 => "float32",
-        ElementType::F64 => "float64",
-        ElementType::I8 => "int8",
-        ElementType::I16 => "int16",
-        ElementType::I32 => "int32",
-        ElementType::I64 => "int64",
-        ElementType::U8 => "uint8",
-        ElementType::U16 => "uint16",
-        ElementType::U32 => "uint32",
-        ElementType::U64 => "uint64",
-        ElementType::Bf16 => return None,
-    })
+    match dtype {
+        // Zarr v3 has no `bfloat16` of its own.
+        ElementType::Bf16 => None,
+        other => Some(other.numpy_name()),
+    }
 }
 
 by_element_type!(
