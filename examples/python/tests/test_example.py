@@ -337,3 +337,17 @@ def test_a_fitted_tokenizer_class_gives_ids_and_mask():
     many = lines * 5_000
     assert tok.encode.par_batch(many).tobytes() == tok.encode.batch(many).tobytes()
     assert tok.encode.name == "encode" and tok.encode.shape == [8]
+
+
+def test_the_package_ships_type_stubs_that_name_every_row_function():
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.find_spec("preallocate_example")
+    folder = pathlib.Path(spec.origin).parent
+    stub = folder / "__init__.pyi"
+    assert stub.exists() and (folder / "py.typed").exists(), sorted(p.name for p in folder.iterdir())
+    text = stub.read_text()
+    for name, value in vars(m).items():
+        if type(value).__name__ == "RowFunction":
+            assert f"\n{name}: RowFunction" in text, name
