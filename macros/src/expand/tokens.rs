@@ -151,14 +151,7 @@ impl Spec {
             .params
             .iter()
             .any(|p| !matches!(p, syn::GenericParam::Lifetime(_)));
-        let plain = !generics
-            && flatten(item.to_token_stream())
-                .iter()
-                .all(|tree| match tree {
-                    proc_macro2::TokenTree::Punct(p) => !matches!(p.as_char(), '\'' | '&'),
-                    proc_macro2::TokenTree::Ident(ident) => ident != "dyn" && ident != "impl",
-                    _ => true,
-                });
+        let plain = !generics && names_nothing_borrowed(item.to_token_stream(), &[]);
         plain.then(|| item.clone())
     }
 
@@ -309,6 +302,18 @@ pub fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
+/// Whether a type's tokens name no lifetime (`'a`, `&`), trait object, `impl Trait` or any of
+/// the generic parameters `params`: a type an impl over every item type can name as it is.
+fn names_nothing_borrowed(tokens: TokenStream, params: &[String]) -> bool {
+    flatten(tokens).iter().all(|tree| match tree {
+        proc_macro2::TokenTree::Punct(p) => !matches!(p.as_char(), '\'' | '&'),
+        proc_macro2::TokenTree::Ident(ident) => {
+            ident != "dyn" && ident != "impl" && !params.iter().any(|g| ident == g)
+        }
+        _ => true,
+    })
+}
+
 /// Every token of `stream`, groups opened.
 fn flatten(stream: TokenStream) -> Vec<proc_macro2::TokenTree> {
     let mut out = Vec::new();
@@ -346,20 +351,11 @@ impl RowFunction {
                 syn::GenericParam::Lifetime(_) => None,
             })
             .collect();
-        // No lifetime (`'a`, `&`), trait object or generic parameter anywhere in the tokens.
-        let free_of = |tokens: TokenStream, params: &[String]| {
-            flatten(tokens).iter().all(|tree| match tree {
-                proc_macro2::TokenTree::Punct(p) => !matches!(p.as_char(), '\'' | '&'),
-                proc_macro2::TokenTree::Ident(ident) => {
-                    ident != "dyn" && ident != "impl" && !params.iter().any(|g| ident == g)
-                }
-                _ => true,
-            })
-        };
         let error_free = match &self.fails {
-            Fails::With(ty) => free_of(ty.to_token_stream(), &[]),
+            Fails::With(ty) => names_nothing_borrowed(ty.to_token_stream(), &[]),
             Fails::Never => true,
         };
-        (free_of(referent.to_token_stream(), &generics) && error_free).then_some(referent)
+        (names_nothing_borrowed(referent.to_token_stream(), &generics) && error_free)
+            .then_some(referent)
     }
 }
