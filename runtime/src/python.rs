@@ -17,24 +17,22 @@
 use std::fmt::Display;
 use std::marker::PhantomData;
 
-use ndarray::{ArrayViewMut, Axis, IxDyn, Slice};
-use numpy::{
-    Element as NumpyElement, PyArray, PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods,
-};
 use pyo3::conversion::FromPyObjectOwned;
-use pyo3::exceptions::{PyImportError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyImportError, PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyIterator, PyList, PyModule};
+use pyo3::types::{PyDict, PyIterator, PyList, PyModule, PyTuple};
 use rayon::iter::IntoParallelIterator;
-use rayon::slice::ParallelSlice;
 
-use crate::drivers::{self, Fatal, Outputs};
-use crate::element::{Element, ElementType};
+use crate::drivers::{self, Fatal, WriteRows};
+use crate::element::ElementType;
 use crate::failure::RowError as ItemFailure;
-use crate::layout::{Col, Layout};
+use crate::layout::{Field, Layout};
 use crate::parallel::{self, Split};
 use crate::policy::{Batch, FillStop};
-use crate::row::{RowFn, RowSpec};
+
+mod arrays;
+
+pub use arrays::{ArrayItems, NoArrays, PyLayout, SliceRows};
 
 /// Items converted with the GIL held before their rows are computed without it: enough to make
 /// the hand-over cheap, few enough that Ctrl-C is seen within a fraction of a second.
@@ -48,43 +46,45 @@ pyo3::create_exception!(
 );
 
 /// Adds the row function `row` to `module` under `name`: a Python object with `batch(items)`,
-/// `par_batch(items)` and `fill(items, out)`, and the properties `shape` (one row's),
-/// `dtype` (numpy's name) and `name`. `O` is what each Python item is converted to (`String`
-/// for a row function on `&str`, `Vec<f32>` for one on `&[f32]`, `T` for one on `&T` or `T`).
-/// The module also gets the exception class `RowError`.
+/// `par_batch(items)`, `fill(items, out)` and `chunks(items)`, and the properties `shape`
+/// (one row's), `dtype` (numpy's name) and `name`. `O` is what each Python item is converted
+/// to (`String` for a row function on `&str`, `Vec<f32>` for one on `&[f32]`, `T` for one on
+/// `&T` or `T`). A row function with several outputs (`rows = ..`, run as `Multi<Row>`) gives
+/// a dict of arrays, one per field, and its `shape` and `dtype` are dicts too. The module also
+/// gets the exception class `RowError`.
 ///
 /// `#[preallocate]` generates `f::register(module)`, which calls this with the function's own
 /// row type; use that.
 ///
 /// # Errors
 /// When the object or the exception class cannot be added to the module.
-pub fn register<R, O, A>(module: &Bound<'_, PyModule>, name: &'static str, row: R) -> PyResult<()>
+pub fn register<W, O, A>(module: &Bound<'_, PyModule>, name: &'static str, row: W) -> PyResult<()>
 where
-    R: RowFn<O> + Clone + Send + Sync + 'static,
-    R::Dtype: NumpyElement,
-    R::Error: Display + Send,
-    Fatal<R, O>: Send,
+    W: WriteRows<O> + Clone + Send + Sync + 'static,
+    W::Layout: PyLayout,
+    <W as WriteRows<O>>::Error: Display + Send,
+    Fatal<W, O>: Send,
     O: for<'py> FromPyObjectOwned<'py> + Send + 'static,
-    A: ArrayItems<R>,
+    A: ArrayItems<W>,
 {
     let py = module.py();
     if !module.hasattr("RowError")? {
         module.add("RowError", py.get_type::<RowError>())?;
     }
-    module.add(name, Py::new(py, function::<R, O, A>(name, row))?)
+    module.add(name, Py::new(py, function::<W, O, A>(name, row))?)
 }
 
 /// The row function `row` as a Python object named `name`, as [`register`] adds it to a module:
 /// what a `&self` method's `m_python()` sibling returns, for a `#[pyclass]` to hand out (a
 /// getter, `fn encode(&self) -> RowFunction { self.encode_python() }`).
-pub fn function<R, O, A>(name: &'static str, row: R) -> RowFunction
+pub fn function<W, O, A>(name: &'static str, row: W) -> RowFunction
 where
-    R: RowFn<O> + Clone + Send + Sync + 'static,
-    R::Dtype: NumpyElement,
-    R::Error: Display + Send,
-    Fatal<R, O>: Send,
+    W: WriteRows<O> + Clone + Send + Sync + 'static,
+    W::Layout: PyLayout,
+    <W as WriteRows<O>>::Error: Display + Send,
+    Fatal<W, O>: Send,
     O: for<'py> FromPyObjectOwned<'py> + Send + 'static,
-    A: ArrayItems<R>,
+    A: ArrayItems<W>,
 {
     RowFunction {
         name,
@@ -118,104 +118,17 @@ pub trait RegisterPython<O, A> {
     fn register_python(module: &Bound<'_, PyModule>, name: &'static str) -> PyResult<()>;
 }
 
-impl<R, O, A> RegisterPython<O, A> for R
+impl<W, O, A> RegisterPython<O, A> for W
 where
-    R: RowFn<O> + Default + Clone + Send + Sync + 'static,
-    R::Dtype: NumpyElement,
-    R::Error: Display + Send,
-    Fatal<R, O>: Send,
+    W: WriteRows<O> + Default + Clone + Send + Sync + 'static,
+    W::Layout: PyLayout,
+    <W as WriteRows<O>>::Error: Display + Send,
+    Fatal<W, O>: Send,
     O: for<'py> FromPyObjectOwned<'py> + Send + 'static,
-    A: ArrayItems<R>,
+    A: ArrayItems<W>,
 {
     fn register_python(module: &Bound<'_, PyModule>, name: &'static str) -> PyResult<()> {
-        register::<R, O, A>(module, name, R::default())
-    }
-}
-
-/// Whether a row function takes the rows of a 2-D numpy array as its items, without a copy:
-/// [`NoArrays`], or [`SliceRows`] for a row function on `&[U]`.
-pub trait ArrayItems<R: RowSpec>: Send + Sync + 'static {
-    /// The number of items of `items` when it is such an array.
-    fn rows(items: &Bound<'_, PyAny>) -> Option<usize>;
-
-    /// The rows of the items of the array `items` into `out`, computed with the GIL released;
-    /// the rows written.
-    ///
-    /// # Errors
-    /// A failing row ([`RowError`]), or a buffer that `out` cannot be.
-    fn fill(
-        row: &R,
-        items: &Bound<'_, PyAny>,
-        out: ArrayViewMut<'_, R::Dtype, R::Dim>,
-        parallel: bool,
-    ) -> PyResult<usize>;
-}
-
-/// Items come only one by one, converted from Python objects.
-#[derive(Debug)]
-pub struct NoArrays;
-
-impl<R: RowSpec> ArrayItems<R> for NoArrays {
-    fn rows(_: &Bound<'_, PyAny>) -> Option<usize> {
-        None
-    }
-
-    fn fill(
-        _: &R,
-        _: &Bound<'_, PyAny>,
-        _: ArrayViewMut<'_, R::Dtype, R::Dim>,
-        _: bool,
-    ) -> PyResult<usize> {
-        Ok(0)
-    }
-}
-
-/// A C-contiguous 2-D numpy array of `U` is taken as items, each row lent to the row function
-/// as a `&[U]`: no conversion, no copy (other arrays are items one by one, each row converted).
-///
-/// The rows are read with the GIL released: the array must not be written by another Python
-/// thread meanwhile.
-#[derive(Debug)]
-pub struct SliceRows<U>(PhantomData<fn() -> U>);
-
-impl<R, U> ArrayItems<R> for SliceRows<U>
-where
-    U: NumpyElement + Sync + 'static,
-    R: for<'a> RowFn<&'a [U]> + Clone + Send + Sync + 'static,
-    for<'a> Fatal<R, &'a [U]>: Send,
-    for<'a> <R as RowFn<&'a [U]>>::Error: Display,
-{
-    fn rows(items: &Bound<'_, PyAny>) -> Option<usize> {
-        let array = items.cast::<PyArray2<U>>().ok()?;
-        (array.is_c_contiguous() && array.shape()[1] > 0).then(|| array.shape()[0])
-    }
-
-    fn fill(
-        row: &R,
-        items: &Bound<'_, PyAny>,
-        out: ArrayViewMut<'_, R::Dtype, R::Dim>,
-        parallel: bool,
-    ) -> PyResult<usize> {
-        let py = items.py();
-        let capacity = out.len_of(Axis(0));
-        let array = items.cast::<PyArray2<U>>()?;
-        let width = array.shape()[1];
-        let items = array.try_readonly()?;
-        let values = items.as_slice()?;
-        let done = py.detach(move || {
-            if parallel {
-                parallel::fill_on(
-                    row,
-                    values.par_chunks_exact(width),
-                    out,
-                    rayon::current_num_threads(),
-                    Split::Work(parallel::CALLER_BUFFER),
-                )
-            } else {
-                drivers::fill_into(&mut row.clone(), values.chunks_exact(width), out)
-            }
-        });
-        filled::<R, &[U]>(py, done, 0, capacity)
+        register::<W, O, A>(module, name, W::default())
     }
 }
 
@@ -231,9 +144,10 @@ impl RowFunction {
     /// batch(items, /)
     /// --
     ///
-    /// The rows of every item, in one numpy array of shape `(len(items), *shape)`, C-contiguous.
-    /// Items the row function drops give no row. Raises `TypeError` for an item that does not
-    /// convert, `RowError` (a `ValueError`, with `.index`) for one the row function fails on.
+    /// The rows of every item, in one numpy array of shape `(len(items), *shape)`, C-contiguous
+    /// (for several outputs, a dict of such arrays, one per output). Items the row function
+    /// drops give no row. Raises `TypeError` for an item that does not convert, `RowError` (a
+    /// `ValueError`, with `.index`) for one the row function fails on.
     fn batch(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         self.inner.batch(py, items, false)
     }
@@ -251,7 +165,8 @@ impl RowFunction {
     /// --
     ///
     /// Writes the row of every item into `out`, a writable numpy array of this function's dtype
-    /// whose rows have its shape (any strides), and returns the number of rows written.
+    /// whose rows have its shape (any strides), and returns the number of rows written. For
+    /// several outputs, `out` is a dict of such arrays, one per output, with as many rows each.
     fn fill(
         &self,
         py: Python<'_>,
@@ -265,9 +180,10 @@ impl RowFunction {
     /// --
     ///
     /// An iterator of arrays: the rows of `chunk_rows` items at a time (fewer in the last, and
-    /// where items are dropped), each a new numpy array, for a training loop that never holds
-    /// the whole output: `for x in f.chunks(items, chunk_rows=4096): ...`. Items are read as
-    /// the iteration goes; errors are those of `batch`, raised by the chunk they fall in.
+    /// where items are dropped), each a new numpy array (a dict of arrays for several
+    /// outputs), for a training loop that never holds the whole output:
+    /// `for x in f.chunks(items, chunk_rows=4096): ...`. Items are read as the iteration goes;
+    /// errors are those of `batch`, raised by the chunk they fall in.
     #[pyo3(signature = (items, /, *, chunk_rows = 4096, parallel = false))]
     fn chunks(
         slf: &Bound<'_, Self>,
@@ -278,7 +194,7 @@ impl RowFunction {
         if chunk_rows == 0 {
             return Err(PyValueError::new_err("chunk_rows must be at least 1"));
         }
-        dtype_importable(slf.py(), slf.get().inner.dtype())?;
+        dtypes_importable(slf.py(), &slf.get().inner.fields())?;
         Ok(Chunks {
             function: slf.clone().unbind(),
             items: items.try_iter()?.unbind(),
@@ -288,16 +204,36 @@ impl RowFunction {
         })
     }
 
-    /// The shape of one row (`()` for a scalar row).
+    /// The shape of one row (`[]` for a scalar row); for several outputs, a dict of them.
     #[getter]
-    fn shape(&self) -> Vec<usize> {
-        self.inner.shape().to_vec()
+    fn shape(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.per_output(py, |field| {
+            Ok(PyList::new(py, field.row_shape)?.into_any().unbind())
+        })
     }
 
-    /// The numpy dtype of the output, by name (`"float32"`, `"bfloat16"`).
+    /// The numpy dtype of the output, by name (`"float32"`, `"bfloat16"`); for several
+    /// outputs, a dict of them.
     #[getter]
-    fn dtype(&self) -> &'static str {
-        self.inner.dtype().numpy_name()
+    fn dtype(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.per_output(py, |field| {
+            Ok(field
+                .dtype
+                .numpy_name()
+                .into_pyobject(py)?
+                .into_any()
+                .unbind())
+        })
+    }
+
+    /// The names of the outputs, in order, for a row function with several outputs; `None`
+    /// for one output.
+    #[getter]
+    fn outputs<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        self.inner
+            .names()
+            .map(|names| PyTuple::new(py, names))
+            .transpose()
     }
 
     /// The row function's name.
@@ -307,16 +243,48 @@ impl RowFunction {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "<row function {}: rows of shape {:?}, dtype {}>",
-            self.name,
-            self.inner.shape(),
-            self.inner.dtype().numpy_name()
-        )
+        let fields = self.inner.fields();
+        let describe = |field: &Field| {
+            format!(
+                "rows of shape {:?}, dtype {}",
+                field.row_shape,
+                field.dtype.numpy_name()
+            )
+        };
+        match self.inner.names() {
+            None => format!("<row function {}: {}>", self.name, describe(&fields[0])),
+            Some(names) => {
+                let each: Vec<String> = names
+                    .iter()
+                    .zip(&fields)
+                    .map(|(name, field)| format!("{name}: {}", describe(field)))
+                    .collect();
+                format!("<row function {}: {}>", self.name, each.join("; "))
+            }
+        }
     }
 }
 
-/// The iterator of `RowFunction.chunks`: one numpy array per chunk of items.
+impl RowFunction {
+    /// `value` of the one output, or a dict of it per output.
+    fn per_output(
+        &self,
+        py: Python<'_>,
+        value: impl Fn(&Field) -> PyResult<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let fields = self.inner.fields();
+        let Some(names) = self.inner.names() else {
+            return value(&fields[0]);
+        };
+        let dict = PyDict::new(py);
+        for (name, field) in names.iter().zip(&fields) {
+            dict.set_item(name, value(field)?)?;
+        }
+        Ok(dict.into_any().unbind())
+    }
+}
+
+/// The iterator of `RowFunction.chunks`: one numpy array (or dict of arrays) per chunk of items.
 #[pyclass(name = "Chunks", module = "preallocate")]
 pub struct Chunks {
     function: Py<RowFunction>,
@@ -351,8 +319,10 @@ impl Chunks {
 
 /// What [`RowFunction`] calls, whatever the row function's types.
 trait Erased: Send + Sync {
-    fn shape(&self) -> &'static [usize];
-    fn dtype(&self) -> ElementType;
+    /// Each output's element type and row shape, in order.
+    fn fields(&self) -> Vec<Field>;
+    /// The outputs' names, for several outputs.
+    fn names(&self) -> Option<&'static [&'static str]>;
     fn batch(
         &self,
         py: Python<'_>,
@@ -377,27 +347,29 @@ trait Erased: Send + Sync {
     ) -> PyResult<Option<(Py<PyAny>, usize)>>;
 }
 
-/// A row function `R` over items converted to `O`, taking arrays of items as `A` says.
-struct Typed<R, O, A> {
-    row: R,
+/// A row function `W` over items converted to `O`, taking arrays of items as `A` says.
+struct Typed<W, O, A> {
+    row: W,
     items: PhantomData<fn(O, A)>,
 }
 
-impl<R, O, A> Erased for Typed<R, O, A>
+impl<W, O, A> Erased for Typed<W, O, A>
 where
-    R: RowFn<O> + Clone + Send + Sync + 'static,
-    R::Dtype: NumpyElement,
-    R::Error: Display + Send,
-    Fatal<R, O>: Send,
+    W: WriteRows<O> + Clone + Send + Sync + 'static,
+    W::Layout: PyLayout,
+    <W as WriteRows<O>>::Error: Display + Send,
+    Fatal<W, O>: Send,
     O: for<'py> FromPyObjectOwned<'py> + Send + 'static,
-    A: ArrayItems<R>,
+    A: ArrayItems<W>,
 {
-    fn shape(&self) -> &'static [usize] {
-        R::SHAPE
+    fn fields(&self) -> Vec<Field> {
+        let mut fields = Vec::new();
+        W::Layout::fields(W::shape(), &mut fields);
+        fields
     }
 
-    fn dtype(&self) -> ElementType {
-        R::Dtype::ELEMENT_TYPE
+    fn names(&self) -> Option<&'static [&'static str]> {
+        W::NAMES
     }
 
     fn batch(
@@ -406,14 +378,13 @@ where
         items: &Bound<'_, PyAny>,
         parallel: bool,
     ) -> PyResult<Py<PyAny>> {
-        dtype_importable(py, R::Dtype::ELEMENT_TYPE)?;
-        let shape = <R as Outputs>::shape();
+        dtypes_importable(py, &self.fields())?;
+        let shape = W::shape();
         if let Some(len) = A::rows(items) {
-            let mut buf = allocate::<R>(len)?;
-            let out = <Col<R::Dtype, R::Dim> as Layout>::buf_mut(&mut buf, shape, len);
+            let mut buf = self.allocate(len)?;
+            let out = W::Layout::buf_mut(&mut buf, shape, len);
             let rows = A::fill(&self.row, items, out, parallel)?;
-            let array = <Col<R::Dtype, R::Dim> as Layout>::buf_into_array(buf, shape, rows);
-            return Ok(PyArray::from_owned_array(py, array).into_any().unbind());
+            return self.to_numpy(py, W::Layout::buf_into_array(buf, shape, rows));
         }
         // The length first, so that the output is allocated once.
         let items = match items.len() {
@@ -421,11 +392,10 @@ where
             Err(_) => PyList::new(py, items.try_iter()?.collect::<PyResult<Vec<_>>>()?)?.into_any(),
         };
         let len = items.len()?;
-        let mut buf = allocate::<R>(len)?;
-        let out = <Col<R::Dtype, R::Dim> as Layout>::buf_mut(&mut buf, shape, len);
+        let mut buf = self.allocate(len)?;
+        let out = W::Layout::buf_mut(&mut buf, shape, len);
         let rows = self.run(py, &items, out, parallel)?;
-        let array = <Col<R::Dtype, R::Dim> as Layout>::buf_into_array(buf, shape, rows);
-        Ok(PyArray::from_owned_array(py, array).into_any().unbind())
+        self.to_numpy(py, W::Layout::buf_into_array(buf, shape, rows))
     }
 
     fn fill(
@@ -434,41 +404,16 @@ where
         items: &Bound<'_, PyAny>,
         out: &Bound<'_, PyAny>,
     ) -> PyResult<usize> {
-        dtype_importable(py, R::Dtype::ELEMENT_TYPE)?;
-        let expected = || {
-            format!(
-                "a writable numpy array of dtype {} whose rows have shape {:?}",
-                R::Dtype::ELEMENT_TYPE.numpy_name(),
-                R::SHAPE
-            )
+        dtypes_importable(py, &self.fields())?;
+        let given = self.given(out)?;
+        let mut borrowed = W::Layout::borrow(W::shape(), &mut given.into_iter())?;
+        let view = W::Layout::views(&mut borrowed)?;
+        // Every output's array has as many rows, before any is written.
+        let capacity = match W::Layout::check(W::shape(), &view) {
+            Ok(rows) => rows,
+            Err(rejected) => return filled::<W, O>(py, Err(rejected.widen()), 0, 0),
         };
-        let Ok(array) = out.cast::<PyArrayDyn<R::Dtype>>() else {
-            let found = out
-                .getattr("dtype")
-                .and_then(|d| d.str().map(|s| s.to_string()))
-                .unwrap_or_else(|_| out.get_type().to_string());
-            return Err(PyTypeError::new_err(format!(
-                "fill needs {}, not one of {found}",
-                expected()
-            )));
-        };
-        if array.ndim() != R::SHAPE.len() + 1 || array.shape()[1..] != *R::SHAPE {
-            return Err(PyValueError::new_err(format!(
-                "fill needs {}, not an array of shape {:?}",
-                expected(),
-                array.shape()
-            )));
-        }
-        let mut guard = array
-            .try_readwrite()
-            .map_err(|err| PyValueError::new_err(format!("fill needs {}: {err}", expected())))?;
-        let view: ArrayViewMut<'_, R::Dtype, IxDyn> = guard.as_array_mut();
-        let view = view
-            .into_dimensionality::<R::Dim>()
-            .map_err(|err| PyValueError::new_err(format!("fill needs {}: {err}", expected())))?;
-        let capacity = view.len_of(Axis(0));
-        let items_len = items.len().ok();
-        if let Some(n) = items_len.filter(|&n| n > capacity) {
+        if let Some(n) = items.len().ok().filter(|&n| n > capacity) {
             return Err(PyValueError::new_err(format!(
                 "fill got {n} items for an array of {capacity} rows"
             )));
@@ -492,30 +437,27 @@ where
             return Ok(None);
         }
         let taken = chunk.len();
-        let shape = <R as Outputs>::shape();
-        let Some(mut buf) = <Col<R::Dtype, R::Dim> as Layout>::try_buf(shape, taken) else {
-            return Err(pyo3::exceptions::PyMemoryError::new_err(format!(
+        let shape = W::shape();
+        let Some(mut buf) = W::Layout::try_buf(shape, taken) else {
+            return Err(PyMemoryError::new_err(format!(
                 "cannot allocate a chunk of {taken} rows"
             )));
         };
-        let out = <Col<R::Dtype, R::Dim> as Layout>::buf_mut(&mut buf, shape, taken);
+        let out = W::Layout::buf_mut(&mut buf, shape, taken);
         let rows = self.fill_chunk(py, chunk, out, index, parallel, taken)?;
-        let array = <Col<R::Dtype, R::Dim> as Layout>::buf_into_array(buf, shape, rows);
-        Ok(Some((
-            PyArray::from_owned_array(py, array).into_any().unbind(),
-            taken,
-        )))
+        let arrays = self.to_numpy(py, W::Layout::buf_into_array(buf, shape, rows))?;
+        Ok(Some((arrays, taken)))
     }
 }
 
-impl<R, O, A> Typed<R, O, A>
+impl<W, O, A> Typed<W, O, A>
 where
-    R: RowFn<O> + Clone + Send + Sync + 'static,
-    R::Dtype: NumpyElement,
-    R::Error: Display + Send,
-    Fatal<R, O>: Send,
+    W: WriteRows<O> + Clone + Send + Sync + 'static,
+    W::Layout: PyLayout,
+    <W as WriteRows<O>>::Error: Display + Send,
+    Fatal<W, O>: Send,
     O: for<'py> FromPyObjectOwned<'py> + Send + 'static,
-    A: ArrayItems<R>,
+    A: ArrayItems<W>,
 {
     /// The rows of `items` into `out`, chunk by chunk: each chunk's items converted with the
     /// GIL, their rows computed without it. Returns the rows written.
@@ -523,10 +465,10 @@ where
         &self,
         py: Python<'_>,
         items: &Bound<'_, PyAny>,
-        mut out: ArrayViewMut<'_, R::Dtype, R::Dim>,
+        mut out: <W::Layout as Layout>::Mut<'_>,
         parallel: bool,
     ) -> PyResult<usize> {
-        let capacity = out.len_of(Axis(0));
+        let capacity = W::Layout::rows(&out);
         let mut iter = items.try_iter()?;
         let mut index = 0;
         let mut rows = 0;
@@ -536,7 +478,7 @@ where
                 return Ok(rows);
             }
             let count = chunk.len();
-            let free = out.slice_axis_mut(Axis(0), Slice::from(rows..));
+            let free = W::Layout::slice(&mut out, rows, capacity);
             rows += self.fill_chunk(py, chunk, free, index, parallel, capacity)?;
             index += count;
         }
@@ -548,7 +490,7 @@ where
         &self,
         py: Python<'_>,
         chunk: Vec<O>,
-        out: ArrayViewMut<'_, R::Dtype, R::Dim>,
+        out: <W::Layout as Layout>::Mut<'_>,
         index: usize,
         parallel: bool,
         capacity: usize,
@@ -567,25 +509,93 @@ where
                 drivers::fill_into(&mut row.clone(), chunk, out)
             }
         });
-        filled::<R, O>(py, done, index, capacity)
+        filled::<W, O>(py, done, index, capacity)
+    }
+
+    /// Zeroed buffers of `len` rows of every output, or a `MemoryError` that says how large.
+    fn allocate(&self, len: usize) -> PyResult<<W::Layout as Layout>::Buf> {
+        W::Layout::try_buf(W::shape(), len).ok_or_else(|| {
+            let sizes: Vec<String> = self
+                .fields()
+                .iter()
+                .map(|field| format!("{:?} of {}", field.row_shape, field.dtype.numpy_name()))
+                .collect();
+            PyMemoryError::new_err(format!(
+                "cannot allocate the output: {len} rows of shape {}",
+                sizes.join(" and ")
+            ))
+        })
+    }
+
+    /// The arrays as numpy's (no copy): the one array, or a dict of them by output name.
+    fn to_numpy(
+        &self,
+        py: Python<'_>,
+        arrays: <W::Layout as Layout>::Array,
+    ) -> PyResult<Py<PyAny>> {
+        let mut each = Vec::new();
+        W::Layout::to_numpy(py, arrays, &mut each);
+        let Some(names) = W::NAMES else {
+            return each
+                .pop()
+                .ok_or_else(|| PyValueError::new_err("a row function with no output"));
+        };
+        let dict = PyDict::new(py);
+        for (name, array) in names.iter().zip(each) {
+            dict.set_item(name, array)?;
+        }
+        Ok(dict.into_any().unbind())
+    }
+
+    /// The caller's buffers in the order of the outputs: `out` itself for one output, the
+    /// values of the dict `out` by output name for several.
+    fn given<'py>(&self, out: &Bound<'py, PyAny>) -> PyResult<Vec<arrays::Given<'py>>> {
+        let Some(names) = W::NAMES else {
+            return Ok(vec![(None, out.clone())]);
+        };
+        let expected = || format!("fill needs a dict of arrays with the keys {names:?}");
+        let Ok(dict) = out.cast::<PyDict>() else {
+            return Err(PyTypeError::new_err(format!(
+                "{}, not a {}",
+                expected(),
+                out.get_type()
+            )));
+        };
+        if dict.len() != names.len() {
+            let keys: Vec<String> = dict.keys().iter().map(|key| key.to_string()).collect();
+            return Err(PyValueError::new_err(format!(
+                "{}, not {keys:?}",
+                expected()
+            )));
+        }
+        names
+            .iter()
+            .map(|&name| match dict.get_item(name)? {
+                Some(array) => Ok((Some(name), array)),
+                None => Err(PyValueError::new_err(format!(
+                    "{}: `{name}` is missing",
+                    expected()
+                ))),
+            })
+            .collect()
     }
 }
 
 /// The rows a fill wrote, or its failure as a Python exception; `index` is the index of the
 /// fill's first item.
-fn filled<R: RowFn<I>, I>(
+fn filled<W: WriteRows<I> + ?Sized, I>(
     py: Python<'_>,
-    done: Result<Batch<usize>, FillStop<Fatal<R, I>>>,
+    done: Result<Batch<usize>, FillStop<Fatal<W, I>>>,
     index: usize,
     capacity: usize,
 ) -> PyResult<usize>
 where
-    R::Error: Display,
+    <W as WriteRows<I>>::Error: Display,
 {
     match done {
         Ok(batch) => Ok(batch.rows),
         Err(FillStop::Item { failed, .. }) => {
-            let error: ItemFailure<R::Error> = failed.failure.into();
+            let error: ItemFailure<<W as WriteRows<I>>::Error> = failed.failure.into();
             Err(row_error(py, index + failed.index, &error))
         }
         Err(FillStop::Full { .. }) => Err(PyValueError::new_err(format!(
@@ -595,21 +605,9 @@ where
             "fill needs rows of shape {expected:?}, not {found:?}"
         ))),
         Err(FillStop::Unequal { rows }) => Err(PyValueError::new_err(format!(
-            "the outputs have different numbers of rows: {rows:?}"
+            "fill needs arrays with as many rows each, not {rows:?}"
         ))),
     }
-}
-
-/// A zeroed buffer of `len` rows of `R`, or a `MemoryError` that says how large.
-fn allocate<R: RowSpec>(len: usize) -> PyResult<Vec<R::Dtype>> {
-    let shape = <R as Outputs>::shape();
-    <Col<R::Dtype, R::Dim> as Layout>::try_buf(shape, len).ok_or_else(|| {
-        pyo3::exceptions::PyMemoryError::new_err(format!(
-            "cannot allocate the output: {len} rows of shape {:?} of {}",
-            R::SHAPE,
-            R::Dtype::ELEMENT_TYPE.numpy_name()
-        ))
-    })
 }
 
 /// Up to `count` items of `iter` converted, the first of them item `index`; after a check for
@@ -661,8 +659,8 @@ fn row_error<E: Display>(py: Python<'_>, index: usize, error: &ItemFailure<E>) -
 
 /// numpy knows `bfloat16` only once `ml_dtypes` is imported: an `ImportError` that says how to
 /// get it, rather than a failure when the array is made.
-fn dtype_importable(py: Python<'_>, dtype: ElementType) -> PyResult<()> {
-    if dtype == ElementType::Bf16 {
+fn dtypes_importable(py: Python<'_>, fields: &[Field]) -> PyResult<()> {
+    if fields.iter().any(|field| field.dtype == ElementType::Bf16) {
         py.import("ml_dtypes").map_err(|err| {
             PyImportError::new_err(format!(
                 "a bf16 output is a numpy array of ml_dtypes.bfloat16: `pip install ml_dtypes` ({})",

@@ -103,6 +103,38 @@ fn wide(n: u32, row: &mut [f32; 1024]) {
     row[0] = n as f32;
 }
 
+/// A summary of a list of numbers: its mean and spread (as `float32`), and its length.
+#[derive(preallocate::Rows)]
+struct Summary {
+    #[rows(dtype = f32, cast = "as")]
+    moments: [f64; 2],
+    count: u32,
+}
+
+/// The mean and standard deviation of a list of numbers, and their count: two outputs per item,
+/// so Python gets a dict `{"moments": (n, 2) float32, "count": (n,) uint32}`. A 2-D numpy array's
+/// rows are lent as they are. An empty list fails.
+#[preallocate(rows = Summary)]
+fn summarize(values: &[f64]) -> Result<Summary, String> {
+    if values.is_empty() {
+        return Err("no values".into());
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let variance = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    Ok(Summary {
+        moments: [mean, variance.sqrt()],
+        count: values.len() as u32,
+    })
+}
+
+/// A line's first 8 word ids and their mask, as two outputs.
+#[derive(preallocate::Rows)]
+struct Encoded {
+    ids: [u32; 8],
+    mask: [u8; 8],
+}
+
 /// A tokenizer fitted on a corpus: the ids of a line's first 8 words (0 for an unknown word or
 /// past the end), and their mask. Its row functions reach Python as `tok.encode` and `tok.mask`.
 #[pyclass(frozen)]
@@ -131,6 +163,15 @@ impl Tokenizer {
         }
         mask
     }
+
+    /// The ids and the mask of the first 8 words of `line`, in one pass.
+    #[preallocate(rows = Encoded)]
+    fn tokenize(&self, line: &str) -> Encoded {
+        Encoded {
+            ids: self.encode(line),
+            mask: self.mask(line),
+        }
+    }
 }
 
 #[pymethods]
@@ -158,6 +199,13 @@ impl Tokenizer {
         self.mask_python()
     }
 
+    /// The ids and the mask of each line, as a dict of two arrays:
+    /// `tok.tokenize.batch(lines)["ids"]`.
+    #[getter(tokenize)]
+    fn tokenize_rows(&self) -> preallocate::python::RowFunction {
+        self.tokenize_python()
+    }
+
     /// The size of the vocabulary.
     fn __len__(&self) -> usize {
         self.vocabulary.len()
@@ -169,6 +217,7 @@ impl Tokenizer {
 fn preallocate_example(module: &Bound<'_, PyModule>) -> PyResult<()> {
     featurize::register(module)?;
     featurize_row::register(module)?;
+    summarize::register(module)?;
     address::register(module)?;
     counts::register(module)?;
     parse_pair::register(module)?;

@@ -339,6 +339,74 @@ def test_a_fitted_tokenizer_class_gives_ids_and_mask():
     assert tok.encode.name == "encode" and tok.encode.shape == [8]
 
 
+def reference_summarize(lists):
+    moments = np.array([[np.mean(v), np.std(v)] for v in lists], dtype=np.float64)
+    return moments.astype(np.float32), np.array([len(v) for v in lists], dtype=np.uint32)
+
+
+def test_several_outputs_give_a_dict_of_arrays_by_field():
+    lists = [[1.0, 3.0], [2.0, 2.0, 2.0], [0.5], [1.0, 2.0, 3.0, 4.0]]
+    moments, count = reference_summarize(lists)
+    out = m.summarize.batch(lists)
+    assert list(out) == ["moments", "count"]
+    assert out["moments"].dtype == np.float32 and out["moments"].shape == (4, 2)
+    assert out["count"].dtype == np.uint32 and out["count"].shape == (4,)
+    np.testing.assert_allclose(out["moments"], moments, rtol=1e-6)
+    np.testing.assert_array_equal(out["count"], count)
+    for array in out.values():
+        assert array.flags["C_CONTIGUOUS"] and not array.flags["OWNDATA"]
+    par = m.summarize.par_batch(lists * 5_000)
+    seq = m.summarize.batch(lists * 5_000)
+    assert all(par[k].tobytes() == seq[k].tobytes() for k in ("moments", "count"))
+    # A 2-D array's rows are lent as items, to every output.
+    table = np.array([[1.0, 3.0], [4.0, 6.0]])
+    lent = m.summarize.batch(table)
+    np.testing.assert_array_equal(lent["moments"], [[2.0, 1.0], [5.0, 1.0]])
+    np.testing.assert_array_equal(lent["count"], [2, 2])
+    assert m.summarize.outputs == ("moments", "count") and m.featurize.outputs is None
+    assert m.summarize.shape == {"moments": [2], "count": []}
+    assert m.summarize.dtype == {"moments": "float32", "count": "uint32"}
+    assert repr(m.summarize) == (
+        "<row function summarize: moments: rows of shape [2], dtype float32; "
+        "count: rows of shape [], dtype uint32>"
+    )
+
+
+def test_several_outputs_fail_fill_and_chunk_as_one():
+    with pytest.raises(m.RowError, match="no values") as caught:
+        m.summarize.batch([[1.0], [2.0], []])
+    assert caught.value.index == 2
+    out = {"moments": np.full((4, 2), -1, np.float32), "count": np.zeros(4, np.uint32)}
+    assert m.summarize.fill([[1.0, 3.0], [2.0]], out) == 2
+    np.testing.assert_array_equal(out["moments"], [[2, 1], [2, 0], [-1, -1], [-1, -1]])
+    np.testing.assert_array_equal(out["count"], [2, 1, 0, 0])
+    wrong = [
+        ({"moments": np.zeros((4, 2), np.float32)}, ValueError, r'keys \["moments", "count"\], not \["moments"\]'),
+        ({"moments": np.zeros((4, 2), np.float64), "count": np.zeros(4, np.uint32)},
+         TypeError, "for `moments` .*dtype float32"),
+        ({"moments": np.zeros((4, 2), np.float32), "count": np.zeros(3, np.uint32)},
+         ValueError, "as many rows each, not \[4, 3\]"),
+        (np.zeros((4, 2), np.float32), TypeError, "dict of arrays with the keys"),
+    ]
+    for given, error, message in wrong:
+        with pytest.raises(error, match=message):
+            m.summarize.fill([[1.0]], given)
+    chunks = list(m.summarize.chunks([[float(i)] for i in range(10)], chunk_rows=4))
+    assert [c["count"].shape for c in chunks] == [(4,), (4,), (2,)]
+    np.testing.assert_array_equal(np.concatenate([c["moments"][:, 0] for c in chunks]), np.arange(10))
+
+
+def test_the_tokenizer_gives_ids_and_mask_as_one_dict():
+    tok = m.Tokenizer(CORPUS)
+    lines = ["the cat", "a dog sat on the mat", ""]
+    both = tok.tokenize.batch(lines)
+    assert list(both) == ["ids", "mask"]
+    np.testing.assert_array_equal(both["ids"], tok.encode.batch(lines))
+    np.testing.assert_array_equal(both["mask"], tok.mask.batch(lines))
+    many = tok.tokenize.par_batch(lines * 10_000)
+    assert many["ids"].shape == (30_000, 8) and many["mask"].dtype == np.uint8
+
+
 def test_the_package_ships_type_stubs_that_name_every_row_function():
     import importlib.util
     import pathlib

@@ -55,6 +55,31 @@ fn module(func: &ItemFn, spec: &RowsSpec, crate_import: &TokenStream) -> TokenSt
         ..
     } = &returns;
     let parallel = parallel(&inner, &private, &multi, &returns);
+    let python = spec.function.owned_item().map(|_| {
+        let name_str = name.to_string();
+        let name_str = name_str.trim_start_matches("r#");
+        let doc = format!(
+            "Adds `{name}` to a Python module (feature `python`): call it in the `#[pymodule]` function, `{name}::register(module)?;`. From Python, `module.{name}` has `batch(items)`, `par_batch(items)`, `fill(items, out)` and `chunks(items)`, which give a dict of numpy arrays, one per field of `{rows_ty}`."
+        );
+        quote! {
+            #private::if_python! {
+                #[doc = #doc]
+                #[allow(clippy::missing_errors_doc)]
+                #inner fn register<__PreallocateItem, __PreallocateArrays>(
+                    module: &#private::pyo3::Bound<'_, #private::pyo3::types::PyModule>,
+                ) -> #private::pyo3::PyResult<()>
+                where
+                    #row_type: #private::python::PythonItem<__PreallocateItem, __PreallocateArrays>,
+                    #multi: #private::python::RegisterPython<__PreallocateItem, __PreallocateArrays>,
+                {
+                    <#multi as #private::python::RegisterPython<
+                        __PreallocateItem,
+                        __PreallocateArrays,
+                    >>::register_python(module, #name_str)
+                }
+            }
+        }
+    });
     quote! {
         #[doc = #module_doc]
         #[allow(dead_code)]
@@ -91,6 +116,8 @@ fn module(func: &ItemFn, spec: &RowsSpec, crate_import: &TokenStream) -> TokenSt
             }
 
             #parallel
+
+            #python
         }
     }
 }
@@ -175,12 +202,15 @@ fn impls(func: &ItemFn, spec: &RowsSpec) -> TokenStream {
     let overwrites = spec.overwrites_row();
     let error_ty = spec.error_type();
     let body = spec.body(&quote!(#name));
+    let python = python_item(func, spec);
     let spec_impl = quote! {
         impl #private::RowsSpec for #name::#row_type {
             type Rows = #rows_ty;
             type Policy = #policy;
             const OVERWRITES_ROW: bool = #overwrites;
         }
+
+        #python
     };
     if let Some(referent) = spec.function.lent_referent() {
         // Any item that lends a `&T`, lent for the call.
@@ -223,4 +253,22 @@ fn impls(func: &ItemFn, spec: &RowsSpec) -> TokenStream {
             ) -> ::core::result::Result<bool, <#policy as #private::Policy>::Failure<#error_ty>> { #body }
         }
     }
+}
+
+/// `impl PythonItem<Owned, Arrays> for Row` (feature `python`): what a Python item is converted
+/// to, in an impl header next to the function, as for a one-output row function.
+fn python_item(func: &ItemFn, spec: &RowsSpec) -> Option<TokenStream> {
+    let owned = spec.function.owned_item()?;
+    let name = &func.sig.ident;
+    let private = spec.krate.private();
+    let row_type = format_ident!("{}", ROW_TYPE);
+    let arrays = match spec.function.numeric_slice() {
+        Some(elem) => quote!(#private::python::SliceRows<#elem>),
+        None => quote!(#private::python::NoArrays),
+    };
+    Some(quote! {
+        #private::if_python! {
+            impl #private::python::PythonItem<#owned, #arrays> for #name::#row_type {}
+        }
+    })
 }

@@ -39,13 +39,88 @@ pub fn emit(func: &ItemFn, spec: &RowsSpec, receiver: Receiver) -> TokenStream {
     let siblings = Siblings::new(func, spec);
     let sequential = siblings.sequential(receiver);
     let parallel = (receiver == Receiver::Shared).then(|| siblings.parallel());
+    let python = (receiver == Receiver::Shared)
+        .then(|| python(func, spec))
+        .flatten();
     quote! {
         #func
 
         #sequential
 
         #parallel
+
+        #python
     }
+}
+
+/// `m_python()` (feature `python`), for a `&self` method whose items convert from Python
+/// objects: the row function over a clone of `self`, as a Python object (`RowFunction`) whose
+/// entry points give a dict of arrays, one per field. Its bounds are stated under a binder, so
+/// that they are checked where it is called.
+fn python(func: &ItemFn, spec: &RowsSpec) -> Option<TokenStream> {
+    let owned = spec.function.owned_item()?;
+    let name = &func.sig.ident;
+    let vis = &func.vis;
+    let (cfgs, companion_attrs) = carried_attributes(func);
+    let private = spec.krate.private();
+    let rows_ty = &spec.rows;
+    let error_ty = spec.error_type();
+    let policy = spec.policy_type();
+    let overwrites = spec.overwrites_row();
+    let rows_trait = quote!(<#rows_ty as #private::RowsTrait>);
+    let failure = quote!(<#policy as #private::Policy>::Failure<#error_ty>);
+    let body = spec.body(&quote!(__preallocate_this.#name));
+    let lend = match spec.function.lent_referent() {
+        Some(referent) => quote! {
+            let __preallocate_item: &#referent = #private::ItemRef::item_ref(&__preallocate_given);
+        },
+        None => quote!(let __preallocate_item = __preallocate_given;),
+    };
+    let python_fn = format_ident!("{}_python", name);
+    let name_str = name.to_string();
+    let name_str = name_str.trim_start_matches("r#");
+    let doc = format!(
+        "`self.{name_str}()` as a Python object (feature `python`), over a clone of `self`: its `batch(items)`, `par_batch(items)`, `fill(items, out)` and `chunks(items)` give a dict of numpy arrays, one per field of `{}`. Return it from a `#[pyclass]` getter.",
+        shown(rows_ty)
+    );
+    let (fn_params, _, fn_where) = func.sig.generics.split_for_impl();
+    let mut where_clause = fn_where
+        .cloned()
+        .unwrap_or_else(|| syn::parse_quote!(where));
+    where_clause.predicates.push(syn::parse_quote!(
+        for<'__preallocate_py> Self: ::core::clone::Clone + ::core::marker::Send + ::core::marker::Sync + 'static
+    ));
+    where_clause.predicates.push(syn::parse_quote!(
+        for<'__preallocate_py> #owned: #private::pyo3::conversion::FromPyObjectOwned<'__preallocate_py> + ::core::marker::Send + 'static
+    ));
+    where_clause.predicates.push(syn::parse_quote!(
+        for<'__preallocate_py> #error_ty: ::core::fmt::Display + ::core::marker::Send
+    ));
+    Some(quote! {
+        #private::if_python! {
+            #(#cfgs)*
+            #(#companion_attrs)*
+            #[doc = #doc]
+            #[must_use]
+            #vis fn #python_fn #fn_params (&self) -> #private::python::RowFunction #where_clause {
+                let __preallocate_this = ::core::clone::Clone::clone(self);
+                let __preallocate_rows = #private::Multi(
+                    #private::FnRows::<_, #rows_ty, #error_ty, #policy, #overwrites>::new(
+                        move |__preallocate_given: #owned,
+                              __preallocate_row: <#rows_trait::Layout as #private::Layout>::Row<'_>|
+                            -> ::core::result::Result<bool, #failure> {
+                            #lend
+                            #body
+                        }
+                    )
+                );
+                #private::python::function::<_, #owned, #private::python::NoArrays>(
+                    #name_str,
+                    __preallocate_rows,
+                )
+            }
+        }
+    })
 }
 
 impl<'a> Siblings<'a> {

@@ -127,48 +127,15 @@ impl Spec {
         self.sig.function.lent_referent()
     }
 
-    /// What a Python item is converted to for this row function: `String` for `&str`,
-    /// `Vec<U>` for `&[U]`, `T` for `&T` or an owned `T`. `None` when the item type names a
-    /// lifetime or a generic parameter (an owned form of it cannot be named).
+    /// What a Python item is converted to (see [`RowFunction::owned_item`]).
     pub fn owned_item(&self) -> Option<syn::Type> {
-        if let Some(referent) = self.lent_referent() {
-            return Some(match referent {
-                syn::Type::Path(path) if path.qself.is_none() && path.path.is_ident("str") => {
-                    syn::parse_quote!(::std::string::String)
-                }
-                syn::Type::Slice(slice) => {
-                    let elem = &slice.elem;
-                    syn::parse_quote!(::std::vec::Vec<#elem>)
-                }
-                other => other.clone(),
-            });
-        }
-        let item = &self.sig.function.item_ty;
-        let generics = self
-            .sig
-            .function
-            .generics
-            .params
-            .iter()
-            .any(|p| !matches!(p, syn::GenericParam::Lifetime(_)));
-        let plain = !generics && names_nothing_borrowed(item.to_token_stream(), &[]);
-        plain.then(|| item.clone())
+        self.sig.function.owned_item()
     }
 
-    /// `U` when the function takes `&[U]` of a numeric `U` (whose numpy arrays can lend their
-    /// rows).
+    /// `U` when the function takes `&[U]` of a numeric `U` (see
+    /// [`RowFunction::numeric_slice`]).
     pub fn numeric_slice(&self) -> Option<&syn::Type> {
-        let syn::Type::Slice(slice) = self.lent_referent()? else {
-            return None;
-        };
-        let syn::Type::Path(path) = &*slice.elem else {
-            return None;
-        };
-        const NUMERIC: &[&str] = &[
-            "f32", "f64", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64",
-        ];
-        let numeric = path.qself.is_none() && NUMERIC.iter().any(|name| path.path.is_ident(name));
-        numeric.then_some(&*slice.elem)
+        self.sig.function.numeric_slice()
     }
 
     /// The function's own error type as written, or `Infallible`.
@@ -327,6 +294,48 @@ fn flatten(stream: TokenStream) -> Vec<proc_macro2::TokenTree> {
 }
 
 impl RowFunction {
+    /// What a Python item is converted to for this row function: `String` for `&str`,
+    /// `Vec<U>` for `&[U]`, `T` for `&T` or an owned `T`. `None` when the item type names a
+    /// lifetime or a generic parameter (an owned form of it cannot be named).
+    pub fn owned_item(&self) -> Option<syn::Type> {
+        if let Some(referent) = self.lent_referent() {
+            return Some(match referent {
+                syn::Type::Path(path) if path.qself.is_none() && path.path.is_ident("str") => {
+                    syn::parse_quote!(::std::string::String)
+                }
+                syn::Type::Slice(slice) => {
+                    let elem = &slice.elem;
+                    syn::parse_quote!(::std::vec::Vec<#elem>)
+                }
+                other => other.clone(),
+            });
+        }
+        let item = &self.item_ty;
+        let generics = self
+            .generics
+            .params
+            .iter()
+            .any(|p| !matches!(p, syn::GenericParam::Lifetime(_)));
+        let plain = !generics && names_nothing_borrowed(item.to_token_stream(), &[]);
+        plain.then(|| item.clone())
+    }
+
+    /// `U` when the function takes `&[U]` of a numeric `U` (whose numpy arrays can lend their
+    /// rows).
+    pub fn numeric_slice(&self) -> Option<&syn::Type> {
+        let syn::Type::Slice(slice) = self.lent_referent()? else {
+            return None;
+        };
+        let syn::Type::Path(path) = &*slice.elem else {
+            return None;
+        };
+        const NUMERIC: &[&str] = &[
+            "f32", "f64", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64",
+        ];
+        let numeric = path.qself.is_none() && NUMERIC.iter().any(|name| path.path.is_ident(name));
+        numeric.then_some(&*slice.elem)
+    }
+
     /// The referent `T` of an item type `&T`, when the entry points may take any item that
     /// lends a `&T` (`ItemRef<T>`: `String` for `&str`, `Vec<U>` for `&[U]`, `T` for `&T`).
     ///
