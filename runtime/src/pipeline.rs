@@ -592,15 +592,31 @@ impl<R: Outputs, X> Pipeline<R, X> {
         R::Layout: NpyLayout,
         X: Exec<R, I::IntoIter>,
     {
-        let output = NpyFiles::create(path.as_ref(), Self::names(""), &Self::fields())
-            .map_err(sink_error)?;
-        self.write(items, output).map(R::each)
+        self.npy(items, path.as_ref()).map(R::each)
+    }
+
+    /// The one definition of `write_npy`, with one report per field: the element types are
+    /// checked as the files are created (`bf16` is an error), for a caller whose types are
+    /// known only at run time (Python).
+    pub(crate) fn npy<I>(
+        self,
+        items: I,
+        path: &Path,
+    ) -> Result<Vec<FileOutput>, Error<<R as WriteRows<I::Item>>::Error>>
+    where
+        I: IntoIterator,
+        R: WriteRows<I::Item>,
+        X: Exec<R, I::IntoIter>,
+    {
+        let output =
+            NpyFiles::create(path, Self::names(""), &Self::fields()).map_err(sink_error)?;
+        self.write(items, output)
     }
 
     /// The one definition of `write_safetensors`, for one output (its tensor `tensor_name`)
     /// and for several (a tensor per field); documented on the one-output call, as Rust has
     /// no two arities for one method.
-    fn safetensors<I>(
+    pub(crate) fn safetensors<I>(
         self,
         items: I,
         path: &Path,
@@ -624,7 +640,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// several (a column per field); documented on the one-output call, as Rust has no two
     /// arities for one method.
     #[cfg(feature = "parquet")]
-    fn parquet<I>(
+    pub(crate) fn parquet<I>(
         self,
         items: I,
         path: &Path,

@@ -555,7 +555,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     // The report's type is the layout's: one, or one per field.
     #[allow(clippy::type_complexity)]
     pub fn write_npy_shards<I>(
-        mut self,
+        self,
         items: I,
         dir: impl AsRef<Path>,
     ) -> Result<R::Each<ShardsOutput>, Error<<R as WriteRows<I::Item>>::Error>>
@@ -565,7 +565,22 @@ impl<R: Outputs, X> Pipeline<R, X> {
         R::Layout: NpyLayout,
         X: for<'a> Exec<R, Window<'a, I::IntoIter>>,
     {
-        let dir = dir.as_ref();
+        self.npy_shards(items, dir.as_ref()).map(R::each)
+    }
+
+    /// The one definition of `write_npy_shards`, with one report per field: the element types
+    /// are checked as the shards are opened (`bf16` is an error), for a caller whose types are
+    /// known only at run time (Python).
+    pub(crate) fn npy_shards<I>(
+        mut self,
+        items: I,
+        dir: &Path,
+    ) -> Result<Vec<ShardsOutput>, Error<<R as WriteRows<I::Item>>::Error>>
+    where
+        I: IntoIterator,
+        R: WriteRows<I::Item>,
+        X: for<'a> Exec<R, Window<'a, I::IntoIter>>,
+    {
         let items = items.into_iter();
         let length = exact_length(&items);
         let shard_items = self.shard_items();
@@ -574,13 +589,13 @@ impl<R: Outputs, X> Pipeline<R, X> {
         let mut output = npy_shards(dir, names, &Self::fields(), shard_items, &self.job(length))
             .map_err(sink_error)?;
         self.run_units(items, &mut output, shard_items, partition, length)?;
-        Ok(R::each(output.reports()))
+        Ok(output.reports())
     }
 
     /// The one definition of `write_parquet_shards`, for one output (its column `column`) and
     /// for several (a column per field); documented on the one-output call.
     #[cfg(feature = "parquet")]
-    fn parquet_shards<I>(
+    pub(crate) fn parquet_shards<I>(
         mut self,
         items: I,
         dir: &Path,
@@ -616,7 +631,7 @@ impl<R: Outputs, X> Pipeline<R, X> {
     /// (an array per field); documented on the one-output call, as Rust has no two arities
     /// for one method.
     #[cfg(feature = "zarr")]
-    fn zarr<I>(
+    pub(crate) fn zarr<I>(
         mut self,
         items: I,
         location: &Path,
@@ -625,7 +640,6 @@ impl<R: Outputs, X> Pipeline<R, X> {
     where
         I: IntoIterator,
         R: WriteRows<I::Item>,
-        R::Layout: ZarrFields,
         X: for<'a> Exec<R, Window<'a, I::IntoIter>>,
     {
         use crate::policy::Policy;
