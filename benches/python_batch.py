@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""From Python: the same rows (a list of points into an n x 4 float32 array) built five ways,
-timed in one process, each as a ratio to the plain Python loop into `np.zeros`.
+"""From Python: the same rows built several ways, timed in one process, each as a ratio to the
+plain Python loop into `np.zeros`. Two jobs: `points` (a list of points into an n x 4 float32
+array) and `tokenizer` (lines of text into the ids and the mask of their first 8 words, n x 8
+uint32 and n x 8 uint8, with a fitted vocabulary).
 
-usage: pip install examples/python datasets; python3 benches/python_batch.py [--rows N] [--reps K]
+usage: pip install examples/python datasets
+       python3 benches/python_batch.py [--job points|tokenizer] [--rows N] [--reps K]
 
 - loop: `for i, (x, y, z) in enumerate(points): out[i] = ...` into `np.zeros`
 - np.fromiter: a generator of row tuples, `dtype=(float32, 4)`, `count=n`
@@ -11,6 +14,11 @@ usage: pip install examples/python datasets; python3 benches/python_batch.py [--
 - batch / par_batch: `preallocate_example.featurize` (the row function of examples/python)
 - the same from a numpy array of items: `featurize_row` (a row function on `&[f32]`) given the
   points as an n x 3 float32 array, whose rows it takes without a copy
+
+For `tokenizer`: the loop splits each line and looks its words up in a dict; `np.fromiter` does
+the same per line into one (n, 16) array; `datasets.map` runs that Python per batch; `batch` and
+`par_batch` are `Tokenizer.tokenize` of examples/python (a `&self` method with two outputs),
+from a list of `str` and from a numpy array of `str` (whose items are converted one by one).
 
 Peak memory: each variant once more in a fresh child process, its peak resident memory (Linux's
 `VmHWM`, reset once the items are built) above the memory it had before the call; the output
@@ -85,6 +93,84 @@ def par_batch(pts):
     return m.featurize.par_batch(pts)
 
 
+WORDS = [f"w{k}" for k in range(5_000)]
+
+
+def lines(n):
+    return [" ".join(WORDS[(i * 7 + j * 13) % len(WORDS)] for j in range(4 + i % 9)) for i in range(n)]
+
+
+def vocabulary():
+    return {word: k + 1 for k, word in enumerate(WORDS)}
+
+
+def tokenizer():
+    import preallocate_example as m
+
+    return m.Tokenizer(WORDS)
+
+
+def tok_loop(texts):
+    vocab = VOCAB
+    ids = np.zeros((len(texts), 8), dtype=np.uint32)
+    mask = np.zeros((len(texts), 8), dtype=np.uint8)
+    for i, line in enumerate(texts):
+        for j, word in enumerate(line.split()[:8]):
+            ids[i, j] = vocab.get(word, 0)
+            mask[i, j] = 1
+    return {"ids": ids, "mask": mask}
+
+
+def tok_row(line, vocab):
+    words = line.split()[:8]
+    pad = 8 - len(words)
+    return tuple(vocab.get(w, 0) for w in words) + (0,) * pad + (1,) * len(words) + (0,) * pad
+
+
+def tok_fromiter(texts):
+    vocab = VOCAB
+    both = np.fromiter((tok_row(line, vocab) for line in texts), dtype=np.dtype((np.uint32, 16)), count=len(texts))
+    return {"ids": both[:, :8], "mask": both[:, 8:].astype(np.uint8)}
+
+
+def tok_datasets_map(texts):
+    import datasets
+
+    datasets.disable_progress_bars()
+    vocab = VOCAB
+    ds = datasets.Dataset.from_dict({"text": texts})
+
+    def encode(batch):
+        rows = [tok_row(line, vocab) for line in batch["text"]]
+        both = np.array(rows, dtype=np.uint32).reshape(-1, 16)
+        return {"ids": both[:, :8], "mask": both[:, 8:].astype(np.uint8)}
+
+    mapped = ds.map(encode, batched=True, batch_size=10_000, remove_columns=["text"])
+    out = mapped.with_format("numpy")[:]
+    return {"ids": out["ids"], "mask": out["mask"]}
+
+
+def tok_batch(texts):
+    return TOKENIZER.tokenize.batch(texts)
+
+
+def tok_par_batch(texts):
+    return TOKENIZER.tokenize.par_batch(texts)
+
+
+VOCAB = vocabulary()
+TOKENIZER = None
+
+TOKENIZER_VARIANTS = {
+    "loop": tok_loop,
+    "np.fromiter": tok_fromiter,
+    "datasets.map": tok_datasets_map,
+    "batch": tok_batch,
+    "par_batch": tok_par_batch,
+    "batch (numpy items)": tok_batch,
+    "par_batch (numpy items)": tok_par_batch,
+}
+
 VARIANTS = {
     "loop": loop,
     "np.fromiter": fromiter,
@@ -107,18 +193,28 @@ def status_kib(field):
     raise KeyError(field)
 
 
-def child(name, rows):
+def items_of(job, name, rows):
+    if job == "tokenizer":
+        texts = lines(rows)
+        return np.array(texts) if name in ARRAY_ITEMS else texts
     pts = points(rows)
-    if name in ARRAY_ITEMS:
-        pts = as_array(pts)
-    VARIANTS[name](pts[:1000])  # imports and warm-up
+    return as_array(pts) if name in ARRAY_ITEMS else pts
+
+
+def child(job, name, rows):
+    global TOKENIZER
+    variants = TOKENIZER_VARIANTS if job == "tokenizer" else VARIANTS
+    if job == "tokenizer":
+        TOKENIZER = tokenizer()
+    pts = items_of(job, name, rows)
+    variants[name](pts[:1000])  # imports and warm-up
     # The peak so far is that of building the items: reset it (Linux), then measure from here.
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")
     base = status_kib("VmRSS")
-    out = VARIANTS[name](pts)
+    out = variants[name](pts)
     peak = status_kib("VmHWM")
-    assert out.shape == (rows, 4)
+    assert len(out["ids"] if job == "tokenizer" else out) == rows
     print((peak - base) / 1024)
 
 
@@ -126,20 +222,25 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--job", choices=["points", "tokenizer"], default="points")
     parser.add_argument("--child")
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.rows)
+        child(args.job, args.child, args.rows)
         return
     try:
         import preallocate_example  # noqa: F401
     except ImportError:
         sys.exit("SKIPPED: `pip install examples/python` first")
+    variants = TOKENIZER_VARIANTS if args.job == "tokenizer" else VARIANTS
     try:
         import datasets  # noqa: F401
     except ImportError:
-        VARIANTS.pop("datasets.map")
+        variants.pop("datasets.map")
         print("(datasets is not installed: `pip install datasets` to compare with it)")
+    if args.job == "tokenizer":
+        tokenizer_job(args, variants)
+        return
     pts = points(args.rows)
     arr = as_array(pts)
     reference = fromiter(pts)
@@ -159,7 +260,36 @@ def main():
     print("|---|---|---|---|---|")
     for name, secs in times.items():
         peak = subprocess.run(
-            [sys.executable, __file__, "--child", name, "--rows", str(args.rows)],
+            [sys.executable, __file__, "--job", args.job, "--child", name, "--rows", str(args.rows)],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        print(f"| {name} | {secs:.3f} | {secs / times['loop']:.3f} | {times['loop'] / secs:.1f}x | {float(peak):.1f} |")
+
+
+def tokenizer_job(args, variants):
+    global TOKENIZER
+    TOKENIZER = tokenizer()
+    texts = lines(args.rows)
+    array = np.array(texts)
+    reference = tok_loop(texts)
+    times = {}
+    for name, variant in variants.items():
+        best = math.inf
+        for _ in range(args.reps):
+            items = array if name in ARRAY_ITEMS else texts
+            start = time.perf_counter()
+            out = variant(items)
+            best = min(best, time.perf_counter() - start)
+        for key in ("ids", "mask"):
+            np.testing.assert_array_equal(out[key], reference[key])
+        times[name] = best
+    out_mib = args.rows * 40 / 2**20
+    print(f"{args.rows} lines into n x 8 uint32 ids and n x 8 uint8 masks ({out_mib:.1f} MiB); best of {args.reps}")
+    print("| variant | seconds | time / loop | speed-up over loop | peak RSS above baseline (MiB) |")
+    print("|---|---|---|---|---|")
+    for name, secs in times.items():
+        peak = subprocess.run(
+            [sys.executable, __file__, "--job", "tokenizer", "--child", name, "--rows", str(args.rows)],
             capture_output=True, text=True, check=True,
         ).stdout.strip()
         print(f"| {name} | {secs:.3f} | {secs / times['loop']:.3f} | {times['loop'] / secs:.1f}x | {float(peak):.1f} |")

@@ -53,11 +53,6 @@ pub trait Policy: sealed::Sealed + Sized + 'static {
     /// This policy when a checked cast can fail too: a row function that could not fail can.
     #[doc(hidden)]
     type Checked: Policy;
-    /// This policy when an item can also fail before its row function runs (a Python item
-    /// that does not convert): such a failure stops the run whatever the row function's own
-    /// policy, and the run drops items where this one does.
-    #[doc(hidden)]
-    type Stopping: Stops;
     /// What stops a run: `Infallible` unless a failure stops it.
     #[doc(hidden)]
     type Fatal<E>: Into<RowError<E>>;
@@ -176,7 +171,6 @@ fn never<T>(failed: Failed<Infallible>) -> T {
 }
 
 impl Policy for Plain {
-    type Stopping = Fallible;
     type Checked = Fallible;
     const DROPS: bool = false;
     type Failure<E> = Infallible;
@@ -199,7 +193,6 @@ impl Policy for Plain {
 }
 
 impl Policy for Filtered {
-    type Stopping = FallibleFiltered;
     type Checked = FallibleFiltered;
     const DROPS: bool = true;
     type Failure<E> = Infallible;
@@ -222,7 +215,6 @@ impl Policy for Filtered {
 }
 
 impl Policy for Fallible {
-    type Stopping = Fallible;
     type Checked = Fallible;
     const DROPS: bool = false;
     type Failure<E> = RowError<E>;
@@ -245,7 +237,6 @@ impl Policy for Fallible {
 }
 
 impl Policy for FallibleFiltered {
-    type Stopping = FallibleFiltered;
     type Checked = FallibleFiltered;
     const DROPS: bool = true;
     type Failure<E> = RowError<E>;
@@ -268,7 +259,6 @@ impl Policy for FallibleFiltered {
 }
 
 impl Policy for Skipping {
-    type Stopping = FallibleFiltered;
     type Checked = Skipping;
     const DROPS: bool = true;
     type Failure<E> = RowError<E>;
@@ -287,26 +277,6 @@ impl Policy for Skipping {
     type Reported<E> = E;
     fn reported<E>(fatal: Self::Fatal<E>) -> RowError<Self::Reported<E>> {
         match fatal {}
-    }
-}
-
-/// A policy under which a failure stops the run, whose failure can be made from any
-/// [`RowError`]: what [`Policy::Stopping`] names.
-#[doc(hidden)]
-pub trait Stops: Policy {
-    /// `error` as this policy's failure.
-    fn stop<E>(error: RowError<E>) -> Self::Failure<E>;
-}
-
-impl Stops for Fallible {
-    fn stop<E>(error: RowError<E>) -> RowError<E> {
-        error
-    }
-}
-
-impl Stops for FallibleFiltered {
-    fn stop<E>(error: RowError<E>) -> RowError<E> {
-        error
     }
 }
 

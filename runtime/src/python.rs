@@ -16,6 +16,7 @@
 
 use std::fmt::Display;
 use std::marker::PhantomData;
+use std::path::PathBuf;
 
 use pyo3::conversion::FromPyObjectOwned;
 use pyo3::exceptions::{PyImportError, PyMemoryError, PyTypeError, PyValueError};
@@ -31,8 +32,10 @@ use crate::parallel::{self, Split};
 use crate::policy::{Batch, FillStop};
 
 mod arrays;
+mod write;
 
 pub use arrays::{ArrayItems, NoArrays, PyLayout, SliceRows};
+use write::{Options, Target};
 
 /// Items converted with the GIL held before their rows are computed without it: enough to make
 /// the hand-over cheap, few enough that Ctrl-C is seen within a fraction of a second.
@@ -204,6 +207,236 @@ impl RowFunction {
         })
     }
 
+    /// write_npy(items, path, /, *, chunk_rows=None, memory_budget=None, threads=None)
+    /// --
+    ///
+    /// Streams the rows of `items` (any iterable) into the `.npy` file `path` (`str` or
+    /// `os.PathLike`) through one chunk buffer, whatever their number: for several outputs,
+    /// `{field}.npy` in the directory `path`. The file appears under its name only when
+    /// complete. `chunk_rows` (or `memory_budget` in bytes) sizes the buffer; `threads`
+    /// computes each chunk on that many threads. Returns a dict `path`, `rows`, `shape`,
+    /// `bytes`, `skipped` (a dict of them by field for several outputs). An item that does not
+    /// convert raises its `TypeError`, a failing row `RowError`, with a note naming the
+    /// `.partial` file that keeps the rows before it.
+    #[pyo3(signature = (items, path, /, *, chunk_rows = None, memory_budget = None, threads = None))]
+    fn write_npy(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyAny>,
+        path: PathBuf,
+        chunk_rows: Option<usize>,
+        memory_budget: Option<usize>,
+        threads: Option<usize>,
+    ) -> PyResult<Py<PyAny>> {
+        let options = Options {
+            chunk_rows,
+            memory_budget,
+            threads,
+            ..Options::default()
+        };
+        self.inner.write(py, items, Target::Npy(path), &options)
+    }
+
+    /// write_npy_shards(items, dir, /, *, shard_rows=None, job_key=None, partition=None, chunk_rows=None, memory_budget=None, threads=None)
+    /// --
+    ///
+    /// Streams the rows into `.npy` shards `part-00000.npy`, ... then `manifest.json` in `dir`
+    /// (for several outputs, in `dir/{field}/`): shard `j` holds the rows of items
+    /// `j*shard_rows ..`, each committed when complete, so that a rerun of the same job
+    /// (`job_key`) resumes after the committed shards. `partition=(index, count)` writes this
+    /// worker's share of a job several workers run at once. Returns a dict `dir`, `manifest`,
+    /// `rows`, `shards` (their paths), `skipped`, `complete`, `resumed`.
+    #[pyo3(signature = (items, dir, /, *, shard_rows = None, job_key = None, partition = None, chunk_rows = None, memory_budget = None, threads = None))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
+    fn write_npy_shards(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyAny>,
+        dir: PathBuf,
+        shard_rows: Option<usize>,
+        job_key: Option<String>,
+        partition: Option<(usize, usize)>,
+        chunk_rows: Option<usize>,
+        memory_budget: Option<usize>,
+        threads: Option<usize>,
+    ) -> PyResult<Py<PyAny>> {
+        let options = Options {
+            chunk_rows,
+            memory_budget,
+            threads,
+            shard_rows,
+            job_key,
+            partition,
+            ..Options::default()
+        };
+        self.inner
+            .write(py, items, Target::NpyShards(dir), &options)
+    }
+
+    /// write_safetensors(items, path, /, *, tensor=None, chunk_rows=None, memory_budget=None, threads=None)
+    /// --
+    ///
+    /// Streams the rows into the safetensors file `path`, as the tensor `tensor` (by default
+    /// the row function's name; for several outputs, a tensor per field, named by it). The
+    /// one format that stores bf16. Returns a dict as `write_npy`'s.
+    #[pyo3(signature = (items, path, /, *, tensor = None, chunk_rows = None, memory_budget = None, threads = None))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
+    fn write_safetensors(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyAny>,
+        path: PathBuf,
+        tensor: Option<String>,
+        chunk_rows: Option<usize>,
+        memory_budget: Option<usize>,
+        threads: Option<usize>,
+    ) -> PyResult<Py<PyAny>> {
+        let options = Options {
+            chunk_rows,
+            memory_budget,
+            threads,
+            ..Options::default()
+        };
+        let tensor = self.output_name("tensor", tensor)?;
+        self.inner
+            .write(py, items, Target::Safetensors(path, tensor), &options)
+    }
+
+    /// write_zarr(items, store, /, *, name=None, compression=None, shard_rows=None, job_key=None, partition=None, chunk_rows=None, memory_budget=None, threads=None)
+    /// --
+    ///
+    /// Writes the rows as the array `name` (by default the row function's name; for several
+    /// outputs, an array per field) of the Zarr v3 group `store`, in chunks of `chunk_rows`
+    /// rows, `shard_rows` rows to a shard object, `compression` `None`, `"zstd"` or
+    /// `("zstd", level)`; resumable and partitioned as `write_npy_shards`. Needs the module to
+    /// be built with preallocate's `zarr` feature. Returns a dict `store`, `name`, `shape`,
+    /// `rows`, `kept`, `skipped`, `valid`, `resumed`, `complete`.
+    #[pyo3(signature = (items, store, /, *, name = None, compression = None, shard_rows = None, job_key = None, partition = None, chunk_rows = None, memory_budget = None, threads = None))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
+    fn write_zarr(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyAny>,
+        store: PathBuf,
+        name: Option<String>,
+        compression: Option<Py<PyAny>>,
+        shard_rows: Option<usize>,
+        job_key: Option<String>,
+        partition: Option<(usize, usize)>,
+        chunk_rows: Option<usize>,
+        memory_budget: Option<usize>,
+        threads: Option<usize>,
+    ) -> PyResult<Py<PyAny>> {
+        let options = Options {
+            chunk_rows,
+            memory_budget,
+            threads,
+            shard_rows,
+            job_key,
+            partition,
+            compression,
+            ..Options::default()
+        };
+        let name = self.output_name("name", name)?;
+        #[cfg(feature = "zarr")]
+        return self
+            .inner
+            .write(py, items, Target::Zarr(store, name), &options);
+        #[cfg(not(feature = "zarr"))]
+        {
+            let _ = (py, items, store, name, options);
+            Err(write::not_built("write_zarr", "zarr"))
+        }
+    }
+
+    /// write_parquet(items, path, /, *, column=None, compression=None, row_group_rows=None, chunk_rows=None, memory_budget=None, threads=None)
+    /// --
+    ///
+    /// Streams the rows into the Parquet file `path`: the column `column` (by default the row
+    /// function's name; for several outputs, a column per field), each row a fixed-size list,
+    /// a row group per chunk or per `row_group_rows`; `compression` as for `write_zarr`. Needs
+    /// the module to be built with preallocate's `parquet` feature. Returns a dict as
+    /// `write_npy`'s.
+    #[pyo3(signature = (items, path, /, *, column = None, compression = None, row_group_rows = None, chunk_rows = None, memory_budget = None, threads = None))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
+    fn write_parquet(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyAny>,
+        path: PathBuf,
+        column: Option<String>,
+        compression: Option<Py<PyAny>>,
+        row_group_rows: Option<usize>,
+        chunk_rows: Option<usize>,
+        memory_budget: Option<usize>,
+        threads: Option<usize>,
+    ) -> PyResult<Py<PyAny>> {
+        let options = Options {
+            chunk_rows,
+            memory_budget,
+            threads,
+            compression,
+            row_group_rows,
+            ..Options::default()
+        };
+        let column = self.output_name("column", column)?;
+        #[cfg(feature = "parquet")]
+        return self
+            .inner
+            .write(py, items, Target::Parquet(path, column), &options);
+        #[cfg(not(feature = "parquet"))]
+        {
+            let _ = (py, items, path, column, options);
+            Err(write::not_built("write_parquet", "parquet"))
+        }
+    }
+
+    /// write_parquet_shards(items, dir, /, *, column=None, compression=None, row_group_rows=None, shard_rows=None, job_key=None, partition=None, chunk_rows=None, memory_budget=None, threads=None)
+    /// --
+    ///
+    /// Streams the rows into Parquet parts `part-00000.parquet`, ... then `manifest.json` in
+    /// `dir`, committed, resumed and partitioned as `write_npy_shards`'s shards: one dataset
+    /// for `pyarrow.dataset`, polars and Hugging Face `datasets`. Returns a dict as
+    /// `write_npy_shards`'s.
+    #[pyo3(signature = (items, dir, /, *, column = None, compression = None, row_group_rows = None, shard_rows = None, job_key = None, partition = None, chunk_rows = None, memory_budget = None, threads = None))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
+    fn write_parquet_shards(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyAny>,
+        dir: PathBuf,
+        column: Option<String>,
+        compression: Option<Py<PyAny>>,
+        row_group_rows: Option<usize>,
+        shard_rows: Option<usize>,
+        job_key: Option<String>,
+        partition: Option<(usize, usize)>,
+        chunk_rows: Option<usize>,
+        memory_budget: Option<usize>,
+        threads: Option<usize>,
+    ) -> PyResult<Py<PyAny>> {
+        let options = Options {
+            chunk_rows,
+            memory_budget,
+            threads,
+            shard_rows,
+            job_key,
+            partition,
+            compression,
+            row_group_rows,
+        };
+        let column = self.output_name("column", column)?;
+        #[cfg(feature = "parquet")]
+        return self
+            .inner
+            .write(py, items, Target::ParquetShards(dir, column), &options);
+        #[cfg(not(feature = "parquet"))]
+        {
+            let _ = (py, items, dir, column, options);
+            Err(write::not_built("write_parquet_shards", "parquet"))
+        }
+    }
+
     /// The shape of one row (`[]` for a scalar row); for several outputs, a dict of them.
     #[getter]
     fn shape(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -266,6 +499,18 @@ impl RowFunction {
 }
 
 impl RowFunction {
+    /// The name of the one output in a file (`key`: `tensor`, `name`, `column`): `given`, or
+    /// the row function's name; for several outputs, none (they are named by field).
+    fn output_name(&self, key: &str, given: Option<String>) -> PyResult<String> {
+        match (self.inner.names(), given) {
+            (None, given) => Ok(given.unwrap_or_else(|| self.name.to_owned())),
+            (Some(_), None) => Ok(String::new()),
+            (Some(names), Some(_)) => Err(PyValueError::new_err(format!(
+                "{key} is for a row function with one output: these outputs are named by field, {names:?}"
+            ))),
+        }
+    }
+
     /// `value` of the one output, or a dict of it per output.
     fn per_output(
         &self,
@@ -335,6 +580,14 @@ trait Erased: Send + Sync {
         items: &Bound<'_, PyAny>,
         out: &Bound<'_, PyAny>,
     ) -> PyResult<usize>;
+    /// Runs the row function through a pipeline into `target`.
+    fn write(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyAny>,
+        target: Target,
+        options: &Options,
+    ) -> PyResult<Py<PyAny>>;
     /// The array of the rows of up to `count` items of `iter` (the first of them item
     /// `index`), and how many items it took; `None` when `iter` is exhausted.
     fn chunk(
@@ -422,6 +675,16 @@ where
             return A::fill(&self.row, items, view, false);
         }
         self.run(py, items, view, false)
+    }
+
+    fn write(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyAny>,
+        target: Target,
+        options: &Options,
+    ) -> PyResult<Py<PyAny>> {
+        write::write::<W, O>(py, &self.row, items, target, options)
     }
 
     fn chunk(

@@ -385,7 +385,7 @@ def test_several_outputs_fail_fill_and_chunk_as_one():
         ({"moments": np.zeros((4, 2), np.float64), "count": np.zeros(4, np.uint32)},
          TypeError, "for `moments` .*dtype float32"),
         ({"moments": np.zeros((4, 2), np.float32), "count": np.zeros(3, np.uint32)},
-         ValueError, "as many rows each, not \[4, 3\]"),
+         ValueError, r"as many rows each, not \[4, 3\]"),
         (np.zeros((4, 2), np.float32), TypeError, "dict of arrays with the keys"),
     ]
     for given, error, message in wrong:
@@ -405,6 +405,148 @@ def test_the_tokenizer_gives_ids_and_mask_as_one_dict():
     np.testing.assert_array_equal(both["mask"], tok.mask.batch(lines))
     many = tok.tokenize.par_batch(lines * 10_000)
     assert many["ids"].shape == (30_000, 8) and many["mask"].dtype == np.uint8
+
+
+POINTS_MANY = [(i * 0.5, -i * 0.25, i % 7) for i in range(50_000)]
+
+
+def test_write_npy_streams_the_rows_into_a_file_numpy_loads(tmp_path):
+    expected = m.featurize.batch(POINTS_MANY)
+    report = m.featurize.write_npy(POINTS_MANY, tmp_path / "x.npy", chunk_rows=4096)
+    assert report["path"] == tmp_path / "x.npy"
+    assert (report["rows"], report["shape"], report["skipped"]) == (50_000, (50_000, 4), [])
+    assert report["bytes"] == (tmp_path / "x.npy").stat().st_size
+    assert np.load(tmp_path / "x.npy").tobytes() == expected.tobytes()
+    # A generator, a str path, several threads, a memory budget: the same bytes.
+    m.featurize.write_npy((p for p in POINTS_MANY), str(tmp_path / "g.npy"), threads=2, memory_budget=1 << 16)
+    assert np.load(tmp_path / "g.npy").tobytes() == expected.tobytes()
+    dropped = m.even.write_npy(range(11), tmp_path / "even.npy")
+    assert dropped["skipped"] == [1, 3, 5, 7, 9]
+    np.testing.assert_array_equal(np.load(tmp_path / "even.npy"), [0, 2, 4, 6, 8, 10])
+    with pytest.raises(ValueError, match="chunk_rows"):
+        m.featurize.write_npy(POINTS, tmp_path / "zero.npy", chunk_rows=0)
+
+
+def test_a_writer_stops_at_an_item_that_does_not_convert_and_keeps_the_rows_before(tmp_path):
+    items = POINTS_MANY[:1000] + ["not a point"] + POINTS_MANY[:10]
+    with pytest.raises(TypeError, match="item 1000 .*is a str") as caught:
+        m.featurize.write_npy(items, tmp_path / "x.npy", chunk_rows=256)
+    assert not (tmp_path / "x.npy").exists()
+    kept = np.load(tmp_path / "x.npy.partial")
+    assert kept.tobytes() == m.featurize.batch(POINTS_MANY[:1000]).tobytes()
+    if sys.version_info >= (3, 11):
+        assert "1000 rows before it are kept in" in " ".join(caught.value.__notes__)
+
+    def raising():
+        yield from POINTS[:2]
+        raise LookupError("the source broke")
+
+    with pytest.raises(LookupError, match="the source broke"):
+        m.featurize.write_npy(raising(), tmp_path / "y.npy", threads=2)
+    assert not (tmp_path / "y.npy").exists()
+    assert np.load(tmp_path / "y.npy.partial").shape == (2, 4)
+
+
+def test_a_writer_stops_at_a_failing_row_with_a_row_error(tmp_path):
+    with pytest.raises(m.RowError, match="no comma") as caught:
+        m.parse_pair.write_npy(["1, 2"] * 7 + ["bad"], tmp_path / "p.npy", chunk_rows=3)
+    assert caught.value.index == 7
+    assert not (tmp_path / "p.npy").exists()
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy.partial"), [[1.0, 2.0]] * 7)
+
+
+def test_writers_of_several_outputs_write_every_field(tmp_path):
+    lists = [[float(i), float(i) + 2.0] for i in range(1000)]
+    expected = m.summarize.batch(lists)
+    reports = m.summarize.write_npy(lists, tmp_path / "summary", chunk_rows=100)
+    assert list(reports) == ["moments", "count"]
+    for name in ("moments", "count"):
+        assert reports[name]["path"] == tmp_path / "summary" / f"{name}.npy"
+        assert np.load(tmp_path / "summary" / f"{name}.npy").tobytes() == expected[name].tobytes()
+    shards = m.summarize.write_npy_shards(lists, tmp_path / "shards", shard_rows=300)
+    assert [len(shards[name]["shards"]) for name in ("moments", "count")] == [4, 4]
+    parts = sorted((tmp_path / "shards" / "count").glob("part-*.npy"))
+    np.testing.assert_array_equal(np.concatenate([np.load(p) for p in parts]), expected["count"])
+    with pytest.raises(ValueError, match="named by field"):
+        m.summarize.write_safetensors(lists, tmp_path / "s.safetensors", tensor="x")
+
+
+def test_shards_resume_and_partition_from_python(tmp_path):
+    expected = m.even.batch(range(1000))
+    first = m.even.write_npy_shards(range(1000), tmp_path / "a", shard_rows=100, partition=(0, 2), job_key="evens")
+    assert not first["complete"] and first["resumed"] == 0
+    second = m.even.write_npy_shards(range(1000), tmp_path / "a", shard_rows=100, partition=(1, 2), job_key="evens")
+    assert second["complete"]
+    again = m.even.write_npy_shards(range(1000), tmp_path / "a", shard_rows=100, job_key="evens")
+    assert again["complete"] and again["resumed"] == len(again["shards"]) == 10
+    parts = sorted((tmp_path / "a").glob("part-*.npy"))
+    np.testing.assert_array_equal(np.concatenate([np.load(p) for p in parts]), expected)
+    # Over an unfinished run of another job: refused, naming both.
+    m.even.write_npy_shards(range(1000), tmp_path / "b", shard_rows=100, partition=(0, 2), job_key="evens")
+    with pytest.raises(ValueError, match="job"):
+        m.even.write_npy_shards(range(1000), tmp_path / "b", shard_rows=100, job_key="another job")
+
+
+def read_safetensors(path):
+    import json
+
+    data = path.read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    return header, data[8 + size :]
+
+
+def test_write_safetensors_and_bf16(tmp_path):
+    report = m.brain_float.write_safetensors([1.0, 2.5, -3.0], tmp_path / "bf.safetensors")
+    header, body = read_safetensors(tmp_path / "bf.safetensors")
+    assert header["brain_float"]["dtype"] == "BF16" and header["brain_float"]["shape"] == [3, 2]
+    start, end = header["brain_float"]["data_offsets"]
+    assert body[start:end] == m.brain_float.batch([1.0, 2.5, -3.0]).tobytes()
+    assert report["shape"] == (3, 2)
+    m.featurize.write_safetensors(POINTS, tmp_path / "f.safetensors", tensor="points")
+    header, _ = read_safetensors(tmp_path / "f.safetensors")
+    assert header["points"]["shape"] == [3, 4]
+    with pytest.raises(TypeError, match="no data type for `bf16`"):
+        m.brain_float.write_npy([1.0], tmp_path / "bf.npy")
+    with pytest.raises(OSError, match="does not exist"):
+        m.featurize.write_npy(POINTS, tmp_path / "missing" / "x.npy")
+
+
+def test_ctrl_c_stops_a_writer_and_keeps_the_rows_before(tmp_path):
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        m.slow.write_npy([50] * 400_000, tmp_path / "slow.npy")
+    timer.cancel()
+    assert not (tmp_path / "slow.npy").exists()
+    assert (tmp_path / "slow.npy.partial").exists()
+
+
+def test_write_zarr_gives_what_zarr_python_reads(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    expected = m.featurize.batch(POINTS_MANY)
+    report = m.featurize.write_zarr(POINTS_MANY, tmp_path / "data.zarr", chunk_rows=8192, compression="zstd")
+    assert report["complete"] and report["shape"] == (50_000, 4)
+    array = zarr.open_array(tmp_path / "data.zarr" / "featurize", mode="r")
+    assert array[:].tobytes() == expected.tobytes()
+    both = m.summarize.write_zarr([[1.0, 3.0], [2.0]], tmp_path / "s.zarr")
+    assert list(both) == ["moments", "count"]
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "s.zarr" / "count", mode="r")[:], [2, 1])
+    with pytest.raises(ValueError, match="compression"):
+        m.featurize.write_zarr(POINTS, tmp_path / "bad.zarr", compression="gzip")
+
+
+def test_write_parquet_gives_what_pyarrow_reads(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    expected = m.featurize.batch(POINTS_MANY)
+    m.featurize.write_parquet(POINTS_MANY, tmp_path / "x.parquet", column="x", compression=("zstd", 3))
+    table = pq.read_table(tmp_path / "x.parquet")
+    assert table.column_names == ["x"]
+    assert np.stack(table.column("x").to_numpy(zero_copy_only=False)).astype(np.float32).tobytes() == expected.tobytes()
+    m.summarize.write_parquet_shards([[1.0, 3.0]] * 10, tmp_path / "parts", shard_rows=4)
+    parts = sorted((tmp_path / "parts").glob("part-*.parquet"))
+    counts = np.concatenate([pq.read_table(p).column("count").to_numpy() for p in parts])
+    np.testing.assert_array_equal(counts, [2] * 10)
 
 
 def test_the_package_ships_type_stubs_that_name_every_row_function():
