@@ -15,6 +15,7 @@
 //! | `npy` | one `.npy` |
 //! | `parquet` | one Parquet file, uncompressed |
 //! | `parquet-zstd` | one Parquet file, zstd level 3 |
+//! | `parquet-snappy` | one Parquet file, Snappy |
 //! | `pyarrow` | the same table, built in memory with numpy first, written by `pq.write_table` (uncompressed, no dictionary, row groups of 8 192 rows); its time is `write_table`'s alone |
 //! | `pyarrow-zstd` | the same, zstd level 3 |
 //!
@@ -46,7 +47,14 @@ fn features(i: u64) -> [f32; DIM] {
     row
 }
 
-const VARIANTS: [&str; 5] = ["npy", "parquet", "parquet-zstd", "pyarrow", "pyarrow-zstd"];
+const VARIANTS: [&str; 6] = [
+    "npy",
+    "parquet",
+    "parquet-zstd",
+    "parquet-snappy",
+    "pyarrow",
+    "pyarrow-zstd",
+];
 
 /// The same table in memory (numpy, the same arithmetic in `float32`), then `pq.write_table`
 /// timed alone; prints the seconds and the peak RSS above the start, in KiB.
@@ -93,6 +101,12 @@ fn child(variant: &str, rows: usize, out: &Path) {
         "parquet-zstd" => {
             pipeline
                 .compression(Compression::Zstd(3))
+                .write_parquet(items, out, "x")
+                .unwrap();
+        }
+        "parquet-snappy" => {
+            pipeline
+                .compression(Compression::Snappy)
                 .write_parquet(items, out, "x")
                 .unwrap();
         }
@@ -211,11 +225,12 @@ fn main() {
     }
     println!();
     println!(
-        "write_parquet / write_npy: {:.2} (uncompressed), {:.2} (zstd)",
+        "write_parquet / write_npy: {:.2} (uncompressed), {:.2} (zstd), {:.2} (Snappy)",
         parquet / npy,
-        secs[2].unwrap() / npy
+        secs[2].unwrap() / npy,
+        secs[3].unwrap() / npy
     );
-    if let (Some(pa), Some(pa_zstd)) = (secs[3], secs[4]) {
+    if let (Some(pa), Some(pa_zstd)) = (secs[4], secs[5]) {
         println!(
             "write_parquet / pq.write_table from memory: {:.2} (uncompressed), {:.2} (zstd)",
             parquet / pa,

@@ -65,6 +65,7 @@ macro_rules! dtype_cases {
                 for (variant, compression, row_group_rows) in [
                     ("plain", Compression::None, None),
                     ("zstd-groups", Compression::Zstd(3), Some(100)),
+                    ("snappy", Compression::Snappy, None),
                 ] {
                     let path = dir.join(format!("{name}-{n}-{variant}.parquet"));
                     let mut pipeline = row::pipeline().chunk_rows(CHUNK_ROWS).compression(compression);
@@ -300,7 +301,7 @@ fn run_python(python: &str, script: &Path, dir: &Path, args: &[&Path]) -> String
 fn pyarrow_datasets_and_polars_read_every_dtype_shape_and_output() {
     let dir = tempfile::tempdir().unwrap();
     let mut cases = all_dtype_cases(dir.path());
-    assert_eq!(cases.len(), 11 * 3 * 2);
+    assert_eq!(cases.len(), 11 * 3 * 3);
     shape_cases(dir.path(), &mut cases);
     several_output_cases(dir.path(), &mut cases);
     let Some(python) = python_with_readers() else {

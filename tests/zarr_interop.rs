@@ -192,3 +192,37 @@ fn zarr_dask_and_xarray_read_every_dtype_and_layout() {
     };
     run_python(&python, "check_zarr.py", dir.path(), &cases);
 }
+
+/// Snappy is Parquet's: a Zarr output refuses it, naming it, before anything is written.
+#[test]
+fn snappy_is_refused_before_anything_is_written() {
+    #[preallocate(dim = 2, dtype = f32)]
+    fn pair(i: u32) -> [f32; 2] {
+        [i as f32, 1.0]
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data.zarr");
+    let err = pair::pipeline()
+        .compression(Compression::Snappy)
+        .write_zarr(0..10u32, &store, "x")
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("Zarr has no Snappy compression (use zstd, or none)"),
+        "{message}"
+    );
+    assert!(
+        matches!(
+            err,
+            preallocate::Error::Output {
+                written: 0,
+                cause: preallocate::OutputCause::Sink(
+                    preallocate::SinkError::UnsupportedCompression { .. }
+                ),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!store.exists(), "nothing is written: {store:?}");
+}

@@ -10,7 +10,7 @@ import numpy.typing as npt
 Arrays = npt.NDArray[Any] | dict[str, npt.NDArray[Any]]
 # A writer's report (path, rows, shape, ...), or a dict of them by output name.
 Report = dict[str, Any]
-# None, "none", "zstd" or ("zstd", level).
+# None, "none", "snappy" (Parquet only), "zstd" or ("zstd", level).
 Compression = str | tuple[str, int] | None
 
 class RowError(ValueError):

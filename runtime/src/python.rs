@@ -354,7 +354,8 @@ impl RowFunction {
     ///
     /// Streams the rows into the Parquet file `path`: the column `column` (by default the row
     /// function's name; for several outputs, a column per field), each row a fixed-size list,
-    /// a row group per chunk or per `row_group_rows`; `compression` as for `write_zarr`. Needs
+    /// a row group per chunk or per `row_group_rows`; `compression` as for `write_zarr`, or
+    /// `"snappy"`. Needs
     /// the module to be built with preallocate's `parquet` feature. Returns a dict as
     /// `write_npy`'s.
     #[pyo3(signature = (items, path, /, *, column = None, compression = None, row_group_rows = None, chunk_rows = None, memory_budget = None, threads = None))]

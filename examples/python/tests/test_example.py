@@ -543,6 +543,10 @@ def test_write_parquet_gives_what_pyarrow_reads(tmp_path):
     table = pq.read_table(tmp_path / "x.parquet")
     assert table.column_names == ["x"]
     assert np.stack(table.column("x").to_numpy(zero_copy_only=False)).astype(np.float32).tobytes() == expected.tobytes()
+    m.featurize.write_parquet(POINTS, tmp_path / "s.parquet", compression="snappy")
+    assert pq.ParquetFile(tmp_path / "s.parquet").metadata.row_group(0).column(0).compression == "SNAPPY"
+    with pytest.raises(ValueError, match="Zarr has no Snappy"):
+        m.featurize.write_zarr(POINTS, tmp_path / "s.zarr", compression="snappy")
     m.summarize.write_parquet_shards([[1.0, 3.0]] * 10, tmp_path / "parts", shard_rows=4)
     parts = sorted((tmp_path / "parts").glob("part-*.parquet"))
     counts = np.concatenate([pq.read_table(p).column("count").to_numpy() for p in parts])

@@ -186,6 +186,15 @@ pub enum SinkError {
         /// The element type's name.
         dtype: &'static str,
     },
+    /// The format has no such compression (Snappy in Zarr).
+    UnsupportedCompression {
+        /// The output.
+        path: PathBuf,
+        /// The format.
+        format: &'static str,
+        /// The compression's name.
+        compression: &'static str,
+    },
     /// The name of a Zarr array is not usable.
     InvalidArrayName {
         /// The store's location.
@@ -296,6 +305,15 @@ impl fmt::Display for SinkError {
             SinkError::Unsupported { path, format, dtype } => write!(
                 f,
                 "cannot write `{}`: {format} has no data type for `{dtype}`",
+                path.display()
+            ),
+            SinkError::UnsupportedCompression {
+                path,
+                format,
+                compression,
+            } => write!(
+                f,
+                "cannot write `{}`: {format} has no {compression} compression (use zstd, or none)",
                 path.display()
             ),
             SinkError::InvalidArrayName {

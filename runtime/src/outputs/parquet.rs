@@ -587,6 +587,7 @@ fn properties(path: &Path, options: ParquetOptions) -> Result<WriterProperties, 
         Compression::Zstd(level) => Codec::ZSTD(
             ZstdLevel::try_new(level).map_err(|err| parquet_error(path, "compress", err))?,
         ),
+        Compression::Snappy => Codec::SNAPPY,
     };
     Ok(WriterProperties::builder()
         .set_compression(codec)

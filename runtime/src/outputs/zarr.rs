@@ -237,6 +237,8 @@ impl ZarrJob {
         })?;
         let row_len: usize = layout.row_shape.iter().product::<usize>() * element_size;
         let id = fingerprint.id();
+        // Refused before anything is written.
+        codec(&location, layout.compression)?;
         ensure_group(&store, &location)?;
         let array = build_array(&store, &location, &layout, dtype, &name)?;
         let valid = if layout.drops {
@@ -933,8 +935,8 @@ fn build_array(
     if layout.shard_rows.is_some() {
         builder.subchunk_shape(unit(layout.chunk_rows));
     }
-    if let Compression::Zstd(level) = layout.compression {
-        builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level, false))]);
+    if let Some(codec) = codec(location, layout.compression)? {
+        builder.bytes_to_bytes_codecs(vec![codec]);
     }
     let mut names = vec!["row".to_string()];
     names.extend((1..=layout.row_shape.len()).map(|axis| format!("{name}_{axis}")));
@@ -942,6 +944,22 @@ fn build_array(
     builder
         .build(store.objects(), &format!("/{name}"))
         .map_err(|e| store_error(location, "create the array in", &e))
+}
+
+/// The chunks' codec after the bytes: none, or zstd; Zarr v3 has no Snappy.
+fn codec(
+    location: &std::path::Path,
+    compression: Compression,
+) -> Result<Option<Arc<dyn zarrs::array::BytesToBytesCodecTraits>>, SinkError> {
+    match compression {
+        Compression::None => Ok(None),
+        Compression::Zstd(level) => Ok(Some(Arc::new(ZstdCodec::new(level, false)))),
+        Compression::Snappy => Err(SinkError::UnsupportedCompression {
+            path: location.to_path_buf(),
+            format: "Zarr",
+            compression: "Snappy",
+        }),
+    }
 }
 
 /// The companion `<name>_valid`: one `u8` per row, in units of the array's.
@@ -957,8 +975,8 @@ fn build_valid(
         "uint8",
         0u8,
     );
-    if let Compression::Zstd(level) = layout.compression {
-        builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level, false))]);
+    if let Some(codec) = codec(location, layout.compression)? {
+        builder.bytes_to_bytes_codecs(vec![codec]);
     }
     builder.dimension_names(Some(["row"]));
     builder

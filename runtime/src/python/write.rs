@@ -53,7 +53,7 @@ pub(super) struct Options {
     pub(super) shard_rows: Option<usize>,
     pub(super) job_key: Option<String>,
     pub(super) partition: Option<(usize, usize)>,
-    /// `None`, `"none"`, `"zstd"` (level 3) or `("zstd", level)`.
+    /// `None`, `"none"`, `"snappy"`, `"zstd"` (level 3) or `("zstd", level)`.
     pub(super) compression: Option<Py<PyAny>>,
     pub(super) row_group_rows: Option<usize>,
 }
@@ -349,7 +349,7 @@ fn configure<C: Outputs>(
     Ok(pipeline)
 }
 
-/// `None`/`"none"`, `"zstd"` (level 3) or `("zstd", level)`.
+/// `None`/`"none"`, `"snappy"`, `"zstd"` (level 3) or `("zstd", level)`.
 #[cfg(any(feature = "zarr", feature = "parquet"))]
 fn compression_of(given: &Bound<'_, PyAny>) -> PyResult<crate::outputs::Compression> {
     use crate::outputs::Compression;
@@ -360,6 +360,7 @@ fn compression_of(given: &Bound<'_, PyAny>) -> PyResult<crate::outputs::Compress
         match name.as_str() {
             "none" => return Ok(Compression::None),
             "zstd" => return Ok(Compression::Zstd(3)),
+            "snappy" => return Ok(Compression::Snappy),
             _ => {}
         }
     }
@@ -369,7 +370,7 @@ fn compression_of(given: &Bound<'_, PyAny>) -> PyResult<crate::outputs::Compress
         }
     }
     Err(PyValueError::new_err(format!(
-        "compression is None, \"none\", \"zstd\" or (\"zstd\", level) with a level from 1 to 22, not {}",
+        "compression is None, \"none\", \"snappy\" (Parquet only), \"zstd\" or (\"zstd\", level) with a level from 1 to 22, not {}",
         given.repr().map_or_else(|_| "?".to_owned(), |r| r.to_string())
     )))
 }
