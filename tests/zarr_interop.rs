@@ -226,3 +226,75 @@ fn snappy_is_refused_before_anything_is_written() {
     );
     assert!(!store.exists(), "nothing is written: {store:?}");
 }
+
+/// The chunk files are those `zarrs` itself writes for the same rows: a chunk of zeros is
+/// absent (erased as the fill value), one of `-0.0` is kept (not the fill value's bytes), the
+/// last chunk is padded with zeros; uncompressed and with zstd.
+#[test]
+fn chunk_files_are_those_zarrs_writes() {
+    use std::sync::Arc;
+    use zarrs::array::{codec::ZstdCodec, ArrayBuilder};
+
+    const CHUNK: usize = 4;
+    fn value(i: u32) -> [f32; 2] {
+        match i / CHUNK as u32 {
+            0 => [0.0, 0.0],
+            1 => [-0.0, -0.0],
+            _ => [i as f32, 0.5],
+        }
+    }
+    #[preallocate(dim = 2, dtype = f32)]
+    fn rows(i: u32) -> [f32; 2] {
+        value(i)
+    }
+    let items = 0..14u32;
+    for zstd in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("ours.zarr");
+        let compression = if zstd {
+            Compression::Zstd(3)
+        } else {
+            Compression::None
+        };
+        rows::pipeline()
+            .chunk_rows(CHUNK)
+            .compression(compression)
+            .write_zarr(items.clone(), &ours, "x")
+            .unwrap();
+        let theirs = dir.path().join("theirs.zarr");
+        let store = Arc::new(zarrs::filesystem::FilesystemStore::new(&theirs).unwrap());
+        let mut builder = ArrayBuilder::new(vec![14, 2], vec![CHUNK as u64, 2], "float32", 0u8);
+        if zstd {
+            builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(3, false))]);
+        }
+        let array = builder.build(store, "/x").unwrap();
+        for chunk in 0..14usize.div_ceil(CHUNK) {
+            let mut values = vec![0.0f32; CHUNK * 2];
+            for (k, i) in (chunk * CHUNK..(chunk * CHUNK + CHUNK).min(14)).enumerate() {
+                values[k * 2..k * 2 + 2].copy_from_slice(&value(i as u32));
+            }
+            array.store_chunk(&[chunk as u64, 0], &values[..]).unwrap();
+        }
+        let files = |root: &Path| -> Vec<(String, Vec<u8>)> {
+            let mut found = Vec::new();
+            let mut stack = vec![root.join("x/c")];
+            while let Some(dir) = stack.pop() {
+                for entry in std::fs::read_dir(&dir).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else {
+                        let name = path.strip_prefix(root).unwrap().display().to_string();
+                        found.push((name, std::fs::read(&path).unwrap()));
+                    }
+                }
+            }
+            found.sort();
+            found
+        };
+        let (ours, theirs) = (files(&ours), files(&theirs));
+        let names: Vec<&str> = ours.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["x/c/1/0", "x/c/2/0", "x/c/3/0"], "zstd: {zstd}");
+        assert_eq!(ours, theirs, "zstd: {zstd}");
+    }
+}

@@ -527,10 +527,8 @@ impl ZarrJob {
         }
         let mut indices = vec![0u64; 1 + self.layout.row_shape.len()];
         indices[0] = unit as u64;
-        let bytes: &[u8] = &self.buffer;
-        let unit_bytes = bytes.len();
-        self.array
-            .store_chunk(&indices, ArrayBytes::new_flen(bytes))
+        let unit_bytes = self.buffer.len();
+        self.store_unit(&indices)
             .map_err(|e| fail(self.store_error("write a chunk of", &e)))?;
         if let Some(valid_array) = &self.valid {
             valid_array
@@ -546,6 +544,35 @@ impl ZarrJob {
             self.record_units().map_err(fail)?;
         }
         Ok(())
+    }
+
+    /// Stores the unit's buffer as the chunk at `indices`. Uncompressed and unsharded, on a
+    /// little-endian machine, the chunk's encoding (the `bytes` codec alone) is the buffer
+    /// itself: into a local directory it is written from the buffer as it is, skipping the
+    /// copy into owned bytes that `zarrs`' `store_chunk` makes (2 M rows x 32 `f32`: 0.250 s
+    /// with it, see the README's Zarr figures). A chunk of only the fill value (zero bytes)
+    /// is erased, as `zarrs` does. Anything else goes through `zarrs`.
+    fn store_unit(&self, indices: &[u64]) -> Result<(), String> {
+        let bytes: &[u8] = &self.buffer;
+        let identity = cfg!(target_endian = "little")
+            && self.layout.shard_rows.is_none()
+            && self.layout.compression == Compression::None;
+        if identity {
+            if bytes.iter().all(|&b| b == 0) {
+                return self.array.erase_chunk(indices).map_err(|e| e.to_string());
+            }
+            let key = self.array.chunk_key(indices);
+            if self
+                .store
+                .write_local(&key, bytes)
+                .map_err(|e| e.to_string())?
+            {
+                return Ok(());
+            }
+        }
+        self.array
+            .store_chunk(indices, ArrayBytes::new_flen(bytes))
+            .map_err(|e| e.to_string())
     }
 
     /// The commit point of a group of units: makes the units stored so far durable, then

@@ -93,6 +93,19 @@ impl Storage {
         self.objects.clone()
     }
 
+    /// Writes `bytes` as the object `key` of a local directory, from the caller's buffer (no
+    /// copy into an owned `Bytes`), without waiting for the device; `false` for an object
+    /// store, which takes owned bytes through `zarrs`.
+    pub(crate) fn write_local(&self, key: &StoreKey, bytes: &[u8]) -> Result<bool, StorageError> {
+        match &self.local {
+            Some(local) => {
+                local.write(key, bytes)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Whether writes wait for a commit or a sync to be durable (a local directory).
     pub(crate) fn defers_sync(&self) -> bool {
         self.local.is_some()
