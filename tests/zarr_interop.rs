@@ -269,7 +269,7 @@ fn chunk_files_are_those_zarrs_writes() {
         }
         let array = builder.build(store, "/x").unwrap();
         for chunk in 0..14usize.div_ceil(CHUNK) {
-            let mut values = vec![0.0f32; CHUNK * 2];
+            let mut values = [0.0f32; CHUNK * 2];
             for (k, i) in (chunk * CHUNK..(chunk * CHUNK + CHUNK).min(14)).enumerate() {
                 values[k * 2..k * 2 + 2].copy_from_slice(&value(i as u32));
             }
