@@ -63,31 +63,7 @@ fn module(func: &ItemFn, spec: &Spec, crate_import: &TokenStream) -> TokenStream
     let out_trait_name = format_ident!("{}", OUT_TRAIT);
     let out_trait = out_trait(spec, &name.to_string(), &inner, private);
     let parallel = parallel(spec, &docs, &inner, private);
-    let python = spec.owned_item().map(|_| {
-        let name_str = name.to_string();
-        let name_str = name_str.trim_start_matches("r#");
-        let doc = format!(
-            "Adds `{name}` to a Python module (feature `python`): call it in the `#[pymodule]` function, `{name}::register(module)?;`. From Python, `module.{name}` has `batch(items)`, `par_batch(items)` and `fill(items, out)`, which give numpy arrays."
-        );
-        quote! {
-            #private::if_python! {
-                #[doc = #doc]
-                #[allow(clippy::missing_errors_doc)]
-                #inner fn register<__PreallocateItem, __PreallocateArrays>(
-                    module: &#private::pyo3::Bound<'_, #private::pyo3::types::PyModule>,
-                ) -> #private::pyo3::PyResult<()>
-                where
-                    #row_type: #private::python::PythonItem<__PreallocateItem, __PreallocateArrays>
-                        + #private::python::RegisterPython<__PreallocateItem, __PreallocateArrays>,
-                {
-                    <#row_type as #private::python::RegisterPython<
-                        __PreallocateItem,
-                        __PreallocateArrays,
-                    >>::register_python(module, #name_str)
-                }
-            }
-        }
-    });
+    let python = register(spec, &name.to_string(), &inner, private);
 
     quote! {
         #(#cfgs)*
@@ -143,6 +119,41 @@ fn module(func: &ItemFn, spec: &Spec, crate_import: &TokenStream) -> TokenStream
             #python
         }
     }
+}
+
+/// `f::register(module)` (feature `python`): adds the row function `name` to a `#[pymodule]`,
+/// its bounds checked where it is called.
+fn register(
+    spec: &Spec,
+    name: &str,
+    inner: &TokenStream,
+    private: &TokenStream,
+) -> Option<TokenStream> {
+    let row_type = format_ident!("{}", ROW_TYPE);
+    spec.owned_item().map(|_| {
+        let name_str = name.trim_start_matches("r#");
+        let doc = format!(
+            "Adds `{name}` to a Python module (feature `python`): call it in the `#[pymodule]` function, `{name}::register(module)?;`. From Python, `module.{name}` has `batch(items)`, `par_batch(items)`, `fill(items, out)` and `chunks(items)`, which give numpy arrays, and the pipeline's writers (`write_npy(items, path, chunk_rows=..)`, ...)."
+        );
+        quote! {
+            #private::if_python! {
+                #[doc = #doc]
+                #[allow(clippy::missing_errors_doc)]
+                #inner fn register<__PreallocateItem, __PreallocateArrays>(
+                    module: &#private::pyo3::Bound<'_, #private::pyo3::types::PyModule>,
+                ) -> #private::pyo3::PyResult<()>
+                where
+                    #row_type: #private::python::PythonItem<__PreallocateItem, __PreallocateArrays>
+                        + #private::python::RegisterPython<__PreallocateItem, __PreallocateArrays>,
+                {
+                    <#row_type as #private::python::RegisterPython<
+                        __PreallocateItem,
+                        __PreallocateArrays,
+                    >>::register_python(module, #name_str)
+                }
+            }
+        }
+    })
 }
 
 /// `par_batch` and `par_fill` (when the facade's `parallel` feature is on).

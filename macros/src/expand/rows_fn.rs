@@ -55,31 +55,7 @@ fn module(func: &ItemFn, spec: &RowsSpec, crate_import: &TokenStream) -> TokenSt
         ..
     } = &returns;
     let parallel = parallel(&inner, &private, &multi, &returns);
-    let python = spec.function.owned_item().map(|_| {
-        let name_str = name.to_string();
-        let name_str = name_str.trim_start_matches("r#");
-        let doc = format!(
-            "Adds `{name}` to a Python module (feature `python`): call it in the `#[pymodule]` function, `{name}::register(module)?;`. From Python, `module.{name}` has `batch(items)`, `par_batch(items)`, `fill(items, out)` and `chunks(items)`, which give a dict of numpy arrays, one per field of `{rows_ty}`."
-        );
-        quote! {
-            #private::if_python! {
-                #[doc = #doc]
-                #[allow(clippy::missing_errors_doc)]
-                #inner fn register<__PreallocateItem, __PreallocateArrays>(
-                    module: &#private::pyo3::Bound<'_, #private::pyo3::types::PyModule>,
-                ) -> #private::pyo3::PyResult<()>
-                where
-                    #row_type: #private::python::PythonItem<__PreallocateItem, __PreallocateArrays>,
-                    #multi: #private::python::RegisterPython<__PreallocateItem, __PreallocateArrays>,
-                {
-                    <#multi as #private::python::RegisterPython<
-                        __PreallocateItem,
-                        __PreallocateArrays,
-                    >>::register_python(module, #name_str)
-                }
-            }
-        }
-    });
+    let python = register(func, spec, &inner, &private, &multi);
     quote! {
         #[doc = #module_doc]
         #[allow(dead_code)]
@@ -269,6 +245,45 @@ fn python_item(func: &ItemFn, spec: &RowsSpec) -> Option<TokenStream> {
     Some(quote! {
         #private::if_python! {
             impl #private::python::PythonItem<#owned, #arrays> for #name::#row_type {}
+        }
+    })
+}
+
+/// `f::register(module)` (feature `python`): adds the row function to a `#[pymodule]`, its
+/// bounds checked where it is called.
+fn register(
+    func: &ItemFn,
+    spec: &RowsSpec,
+    inner: &TokenStream,
+    private: &TokenStream,
+    multi: &TokenStream,
+) -> Option<TokenStream> {
+    let name = &func.sig.ident;
+    let row_type = format_ident!("{}", ROW_TYPE);
+    let rows_ty = shown(&spec.rows);
+    spec.function.owned_item().map(|_| {
+        let name_str = name.to_string();
+        let name_str = name_str.trim_start_matches("r#");
+        let doc = format!(
+            "Adds `{name}` to a Python module (feature `python`): call it in the `#[pymodule]` function, `{name}::register(module)?;`. From Python, `module.{name}` has `batch(items)`, `par_batch(items)`, `fill(items, out)` and `chunks(items)`, which give a dict of numpy arrays, one per field of `{rows_ty}`, and the pipeline's writers (`write_npy(items, dir, chunk_rows=..)`, ...)."
+        );
+        quote! {
+            #private::if_python! {
+                #[doc = #doc]
+                #[allow(clippy::missing_errors_doc)]
+                #inner fn register<__PreallocateItem, __PreallocateArrays>(
+                    module: &#private::pyo3::Bound<'_, #private::pyo3::types::PyModule>,
+                ) -> #private::pyo3::PyResult<()>
+                where
+                    #row_type: #private::python::PythonItem<__PreallocateItem, __PreallocateArrays>,
+                    #multi: #private::python::RegisterPython<__PreallocateItem, __PreallocateArrays>,
+                {
+                    <#multi as #private::python::RegisterPython<
+                        __PreallocateItem,
+                        __PreallocateArrays,
+                    >>::register_python(module, #name_str)
+                }
+            }
         }
     })
 }
