@@ -285,6 +285,34 @@ fn out_trait(spec: &Spec, name: &str, inner: &TokenStream, private: &TokenStream
     }
 }
 
+/// `impl PythonItem<Owned, Arrays> for Row` (feature `python`): what a Python item is converted
+/// to, and whether a 2-D numpy array's rows are items too.
+fn python_item(
+    spec: &Spec,
+    name: &syn::Ident,
+    cfgs: &[&syn::Attribute],
+    private: &TokenStream,
+) -> Option<TokenStream> {
+    let row_type = format_ident!("{}", ROW_TYPE);
+    spec.owned_item().map(|owned| {
+        // A row function on `&[U]` of a numeric `U` takes a 2-D numpy array's rows too.
+        let arrays = match spec.numeric_slice() {
+            Some(elem) => quote!(#private::python::SliceRows<#elem>),
+            None => quote!(#private::python::NoArrays),
+        };
+        // The item type is named in an impl header only (where a hidden lifetime is the same
+        // error as the `RowFn` impl's); `register` takes it as a parameter, so that its bounds
+        // are checked where it is called: a row function whose items Python cannot give still
+        // compiles with the feature on.
+        quote! {
+            #private::if_python! {
+                #(#cfgs)*
+                impl #private::python::PythonItem<#owned, #arrays> for #name::#row_type {}
+            }
+        }
+    })
+}
+
 /// `impl RowSpec` and `impl RowFn<Item>` for the module's row type, next to the function.
 fn row_impls(func: &ItemFn, spec: &Spec) -> TokenStream {
     let name = &func.sig.ident;
@@ -313,23 +341,7 @@ fn row_impls(func: &ItemFn, spec: &Spec) -> TokenStream {
     let failure = spec.failure_type(private, &error_ty);
     let body = spec.row_body(|args| quote!(#name(#args)));
     // Next to the function, where the item's type can be named.
-    let python = spec.owned_item().map(|owned| {
-        // A row function on `&[U]` of a numeric `U` takes a 2-D numpy array's rows too.
-        let arrays = match spec.numeric_slice() {
-            Some(elem) => quote!(#private::python::SliceRows<#elem>),
-            None => quote!(#private::python::NoArrays),
-        };
-        // The item type is named in an impl header only (where a hidden lifetime is the same
-        // error as the `RowFn` impl's); `register` takes it as a parameter, so that its bounds
-        // are checked where it is called: a row function whose items Python cannot give still
-        // compiles with the feature on.
-        quote! {
-            #private::if_python! {
-                #(#cfgs)*
-                impl #private::python::PythonItem<#owned, #arrays> for #name::#row_type {}
-            }
-        }
-    });
+    let python = python_item(spec, name, &cfgs, private);
     if let Some(referent) = spec.lent_referent() {
         // Any item that lends a `&T`, lent for the call.
         let mut generics = spec.sig.function.generics.clone();
