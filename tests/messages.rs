@@ -136,3 +136,56 @@ fn an_item_error_and_a_full_buffer_count_from_0() {
         "output buffer is full after 2 rows: item 2 (counting from 0) and any after it were not written"
     );
 }
+
+/// `RowError`, `IoError` and `JobMismatch` (through `thiserror`) keep the convention: the
+/// message is the wrapped error's, and `source()` is the wrapped error's source (not the
+/// wrapped error itself, whose message is already shown).
+#[test]
+fn transparent_errors_show_the_wrapped_message_once() {
+    use std::error::Error as _;
+
+    #[derive(Debug)]
+    struct Inner;
+    impl std::fmt::Display for Inner {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("the disk is on fire")
+        }
+    }
+    impl std::error::Error for Inner {}
+    #[derive(Debug)]
+    struct Outer(Inner);
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "bad record: {}", self.0)
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    let row: preallocate::RowError<Outer> = preallocate::RowError::Row(Outer(Inner));
+    assert_eq!(row.to_string(), "bad record: the disk is on fire");
+    assert_eq!(
+        row.source().map(ToString::to_string).as_deref(),
+        Some("the disk is on fire")
+    );
+
+    let custom = std::io::Error::other(Inner);
+    let io = preallocate::IoError::from(custom);
+    assert_eq!(io.to_string(), "the disk is on fire");
+    let plain = preallocate::IoError::from(std::io::Error::from_raw_os_error(28));
+    assert!(plain.source().is_none());
+
+    let mismatch = preallocate::JobMismatch {
+        dir: "out".into(),
+        field: "key".into(),
+        recorded: "1".into(),
+        current: "2".into(),
+    };
+    assert!(mismatch.source().is_none());
+    assert!(mismatch
+        .to_string()
+        .starts_with("cannot write into `out`: it holds an unfinished run"));
+}

@@ -23,11 +23,14 @@ use crate::element::CastError;
 /// let cast: RowError<String> = RowError::Cast(CastError::new(0, &-1, "u8"));
 /// assert_eq!(cast.to_string(), "row element 0 (-1) does not fit in u8");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Transparent: the wrapped error's message, and its source.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RowError<E = Infallible> {
     /// The row function returned `Err`.
+    #[error(transparent)]
     Row(E),
     /// A value did not fit the storage type (`cast = "checked"`).
+    #[error(transparent)]
     Cast(CastError),
 }
 
@@ -40,16 +43,6 @@ impl<E> From<Infallible> for RowError<E> {
 impl<E> From<CastError> for RowError<E> {
     fn from(err: CastError) -> Self {
         RowError::Cast(err)
-    }
-}
-
-/// Transparent: the wrapped error's message, and its source.
-impl<E: fmt::Display> fmt::Display for RowError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RowError::Row(err) => err.fmt(f),
-            RowError::Cast(err) => err.fmt(f),
-        }
     }
 }
 
@@ -66,15 +59,6 @@ impl<E> RowError<E> {
 /// How a message shows the row function's own error: by its `Display` (in `Display`), or by its
 /// `Debug` (in `Debug`, which does not require `Display`).
 pub(crate) type Show<E> = fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result;
-
-impl<E: StdError + 'static> StdError for RowError<E> {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match self {
-            RowError::Row(err) => err.source(),
-            RowError::Cast(err) => err.source(),
-        }
-    }
-}
 
 /// The item at `index` produced no row, and why. Its message says `item 7 (counting from 0)`:
 /// the index is the item's position in the input, the first item being item 0.

@@ -19,7 +19,8 @@ use std::sync::Arc;
 /// assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
 /// assert_eq!(err.clone(), err);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
 pub struct IoError(Arc<io::Error>);
 
 impl IoError {
@@ -64,18 +65,6 @@ impl PartialEq for IoError {
 }
 
 impl Eq for IoError {}
-
-impl fmt::Display for IoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for IoError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
-}
 
 /// What went wrong while writing an output file, naming the path involved.
 ///
@@ -400,7 +389,13 @@ impl SinkError {
 ///      \"v1\", is now \"v2\"); rerun that job to finish it, or remove the directory to start over"
 /// );
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "cannot write into `{}`: it holds an unfinished run of another job (`{field}` was \
+     {recorded}, is now {current}); rerun that job to finish it, or remove the directory to \
+     start over",
+    dir.display()
+)]
 pub struct JobMismatch {
     /// The output directory.
     pub dir: PathBuf,
@@ -411,21 +406,6 @@ pub struct JobMismatch {
     pub recorded: String,
     /// Its value for this job, as JSON.
     pub current: String,
-}
-
-impl fmt::Display for JobMismatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "cannot write into `{}`: it holds an unfinished run of another job \
-             (`{}` was {}, is now {}); rerun that job to finish it, or remove the directory \
-             to start over",
-            self.dir.display(),
-            self.field,
-            self.recorded,
-            self.current
-        )
-    }
 }
 
 /// A failed output: the error, how many rows had been written, and where they are kept.
