@@ -51,8 +51,11 @@ use super::stream::{keep_staged, with_rows};
 use crate::element::{Element, ElementType};
 use crate::layout::{Col, Column, Field, Layout};
 
-/// The most bytes of a chunk copied into Arrow arrays at once.
-pub(crate) const PIECE_BYTES: usize = 256 * 1024;
+/// The most bytes of a chunk copied into Arrow arrays at once. Small: the writer builds
+/// level vectors of twice as many bytes per piece, and at 32 KiB the allocator reuses them
+/// instead of mapping fresh pages each time (2 M rows of 32 `f32` on a tmpfs: 0.67 s and
+/// 5.7 MiB peak, against 0.71 to 0.79 s and 11 MiB with pieces of 256 KiB).
+pub(crate) const PIECE_BYTES: usize = 32 * 1024;
 
 /// Where a Parquet file's data starts: after its magic, `PAR1`.
 const MAGIC: &[u8; 4] = b"PAR1";
