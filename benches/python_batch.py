@@ -244,26 +244,14 @@ def main():
     pts = points(args.rows)
     arr = as_array(pts)
     reference = fromiter(pts)
-    times = {}
-    for name, variant in VARIANTS.items():
-        best = math.inf
-        for _ in range(args.reps):
-            items = arr if name in ARRAY_ITEMS else pts
-            start = time.perf_counter()
-            out = variant(items)
-            best = min(best, time.perf_counter() - start)
+
+    def check(out):
         np.testing.assert_allclose(out, reference, rtol=1e-6)
-        times[name] = best
+
+    times = timed(variants, lambda name: arr if name in ARRAY_ITEMS else pts, args.reps, check)
     out_mib = args.rows * 16 / 2**20
-    print(f"{args.rows} points into a {args.rows} x 4 float32 array ({out_mib:.1f} MiB); best of {args.reps}")
-    print("| variant | seconds | time / loop | speed-up over loop | peak RSS above baseline (MiB) |")
-    print("|---|---|---|---|---|")
-    for name, secs in times.items():
-        peak = subprocess.run(
-            [sys.executable, __file__, "--job", args.job, "--child", name, "--rows", str(args.rows)],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()
-        print(f"| {name} | {secs:.3f} | {secs / times['loop']:.3f} | {times['loop'] / secs:.1f}x | {float(peak):.1f} |")
+    title = f"{args.rows} points into a {args.rows} x 4 float32 array ({out_mib:.1f} MiB)"
+    print_table(args, title, times)
 
 
 def tokenizer_job(args, variants):
@@ -272,28 +260,43 @@ def tokenizer_job(args, variants):
     texts = lines(args.rows)
     array = np.array(texts)
     reference = tok_loop(texts)
+
+    def check(out):
+        for key in ("ids", "mask"):
+            np.testing.assert_array_equal(out[key], reference[key])
+
+    times = timed(variants, lambda name: array if name in ARRAY_ITEMS else texts, args.reps, check)
+    out_mib = args.rows * 40 / 2**20
+    title = f"{args.rows} lines into n x 8 uint32 ids and n x 8 uint8 masks ({out_mib:.1f} MiB)"
+    print_table(args, title, times)
+
+
+def timed(variants, items_of_variant, reps, check):
+    """The best of `reps` times of each variant on its items, each result checked."""
     times = {}
     for name, variant in variants.items():
+        items = items_of_variant(name)
         best = math.inf
-        for _ in range(args.reps):
-            items = array if name in ARRAY_ITEMS else texts
+        for _ in range(reps):
             start = time.perf_counter()
             out = variant(items)
             best = min(best, time.perf_counter() - start)
-        for key in ("ids", "mask"):
-            np.testing.assert_array_equal(out[key], reference[key])
+        check(out)
         times[name] = best
-    out_mib = args.rows * 40 / 2**20
-    print(f"{args.rows} lines into n x 8 uint32 ids and n x 8 uint8 masks ({out_mib:.1f} MiB); best of {args.reps}")
+    return times
+
+
+def print_table(args, title, times):
+    """The table of times against the loop's, with each variant's peak from a child process."""
+    print(f"{title}; best of {args.reps}")
     print("| variant | seconds | time / loop | speed-up over loop | peak RSS above baseline (MiB) |")
     print("|---|---|---|---|---|")
     for name, secs in times.items():
         peak = subprocess.run(
-            [sys.executable, __file__, "--job", "tokenizer", "--child", name, "--rows", str(args.rows)],
+            [sys.executable, __file__, "--job", args.job, "--child", name, "--rows", str(args.rows)],
             capture_output=True, text=True, check=True,
         ).stdout.strip()
         print(f"| {name} | {secs:.3f} | {secs / times['loop']:.3f} | {times['loop'] / secs:.1f}x | {float(peak):.1f} |")
-
 
 if __name__ == "__main__":
     main()
