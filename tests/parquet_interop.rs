@@ -219,6 +219,16 @@ fn several_output_cases(dir: &Path, cases: &mut Vec<String>) {
     assert_eq!(out.skipped, (4..n as usize).step_by(9).collect::<Vec<_>>());
     cases.push(case(&path, "file", true, &columns));
 
+    // Row groups across chunks, each column's pages held until its row group ends.
+    let path = dir.join("example-groups.parquet");
+    example::pipeline()
+        .chunk_rows(CHUNK_ROWS)
+        .row_group_rows(37)
+        .compression(Compression::Snappy)
+        .write_parquet(0..n, &path)
+        .unwrap();
+    cases.push(case(&path, "file", true, &columns));
+
     // The same rows as a sharded job of two partitions, the second run twice (complete at
     // once the second time): one dataset in name order.
     let shards = dir.join("example-shards");

@@ -728,9 +728,9 @@ impl<R: RowSpec, X> Pipeline<R, X> {
     ///
     /// - Row groups: one per chunk of [`rows_per_chunk`](Pipeline::rows_per_chunk) rows, or
     ///   every [`row_group_rows`](Pipeline::row_group_rows) rows. Memory stays at the chunk
-    ///   buffer, a piece of a chunk being encoded (at most 32 KiB) and one encoded row group
-    ///   (about a chunk's bytes, or `row_group_rows` rows', less when compressed).
-    /// - [`compression`](Pipeline::compression): none (the default) or zstd.
+    ///   buffer and one encoded page (about 1 MiB); with `row_group_rows`, one encoded row
+    ///   group (about `row_group_rows` rows' bytes, less when compressed).
+    /// - [`compression`](Pipeline::compression): none (the default), zstd or Snappy.
     /// - Items that give no row (`Option` rows, `on_error = "skip"`) leave no row; the report's
     ///   `skipped` lists them.
     /// - A row function with several outputs (`rows = ..`) writes a column per field, named

@@ -4,15 +4,16 @@
 //! [`ParquetFile`] is one file (the output of `write_parquet`), [`ParquetParts`] the part files
 //! of `write_parquet_shards` (the `shards` module commits and resumes them).
 //!
-//! Encoding is arrow-rs's `ArrowWriter`: it writes the Arrow schema into the file's metadata
-//! (so that a `FixedSizeList<float32, 3>` reads back as such, not as a list of any length),
-//! encodes the levels of nested lists, and `f16` as Parquet's `Float16`. What it does not do is
-//! keep a valid file when a write fails midway; that part ([`salvage`]) is written here.
+//! The pages are encoded in `pages` (data pages of whole rows, the values PLAIN, the levels of
+//! the fixed-size lists encoded once per page size and reused); parquet-rs derives the Parquet
+//! schema from the Arrow one, serializes the page headers and writes the footer, with the Arrow
+//! schema in its metadata (so that a `FixedSizeList<float32, 3>` reads back as such, not as a
+//! list of any length). The files carry no statistics and no page index.
 //!
-//! Memory: each chunk is copied into Arrow arrays a piece at a time (at most [`PIECE_BYTES`]),
-//! encoded, and held encoded until its row group ends: one row group per chunk (flushed after
-//! each chunk), or every `row_group_rows` rows. So an output needs the chunk buffer, one piece,
-//! and one encoded row group (about a chunk's bytes uncompressed, less with zstd).
+//! Memory: one row group per chunk is written as the chunk comes, a page (about 1 MiB) at a
+//! time; with `row_group_rows`, each column's encoded pages are held until the row group ends
+//! (its columns follow each other in the file). So an output needs the chunk buffer and one
+//! page, or one encoded row group (about `row_group_rows` rows' bytes, less compressed).
 //!
 //! Atomic as the other files: rows go to a temporary file beside the destination, renamed into
 //! place when complete. On failure the rows written so far are kept in `<path>.partial`, a valid
@@ -25,20 +26,15 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::types::{
-    Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type,
-    UInt32Type, UInt64Type, UInt8Type,
-};
-use arrow_array::{ArrayRef, FixedSizeListArray, PrimitiveArray, RecordBatch};
-use arrow_buffer::{Buffer, ScalarBuffer};
 use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef};
-use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ArrowWriter};
-use parquet::basic::{Compression as Codec, ZstdLevel};
+use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{
-    FileMetaData, ParquetMetaData, ParquetMetaDataWriter, RowGroupMetaData,
+    ColumnChunkMetaData, FileMetaData, ParquetMetaData, ParquetMetaDataWriter, RowGroupMetaData,
 };
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::TrackedWrite;
+use parquet::schema::types::SchemaDescPtr;
 use serde_json::json;
 
 use super::atomic::{partial_path, AtomicFile};
@@ -50,12 +46,9 @@ use super::shards::{Parts, ShardFormat, ShardJob, Shards};
 use super::stream::{keep_staged, with_rows};
 use crate::element::{Element, ElementType};
 use crate::layout::{Col, Column, Field, Layout};
+use pages::{ColumnEncoder, Pages};
 
-/// The most bytes of a chunk copied into Arrow arrays at once. Small: the writer builds
-/// level vectors of twice as many bytes per piece, and at 32 KiB the allocator reuses them
-/// instead of mapping fresh pages each time (2 M rows of 32 `f32` on a tmpfs: 0.67 s and
-/// 5.7 MiB peak, against 0.71 to 0.79 s and 11 MiB with pieces of 256 KiB).
-pub(crate) const PIECE_BYTES: usize = 32 * 1024;
+mod pages;
 
 /// Where a Parquet file's data starts: after its magic, `PAR1`.
 const MAGIC: &[u8; 4] = b"PAR1";
@@ -152,15 +145,14 @@ pub(crate) struct ParquetOptions {
 pub(crate) struct ParquetFile {
     dest: PathBuf,
     schema: SchemaRef,
-    fields: Vec<Field>,
-    /// The writer's properties, for a footer written after a failed write.
+    /// The writer's properties, for the footer (its `created_by` and version).
     props: WriterProperties,
     /// The report's row shape: the field's for one output, none for several.
     row_shape: Vec<usize>,
-    /// End a row group after each chunk.
-    per_chunk: bool,
-    /// The writer and its file, until the file is finished or kept.
-    open: Option<(ArrowWriter<File>, AtomicFile)>,
+    /// The columns' encoders and the row groups written.
+    groups: RowGroups,
+    /// The file, until it is finished or kept.
+    open: Option<AtomicFile>,
     /// Rows handed to the writer.
     rows: usize,
     /// Where the rows were kept, once closed by a failure.
@@ -189,48 +181,38 @@ impl ParquetFile {
     ) -> Result<Self, SinkFailure> {
         let fail = failure;
         let schema = schema(path, names, fields).map_err(fail)?;
-        let props = properties(path, options).map_err(fail)?;
+        let groups = RowGroups::new(&schema, fields, options)
+            .map_err(|err| fail(parquet_error(path, "compress", err)))?;
         let mut file = AtomicFile::create(path).map_err(fail)?;
-        let writer = file
-            .file()
-            .try_clone()
-            .map_err(|err| SinkError::io("open", file.temp(), err))
-            .and_then(|clone| {
-                ArrowWriter::try_new(clone, schema.clone(), Some(props.clone()))
-                    .map_err(|err| parquet_error(file.temp(), "start", err))
-            });
-        let writer = match writer {
-            Ok(writer) => writer,
-            Err(err) => {
-                file.discard();
-                return Err(fail(err));
-            }
-        };
+        if let Err(err) = file.file().write_all(MAGIC) {
+            let err = SinkError::io("write to", file.temp(), err);
+            file.discard();
+            return Err(fail(err));
+        }
         Ok(ParquetFile {
             dest: path.to_path_buf(),
             schema,
-            fields: fields.to_vec(),
-            props,
+            props: WriterProperties::builder().build(),
             row_shape: match fields {
                 [one] => one.row_shape.to_vec(),
                 _ => Vec::new(),
             },
-            per_chunk: options.row_group_rows.is_none(),
-            open: Some((writer, file)),
+            groups,
+            open: Some(file),
             rows: 0,
             kept: None,
         })
     }
 
-    /// Encodes a chunk's columns, a piece at a time, and ends the row group when each chunk
-    /// has its own.
+    /// Encodes a chunk's columns into the file: one row group, or the rows of the row groups
+    /// of `row_group_rows` that it ends or starts.
     fn encode(&mut self, columns: &[Column<'_>]) -> Result<(), SinkError> {
-        let Some((writer, file)) = self.open.as_mut() else {
+        let Some(file) = self.open.as_mut() else {
             return Err(SinkError::Closed {
                 path: self.dest.clone(),
             });
         };
-        for (field, column) in self.fields.iter().zip(columns) {
+        for (field, column) in self.groups.fields.iter().zip(columns) {
             if column.row_len != field.row_len() || column.dtype != field.dtype {
                 return Err(SinkError::WidthMismatch {
                     path: self.dest.clone(),
@@ -240,67 +222,30 @@ impl ParquetFile {
                 });
             }
         }
-        let rows = columns.first().map_or(0, |column| column.rows);
-        let row_bytes: usize = columns
-            .iter()
-            .map(|column| column.row_len * column.dtype.size())
-            .sum();
-        let piece = (PIECE_BYTES / row_bytes.max(1)).max(1);
-        let mut start = 0;
-        while start < rows {
-            let end = rows.min(start + piece);
-            let arrays = self
-                .schema
-                .fields()
-                .iter()
-                .zip(&self.fields)
-                .zip(columns)
-                .map(|((arrow, field), column)| {
-                    column_array(arrow.data_type(), field.dtype, column, start, end)
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .and_then(|arrays| {
-                    RecordBatch::try_new(self.schema.clone(), arrays).map_err(Into::into)
-                })
-                .map_err(|err| parquet_error(file.temp(), "encode rows for", err))?;
-            writer
-                .write(&arrays)
-                .map_err(|err| parquet_error(file.temp(), "write rows to", err))?;
-            self.rows += end - start;
-            start = end;
-        }
-        if self.per_chunk {
-            writer
-                .flush()
-                .map_err(|err| parquet_error(file.temp(), "write a row group to", err))?;
-        }
-        // The row groups ended so far are whole in the file, not in the writer's buffer: a
-        // failed write later keeps them.
-        writer
-            .sync()
-            .map_err(|err| SinkError::io("write rows to", file.temp(), err))
+        self.groups
+            .write(file.file(), columns)
+            .map_err(|err| parquet_error(file.temp(), "write rows to", err))?;
+        self.rows += columns.first().map_or(0, |column| column.rows);
+        Ok(())
     }
 
-    /// Closes `writer` into `file`: as usual, or, when it is `broken` (a write failed) or
-    /// closing fails, by cutting the file back to its whole row groups and writing their
-    /// footer here. Returns the rows the file holds, and the error of a failed close.
+    /// Ends `file` with the footer of its whole row groups, after ending the row group being
+    /// built unless the file is `broken` (a write failed). Returns the rows the file holds, and
+    /// the error of a row group that could not be ended.
     fn close(
-        &self,
-        writer: ArrowWriter<File>,
+        &mut self,
         file: &mut AtomicFile,
         broken: bool,
     ) -> Result<(usize, Option<SinkError>), SinkError> {
-        let groups = writer.flushed_row_groups().to_vec();
         let failed = if broken {
-            drop(writer);
             None
         } else {
-            match writer.close() {
-                Ok(_) => return Ok((self.rows, None)),
-                Err(err) => Some(parquet_error(file.temp(), "close", err)),
-            }
+            self.groups
+                .flush(file.file())
+                .err()
+                .map(|err| parquet_error(file.temp(), "write a row group to", err))
         };
-        let rows = salvage(groups, file, &self.schema, &self.props)?;
+        let rows = salvage(&self.groups.written, file, &self.schema, &self.props)?;
         Ok((rows, failed))
     }
 
@@ -324,15 +269,14 @@ impl ParquetFile {
     /// Closes the file after a failure (`broken`: of a write) or an abandon, keeping the rows
     /// it holds in `<dest>.partial`.
     fn keep(&mut self, broken: bool) -> Partial {
-        let Some((writer, file)) = self.open.take() else {
+        let Some(mut file) = self.open.take() else {
             return Partial {
                 rows: self.rows,
                 path: self.kept.clone(),
                 error: None,
             };
         };
-        let mut file = file;
-        match self.close(writer, &mut file, broken) {
+        match self.close(&mut file, broken) {
             Ok((rows, error)) => self.keep_file(file, rows, error),
             Err(err) => {
                 // Not even the whole row groups could be kept: no file that promises rows.
@@ -411,7 +355,7 @@ impl Output for ParquetFile {
     }
 
     fn finish(mut self, skipped: Vec<usize>) -> Result<Vec<FileOutput>, SinkFailure> {
-        let Some((writer, mut file)) = self.open.take() else {
+        let Some(mut file) = self.open.take() else {
             return Err(SinkFailure {
                 written: self.rows,
                 partial: self.kept.clone(),
@@ -420,7 +364,7 @@ impl Output for ParquetFile {
                 },
             });
         };
-        match self.close(writer, &mut file, false) {
+        match self.close(&mut file, false) {
             Ok((_, None)) => self.publish(file, skipped).map(|report| vec![report]),
             Ok((rows, Some(source))) => {
                 let kept = self.keep_file(file, rows, None);
@@ -453,6 +397,153 @@ impl Drop for ParquetFile {
         if self.open.is_some() {
             let _ = self.keep(false);
         }
+    }
+}
+
+/// The columns of a file, encoded into row groups: one per chunk, written as the chunk comes;
+/// or of `row_group_rows`, each column's pages held until the row group ends, since a row
+/// group's columns follow each other in the file.
+struct RowGroups {
+    descr: SchemaDescPtr,
+    fields: Vec<Field>,
+    encoders: Vec<ColumnEncoder>,
+    /// Rows per row group; `None`: one row group per chunk.
+    limit: Option<usize>,
+    /// Each column's pages of the row group being built, and its rows.
+    pending: Vec<(TrackedWrite<Vec<u8>>, Pages)>,
+    pending_rows: usize,
+    /// The row groups whole in the file.
+    written: Vec<RowGroupMetaData>,
+    /// Where the next row group starts.
+    end: u64,
+}
+
+impl RowGroups {
+    fn new(
+        schema: &Schema,
+        fields: &[Field],
+        options: ParquetOptions,
+    ) -> Result<Self, ParquetError> {
+        let descr = Arc::new(ArrowSchemaConverter::new().convert(schema)?);
+        let encoders = descr
+            .columns()
+            .iter()
+            .zip(fields)
+            .map(|(column, field)| ColumnEncoder::new(column.clone(), field, options.compression))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RowGroups {
+            descr,
+            fields: fields.to_vec(),
+            pending: fields
+                .iter()
+                .map(|_| (TrackedWrite::new(Vec::new()), Pages::default()))
+                .collect(),
+            encoders,
+            limit: options.row_group_rows.map(|rows| rows.max(1)),
+            pending_rows: 0,
+            written: Vec::new(),
+            end: MAGIC.len() as u64,
+        })
+    }
+
+    /// Encodes a chunk's `columns` (checked against the fields) into `file`.
+    fn write(&mut self, file: &File, columns: &[Column<'_>]) -> Result<(), ParquetError> {
+        let rows = columns.first().map_or(0, |column| column.rows);
+        let Some(limit) = self.limit else {
+            return if rows == 0 {
+                Ok(())
+            } else {
+                self.write_group(file, columns, rows)
+            };
+        };
+        let mut start = 0;
+        while start < rows {
+            let end = rows.min(start + limit - self.pending_rows);
+            for ((encoder, (sink, pages)), column) in
+                self.encoders.iter_mut().zip(&mut self.pending).zip(columns)
+            {
+                let row_bytes = column.row_len * column.dtype.size();
+                let bytes = &column.bytes[start * row_bytes..end * row_bytes];
+                encoder.encode(bytes, end - start, sink, pages)?;
+            }
+            self.pending_rows += end - start;
+            start = end;
+            if self.pending_rows == limit {
+                self.flush(file)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `columns`, of `rows` rows, as one row group straight into `file`.
+    fn write_group(
+        &mut self,
+        file: &File,
+        columns: &[Column<'_>],
+        rows: usize,
+    ) -> Result<(), ParquetError> {
+        let mut sink = TrackedWrite::new(file);
+        let mut pages = Vec::with_capacity(columns.len());
+        for (encoder, column) in self.encoders.iter_mut().zip(columns) {
+            let mut column_pages = Pages::default();
+            encoder.encode(&column.bytes, rows, &mut sink, &mut column_pages)?;
+            pages.push(column_pages);
+        }
+        let len = sink.bytes_written() as u64;
+        sink.into_inner()?;
+        let chunks = self
+            .encoders
+            .iter()
+            .zip(&pages)
+            .map(|(encoder, pages)| encoder.metadata(pages, self.end))
+            .collect::<Result<Vec<_>, _>>()?;
+        let bytes = pages.iter().map(Pages::uncompressed).sum();
+        self.ended(rows, chunks, bytes, len)
+    }
+
+    /// Writes the row group being built, if it has rows, into `file`.
+    fn flush(&mut self, file: &File) -> Result<(), ParquetError> {
+        if self.pending_rows == 0 {
+            return Ok(());
+        }
+        let mut offset = self.end;
+        let mut chunks = Vec::with_capacity(self.pending.len());
+        let mut bytes = 0;
+        for (encoder, (sink, pages)) in self.encoders.iter().zip(&mut self.pending) {
+            let buffered = std::mem::replace(sink, TrackedWrite::new(Vec::new())).into_inner()?;
+            (&*file).write_all(&buffered)?;
+            chunks.push(encoder.metadata(pages, offset)?);
+            bytes += pages.uncompressed();
+            offset += buffered.len() as u64;
+            let mut reused = buffered;
+            reused.clear();
+            *sink = TrackedWrite::new(reused);
+            *pages = Pages::default();
+        }
+        let rows = std::mem::take(&mut self.pending_rows);
+        self.ended(rows, chunks, bytes, offset - self.end)
+    }
+
+    /// Records the row group of `rows` rows whose column chunks `chunks` (of `bytes` bytes
+    /// uncompressed) take the `len` bytes after the last one.
+    fn ended(
+        &mut self,
+        rows: usize,
+        chunks: Vec<ColumnChunkMetaData>,
+        bytes: i64,
+        len: u64,
+    ) -> Result<(), ParquetError> {
+        let mut group = RowGroupMetaData::builder(self.descr.clone())
+            .set_num_rows(rows as i64)
+            .set_total_byte_size(bytes)
+            .set_column_metadata(chunks)
+            .set_file_offset(self.end as i64);
+        if let Ok(ordinal) = i16::try_from(self.written.len()) {
+            group = group.set_ordinal(ordinal);
+        }
+        self.written.push(group.build()?);
+        self.end += len;
+        Ok(())
     }
 }
 
@@ -502,9 +593,10 @@ pub(crate) fn shards(
 ) -> Result<Shards<ParquetParts>, SinkFailure> {
     let fail = failure;
     let names = column_names(dir, names).map_err(fail)?;
-    // The schema is checked here, before anything is written.
-    schema(dir, &names, fields).map_err(fail)?;
-    properties(dir, options).map_err(fail)?;
+    // The schema and the compression are checked here, before anything is written.
+    let schema = schema(dir, &names, fields).map_err(fail)?;
+    RowGroups::new(&schema, fields, options)
+        .map_err(|err| fail(parquet_error(dir, "compress", err)))?;
     let columns: Vec<_> = names
         .iter()
         .zip(fields)
@@ -582,87 +674,13 @@ fn schema(path: &Path, names: &[&str], fields: &[Field]) -> Result<SchemaRef, Si
     Ok(Arc::new(Schema::new(columns)))
 }
 
-/// The writer's properties: the compression; no dictionary (rows of numbers rarely repeat,
-/// and building one costs time); row groups of `row_group_rows`, or ended by each chunk.
-fn properties(path: &Path, options: ParquetOptions) -> Result<WriterProperties, SinkError> {
-    let codec = match options.compression {
-        Compression::None => Codec::UNCOMPRESSED,
-        Compression::Zstd(level) => Codec::ZSTD(
-            ZstdLevel::try_new(level).map_err(|err| parquet_error(path, "compress", err))?,
-        ),
-        Compression::Snappy => Codec::SNAPPY,
-    };
-    Ok(WriterProperties::builder()
-        .set_compression(codec)
-        .set_dictionary_enabled(false)
-        .set_max_row_group_row_count(options.row_group_rows.map(|rows| rows.max(1)))
-        .set_max_row_group_bytes(None)
-        .build())
-}
-
-/// Field `dtype`'s rows `start..end` of `column` as an Arrow array of type `data_type`.
-fn column_array(
-    data_type: &DataType,
-    dtype: ElementType,
-    column: &Column<'_>,
-    start: usize,
-    end: usize,
-) -> Result<ArrayRef, ParquetError> {
-    let size = dtype.size();
-    let bytes = &column.bytes[start * column.row_len * size..end * column.row_len * size];
-    // A copy of the piece: Arrow's buffers are owned (and aligned), the chunk buffer is not
-    // theirs.
-    let values = Buffer::from_slice_ref(bytes);
-    let len = (end - start) * column.row_len;
-    let values: ArrayRef = match dtype {
-        ElementType::F16 => primitive::<Float16Type>(values, len),
-        ElementType::F32 => primitive::<Float32Type>(values, len),
-        ElementType::F64 => primitive::<Float64Type>(values, len),
-        ElementType::I8 => primitive::<Int8Type>(values, len),
-        ElementType::I16 => primitive::<Int16Type>(values, len),
-        ElementType::I32 => primitive::<Int32Type>(values, len),
-        ElementType::I64 => primitive::<Int64Type>(values, len),
-        ElementType::U8 => primitive::<UInt8Type>(values, len),
-        ElementType::U16 => primitive::<UInt16Type>(values, len),
-        ElementType::U32 => primitive::<UInt32Type>(values, len),
-        ElementType::U64 => primitive::<UInt64Type>(values, len),
-        ElementType::Bf16 => {
-            return Err(ParquetError::NYI("bf16 has no Arrow type".into()));
-        }
-    };
-    nest(data_type, values)
-}
-
-fn primitive<T: arrow_array::ArrowPrimitiveType>(values: Buffer, len: usize) -> ArrayRef {
-    Arc::new(PrimitiveArray::<T>::new(
-        ScalarBuffer::new(values, 0, len),
-        None,
-    ))
-}
-
-/// `values` grouped into the fixed-size lists of `data_type`, innermost first.
-fn nest(data_type: &DataType, values: ArrayRef) -> Result<ArrayRef, ParquetError> {
-    match data_type {
-        DataType::FixedSizeList(item, size) => {
-            let inner = nest(item.data_type(), values)?;
-            Ok(Arc::new(FixedSizeListArray::try_new(
-                item.clone(),
-                *size,
-                inner,
-                None,
-            )?))
-        }
-        _ => Ok(values),
-    }
-}
-
 /// Makes `file` a valid Parquet file of the row groups `groups` (those the writer ended) that
 /// are whole in it: cuts it after the last of them and writes their footer. Returns their rows.
 ///
 /// After a failed write, the file holds a prefix of what the writer wrote: every byte before
 /// the failure, nothing after it. The row groups that end within that prefix are whole.
 fn salvage(
-    groups: Vec<RowGroupMetaData>,
+    groups: &[RowGroupMetaData],
     file: &mut AtomicFile,
     schema: &Schema,
     props: &WriterProperties,
@@ -686,7 +704,8 @@ fn salvage(
             .unwrap_or(MAGIC.len() as u64)
     };
     let kept: Vec<RowGroupMetaData> = groups
-        .into_iter()
+        .iter()
+        .cloned()
         .take_while(|group| group_end(group) <= len)
         .collect();
     let end = kept.last().map_or(0, group_end);
@@ -753,6 +772,7 @@ fn failure(source: SinkError) -> SinkFailure {
 mod tests {
     use super::*;
     use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, UInt16Type};
     use arrow_array::Array;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use std::borrow::Cow;
@@ -842,6 +862,58 @@ mod tests {
         assert_eq!(groups, vec![5, 5, 2]);
     }
 
+    /// Row groups across chunks hold each column's pages until they end: the columns' chunks
+    /// follow each other, each of several pages where a row group holds more than a page.
+    #[test]
+    fn several_columns_of_several_pages_make_row_groups_across_chunks() {
+        const WIDE: Field = Field {
+            dtype: ElementType::U16,
+            row_shape: &[2, 70_000],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.parquet");
+        let options = ParquetOptions {
+            compression: Compression::Snappy,
+            row_group_rows: Some(4),
+        };
+        let mut file =
+            ParquetFile::create(&path, Names::Fields(&["x", "w"]), &[F32X3, WIDE], options)
+                .unwrap();
+        let values = rows(10);
+        let wide: Vec<u16> = (0..10 * 140_000).map(|v| (v % 65_521) as u16).collect();
+        for (x, w) in values.chunks(9).zip(wide.chunks(3 * 140_000)) {
+            let w = Column {
+                dtype: ElementType::U16,
+                rows: w.len() / 140_000,
+                row_len: 140_000,
+                bytes: Cow::Borrowed(bytemuck::cast_slice(w)),
+            };
+            file.write(&[column(x, 3), w]).unwrap();
+        }
+        let report = file.finish(Vec::new()).unwrap().remove(0);
+        assert_eq!((report.rows, report.shape.clone()), (10, vec![10]));
+        let (read, groups) = read_f32(&path);
+        assert_eq!(read, values);
+        assert_eq!(groups, vec![4, 4, 2]);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+        assert_eq!(
+            reader.schema().field(1).data_type().to_string(),
+            "FixedSizeList(2 x non-null FixedSizeList(70000 x non-null UInt16))"
+        );
+        let mut read: Vec<u16> = Vec::new();
+        for batch in reader.build().unwrap() {
+            let inner = batch
+                .unwrap()
+                .column(1)
+                .as_fixed_size_list()
+                .values()
+                .clone();
+            let values = inner.as_fixed_size_list().values().clone();
+            read.extend(values.as_primitive::<UInt16Type>().values().iter());
+        }
+        assert_eq!(read, wide);
+    }
+
     #[test]
     fn an_abandoned_file_keeps_its_rows_in_a_valid_partial() {
         let dir = tempfile::tempdir().unwrap();
@@ -872,7 +944,7 @@ mod tests {
             file.write(&[column(piece, 3)]).unwrap();
         }
         // The last row group loses its last bytes, as after a failed write.
-        let (_, temp) = file.open.as_mut().unwrap();
+        let temp = file.open.as_mut().unwrap();
         let len = temp.file().metadata().unwrap().len();
         temp.file().set_len(len - 3).unwrap();
         let failure = file.fail(SinkError::io(
