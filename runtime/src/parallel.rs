@@ -447,6 +447,21 @@ struct Pass<F> {
     overflowed: bool,
 }
 
+impl<F> Pass<F> {
+    /// Why the run stops after this pass, if it does, with `written` rows in all: an item
+    /// failed, or a row did not fit (the pass's items end before input index `end`).
+    fn stop(self, written: usize, end: usize) -> Option<FillStop<F>> {
+        match (self.failed, self.overflowed) {
+            (Some(failed), _) => Some(FillStop::Item { written, failed }),
+            (None, true) => Some(FillStop::Full {
+                written,
+                index: end,
+            }),
+            (None, false) => None,
+        }
+    }
+}
+
 /// One pass of the rows of `items` (from input index `taken` on) shared among the threads in
 /// leaves of `leaf_items`, into `out` (`zeroed`: a new buffer), then compacted to its start.
 fn shared_pass<W, P>(
@@ -725,17 +740,11 @@ where
                 let (items, tail) = rest.split_at(pass_items);
                 rest = tail;
                 let pass_out = out.slice(shape, written, written + pass_items);
-                let pass = shared_pass(row_fn, items, pass_out, taken, leaf_items, zeroed);
+                let mut pass = shared_pass(row_fn, items, pass_out, taken, leaf_items, zeroed);
                 written += pass.written;
-                skipped.extend(pass.skipped);
-                if let Some(failed) = pass.failed {
-                    break 'run Err(FillStop::Item { written, failed });
-                }
-                if pass.overflowed {
-                    break 'run Err(FillStop::Full {
-                        written,
-                        index: taken + pass_items,
-                    });
+                skipped.append(&mut pass.skipped);
+                if let Some(stop) = pass.stop(written, taken + pass_items) {
+                    break 'run Err(stop);
                 }
                 taken += pass_items;
             }
