@@ -291,8 +291,11 @@ pub use preallocate_runtime::{
     FileWriter, IoError, ItemError, JobMismatch, LosslessFrom, NpyElement, NpyWriter, OutputCause,
     Partial, Partition, PartitionError, Pipeline, Policy, RowError, RowFn, RowSpec, Rows,
     SafetensorsElement, SafetensorsWriter, Shard, ShardsOutput, SinkError, SinkFailure,
-    DEFAULT_MEMORY_BUDGET, PARTITION_COUNT_VAR, PARTITION_VAR, SHARD_MANIFEST,
+    DEFAULT_MEMORY_BUDGET, SHARD_MANIFEST,
 };
+#[doc(hidden)]
+#[allow(deprecated)]
+pub use preallocate_runtime::{PARTITION_COUNT_VAR, PARTITION_VAR};
 
 pub use preallocate_runtime::ItemRef;
 

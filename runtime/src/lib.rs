@@ -93,7 +93,10 @@ pub use outputs::{
 pub use outputs::{ZarrElement, ZarrOutput};
 #[cfg(feature = "parallel")]
 pub use parallel::{par_batch, par_fill};
-pub use partition::{Partition, PartitionError, PARTITION_COUNT_VAR, PARTITION_VAR};
+pub use partition::{Partition, PartitionError};
+#[doc(hidden)]
+#[allow(deprecated)]
+pub use partition::{PARTITION_COUNT_VAR, PARTITION_VAR};
 pub use pipeline::{Pipeline, DEFAULT_MEMORY_BUDGET};
 pub use policy::Batch;
 pub use policy::Policy;

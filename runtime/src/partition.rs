@@ -23,13 +23,16 @@ pub struct Partition {
     count: usize,
 }
 
-/// The environment variable naming a partition as `k/n` (`PREALLOCATE_PARTITION=3/8`).
-pub const PARTITION_VAR: &str = "PREALLOCATE_PARTITION";
+/// The environment variable naming a partition as `k/n`: [`Partition::VAR`].
+#[doc(hidden)]
+#[deprecated(note = "use `Partition::VAR`")]
+pub const PARTITION_VAR: &str = Partition::VAR;
 
-/// The environment variable giving the worker count of a Kubernetes indexed Job (set it to the
-/// Job's `completions`): Kubernetes gives each pod its index (`JOB_COMPLETION_INDEX`), not the
-/// count.
-pub const PARTITION_COUNT_VAR: &str = "PREALLOCATE_PARTITION_COUNT";
+/// The environment variable giving a Kubernetes indexed Job's worker count:
+/// [`Partition::COUNT_VAR`].
+#[doc(hidden)]
+#[deprecated(note = "use `Partition::COUNT_VAR`")]
+pub const PARTITION_COUNT_VAR: &str = Partition::COUNT_VAR;
 
 /// Why a partition could not be made: which value was wrong, and where it came from.
 ///
@@ -131,6 +134,23 @@ impl Default for Partition {
 }
 
 impl Partition {
+    /// The environment variable naming a partition as `k/n` (`PREALLOCATE_PARTITION=3/8`),
+    /// which [`from_env`](Partition::from_env) reads first.
+    ///
+    /// ```
+    /// use preallocate::Partition;
+    ///
+    /// let p = Partition::from_vars(|name| (name == Partition::VAR).then(|| "3/8".to_string()))?;
+    /// assert_eq!(p, Partition::new(3, 8)?);
+    /// # Ok::<(), preallocate::PartitionError>(())
+    /// ```
+    pub const VAR: &str = "PREALLOCATE_PARTITION";
+
+    /// The environment variable giving the worker count of a Kubernetes indexed Job (set it to
+    /// the Job's `completions`): Kubernetes gives each pod its index (`JOB_COMPLETION_INDEX`),
+    /// not the count.
+    pub const COUNT_VAR: &str = "PREALLOCATE_PARTITION_COUNT";
+
     /// The whole job, one worker: `0/1`.
     pub const WHOLE: Partition = Partition { index: 0, count: 1 };
 
@@ -262,16 +282,16 @@ impl Partition {
                     }),
                 }
             };
-        if let Some(value) = var(PARTITION_VAR) {
+        if let Some(value) = var(Self::VAR) {
             let malformed = || PartitionError::Malformed {
-                var: PARTITION_VAR.to_string(),
+                var: Self::VAR.to_string(),
                 value: value.clone(),
                 expected: "`k/n`: this worker's index from 0, a slash, the worker count",
             };
             let (k, n) = value.trim().split_once('/').ok_or_else(malformed)?;
             let k = k.trim().parse().map_err(|_| malformed())?;
             let n = n.trim().parse().map_err(|_| malformed())?;
-            return Self::checked(k, n, PARTITION_VAR);
+            return Self::checked(k, n, Self::VAR);
         }
         if let Some(id) = number("SLURM_ARRAY_TASK_ID")? {
             let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
@@ -299,7 +319,7 @@ impl Partition {
             return Self::checked(offset / step, count, source);
         }
         if let Some(index) = number("JOB_COMPLETION_INDEX")? {
-            let Some(count) = number(PARTITION_COUNT_VAR)? else {
+            let Some(count) = number(Self::COUNT_VAR)? else {
                 return Err(PartitionError::MissingCount {
                     index_var: "JOB_COMPLETION_INDEX",
                     count_vars: "PREALLOCATE_PARTITION_COUNT to the Job's `completions`",
@@ -314,6 +334,18 @@ impl Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The constants under their old names still name the same variables.
+    #[test]
+    #[allow(deprecated)]
+    fn the_old_names_of_the_variables_still_work() {
+        assert_eq!(PARTITION_VAR, "PREALLOCATE_PARTITION");
+        assert_eq!(PARTITION_COUNT_VAR, "PREALLOCATE_PARTITION_COUNT");
+        assert_eq!(
+            (Partition::VAR, Partition::COUNT_VAR),
+            (PARTITION_VAR, PARTITION_COUNT_VAR)
+        );
+    }
 
     fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |name| {
