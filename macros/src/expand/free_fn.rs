@@ -11,10 +11,9 @@ use syn::ItemFn;
 
 use super::docs::{docs, Docs};
 use super::lifetimes::{generics_with, name_elided_lifetimes};
-use super::tokens::{carried_attributes, inner_visibility};
+use super::tokens::{carried_attributes, inner_visibility, lend_item, register_fn, ROW_TYPE};
 use crate::spec::Spec;
 
-const ROW_TYPE: &str = "Row";
 const OUT_TRAIT: &str = "__PreallocateOut";
 
 pub fn emit(func: &ItemFn, spec: &Spec) -> TokenStream {
@@ -135,8 +134,7 @@ fn row_declarations(
     }
 }
 
-/// `f::register(module)` (feature `python`): adds the row function `name` to a `#[pymodule]`,
-/// its bounds checked where it is called.
+/// `f::register(module)` (feature `python`): adds the row function `name` to a `#[pymodule]`.
 fn register(
     spec: &Spec,
     name: &str,
@@ -145,28 +143,10 @@ fn register(
 ) -> Option<TokenStream> {
     let row_type = format_ident!("{}", ROW_TYPE);
     spec.owned_item().map(|_| {
-        let name_str = name.trim_start_matches("r#");
         let doc = format!(
             "Adds `{name}` to a Python module (feature `python`): call it in the `#[pymodule]` function, `{name}::register(module)?;`. From Python, `module.{name}` has `batch(items)`, `par_batch(items)`, `fill(items, out)` and `chunks(items)`, which give numpy arrays, and the pipeline's writers (`write_npy(items, path, chunk_rows=..)`, ...)."
         );
-        quote! {
-            #private::if_python! {
-                #[doc = #doc]
-                #[allow(clippy::missing_errors_doc)]
-                #inner fn register<__PreallocateItem, __PreallocateArrays>(
-                    module: &#private::pyo3::Bound<'_, #private::pyo3::types::PyModule>,
-                ) -> #private::pyo3::PyResult<()>
-                where
-                    #row_type: #private::python::PythonItem<__PreallocateItem, __PreallocateArrays>
-                        + #private::python::RegisterPython<__PreallocateItem, __PreallocateArrays>,
-                {
-                    <#row_type as #private::python::RegisterPython<
-                        __PreallocateItem,
-                        __PreallocateArrays,
-                    >>::register_python(module, #name_str)
-                }
-            }
-        }
+        register_fn(&quote!(#row_type), &doc, name, inner, private)
     })
 }
 
@@ -373,6 +353,7 @@ fn row_impls(func: &ItemFn, spec: &Spec) -> TokenStream {
             .params
             .push(syn::parse_quote!(__PreallocateItem: #private::ItemRef<#referent>));
         let (impl_generics, _, where_clause) = generics.split_for_impl();
+        let lend = lend_item(referent, private);
         return quote! {
             #spec_impl
             #python
@@ -385,7 +366,7 @@ fn row_impls(func: &ItemFn, spec: &Spec) -> TokenStream {
                     __preallocate_given: __PreallocateItem,
                     __preallocate_row: &mut [#dtype],
                 ) -> ::core::result::Result<bool, #failure> {
-                    let __preallocate_item: &#referent = #private::ItemRef::item_ref(&__preallocate_given);
+                    #lend
                     #body
                 }
             }

@@ -16,7 +16,7 @@ use syn::ItemFn;
 
 use super::docs::{docs, Docs};
 use super::lifetimes::{generics_with, name_elided_lifetimes};
-use super::tokens::carried_attributes;
+use super::tokens::{carried_attributes, lend_item, python_item_binding, python_where};
 use crate::model::Receiver;
 use crate::spec::Spec;
 
@@ -90,18 +90,18 @@ impl<'a> Method<'a> {
             (referent.clone(), param)
         });
         let (item_ty, new_row_fn) = match &lent {
-            Some((referent, _)) => (
-                syn::parse_quote!(__PreallocateItem),
+            Some((referent, _)) => (syn::parse_quote!(__PreallocateItem), {
+                let lend = lend_item(referent, &private);
                 quote! {
-                    #private::FnRow::<_, #dtype, #axes, #error, #policy, #overwrites>::new(
-                        move |__preallocate_given: __PreallocateItem, __preallocate_row: &mut [#dtype]|
-                            -> ::core::result::Result<bool, #failure> {
-                            let __preallocate_item: &#referent = #private::ItemRef::item_ref(&__preallocate_given);
-                            #body
-                        }
-                    )
-                },
-            ),
+                #private::FnRow::<_, #dtype, #axes, #error, #policy, #overwrites>::new(
+                    move |__preallocate_given: __PreallocateItem, __preallocate_row: &mut [#dtype]|
+                        -> ::core::result::Result<bool, #failure> {
+                        #lend
+                        #body
+                    }
+                )
+                }
+            }),
             None => {
                 let item_ty = &named.ty;
                 (
@@ -173,32 +173,15 @@ impl<'a> Method<'a> {
         let overwrites = spec.overwrites_row();
         let failure = spec.failure_type(private, error);
         let body = spec.row_body(|args| quote!(__preallocate_this.#name(#args)));
-        let lend = match spec.lent_referent() {
-            Some(referent) => quote! {
-                let __preallocate_item: &#referent = #private::ItemRef::item_ref(&__preallocate_given);
-            },
-            None => quote!(let __preallocate_item = __preallocate_given;),
-        };
+        let lend = python_item_binding(spec.lent_referent(), private);
         let python_fn = format_ident!("{}_python", name);
         let name_str = name.to_string();
         let name_str = name_str.trim_start_matches("r#");
         let doc = format!(
             "`self.{name_str}()` as a Python object (feature `python`), over a clone of `self`: its `batch(items)`, `par_batch(items)`, `fill(items, out)` and `chunks(items)` give numpy arrays. Return it from a `#[pyclass]` getter."
         );
-        let generics = &func.sig.generics;
-        let (fn_params, _, fn_where) = generics.split_for_impl();
-        let mut where_clause = fn_where
-            .cloned()
-            .unwrap_or_else(|| syn::parse_quote!(where));
-        where_clause.predicates.push(syn::parse_quote!(
-            for<'__preallocate_py> Self: ::core::clone::Clone + ::core::marker::Send + ::core::marker::Sync + 'static
-        ));
-        where_clause.predicates.push(syn::parse_quote!(
-            for<'__preallocate_py> #owned: #private::pyo3::conversion::FromPyObjectOwned<'__preallocate_py> + ::core::marker::Send + 'static
-        ));
-        where_clause.predicates.push(syn::parse_quote!(
-            for<'__preallocate_py> #error: ::core::fmt::Display + ::core::marker::Send
-        ));
+        let (fn_params, _, _) = func.sig.generics.split_for_impl();
+        let where_clause = python_where(&func.sig.generics, &owned, error, private);
         Some(quote! {
             #private::if_python! {
                 #attrs

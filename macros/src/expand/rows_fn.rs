@@ -10,11 +10,9 @@ use quote::{format_ident, quote};
 use syn::ItemFn;
 
 use super::lifetimes::{generics_with, name_elided_lifetimes};
-use super::tokens::inner_visibility;
+use super::tokens::{inner_visibility, lend_item, register_fn, ROW_TYPE};
 use crate::errors::shown;
 use crate::spec::RowsSpec;
-
-const ROW_TYPE: &str = "Row";
 
 pub fn emit(func: &ItemFn, spec: &RowsSpec) -> TokenStream {
     let (site_import, module_import) = spec.krate.imports(&func.sig.ident);
@@ -195,6 +193,7 @@ fn impls(func: &ItemFn, spec: &RowsSpec) -> TokenStream {
             .params
             .push(syn::parse_quote!(__PreallocateItem: #private::ItemRef<#referent>));
         let (impl_generics, _, where_clause) = generics.split_for_impl();
+        let lend = lend_item(referent, &private);
         return quote! {
             #spec_impl
 
@@ -206,7 +205,7 @@ fn impls(func: &ItemFn, spec: &RowsSpec) -> TokenStream {
                     __preallocate_given: __PreallocateItem,
                     __preallocate_row: <<#rows_ty as #private::RowsTrait>::Layout as #private::Layout>::Row<'_>,
                 ) -> ::core::result::Result<bool, <#policy as #private::Policy>::Failure<#error_ty>> {
-                    let __preallocate_item: &#referent = #private::ItemRef::item_ref(&__preallocate_given);
+                    #lend
                     #body
                 }
             }
@@ -250,7 +249,7 @@ fn python_item(func: &ItemFn, spec: &RowsSpec) -> Option<TokenStream> {
 }
 
 /// `f::register(module)` (feature `python`): adds the row function to a `#[pymodule]`, its
-/// bounds checked where it is called.
+/// entry points giving a dict of arrays, one per field.
 fn register(
     func: &ItemFn,
     spec: &RowsSpec,
@@ -258,32 +257,12 @@ fn register(
     private: &TokenStream,
     multi: &TokenStream,
 ) -> Option<TokenStream> {
-    let name = &func.sig.ident;
-    let row_type = format_ident!("{}", ROW_TYPE);
+    let name = func.sig.ident.to_string();
     let rows_ty = shown(&spec.rows);
     spec.function.owned_item().map(|_| {
-        let name_str = name.to_string();
-        let name_str = name_str.trim_start_matches("r#");
         let doc = format!(
             "Adds `{name}` to a Python module (feature `python`): call it in the `#[pymodule]` function, `{name}::register(module)?;`. From Python, `module.{name}` has `batch(items)`, `par_batch(items)`, `fill(items, out)` and `chunks(items)`, which give a dict of numpy arrays, one per field of `{rows_ty}`, and the pipeline's writers (`write_npy(items, dir, chunk_rows=..)`, ...)."
         );
-        quote! {
-            #private::if_python! {
-                #[doc = #doc]
-                #[allow(clippy::missing_errors_doc)]
-                #inner fn register<__PreallocateItem, __PreallocateArrays>(
-                    module: &#private::pyo3::Bound<'_, #private::pyo3::types::PyModule>,
-                ) -> #private::pyo3::PyResult<()>
-                where
-                    #row_type: #private::python::PythonItem<__PreallocateItem, __PreallocateArrays>,
-                    #multi: #private::python::RegisterPython<__PreallocateItem, __PreallocateArrays>,
-                {
-                    <#multi as #private::python::RegisterPython<
-                        __PreallocateItem,
-                        __PreallocateArrays,
-                    >>::register_python(module, #name_str)
-                }
-            }
-        }
+        register_fn(multi, &doc, &name, inner, private)
     })
 }

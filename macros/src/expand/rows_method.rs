@@ -9,7 +9,7 @@ use quote::{format_ident, quote};
 use syn::ItemFn;
 
 use super::lifetimes::{generics_with, name_elided_lifetimes};
-use super::tokens::carried_attributes;
+use super::tokens::{carried_attributes, lend_item, python_item_binding, python_where};
 use crate::errors::shown;
 use crate::model::Receiver;
 use crate::spec::RowsSpec;
@@ -70,12 +70,7 @@ fn python(func: &ItemFn, spec: &RowsSpec) -> Option<TokenStream> {
     let rows_trait = quote!(<#rows_ty as #private::RowsTrait>);
     let failure = quote!(<#policy as #private::Policy>::Failure<#error_ty>);
     let body = spec.body(&quote!(__preallocate_this.#name));
-    let lend = match spec.function.lent_referent() {
-        Some(referent) => quote! {
-            let __preallocate_item: &#referent = #private::ItemRef::item_ref(&__preallocate_given);
-        },
-        None => quote!(let __preallocate_item = __preallocate_given;),
-    };
+    let lend = python_item_binding(spec.function.lent_referent(), &private);
     let python_fn = format_ident!("{}_python", name);
     let name_str = name.to_string();
     let name_str = name_str.trim_start_matches("r#");
@@ -83,19 +78,8 @@ fn python(func: &ItemFn, spec: &RowsSpec) -> Option<TokenStream> {
         "`self.{name_str}()` as a Python object (feature `python`), over a clone of `self`: its `batch(items)`, `par_batch(items)`, `fill(items, out)` and `chunks(items)` give a dict of numpy arrays, one per field of `{}`. Return it from a `#[pyclass]` getter.",
         shown(rows_ty)
     );
-    let (fn_params, _, fn_where) = func.sig.generics.split_for_impl();
-    let mut where_clause = fn_where
-        .cloned()
-        .unwrap_or_else(|| syn::parse_quote!(where));
-    where_clause.predicates.push(syn::parse_quote!(
-        for<'__preallocate_py> Self: ::core::clone::Clone + ::core::marker::Send + ::core::marker::Sync + 'static
-    ));
-    where_clause.predicates.push(syn::parse_quote!(
-        for<'__preallocate_py> #owned: #private::pyo3::conversion::FromPyObjectOwned<'__preallocate_py> + ::core::marker::Send + 'static
-    ));
-    where_clause.predicates.push(syn::parse_quote!(
-        for<'__preallocate_py> #error_ty: ::core::fmt::Display + ::core::marker::Send
-    ));
+    let (fn_params, _, _) = func.sig.generics.split_for_impl();
+    let where_clause = python_where(&func.sig.generics, &owned, &quote!(#error_ty), &private);
     Some(quote! {
         #private::if_python! {
             #(#cfgs)*
@@ -144,14 +128,10 @@ impl<'a> Siblings<'a> {
                 generics
                     .params
                     .push(syn::parse_quote!(__PreallocateItem: #private::ItemRef<#referent>));
-                (
-                    syn::parse_quote!(__PreallocateItem),
-                    quote! {
-                        let __preallocate_item: &#referent =
-                            #private::ItemRef::item_ref(&__preallocate_given);
-                        #body
-                    },
-                )
+                (syn::parse_quote!(__PreallocateItem), {
+                    let lend = lend_item(referent, &private);
+                    quote!(#lend #body)
+                })
             }
             None => (named.ty.clone(), body),
         };

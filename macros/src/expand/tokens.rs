@@ -14,6 +14,9 @@ use crate::attr::{Cast, Extent};
 use crate::model::{Fails, RowFunction};
 use crate::spec::{Krate, Policy, Spec};
 
+/// The row function as a type, in its companion module.
+pub const ROW_TYPE: &str = "Row";
+
 /// The name of the module-local alias of a relative `crate = path`.
 const MODULE_CRATE: &str = "__preallocate_crate";
 
@@ -200,6 +203,80 @@ impl Cast {
             Cast::As => "As",
             Cast::Checked => "Checked",
             Cast::Saturate => "Saturate",
+        }
+    }
+}
+
+/// `let __preallocate_item: &T = ItemRef::item_ref(&__preallocate_given);`: an item that
+/// lends a `&T` (`referent`), lent for the call.
+pub fn lend_item(referent: &syn::Type, private: &TokenStream) -> TokenStream {
+    quote! {
+        let __preallocate_item: &#referent = #private::ItemRef::item_ref(&__preallocate_given);
+    }
+}
+
+/// The item of a Python row function (`__preallocate_given`, converted from a Python object)
+/// as the method takes it: lent when it takes a `&T` of an owned item, else as it is.
+pub fn python_item_binding(referent: Option<&syn::Type>, private: &TokenStream) -> TokenStream {
+    match referent {
+        Some(referent) => lend_item(referent, private),
+        None => quote!(let __preallocate_item = __preallocate_given;),
+    }
+}
+
+/// The where clause of a method's `m_python()`: the method's own, and what the Python object
+/// needs (`Self` cloned and shared by threads, the item converted from Python, the error
+/// shown), each under a binder so that it is checked where `m_python()` is called.
+pub fn python_where(
+    generics: &syn::Generics,
+    owned: &syn::Type,
+    error: &TokenStream,
+    private: &TokenStream,
+) -> syn::WhereClause {
+    let mut clause = generics
+        .where_clause
+        .clone()
+        .unwrap_or_else(|| syn::parse_quote!(where));
+    clause.predicates.push(syn::parse_quote!(
+        for<'__preallocate_py> Self: ::core::clone::Clone + ::core::marker::Send + ::core::marker::Sync + 'static
+    ));
+    clause.predicates.push(syn::parse_quote!(
+        for<'__preallocate_py> #owned: #private::pyo3::conversion::FromPyObjectOwned<'__preallocate_py> + ::core::marker::Send + 'static
+    ));
+    clause.predicates.push(syn::parse_quote!(
+        for<'__preallocate_py> #error: ::core::fmt::Display + ::core::marker::Send
+    ));
+    clause
+}
+
+/// `f::register(module)` (feature `python`) in the companion module of the function `name`:
+/// adds `registered` (the row type `Row`, or `Multi<Row>` for several outputs) to a
+/// `#[pymodule]`, its bounds checked where it is called.
+pub fn register_fn(
+    registered: &TokenStream,
+    doc: &str,
+    name: &str,
+    inner: &TokenStream,
+    private: &TokenStream,
+) -> TokenStream {
+    let name = name.trim_start_matches("r#");
+    let row_type = format_ident!("{}", ROW_TYPE);
+    quote! {
+        #private::if_python! {
+            #[doc = #doc]
+            #[allow(clippy::missing_errors_doc)]
+            #inner fn register<__PreallocateItem, __PreallocateArrays>(
+                module: &#private::pyo3::Bound<'_, #private::pyo3::types::PyModule>,
+            ) -> #private::pyo3::PyResult<()>
+            where
+                #row_type: #private::python::PythonItem<__PreallocateItem, __PreallocateArrays>,
+                #registered: #private::python::RegisterPython<__PreallocateItem, __PreallocateArrays>,
+            {
+                <#registered as #private::python::RegisterPython<
+                    __PreallocateItem,
+                    __PreallocateArrays,
+                >>::register_python(module, #name)
+            }
         }
     }
 }
