@@ -8,7 +8,9 @@
 //! system temp dir.
 //!
 //! Every run is a child process (this binary with `--child`), so that its peak RSS (`VmHWM`,
-//! reset before the run, less the RSS before it) is its own. What each variant writes:
+//! reset before the run, less the RSS before it) is its own. Each run starts after a `sync`
+//! (untimed), so that it does not pay for writing back what the run before it left in the page
+//! cache (pyarrow's `write_table` does not flush). What each variant writes:
 //!
 //! | variant | output |
 //! |---|---|
@@ -129,6 +131,7 @@ fn python() -> Option<String> {
 fn measure(variant: &str, rows: usize, dir: &Path, python: Option<&str>) -> Option<(f64, u64)> {
     let out: PathBuf = dir.join(format!("{variant}.out"));
     let _ = fs::remove_file(&out);
+    config::settle_disk();
     let start = Instant::now();
     let mut command = match variant {
         "pyarrow" | "pyarrow-zstd" => {

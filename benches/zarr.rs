@@ -8,7 +8,8 @@
 //!
 //! Every run is a child process (this binary with `--child`), so that its peak RSS (`VmHWM`,
 //! reset before the run) is its own; a partitioned job is its 2 children started together, and
-//! its time is until both have finished. What each variant writes:
+//! its time is until both have finished. Each run starts after a `sync` (untimed), so that it
+//! does not pay for writing back what the run before it left in the page cache. What each variant writes:
 //!
 //! | variant | output |
 //! |---|---|
@@ -167,6 +168,7 @@ fn measure(variant: &str, rows: usize, dir: &Path) -> (f64, Vec<u64>) {
     } else {
         &["0/1"]
     };
+    config::settle_disk();
     let start = Instant::now();
     let children: Vec<Child> = parts
         .iter()

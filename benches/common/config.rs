@@ -65,3 +65,11 @@ impl Config {
         ((full as f64 * self.scale).round() as usize).max(1)
     }
 }
+
+/// Writes back what earlier runs left in the page cache (`sync`), untimed, so that a run that
+/// writes files does not pay for the one before it: a writer that does not flush (pyarrow's
+/// `write_table`) leaves hundreds of MiB that the kernel would write back during the next run.
+/// Does nothing where `sync` cannot run.
+pub fn settle_disk() {
+    let _ = std::process::Command::new("sync").status();
+}
