@@ -9,7 +9,8 @@
 //! Every run is a child process (this binary with `--child`), so that its peak RSS (`VmHWM`,
 //! reset before the run) is its own; a partitioned job is its 2 children started together, and
 //! its time is until both have finished. Each run starts after a `sync` (untimed), so that it
-//! does not pay for writing back what the run before it left in the page cache. What each variant writes:
+//! does not pay for writing back what the run before it left in the page cache. What each
+//! variant writes:
 //!
 //! | variant | output |
 //! |---|---|
