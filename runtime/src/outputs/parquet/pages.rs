@@ -67,9 +67,10 @@ pub(super) struct ColumnEncoder {
     page_rows: usize,
     codec: Codec,
     compressor: Compressor,
-    /// The encoded levels of a page of that many rows: the last page's, reused by the next of
-    /// the same rows.
-    levels: Option<(usize, Vec<u8>)>,
+    /// The encoded levels of pages of that many rows, reused by the next of the same rows: the
+    /// first size encoded (a full page, or a whole chunk), and the last other one (the short
+    /// page that ends a chunk).
+    levels: Vec<(usize, Vec<u8>)>,
     /// Byte-swapped values on a big-endian target.
     scratch: Vec<u8>,
 }
@@ -118,7 +119,7 @@ impl ColumnEncoder {
             page_rows: (PAGE_BYTES / row_bytes.max(1)).max(1),
             codec,
             compressor,
-            levels: None,
+            levels: Vec::new(),
             scratch: Vec::new(),
         })
     }
@@ -207,27 +208,35 @@ impl ColumnEncoder {
     /// The encoded repetition and definition levels of a page of `rows` rows, each with its
     /// length before it: none where the column has no such level (a row of one value).
     fn levels(&mut self, rows: usize) -> &[u8] {
-        if self
-            .levels
-            .as_ref()
-            .is_none_or(|(cached, _)| *cached != rows)
-        {
-            let mut out = Vec::new();
-            let max_rep = level(self.descr.max_rep_level());
-            if max_rep > 0 {
-                let row = row_repetition(&self.row_shape);
-                let all: Vec<u8> = (0..rows).flat_map(|_| row.iter().copied()).collect();
-                with_length(&mut out, |out| bit_packed(&all, width(max_rep), out));
+        let at = match self.levels.iter().position(|(cached, _)| *cached == rows) {
+            Some(at) => at,
+            None => {
+                let encoded = self.encode_levels(rows);
+                // The first size stays (full pages); the other is the last short page's.
+                self.levels.truncate(1);
+                self.levels.push((rows, encoded));
+                self.levels.len() - 1
             }
-            let max_def = level(self.descr.max_def_level());
-            if max_def > 0 {
-                with_length(&mut out, |out| {
-                    run(rows * self.row_len, max_def, width(max_def), out);
-                });
-            }
-            self.levels = Some((rows, out));
+        };
+        &self.levels[at].1
+    }
+
+    /// [`levels`](ColumnEncoder::levels), encoded.
+    fn encode_levels(&self, rows: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let max_rep = level(self.descr.max_rep_level());
+        if max_rep > 0 {
+            let row = row_repetition(&self.row_shape);
+            let all: Vec<u8> = (0..rows).flat_map(|_| row.iter().copied()).collect();
+            with_length(&mut out, |out| bit_packed(&all, width(max_rep), out));
         }
-        self.levels.as_ref().map_or(&[], |(_, levels)| levels)
+        let max_def = level(self.descr.max_def_level());
+        if max_def > 0 {
+            with_length(&mut out, |out| {
+                run(rows * self.row_len, max_def, width(max_def), out);
+            });
+        }
+        out
     }
 }
 
