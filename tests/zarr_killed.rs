@@ -236,6 +236,57 @@ fn partitions_with_a_killed_worker_fill_one_array() {
     assert!(chunks(&store).len() > 20);
 }
 
+/// The units recorded as stored, in order.
+fn recorded_units(store: &Path) -> Vec<usize> {
+    let mut units: Vec<usize> = fs::read_dir(store.join("x/.preallocate"))
+        .unwrap()
+        .flat_map(|job| fs::read_dir(job.unwrap().path()).unwrap())
+        .filter_map(|entry| {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            name.strip_prefix("u-")?.strip_suffix(".json")?.parse().ok()
+        })
+        .collect();
+    units.sort_unstable();
+    units
+}
+
+/// A chunk is written on a thread of its own while the next unit is computed: when that
+/// write fails, the job stops with an error naming it, the unit is not recorded (the units
+/// before it are), and a rerun writes it.
+#[test]
+fn a_chunk_that_fails_to_be_written_is_not_recorded_and_a_rerun_writes_it() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data.zarr");
+    // A file where unit 5's chunk directory (`x/c/5/`) goes.
+    fs::create_dir_all(store.join("x/c")).unwrap();
+    fs::write(store.join("x/c/5"), b"in the way").unwrap();
+    let err = pipeline!().write_zarr(0..ITEMS, &store, "x").unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Output {
+                cause: OutputCause::Sink(SinkError::Store { op: "write a chunk of", .. }),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(recorded_units(&store), [0, 1, 2, 3, 4]);
+    assert!(!store.join("x/zarr.json").exists());
+
+    fs::remove_file(store.join("x/c/5")).unwrap();
+    COMPUTED.store(0, Ordering::SeqCst);
+    let out = pipeline!().write_zarr(0..ITEMS, &store, "x").unwrap();
+    assert!(out.complete);
+    assert_eq!(out.resumed, 5);
+    assert_eq!(
+        COMPUTED.load(Ordering::SeqCst),
+        ITEMS as usize - 5 * CHUNK_ROWS
+    );
+    assert_eq!(rows(&store, 400), expected());
+}
+
 #[test]
 fn another_job_over_an_unfinished_array_is_an_error() {
     let _serial = serial();

@@ -35,8 +35,8 @@ use super::output::{
     abandon_units, committed_in_all, finish_units, Compression, Names, Output, UnitOutput,
 };
 use super::resume::{Fingerprint, Job, ShardRecord, Units};
-use super::zarr_store::Group;
 pub use super::zarr_store::Storage;
+use super::zarr_store::{ChunkWriter, Group};
 use crate::element::{Element, ElementType};
 use crate::layout::{Col, Column, Field, Layout};
 
@@ -196,6 +196,12 @@ pub struct ZarrJob {
     unrecorded: Vec<(usize, ShardRecord)>,
     /// The units stored since the last sync.
     group: Group,
+    /// Writes uncompressed, unsharded chunks into a local directory while the next unit is
+    /// computed.
+    writer: Option<ChunkWriter>,
+    /// The unit whose chunk the writer has, until it is known written: if its write fails,
+    /// the unit is forgotten (never recorded), as if its store had failed.
+    writing: Option<usize>,
 }
 
 impl std::fmt::Debug for ZarrJob {
@@ -262,7 +268,12 @@ impl ZarrJob {
             element_size,
             unrecorded: Vec::new(),
             group: Group::default(),
+            writer: None,
+            writing: None,
         };
+        if job.writes_buffer() {
+            job.writer = job.store.chunk_writer();
+        }
         job.adopt(&name)?;
         Ok(job)
     }
@@ -546,38 +557,84 @@ impl ZarrJob {
         Ok(())
     }
 
-    /// Stores the unit's buffer as the chunk at `indices`. Uncompressed and unsharded, on a
-    /// little-endian machine, the chunk's encoding (the `bytes` codec alone) is the buffer
-    /// itself: into a local directory it is written from the buffer as it is, skipping the
-    /// copy into owned bytes that `zarrs`' `store_chunk` makes (2 M rows x 32 `f32`: 0.250 s
-    /// with it, see the README's Zarr figures). A chunk of only the fill value (zero bytes)
-    /// is erased, as `zarrs` does. Anything else goes through `zarrs`.
-    fn store_unit(&self, indices: &[u64]) -> Result<(), String> {
-        let bytes: &[u8] = &self.buffer;
-        let identity = cfg!(target_endian = "little")
+    /// Whether a chunk's encoding is the unit's buffer itself: uncompressed and unsharded (the
+    /// `bytes` codec alone), on a little-endian machine.
+    fn writes_buffer(&self) -> bool {
+        cfg!(target_endian = "little")
             && self.layout.shard_rows.is_none()
-            && self.layout.compression == Compression::None;
-        if identity {
-            if bytes.iter().all(|&b| b == 0) {
+            && self.layout.compression == Compression::None
+    }
+
+    /// Stores the unit's buffer as the chunk at `indices`. When the chunk's encoding is the
+    /// buffer itself, into a local directory it is written from the buffer as it is, skipping
+    /// the copy into owned bytes that `zarrs`' `store_chunk` makes (2 M rows x 32 `f32`: 0.250 s
+    /// with it, see the README's Zarr figures), and on the [`ChunkWriter`]'s thread while the
+    /// next unit is computed (its buffer swapped for the one written before). A chunk of only
+    /// the fill value (zero bytes) is erased, as `zarrs` does. Anything else goes through
+    /// `zarrs`.
+    fn store_unit(&mut self, indices: &[u64]) -> Result<(), String> {
+        if self.writes_buffer() {
+            if self.buffer.iter().all(|&b| b == 0) {
                 return self.array.erase_chunk(indices).map_err(|e| e.to_string());
             }
             let key = self.array.chunk_key(indices);
+            if let Some(writer) = &mut self.writer {
+                let bytes = std::mem::take(&mut self.buffer);
+                return match writer.write(key, bytes) {
+                    Ok(next) => {
+                        self.buffer = next;
+                        self.writing = Some(indices[0] as usize);
+                        Ok(())
+                    }
+                    Err(err) => {
+                        self.forget_unwritten();
+                        Err(err.to_string())
+                    }
+                };
+            }
             if self
                 .store
-                .write_local(&key, bytes)
+                .write_local(&key, &self.buffer)
                 .map_err(|e| e.to_string())?
             {
                 return Ok(());
             }
         }
         self.array
-            .store_chunk(indices, ArrayBytes::new_flen(bytes))
+            .store_chunk(indices, ArrayBytes::new_flen(&self.buffer[..]))
             .map_err(|e| e.to_string())
+    }
+
+    /// Waits for the chunk being written on the writer's thread, if any.
+    fn written(&mut self) -> Result<(), SinkError> {
+        let Some(writer) = &mut self.writer else {
+            return Ok(());
+        };
+        match writer.wait() {
+            Ok(()) => {
+                self.writing = None;
+                Ok(())
+            }
+            Err(err) => {
+                self.forget_unwritten();
+                Err(store_error(&self.location, "write a chunk of", &err))
+            }
+        }
+    }
+
+    /// The unit whose chunk the writer had failed to be written (or may have): it is not
+    /// recorded, so a rerun computes it again.
+    fn forget_unwritten(&mut self) {
+        if let Some(unit) = self.writing.take() {
+            self.unrecorded.retain(|(recorded, _)| *recorded != unit);
+            self.done.remove(&unit);
+        }
     }
 
     /// The commit point of a group of units: makes the units stored so far durable, then
     /// writes their records.
     fn record_units(&mut self) -> Result<(), SinkError> {
+        self.written()?;
         if self.unrecorded.is_empty() {
             return Ok(());
         }
@@ -600,6 +657,7 @@ impl ZarrJob {
 
     /// Makes everything written to the store so far durable.
     fn sync(&mut self) -> Result<(), SinkError> {
+        self.written()?;
         self.store
             .sync()
             .map_err(|e| store_error(&self.location, "sync", &e))?;

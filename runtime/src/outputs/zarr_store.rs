@@ -23,13 +23,16 @@
 //! [`GROUP_BYTES`]. So the device writes while the job computes, and the last commit, which the
 //! end of the run waits for, is a small one. Nothing is held in memory for a commit but the
 //! names of the files and the records: the files' bytes are in the operating system's cache.
+//!
+//! An uncompressed, unsharded chunk is written into the local directory by a [`ChunkWriter`],
+//! on a thread of its own while the job computes the next unit; a commit waits for it first.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -106,6 +109,14 @@ impl Storage {
         }
     }
 
+    /// A writer of chunk files on a thread of its own, for a local directory; `None` for an
+    /// object store, or when no thread could be started (chunks are then written in turn).
+    pub(crate) fn chunk_writer(&self) -> Option<ChunkWriter> {
+        self.local
+            .as_ref()
+            .and_then(|local| ChunkWriter::new(Arc::clone(local)))
+    }
+
     /// Whether writes wait for a commit or a sync to be durable (a local directory).
     pub(crate) fn defers_sync(&self) -> bool {
         self.local.is_some()
@@ -154,6 +165,86 @@ impl Storage {
         match &self.local {
             Some(local) => local.sync(),
             None => Ok(()),
+        }
+    }
+}
+
+/// Writes chunk files into a local directory on a thread of its own, one at a time, so that the
+/// job computes the next unit while the operating system takes the last one: its writes are
+/// most of a unit's time on a fast disk. One chunk is in flight at most, so a job holds two
+/// unit buffers (the one being filled, the one being written); the written one comes back to
+/// be filled next. A chunk written here is like any other write to the store: made durable by
+/// the next commit, which waits for it first ([`ChunkWriter::wait`]).
+pub(crate) struct ChunkWriter {
+    jobs: Option<mpsc::SyncSender<(StoreKey, Vec<u8>)>>,
+    done: mpsc::Receiver<(Vec<u8>, io::Result<()>)>,
+    thread: Option<JoinHandle<()>>,
+    /// A chunk was handed over and its result not yet taken.
+    in_flight: bool,
+    /// The buffer of the last chunk written, to be filled next.
+    spare: Option<Vec<u8>>,
+}
+
+impl ChunkWriter {
+    fn new(local: Arc<LocalStore>) -> Option<Self> {
+        let (jobs, inbox) = mpsc::sync_channel::<(StoreKey, Vec<u8>)>(1);
+        let (results, done) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("preallocate-zarr-write".into())
+            .spawn(move || {
+                for (key, bytes) in inbox {
+                    let written = local.write(&key, &bytes);
+                    if results.send((bytes, written)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .ok()?;
+        Some(ChunkWriter {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+            in_flight: false,
+            spare: None,
+        })
+    }
+
+    /// Hands over `bytes`, chunk `key`, once the chunk before it is written; returns a buffer
+    /// of the same length to fill next. An error is the chunk before's, or that the thread
+    /// stopped: then `bytes` was not handed over.
+    pub(crate) fn write(&mut self, key: StoreKey, bytes: Vec<u8>) -> io::Result<Vec<u8>> {
+        self.wait()?;
+        let len = bytes.len();
+        let stopped = || io::Error::other("the thread writing chunks stopped");
+        let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
+        jobs.send((key, bytes)).map_err(|_| stopped())?;
+        self.in_flight = true;
+        Ok(match self.spare.take() {
+            Some(spare) if spare.len() == len => spare,
+            _ => vec![0; len],
+        })
+    }
+
+    /// Waits for the chunk in flight, if any: its error, if it failed.
+    pub(crate) fn wait(&mut self) -> io::Result<()> {
+        if !std::mem::take(&mut self.in_flight) {
+            return Ok(());
+        }
+        let (bytes, written) = self
+            .done
+            .recv()
+            .map_err(|_| io::Error::other("the thread writing chunks stopped"))?;
+        self.spare = Some(bytes);
+        written
+    }
+}
+
+impl Drop for ChunkWriter {
+    /// Ends the thread once the chunk in flight is written.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
