@@ -266,7 +266,10 @@ fn a_chunk_that_fails_to_be_written_is_not_recorded_and_a_rerun_writes_it() {
         matches!(
             &err,
             Error::Output {
-                cause: OutputCause::Sink(SinkError::Store { op: "write a chunk of", .. }),
+                cause: OutputCause::Sink(SinkError::Store {
+                    op: "write a chunk of",
+                    ..
+                }),
                 ..
             }
         ),
