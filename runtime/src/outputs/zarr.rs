@@ -622,8 +622,8 @@ impl ZarrJob {
         }
     }
 
-    /// The unit whose chunk the writer had failed to be written (or may have): it is not
-    /// recorded, so a rerun computes it again.
+    /// Forgets the unit whose chunk the writer had, once its write failed (or may have): it is
+    /// not recorded, so a rerun computes it again.
     fn forget_unwritten(&mut self) {
         if let Some(unit) = self.writing.take() {
             self.unrecorded.retain(|(recorded, _)| *recorded != unit);
