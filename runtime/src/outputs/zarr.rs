@@ -36,7 +36,7 @@ use super::output::{
 };
 use super::resume::{Fingerprint, Job, ShardRecord, Units};
 pub use super::zarr_store::Storage;
-use super::zarr_store::{ChunkWriter, Group};
+use super::zarr_store::{ChunkWriter, Group, Unwritten};
 use crate::element::{Element, ElementType};
 use crate::layout::{Col, Column, Field, Layout};
 
@@ -199,9 +199,6 @@ pub struct ZarrJob {
     /// Writes uncompressed, unsharded chunks into a local directory while the next unit is
     /// computed.
     writer: Option<ChunkWriter>,
-    /// The unit whose chunk the writer has, until it is known written: if its write fails,
-    /// the unit is forgotten (never recorded), as if its store had failed.
-    writing: Option<usize>,
 }
 
 impl std::fmt::Debug for ZarrJob {
@@ -269,7 +266,6 @@ impl ZarrJob {
             unrecorded: Vec::new(),
             group: Group::default(),
             writer: None,
-            writing: None,
         };
         if job.writes_buffer() {
             job.writer = job.store.chunk_writer();
@@ -580,16 +576,12 @@ impl ZarrJob {
             let key = self.array.chunk_key(indices);
             if let Some(writer) = &mut self.writer {
                 let bytes = std::mem::take(&mut self.buffer);
-                return match writer.write(key, bytes) {
+                return match writer.write(indices[0] as usize, key, bytes) {
                     Ok(next) => {
                         self.buffer = next;
-                        self.writing = Some(indices[0] as usize);
                         Ok(())
                     }
-                    Err(err) => {
-                        self.forget_unwritten();
-                        Err(err.to_string())
-                    }
+                    Err(unwritten) => Err(self.forget(unwritten).to_string()),
                 };
             }
             if self
@@ -610,25 +602,20 @@ impl ZarrJob {
         let Some(writer) = &mut self.writer else {
             return Ok(());
         };
-        match writer.wait() {
-            Ok(()) => {
-                self.writing = None;
-                Ok(())
-            }
-            Err(err) => {
-                self.forget_unwritten();
-                Err(store_error(&self.location, "write a chunk of", &err))
-            }
-        }
+        writer.wait().map_err(|unwritten| {
+            let error = self.forget(unwritten);
+            store_error(&self.location, "write a chunk of", &error)
+        })
     }
 
-    /// Forgets the unit whose chunk the writer had, once its write failed (or may have): it is
-    /// not recorded, so a rerun computes it again.
-    fn forget_unwritten(&mut self) {
-        if let Some(unit) = self.writing.take() {
+    /// Forgets the unit of a chunk the writer did not write, if it had one: it is not
+    /// recorded, so a rerun computes it again. Returns why.
+    fn forget(&mut self, unwritten: Unwritten) -> std::io::Error {
+        if let Some(unit) = unwritten.unit {
             self.unrecorded.retain(|(recorded, _)| *recorded != unit);
             self.done.remove(&unit);
         }
+        unwritten.error
     }
 
     /// The commit point of a group of units: makes the units stored so far durable, then

@@ -179,10 +179,17 @@ pub(crate) struct ChunkWriter {
     jobs: Option<mpsc::SyncSender<(StoreKey, Vec<u8>)>>,
     done: mpsc::Receiver<(Vec<u8>, io::Result<()>)>,
     thread: Option<JoinHandle<()>>,
-    /// A chunk was handed over and its result not yet taken.
-    in_flight: bool,
+    /// The unit whose chunk was handed over and whose result is not yet taken.
+    in_flight: Option<usize>,
     /// The buffer of the last chunk written, to be filled next.
     spare: Option<Vec<u8>>,
+}
+
+/// A chunk the [`ChunkWriter`] did not write: the unit it belonged to, when one was handed
+/// over (its write failed, so the unit must not be recorded), and why.
+pub(crate) struct Unwritten {
+    pub(crate) unit: Option<usize>,
+    pub(crate) error: io::Error,
 }
 
 impl ChunkWriter {
@@ -204,38 +211,50 @@ impl ChunkWriter {
             jobs: Some(jobs),
             done,
             thread: Some(thread),
-            in_flight: false,
+            in_flight: None,
             spare: None,
         })
     }
 
-    /// Hands over `bytes`, chunk `key`, once the chunk before it is written; returns a buffer
-    /// of the same length to fill next. An error is the chunk before's, or that the thread
-    /// stopped: then `bytes` was not handed over.
-    pub(crate) fn write(&mut self, key: StoreKey, bytes: Vec<u8>) -> io::Result<Vec<u8>> {
+    /// Hands over `bytes`, unit `unit`'s chunk `key`, once the chunk before it is written;
+    /// returns a buffer of the same length to fill next. An error is the chunk before's (its
+    /// unit named), or that the thread stopped (then `bytes` was not handed over).
+    pub(crate) fn write(
+        &mut self,
+        unit: usize,
+        key: StoreKey,
+        bytes: Vec<u8>,
+    ) -> Result<Vec<u8>, Unwritten> {
         self.wait()?;
         let len = bytes.len();
-        let stopped = || io::Error::other("the thread writing chunks stopped");
+        let stopped = || Unwritten {
+            unit: None,
+            error: io::Error::other("the thread writing chunks stopped"),
+        };
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
         jobs.send((key, bytes)).map_err(|_| stopped())?;
-        self.in_flight = true;
+        self.in_flight = Some(unit);
         Ok(match self.spare.take() {
             Some(spare) if spare.len() == len => spare,
             _ => vec![0; len],
         })
     }
 
-    /// Waits for the chunk in flight, if any: its error, if it failed.
-    pub(crate) fn wait(&mut self) -> io::Result<()> {
-        if !std::mem::take(&mut self.in_flight) {
+    /// Waits for the chunk in flight, if any: its unit and error, if it failed.
+    pub(crate) fn wait(&mut self) -> Result<(), Unwritten> {
+        let Some(unit) = self.in_flight.take() else {
             return Ok(());
-        }
+        };
+        let unwritten = |error| Unwritten {
+            unit: Some(unit),
+            error,
+        };
         let (bytes, written) = self
             .done
             .recv()
-            .map_err(|_| io::Error::other("the thread writing chunks stopped"))?;
+            .map_err(|_| unwritten(io::Error::other("the thread writing chunks stopped")))?;
         self.spare = Some(bytes);
-        written
+        written.map_err(unwritten)
     }
 }
 
