@@ -510,14 +510,15 @@ impl RowGroups {
         let mut chunks = Vec::with_capacity(self.pending.len());
         let mut bytes = 0;
         for (encoder, (sink, pages)) in self.encoders.iter().zip(&mut self.pending) {
-            let buffered = std::mem::replace(sink, TrackedWrite::new(Vec::new())).into_inner()?;
+            let mut buffered =
+                std::mem::replace(sink, TrackedWrite::new(Vec::new())).into_inner()?;
             (&*file).write_all(&buffered)?;
             chunks.push(encoder.metadata(pages, offset)?);
             bytes += pages.uncompressed();
             offset += buffered.len() as u64;
-            let mut reused = buffered;
-            reused.clear();
-            *sink = TrackedWrite::new(reused);
+            // The buffer's memory, kept for the next row group.
+            buffered.clear();
+            *sink = TrackedWrite::new(buffered);
             *pages = Pages::default();
         }
         let rows = std::mem::take(&mut self.pending_rows);
@@ -667,6 +668,12 @@ fn schema(path: &Path, names: &[&str], fields: &[Field]) -> Result<SchemaRef, Si
                 })?;
                 let item = Arc::new(ArrowField::new("item", data_type, false));
                 data_type = DataType::FixedSizeList(item, len);
+            }
+            if !pages::row_fits_a_page(field) {
+                return Err(SinkError::TooLarge {
+                    path: path.to_path_buf(),
+                    what: "a Parquet page holds whole rows in fewer than 2^31 bytes: a row is 1 GiB or more",
+                });
             }
             Ok(ArrowField::new(*name, data_type, false))
         })
@@ -1000,6 +1007,18 @@ mod tests {
             failure.source,
             SinkError::Unsupported { dtype: "bf16", .. }
         ));
+        let huge = Field {
+            dtype: ElementType::F32,
+            row_shape: &[1 << 28],
+        };
+        let failure =
+            ParquetFile::create(&path, Names::One("x"), &[huge], ParquetOptions::default())
+                .err()
+                .unwrap();
+        assert!(
+            matches!(failure.source, SinkError::TooLarge { what, .. } if what.contains("a row is 1 GiB or more")),
+            "{failure}"
+        );
         let level = ParquetOptions {
             compression: Compression::Zstd(99),
             row_group_rows: None,

@@ -92,13 +92,8 @@ impl ColumnEncoder {
                 field.row_shape.len()
             )));
         }
+        // At most half a page's limit ([`row_fits_a_page`], checked with the schema).
         let row_bytes = row_len * plain_size(field.dtype);
-        if i32::try_from(row_bytes.saturating_mul(2)).is_err() {
-            return Err(ParquetError::General(format!(
-                "a row of column {} has {row_bytes} bytes: a Parquet page holds less than 2^31",
-                descr.path()
-            )));
-        }
         let (codec, compressor) = match compression {
             Compression::None => (Codec::UNCOMPRESSED, Compressor::None),
             Compression::Zstd(level) => {
@@ -238,6 +233,20 @@ impl ColumnEncoder {
         }
         out
     }
+}
+
+/// Whether a row of `field` fits a data page with room to spare: a page holds whole rows, and
+/// fewer than 2^31 bytes (its size is a signed 32-bit integer in its header).
+pub(super) fn row_fits_a_page(field: &Field) -> bool {
+    let row_bytes = field
+        .row_shape
+        .iter()
+        .try_fold(plain_size(field.dtype), |bytes, &len| {
+            bytes.checked_mul(len)
+        });
+    row_bytes
+        .and_then(|bytes| bytes.checked_mul(2))
+        .is_some_and(|bytes| i32::try_from(bytes).is_ok())
 }
 
 /// A level of the schema, which derives them from the rows' axes (a few at most).
