@@ -8,6 +8,8 @@
 //! is set (`.ci/run` installs them).
 #![cfg(feature = "zarr")]
 
+#[path = "common/files.rs"]
+mod files;
 #[path = "common/python.rs"]
 mod python;
 
@@ -15,6 +17,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use files::tree;
 use preallocate::{f16, preallocate, Compression, ZarrElement};
 
 const CHUNK_ROWS: usize = 16;
@@ -275,22 +278,12 @@ fn chunk_files_are_those_zarrs_writes() {
             }
             array.store_chunk(&[chunk as u64, 0], &values[..]).unwrap();
         }
+        // The chunk files, by path, with their bytes.
         let files = |root: &Path| -> Vec<(String, Vec<u8>)> {
-            let mut found = Vec::new();
-            let mut stack = vec![root.join("x/c")];
-            while let Some(dir) = stack.pop() {
-                for entry in std::fs::read_dir(&dir).unwrap() {
-                    let path = entry.unwrap().path();
-                    if path.is_dir() {
-                        stack.push(path);
-                    } else {
-                        let name = path.strip_prefix(root).unwrap().display().to_string();
-                        found.push((name, std::fs::read(&path).unwrap()));
-                    }
-                }
-            }
-            found.sort();
-            found
+            tree(root)
+                .into_iter()
+                .filter(|(name, _)| name.starts_with("x/c/"))
+                .collect()
         };
         let (ours, theirs) = (files(&ours), files(&theirs));
         let names: Vec<&str> = ours.iter().map(|(name, _)| name.as_str()).collect();

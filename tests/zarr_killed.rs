@@ -6,11 +6,14 @@
 //! `ZARR_KILLED_CHILD` is set), as in `tests/killed_runs.rs`.
 #![cfg(feature = "zarr")]
 
-use std::collections::BTreeMap;
 #[path = "common/child.rs"]
 mod child;
+#[path = "common/files.rs"]
+mod files;
 
 use child::kill_when;
+use files::tree;
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::process::Child;
@@ -84,24 +87,6 @@ fn records(store: &Path) -> usize {
             .count()
     })
     .sum()
-}
-
-/// Every file under `dir`, by relative path, with its bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(next) = pending.pop() {
-        for entry in fs::read_dir(&next).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let name = path.strip_prefix(dir).unwrap().display().to_string();
-                files.insert(name, fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
 }
 
 /// The array's rows from its raw (uncompressed, unsharded) chunk files: `x/c/<unit>/0`.
