@@ -6,8 +6,9 @@
 //! time on rows of 32 `f32` (`benches/parquet.rs`). For a fixed-size list of non-null values both
 //! are the same for every row: the levels of a page are encoded once and reused, and the values
 //! are the rows' bytes as they are (widened to 4 bytes for 1- and 2-byte integers, which Parquet
-//! stores as `INT32`). parquet-rs still serializes the page headers and the metadata, and checks
-//! nothing differs from the schema it derived from the Arrow one.
+//! stores as `INT32`). parquet-rs still derives the Parquet schema from the Arrow one (the
+//! encoder checks that it repeats once per row axis) and serializes the page headers and the
+//! metadata.
 
 use std::io::Write;
 
