@@ -51,19 +51,18 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// The units' records of the array `readings`, as the section's `ls` pattern finds them.
-fn records(store: &Path) -> usize {
-    let jobs = store.join("readings/.preallocate");
-    let mut count = 0;
-    for job in std::fs::read_dir(jobs).unwrap() {
-        for record in std::fs::read_dir(job.unwrap().path()).unwrap() {
-            let name = record.unwrap().file_name().into_string().unwrap();
-            if name.starts_with("u-") && name.ends_with(".json") {
-                count += 1;
-            }
-        }
-    }
-    count
+/// The section's count of the units done so far.
+const COUNT_UNITS: &str = "cat data.zarr/readings/.preallocate/*/u-*.jsonl | sort -u | wc -l";
+
+/// The units done so far, as the section's command counts them in `dir` (the store's parent).
+fn records(dir: &Path) -> usize {
+    let out = Command::new("sh")
+        .args(["-c", COUNT_UNITS])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
 #[test]
@@ -74,7 +73,7 @@ fn the_readme_zarr_section_runs_on_a_partitioned_job() {
         "the section's Rust block writes data.zarr/readings as this test does"
     );
     assert!(section.contains(".chunk_rows(4096)") && section.contains(".shard_rows(65_536)"));
-    assert!(section.contains("`ls data.zarr/readings/.preallocate/*/u-*.json | wc -l`"));
+    assert!(section.contains(&format!("`{COUNT_UNITS}`")));
     let check = section
         .lines()
         .find_map(|line| line.strip_prefix("python3 -c '"))
@@ -108,7 +107,7 @@ fn the_readme_zarr_section_runs_on_a_partitioned_job() {
         (first.units.clone(), first.resumed, first.complete),
         (vec![0, 1], 0, false)
     );
-    assert_eq!(records(&store), 2);
+    assert_eq!(records(dir.path()), 2);
     let Some(py) = python::python_with(
         "import zarr, dask, xarray",
         "zarr dask xarray",
@@ -142,7 +141,7 @@ fn the_readme_zarr_section_runs_on_a_partitioned_job() {
         (second.units.clone(), second.resumed, second.complete),
         (vec![2, 3], 0, true)
     );
-    assert_eq!(records(&store), 4);
+    assert_eq!(records(dir.path()), 4);
     let rerun = worker(1);
     assert_eq!((rerun.resumed, rerun.complete), (2, true));
     let out = python(&py, &["-c", check], dir.path());

@@ -326,14 +326,29 @@ fn check_zarr(events: &[Event], store: &Path, arrays: &[&str]) {
             problems.push(format!("{what} before {}", meta.display()));
         }
     }
-    // The records of units: `<array>/.preallocate/<job>/u-<unit>.json`.
-    for record in files.iter().filter(|f| {
+    // The records of units: a line each of `<array>/.preallocate/<job>/u-<first>-<last>.jsonl`.
+    let records = files.iter().filter(|f| {
         f.file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("u-") && n.ends_with(".json"))
-    }) {
-        let name = record.file_name().unwrap().to_str().unwrap();
-        let unit: usize = name[2..name.len() - 5].parse().unwrap();
+            .is_some_and(|n| n.starts_with("u-") && n.ends_with(".jsonl"))
+    });
+    let units = records.flat_map(|record| {
+        let text = std::fs::read_to_string(record).unwrap();
+        assert!(
+            text.ends_with('\n'),
+            "{} ends in a whole line",
+            record.display()
+        );
+        text.lines()
+            .map(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                (record, value["unit"].as_u64().unwrap() as usize)
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut recorded = 0;
+    for (record, unit) in units {
+        recorded += 1;
         let array = record.parent().unwrap().parent().unwrap().parent().unwrap();
         let written = events
             .iter()
@@ -370,6 +385,7 @@ fn check_zarr(events: &[Event], store: &Path, arrays: &[&str]) {
             problems.push(format!("{what} before {}", record.display()));
         }
     }
+    assert!(recorded > 0, "no unit's record in {}", store.display());
     assert!(problems.is_empty(), "not durable:\n{}", problems.join("\n"));
 }
 

@@ -73,20 +73,7 @@ fn spawn(what: &str, store: &Path) -> Child {
 
 /// Units recorded as stored by the unfinished job.
 fn records(store: &Path) -> usize {
-    let Ok(jobs) = fs::read_dir(store.join("x/.preallocate")) else {
-        return 0;
-    };
-    jobs.map(|job| {
-        fs::read_dir(job.unwrap().path())
-            .unwrap()
-            .filter(|e| {
-                let name = e.as_ref().unwrap().file_name();
-                let name = name.to_str().unwrap();
-                name.starts_with("u-") && name.ends_with(".json")
-            })
-            .count()
-    })
-    .sum()
+    recorded_units(store).len()
 }
 
 /// The array's rows from its raw (uncompressed, unsharded) chunk files: `x/c/<unit>/0`.
@@ -219,16 +206,111 @@ fn partitions_with_a_killed_worker_fill_one_array() {
     };
     assert_eq!(chunks(&store), chunks(&single));
     assert!(chunks(&store).len() > 20);
+    // And the same records, whoever committed which units.
+    assert_eq!(record_files(&store), record_files(&single));
 }
 
-/// The units recorded as stored, in order.
-fn recorded_units(store: &Path) -> Vec<usize> {
-    let mut units: Vec<usize> = fs::read_dir(store.join("x/.preallocate"))
+/// The record files of the array `x`'s jobs, by name, with their bytes.
+fn record_files(store: &Path) -> BTreeMap<String, Vec<u8>> {
+    tree(&store.join("x/.preallocate"))
+        .into_iter()
+        .filter_map(|(path, bytes)| {
+            let name = Path::new(&path).file_name()?.to_str()?.to_owned();
+            name.starts_with("u-").then_some((name, bytes))
+        })
+        .collect()
+}
+
+/// Runs before records were grouped by commit wrote one `u-<unit>.json` per unit (a JSON
+/// object of its `rows`, `items` and `skipped`): a rerun resumes those units, and the complete
+/// array keeps its records as an uninterrupted run does.
+#[test]
+fn records_of_one_unit_per_file_are_resumed() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data.zarr");
+    let zero = pipeline!()
+        .partition(0, 2)
+        .write_zarr(0..ITEMS, &store, "x")
+        .unwrap();
+    assert_eq!(
+        (zero.units.clone(), zero.complete),
+        ((0..10).collect(), false)
+    );
+    let job = fs::read_dir(store.join("x/.preallocate"))
         .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut rewritten = 0;
+    for entry in fs::read_dir(&job).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("jsonl") {
+            continue;
+        }
+        for line in fs::read_to_string(&path).unwrap().lines() {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            let unit = record["unit"].as_u64().unwrap();
+            let old = serde_json::json!({
+                "rows": record["rows"],
+                "items": record["items"],
+                "skipped": record["skipped"],
+            });
+            let file = job.join(format!("u-{unit:06}.json"));
+            fs::write(file, serde_json::to_vec_pretty(&old).unwrap()).unwrap();
+            rewritten += 1;
+        }
+        fs::remove_file(&path).unwrap();
+    }
+    assert_eq!(rewritten, 10);
+
+    COMPUTED.store(0, Ordering::SeqCst);
+    let again = pipeline!()
+        .partition(0, 2)
+        .write_zarr(0..ITEMS, &store, "x")
+        .unwrap();
+    assert_eq!(COMPUTED.load(Ordering::SeqCst), 0);
+    assert_eq!((again.resumed, again.units.len()), (10, 10));
+    let one = pipeline!()
+        .partition(1, 2)
+        .write_zarr(0..ITEMS, &store, "x")
+        .unwrap();
+    assert!(one.complete, "{one:?}");
+    assert_eq!(rows(&store, 400), expected());
+
+    let single = dir.path().join("single.zarr");
+    pipeline!().write_zarr(0..ITEMS, &single, "x").unwrap();
+    assert_eq!(record_files(&store), record_files(&single));
+    assert_eq!(
+        record_files(&single).into_keys().collect::<Vec<_>>(),
+        ["u-000000-000019.jsonl"]
+    );
+}
+
+/// The units recorded as stored, in order: a whole line each of the record files
+/// `x/.preallocate/<job>/u-<first>-<last>.jsonl`.
+fn recorded_units(store: &Path) -> Vec<usize> {
+    let Ok(jobs) = fs::read_dir(store.join("x/.preallocate")) else {
+        return Vec::new();
+    };
+    let mut units: Vec<usize> = jobs
         .flat_map(|job| fs::read_dir(job.unwrap().path()).unwrap())
-        .filter_map(|entry| {
-            let name = entry.unwrap().file_name().into_string().unwrap();
-            name.strip_prefix("u-")?.strip_suffix(".json")?.parse().ok()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_str().unwrap();
+            name.starts_with("u-") && name.ends_with(".jsonl")
+        })
+        .flat_map(|path| {
+            let text = fs::read_to_string(path).unwrap_or_default();
+            let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+            whole
+                .lines()
+                .map(|line| {
+                    let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                    value["unit"].as_u64().unwrap() as usize
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
     units.sort_unstable();
@@ -325,10 +407,8 @@ fn a_shorter_array_replaces_a_longer_one_and_its_chunks() {
             "x_valid/c/2"
         ]
     );
-    assert!(!store.join("x/.preallocate").read_dir().unwrap().any(|e| {
-        let job = e.unwrap().path();
-        job.join("u-000019.json").exists()
-    }));
+    // The longer array's records went with it.
+    assert_eq!(recorded_units(&store), [0, 1, 2]);
 }
 
 #[test]

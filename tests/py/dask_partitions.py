@@ -35,6 +35,16 @@ def run_partition(exe, store, k, n):
     return report
 
 
+def recorded_units(records):
+    """The units whose records are whole lines of the record files `records`."""
+    units = []
+    for record in records:
+        with open(record) as f:
+            text = f.read()
+        units += [json.loads(line)["unit"] for line in text[: text.rfind("\n") + 1].splitlines()]
+    return units
+
+
 def run_and_kill(exe, store, k, n):
     """Partition k of n, slowed down, killed (SIGKILL) once it has stored one unit."""
     env = dict(os.environ, PREALLOCATE_PARTITION=f"{k}/{n}", ZARR_EXAMPLE_PAUSE_MS="1")
@@ -42,8 +52,8 @@ def run_and_kill(exe, store, k, n):
     deadline = time.time() + 120
     records = []
     while time.time() < deadline and proc.poll() is None:
-        records = glob.glob(os.path.join(store, "readings", ".preallocate", "*", "u-*.json"))
-        mine = [r for r in records if 5 <= int(os.path.basename(r)[2:8]) < 10]
+        records = glob.glob(os.path.join(store, "readings", ".preallocate", "*", "u-*.jsonl"))
+        mine = [unit for unit in recorded_units(records) if 5 <= unit < 10]
         if mine:
             break
         time.sleep(0.005)

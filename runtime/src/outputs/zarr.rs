@@ -4,10 +4,11 @@
 //! the same object.
 //!
 //! Beside the array's chunks, inside its own prefix (which Zarr readers never look at), the job
-//! keeps its records: `<name>/.preallocate/<job>/job.json` (the fingerprint) and one
-//! `u-<unit>.json` per committed unit (its kept rows and dropped items). The array's metadata
-//! (`<name>/zarr.json`) carries `attributes.preallocate`: the job, its fingerprint, and
-//! `complete`.
+//! keeps its records: `<name>/.preallocate/<job>/job.json` (the fingerprint) and, per commit,
+//! `u-<first>-<last>.jsonl`, a line per unit committed (its kept rows and dropped items; runs
+//! before this layout wrote one `u-<unit>.json` per unit, which a resume reads too). The
+//! array's metadata (`<name>/zarr.json`) carries `attributes.preallocate`: the job, its
+//! fingerprint, and `complete`.
 //!
 //! A unit's record is written only once its chunks are durable: units are committed in groups
 //! (a fraction of a second of units, at most), each group's objects and directories flushed to
@@ -39,6 +40,7 @@ pub use super::zarr_store::Storage;
 use super::zarr_store::{ChunkWriter, Group, Unwritten};
 use crate::element::{Element, ElementType};
 use crate::layout::{Col, Column, Field, Layout};
+use records::RecordFile;
 
 /// An element type that a Zarr array stores so that zarr-python, Dask and xarray read it:
 /// every [`Element`] except `bf16`, which Zarr v3 has no standard data type for.
@@ -167,6 +169,8 @@ impl ZarrLayout {
         ]
     }
 }
+
+mod records;
 
 type StoredArray = Array<dyn zarrs::storage::ReadableWritableListableStorageTraits>;
 
@@ -342,36 +346,82 @@ impl ZarrJob {
         Ok(())
     }
 
+    /// The records of this job's committed units, from every file of them in the store.
     fn read_records(&self) -> Result<BTreeMap<usize, ShardRecord>, SinkError> {
-        let prefix = format!("{}/.preallocate/{}/", self.layout.name, self.id);
-        let keys = self
-            .store
-            .list_prefix(&self.prefix(&prefix)?)
-            .map_err(|e| self.store_error("list", &e))?;
         let mut done = BTreeMap::new();
-        for key in keys {
-            let Some(unit) = key
-                .as_str()
-                .rsplit('/')
-                .next()
-                .and_then(|file| file.strip_prefix("u-"))
-                .and_then(|file| file.strip_suffix(".json"))
-                .and_then(|digits| digits.parse::<usize>().ok())
-            else {
-                continue;
-            };
-            // A record is written after its unit's data: one cut short (a killed writer) is
-            // not JSON, and the unit is written again.
-            let record = self
-                .read_json(key.as_str())
-                .ok()
-                .flatten()
-                .and_then(|value| ShardRecord::from_json(&value));
-            if let Some(record) = record {
-                done.insert(unit, record);
-            }
+        for file in self.record_files()? {
+            // A record file is written after its units' data: one cut short (a killed writer)
+            // holds the records of its whole lines, and the units of the rest are written
+            // again.
+            done.extend(file.records(&self.read_record_file(&file.name)?));
         }
         Ok(done)
+    }
+
+    /// Where this job's records are: `<name>/.preallocate/<job>/`.
+    fn records_dir(&self) -> String {
+        format!("{}/.preallocate/{}/", self.layout.name, self.id)
+    }
+
+    /// This job's record files.
+    fn record_files(&self) -> Result<Vec<RecordFile>, SinkError> {
+        let keys = self
+            .store
+            .list_prefix(&self.prefix(&self.records_dir())?)
+            .map_err(|e| self.store_error("list", &e))?;
+        Ok(keys
+            .iter()
+            .filter_map(|key| key.as_str().rsplit('/').next().and_then(RecordFile::of))
+            .collect())
+    }
+
+    /// The bytes of the record file `name` of this job (none if it is gone).
+    fn read_record_file(&self, name: &str) -> Result<Vec<u8>, SinkError> {
+        let key = key(&self.location, &format!("{}{name}", self.records_dir()))?;
+        match self.store.get(&key) {
+            Ok(bytes) => Ok(bytes.map(|b| b.to_vec()).unwrap_or_default()),
+            Err(e) => Err(self.store_error("read", &e)),
+        }
+    }
+
+    /// Rewrites the records of the complete job, `units` units, as one file per block of
+    /// units, in order, and removes the other files: a complete array keeps the same records
+    /// (bytes and files) however its units were committed. The blocks are durable before any
+    /// other file is removed.
+    fn settle_records(&mut self, units: usize) -> Result<(), SinkError> {
+        let files = self.record_files()?;
+        let mut blocks = Vec::new();
+        for (first, last) in records::blocks(units) {
+            let mut found = BTreeMap::new();
+            for file in files.iter().filter(|file| file.overlaps(first, last)) {
+                let bytes = self.read_record_file(&file.name)?;
+                found.extend(
+                    file.records(&bytes)
+                        .into_iter()
+                        .filter(|(unit, _)| (first..=last).contains(unit)),
+                );
+            }
+            let bytes = records::block(first, last, &found).map_err(|unit| {
+                let missing = format!("unit {unit} has no record");
+                self.store_error("gather the records of", &missing)
+            })?;
+            let name = records::file_name(first, last);
+            if self.read_record_file(&name)? != bytes {
+                self.write_bytes(&format!("{}{name}", self.records_dir()), bytes)?;
+            }
+            blocks.push(name);
+        }
+        self.sync()?;
+        for file in files.iter().filter(|file| !blocks.contains(&file.name)) {
+            let key = key(
+                &self.location,
+                &format!("{}{}", self.records_dir(), file.name),
+            )?;
+            self.store
+                .erase(&key)
+                .map_err(|e| self.store_error("remove a record of", &e))?;
+        }
+        Ok(())
     }
 
     fn store_metadata(&mut self, complete: bool) -> Result<(), SinkError> {
@@ -619,24 +669,23 @@ impl ZarrJob {
     }
 
     /// The commit point of a group of units: makes the units stored so far durable, then
-    /// writes their records.
+    /// writes their records, one file for the group (see [`records`]).
     fn record_units(&mut self) -> Result<(), SinkError> {
         self.written()?;
-        if self.unrecorded.is_empty() {
+        let units = std::mem::take(&mut self.unrecorded);
+        let (Some(first), Some(last)) = (
+            units.iter().map(|(unit, _)| *unit).min(),
+            units.iter().map(|(unit, _)| *unit).max(),
+        ) else {
             return Ok(());
-        }
-        let mut records = Vec::new();
-        for (unit, record) in std::mem::take(&mut self.unrecorded) {
-            let file = format!(
-                "{}/.preallocate/{}/u-{unit:06}.json",
-                self.layout.name, self.id
-            );
-            let json =
-                json!({ "rows": record.rows, "items": record.items, "skipped": record.skipped });
-            records.push((key(&self.location, &file)?, json_bytes(&json)));
-        }
+        };
+        let file = format!("{}{}", self.records_dir(), records::file_name(first, last));
+        let lines: Vec<u8> = units
+            .iter()
+            .flat_map(|(unit, record)| records::line(*unit, record))
+            .collect();
         self.store
-            .commit(records)
+            .commit(vec![(key(&self.location, &file)?, lines)])
             .map_err(|e| self.store_error("commit units to", &e))?;
         self.group.reset();
         Ok(())
@@ -671,6 +720,7 @@ impl ZarrJob {
         if (0..units).any(|unit| !done.contains_key(&unit)) {
             return Ok(false);
         }
+        self.settle_records(units)?;
         let items: usize = done.range(..units).map(|(_, r)| r.items).sum();
         let mut shape = vec![items as u64];
         shape.extend(self.layout.row_shape.iter().map(|&n| n as u64));
@@ -738,8 +788,11 @@ impl ZarrJob {
     }
 
     fn write_json(&self, name: &str, value: &Value) -> Result<(), SinkError> {
+        self.write_bytes(name, json_bytes(value))
+    }
+
+    fn write_bytes(&self, name: &str, bytes: Vec<u8>) -> Result<(), SinkError> {
         let key = key(&self.location, name)?;
-        let bytes = json_bytes(value);
         self.store
             .set(&key, bytes.into())
             .map_err(|e| self.store_error("write", &e))
