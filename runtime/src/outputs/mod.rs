@@ -14,7 +14,7 @@
 //! | `SafetensorsFile` (`safetensors`, `tensors`) | safetensors | one file, a tensor per field | [`SafetensorsElement`]: all |
 //! | `Shards` (`shards`, with `resume`; part files `npy::NpyParts`) | `.npy` shards | `part-00000.npy`, … and `manifest.json`, per field | [`NpyElement`] |
 //! | `ParquetFile` (`parquet`; feature `parquet`) | Parquet | one file, a column per field; as shards, `part-00000.parquet`, … and `manifest.json` | [`ParquetElement`]: all but `bf16` |
-//! | `ZarrArrays` (`zarr`, with `zarr_store`; feature `zarr`) | Zarr v3 | an array per field in one group | [`ZarrElement`]: all but `bf16` |
+//! | `ZarrArrays` (`zarr`, with `zarr/store.rs` and `zarr/records.rs`; feature `zarr`) | Zarr v3 | an array per field in one group | [`ZarrElement`]: all but `bf16` |
 //!
 //! The one file writer behind `.npy` and single-tensor safetensors streams (`stream`) also
 //! serves the typed writers a caller may drive by hand ([`NpyWriter`], [`SafetensorsWriter`]).
@@ -55,8 +55,6 @@ mod stream;
 mod tensors;
 #[cfg(feature = "zarr")]
 mod zarr;
-#[cfg(feature = "zarr")]
-mod zarr_store;
 
 pub use self::error::{IoError, JobMismatch, Partial, SinkError, SinkFailure};
 pub(crate) use self::npy::{shards as npy_shards, NpyFiles};

@@ -12,7 +12,7 @@
 //!
 //! A unit's record is written only once its chunks are durable: units are committed in groups
 //! (a fraction of a second of units, at most), each group's objects and directories flushed to
-//! the device together, then its records written (see `zarr_store`). A killed run loses the
+//! the device together, then its records written (see `store`). A killed run loses the
 //! units of its last group at most; a machine crash never leaves a record, or a metadata
 //! document, that describes a chunk it lost.
 //!
@@ -36,11 +36,11 @@ use super::output::{
     abandon_units, committed_in_all, finish_units, Compression, Names, Output, UnitOutput,
 };
 use super::resume::{Fingerprint, Job, ShardRecord, Units};
-pub use super::zarr_store::Storage;
-use super::zarr_store::{ChunkWriter, Group, Unwritten};
 use crate::element::{Element, ElementType};
 use crate::layout::{Col, Column, Field, Layout};
 use records::RecordFile;
+pub use store::Storage;
+use store::{ChunkWriter, Group, Unwritten};
 
 /// An element type that a Zarr array stores so that zarr-python, Dask and xarray read it:
 /// every [`Element`] except `bf16`, which Zarr v3 has no standard data type for.
@@ -171,6 +171,7 @@ impl ZarrLayout {
 }
 
 mod records;
+mod store;
 
 type StoredArray = Array<dyn zarrs::storage::ReadableWritableListableStorageTraits>;
 

@@ -12,7 +12,7 @@
 //! crash only ever see an old or a new document, never a part of one, and never one that
 //! describes objects that are not on the device yet.
 //!
-//! The job ([`ZarrJob`](super::zarr::ZarrJob)) commits units in groups ([`Group`]):
+//! The job ([`ZarrJob`](super::ZarrJob)) commits units in groups ([`Group`]):
 //! [`Storage::commit`] makes what was written durable, then writes the group's records, so a
 //! record never describes a unit a crash can still lose. On a local directory the commit runs
 //! on a thread of its own while the job computes and writes the next units, and it flushes the
@@ -44,7 +44,7 @@ use zarrs::storage::{
     StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
 };
 
-use super::atomic::{parent_dir, AtomicFile};
+use crate::outputs::atomic::{parent_dir, AtomicFile};
 
 /// Units stored are committed this often, when no commit is under way (a killed run loses
 /// about this much work, plus the unit it was computing)...
@@ -464,7 +464,7 @@ fn is_metadata(key: &StoreKey) -> bool {
 
 /// Writes `value` to `path` whole: a temporary file in its directory, flushed, renamed.
 fn write_whole(path: &Path, value: &[u8]) -> io::Result<()> {
-    let fail = |err: super::error::SinkError| io::Error::other(err.to_string());
+    let fail = |err: crate::outputs::error::SinkError| io::Error::other(err.to_string());
     let mut file = AtomicFile::create(path).map_err(fail)?;
     let written = file
         .file()
