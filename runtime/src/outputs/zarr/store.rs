@@ -359,26 +359,27 @@ impl LocalStore {
             .unwrap_or_else(|_| Err(io::Error::other("the thread syncing the store panicked")))
     }
 
-    /// Creates the missing directories above `path`, remembering their entries.
+    /// Creates the missing directories above `path`, remembering their entries. The parent is
+    /// created first, its own parents only if that fails for want of them: a chunk's new
+    /// directory (`c/<i>/`) costs one call, an existing one one call too.
     fn create_parents(&self, path: &Path) -> io::Result<()> {
-        let mut missing = Vec::new();
-        let mut dir = parent_dir(path);
-        while !dir.is_dir() {
-            missing.push(dir.to_path_buf());
-            match dir.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => dir = parent,
-                _ => break,
+        let dir = parent_dir(path);
+        match fs::create_dir(dir) {
+            Ok(()) => {}
+            // There already (or created meanwhile by another worker): if it is not a
+            // directory, writing the file below it fails and says so.
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound && parent_dir(dir) != dir => {
+                self.create_parents(dir)?;
+                match fs::create_dir(dir) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+                    Err(err) => return Err(err),
+                }
             }
+            Err(err) => return Err(err),
         }
-        for dir in missing.into_iter().rev() {
-            match fs::create_dir(&dir) {
-                Ok(()) => {}
-                // Created meanwhile (another worker): fine, if it is a directory.
-                Err(_) if dir.is_dir() => {}
-                Err(err) => return Err(err),
-            }
-            self.pending().dirs.insert(parent_dir(&dir).to_path_buf());
-        }
+        self.pending().dirs.insert(parent_dir(dir).to_path_buf());
         Ok(())
     }
 
@@ -568,5 +569,52 @@ impl ListableStorageTraits for LocalStore {
 
     fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
         self.files.size_prefix(prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> StoreKey {
+        StoreKey::new(name).unwrap()
+    }
+
+    #[test]
+    fn a_write_creates_the_missing_directories_and_remembers_their_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data.zarr");
+        let store = LocalStore::new(&root).unwrap();
+        store.write(&key("x/c/3/0"), b"chunk").unwrap();
+        store.write(&key("x/c/4/0"), b"other").unwrap();
+        assert_eq!(fs::read(root.join("x/c/3/0")).unwrap(), b"chunk");
+        assert_eq!(fs::read(root.join("x/c/4/0")).unwrap(), b"other");
+        let pending = store.take();
+        let files: Vec<PathBuf> = pending.files.into_iter().collect();
+        assert_eq!(files, [root.join("x/c/3/0"), root.join("x/c/4/0")]);
+        // The directories whose entries changed: the parents of every new directory and file.
+        let dirs: Vec<PathBuf> = pending.dirs.into_iter().collect();
+        let expected = [
+            dir.path().to_path_buf(),
+            root.clone(),
+            root.join("x"),
+            root.join("x/c"),
+            root.join("x/c/3"),
+            root.join("x/c/4"),
+        ];
+        assert_eq!(dirs, expected);
+    }
+
+    #[test]
+    fn a_file_where_a_directory_belongs_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path()).unwrap();
+        store.write(&key("x/c"), b"not a directory").unwrap();
+        let err = store.write(&key("x/c/0/0"), b"chunk").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotADirectory, "{err}");
+        assert_eq!(
+            fs::read(dir.path().join("x/c")).unwrap(),
+            b"not a directory"
+        );
     }
 }
