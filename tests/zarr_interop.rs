@@ -232,7 +232,7 @@ fn snappy_is_refused_before_anything_is_written() {
 
 /// The chunk files are those `zarrs` itself writes for the same rows: a chunk of zeros is
 /// absent (erased as the fill value), one of `-0.0` is kept (not the fill value's bytes), the
-/// last chunk is padded with zeros; uncompressed and with zstd.
+/// last chunk is padded with zeros; uncompressed and with zstd, in chunks and in shards.
 #[test]
 fn chunk_files_are_those_zarrs_writes() {
     use std::sync::Arc;
@@ -251,7 +251,7 @@ fn chunk_files_are_those_zarrs_writes() {
         value(i)
     }
     let items = 0..14u32;
-    for zstd in [false, true] {
+    for (zstd, sharded) in [(false, false), (true, false), (false, true), (true, true)] {
         let dir = tempfile::tempdir().unwrap();
         let ours = dir.path().join("ours.zarr");
         let compression = if zstd {
@@ -259,21 +259,28 @@ fn chunk_files_are_those_zarrs_writes() {
         } else {
             Compression::None
         };
-        rows::pipeline()
-            .chunk_rows(CHUNK)
-            .compression(compression)
-            .write_zarr(items.clone(), &ours, "x")
-            .unwrap();
+        // Shards of 2 chunks: the array's chunks (files) are the shards.
+        let unit = if sharded { 2 * CHUNK } else { CHUNK };
+        let pipeline = rows::pipeline().chunk_rows(CHUNK).compression(compression);
+        let pipeline = if sharded {
+            pipeline.shard_rows(unit)
+        } else {
+            pipeline
+        };
+        pipeline.write_zarr(items.clone(), &ours, "x").unwrap();
         let theirs = dir.path().join("theirs.zarr");
         let store = Arc::new(zarrs::filesystem::FilesystemStore::new(&theirs).unwrap());
-        let mut builder = ArrayBuilder::new(vec![14, 2], vec![CHUNK as u64, 2], "float32", 0u8);
+        let mut builder = ArrayBuilder::new(vec![14, 2], vec![unit as u64, 2], "float32", 0u8);
+        if sharded {
+            builder.subchunk_shape(vec![CHUNK as u64, 2]);
+        }
         if zstd {
             builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(3, false))]);
         }
         let array = builder.build(store, "/x").unwrap();
-        for chunk in 0..14usize.div_ceil(CHUNK) {
-            let mut values = [0.0f32; CHUNK * 2];
-            for (k, i) in (chunk * CHUNK..(chunk * CHUNK + CHUNK).min(14)).enumerate() {
+        for chunk in 0..14usize.div_ceil(unit) {
+            let mut values = vec![0.0f32; unit * 2];
+            for (k, i) in (chunk * unit..(chunk * unit + unit).min(14)).enumerate() {
                 values[k * 2..k * 2 + 2].copy_from_slice(&value(i as u32));
             }
             array.store_chunk(&[chunk as u64, 0], &values[..]).unwrap();
@@ -287,7 +294,12 @@ fn chunk_files_are_those_zarrs_writes() {
         };
         let (ours, theirs) = (files(&ours), files(&theirs));
         let names: Vec<&str> = ours.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(names, ["x/c/1/0", "x/c/2/0", "x/c/3/0"], "zstd: {zstd}");
-        assert_eq!(ours, theirs, "zstd: {zstd}");
+        let expected: &[&str] = if sharded {
+            &["x/c/0/0", "x/c/1/0"]
+        } else {
+            &["x/c/1/0", "x/c/2/0", "x/c/3/0"]
+        };
+        assert_eq!(names, expected, "zstd: {zstd}, sharded: {sharded}");
+        assert_eq!(ours, theirs, "zstd: {zstd}, sharded: {sharded}");
     }
 }

@@ -27,7 +27,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use zarrs::array::{codec::ZstdCodec, Array, ArrayBuilder, ArrayBytes};
+use zarrs::array::{
+    codec::ZstdCodec, Array, ArrayBuilder, ArrayBytes, ArrayToBytesCodecTraits, CodecOptions,
+};
 use zarrs::storage::{StoreKey, StorePrefix};
 
 use super::bytes::by_element_type;
@@ -40,7 +42,7 @@ use crate::element::{Element, ElementType};
 use crate::layout::{Col, Column, Field, Layout};
 use records::RecordFile;
 pub use store::Storage;
-use store::{ChunkWriter, Group, Unwritten};
+use store::{ChunkWriter, Encode, Group, Unwritten};
 
 /// An element type that a Zarr array stores so that zarr-python, Dask and xarray read it:
 /// every [`Element`] except `bf16`, which Zarr v3 has no standard data type for.
@@ -201,8 +203,8 @@ pub struct ZarrJob {
     unrecorded: Vec<(usize, ShardRecord)>,
     /// The units stored since the last sync.
     group: Group,
-    /// Writes uncompressed, unsharded chunks into a local directory while the next unit is
-    /// computed.
+    /// Encodes and writes the units' chunks (or shards) into a local directory while the next
+    /// unit is computed.
     writer: Option<ChunkWriter>,
 }
 
@@ -272,9 +274,8 @@ impl ZarrJob {
             group: Group::default(),
             writer: None,
         };
-        if job.writes_buffer() {
-            job.writer = job.store.chunk_writer();
-        }
+        let unit_bytes = job.layout.unit_items() * job.row_len;
+        job.writer = job.store.chunk_writer(unit_bytes, job.encoder()?);
         job.adopt(&name)?;
         Ok(job)
     }
@@ -612,36 +613,64 @@ impl ZarrJob {
             && self.layout.compression == Compression::None
     }
 
-    /// Stores the unit's buffer as the chunk at `indices`. When the chunk's encoding is the
-    /// buffer itself, into a local directory it is written from the buffer as it is, skipping
-    /// the copy into owned bytes that `zarrs`' `store_chunk` makes (2 M rows x 32 `f32`: 0.250 s
-    /// with it, see the README's Zarr figures), and on the [`ChunkWriter`]'s thread while the
-    /// next unit is computed (its buffer swapped for the one written before). A chunk of only
-    /// the fill value (zero bytes) is erased, as `zarrs` does. Anything else goes through
+    /// How the [`ChunkWriter`] encodes a unit's buffer: not at all when its encoding is the
+    /// buffer itself, else with the array's codecs, as `zarrs`' `store_chunk` does (the same
+    /// bytes: every chunk, or shard, has the same shape).
+    fn encoder(&self) -> Result<Option<Encode>, SinkError> {
+        if self.writes_buffer() {
+            return Ok(None);
+        }
+        let codecs = self.array.codecs();
+        let first = vec![0u64; self.array.dimensionality()];
+        let shape = self
+            .array
+            .chunk_shape(&first)
+            .map_err(|e| self.store_error("encode a chunk of", &e))?;
+        let data_type = self.array.data_type().clone();
+        let fill_value = self.array.fill_value().clone();
+        Ok(Some(Arc::new(move |bytes: &[u8]| {
+            codecs
+                .encode(
+                    ArrayBytes::new_flen(bytes),
+                    &shape,
+                    &data_type,
+                    &fill_value,
+                    &CodecOptions::default(),
+                )
+                .map(std::borrow::Cow::into_owned)
+                .map_err(|e| e.to_string())
+        })))
+    }
+
+    /// Stores the unit's buffer as the chunk at `indices`. A chunk of only the fill value (zero
+    /// bytes) is erased, as `zarrs` does. Into a local directory, the [`ChunkWriter`] encodes
+    /// and writes it on threads of their own while the next unit is computed (the buffer swapped
+    /// for one written before); uncompressed and unsharded, it writes the buffer as it is,
+    /// skipping the copy into owned bytes that `zarrs`' `store_chunk` makes (2 M rows x 32
+    /// `f32`: 0.250 s with it, see the README's Zarr figures). Anything else goes through
     /// `zarrs`.
     fn store_unit(&mut self, indices: &[u64]) -> Result<(), String> {
-        if self.writes_buffer() {
-            if self.buffer.iter().all(|&b| b == 0) {
-                return self.array.erase_chunk(indices).map_err(|e| e.to_string());
-            }
-            let key = self.array.chunk_key(indices);
-            if let Some(writer) = &mut self.writer {
-                let bytes = std::mem::take(&mut self.buffer);
-                return match writer.write(indices[0] as usize, key, bytes) {
-                    Ok(next) => {
-                        self.buffer = next;
-                        Ok(())
-                    }
-                    Err(unwritten) => Err(self.forget(unwritten).to_string()),
-                };
-            }
-            if self
+        if self.buffer.iter().all(|&b| b == 0) {
+            return self.array.erase_chunk(indices).map_err(|e| e.to_string());
+        }
+        let key = self.array.chunk_key(indices);
+        if let Some(writer) = &mut self.writer {
+            let bytes = std::mem::take(&mut self.buffer);
+            return match writer.write(indices[0] as usize, key, bytes) {
+                Ok(next) => {
+                    self.buffer = next;
+                    Ok(())
+                }
+                Err(unwritten) => Err(self.forget(unwritten).to_string()),
+            };
+        }
+        if self.writes_buffer()
+            && self
                 .store
                 .write_local(&key, &self.buffer)
                 .map_err(|e| e.to_string())?
-            {
-                return Ok(());
-            }
+        {
+            return Ok(());
         }
         self.array
             .store_chunk(indices, ArrayBytes::new_flen(&self.buffer[..]))
@@ -659,10 +688,10 @@ impl ZarrJob {
         })
     }
 
-    /// Forgets the unit of a chunk the writer did not write, if it had one: it is not
-    /// recorded, so a rerun computes it again. Returns why.
+    /// Forgets the units of the chunks the writer did not write: they are not recorded, so a
+    /// rerun computes them again. Returns why.
     fn forget(&mut self, unwritten: Unwritten) -> std::io::Error {
-        if let Some(unit) = unwritten.unit {
+        for unit in unwritten.units {
             self.unrecorded.retain(|(recorded, _)| *recorded != unit);
             self.done.remove(&unit);
         }

@@ -24,8 +24,9 @@
 //! end of the run waits for, is a small one. Nothing is held in memory for a commit but the
 //! names of the files and the records: the files' bytes are in the operating system's cache.
 //!
-//! An uncompressed, unsharded chunk is written into the local directory by a [`ChunkWriter`],
-//! on a thread of its own while the job computes the next unit; a commit waits for it first.
+//! A unit's chunk (or shard) is encoded and written into the local directory by a
+//! [`ChunkWriter`], on threads of their own while the job computes the next units; a commit
+//! waits for every chunk in flight first.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -109,12 +110,16 @@ impl Storage {
         }
     }
 
-    /// A writer of chunk files on a thread of its own, for a local directory; `None` for an
-    /// object store, or when no thread could be started (chunks are then written in turn).
-    pub(crate) fn chunk_writer(&self) -> Option<ChunkWriter> {
-        self.local
-            .as_ref()
-            .and_then(|local| ChunkWriter::new(Arc::clone(local)))
+    /// A writer of chunk files of `chunk_bytes` (before `encode`) on threads of their own, for
+    /// a local directory; `None` for an object store, or when no thread could be started
+    /// (chunks are then written in turn).
+    pub(crate) fn chunk_writer(
+        &self,
+        chunk_bytes: usize,
+        encode: Option<Encode>,
+    ) -> Option<ChunkWriter> {
+        let threads = ChunkWriter::threads(chunk_bytes);
+        ChunkWriter::new(self.local.as_ref()?, threads, encode)
     }
 
     /// Whether writes wait for a commit or a sync to be durable (a local directory).
@@ -169,100 +174,163 @@ impl Storage {
     }
 }
 
-/// Writes chunk files into a local directory on a thread of its own, one at a time, so that the
-/// job computes the next unit while the operating system takes the last one: its writes are
-/// most of a unit's time on a fast disk. One chunk is in flight at most, so a job holds two
-/// unit buffers (the one being filled, the one being written); the written one comes back to
-/// be filled next. A chunk written here is like any other write to the store: made durable by
-/// the next commit, which waits for it first ([`ChunkWriter::wait`]).
+/// Encodes a chunk (compression, sharding) before it is written: the bytes to write, or why
+/// not. `None` where the chunk is written as it is.
+pub(crate) type Encode = Arc<dyn Fn(&[u8]) -> Result<Vec<u8>, String> + Send + Sync>;
+
+/// Encodes and writes chunk files into a local directory on threads of their own, so that the
+/// job computes the next unit while the last ones are encoded and taken by the operating
+/// system: compressing a chunk, creating its directory and file and copying it into the page
+/// cache is most of a unit's time. Up to [`ChunkWriter::threads`] chunks are in flight, one per
+/// thread, so a job holds that many unit buffers more than the one it fills (and each thread
+/// an encoded chunk); a written one comes back to be filled next. A chunk written here is like
+/// any other write to the store: made durable by the next commit, which waits for every chunk
+/// in flight first ([`ChunkWriter::wait`]).
 pub(crate) struct ChunkWriter {
-    jobs: Option<mpsc::SyncSender<(StoreKey, Vec<u8>)>>,
-    done: mpsc::Receiver<(Vec<u8>, io::Result<()>)>,
-    thread: Option<JoinHandle<()>>,
-    /// The unit whose chunk was handed over and whose result is not yet taken.
-    in_flight: Option<usize>,
-    /// The buffer of the last chunk written, to be filled next.
-    spare: Option<Vec<u8>>,
+    jobs: Option<mpsc::SyncSender<Chunk>>,
+    done: mpsc::Receiver<(usize, Vec<u8>, io::Result<()>)>,
+    threads: Vec<JoinHandle<()>>,
+    /// The units whose chunks were handed over and whose results are not yet taken.
+    in_flight: Vec<usize>,
+    /// Buffers of chunks written, to be filled next.
+    spare: Vec<Vec<u8>>,
 }
 
-/// A chunk the [`ChunkWriter`] did not write: the unit it belonged to, when one was handed
-/// over (its write failed, so the unit must not be recorded), and why.
+/// A chunk handed to a [`ChunkWriter`]: its unit, its key, its bytes (not yet encoded).
+type Chunk = (usize, StoreKey, Vec<u8>);
+
+/// Chunks the [`ChunkWriter`] did not write: the units they belonged to, when they were handed
+/// over (their writes failed, so the units must not be recorded), and why (the first error).
 pub(crate) struct Unwritten {
-    pub(crate) unit: Option<usize>,
+    pub(crate) units: Vec<usize>,
     pub(crate) error: io::Error,
 }
 
+/// The bytes of chunks in flight a [`ChunkWriter`] allows beyond one chunk: the threads it
+/// starts are fewer for large chunks, so that 8 MiB shards keep one in flight, as 1 MiB
+/// chunks on 8 cores keep 4.
+const WRITE_BYTES: usize = 8 << 20;
+/// The most threads a [`ChunkWriter`] starts.
+const WRITE_THREADS: usize = 4;
+
 impl ChunkWriter {
-    fn new(local: Arc<LocalStore>) -> Option<Self> {
-        let (jobs, inbox) = mpsc::sync_channel::<(StoreKey, Vec<u8>)>(1);
+    /// How many threads write chunks of `chunk_bytes`: one per core, up to [`WRITE_THREADS`],
+    /// and as many as [`WRITE_BYTES`] of chunks in flight allow (at least one).
+    fn threads(chunk_bytes: usize) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        cores
+            .min(WRITE_THREADS)
+            .min(WRITE_BYTES / chunk_bytes.max(1))
+            .max(1)
+    }
+
+    fn new(local: &Arc<LocalStore>, threads: usize, encode: Option<Encode>) -> Option<Self> {
+        let (jobs, inbox) = mpsc::sync_channel::<Chunk>(threads);
+        let inbox = Arc::new(Mutex::new(inbox));
         let (results, done) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("preallocate-zarr-write".into())
-            .spawn(move || {
-                for (key, bytes) in inbox {
-                    let written = local.write(&key, &bytes);
-                    if results.send((bytes, written)).is_err() {
+        let mut handles = Vec::new();
+        for _ in 0..threads {
+            let inbox = Arc::clone(&inbox);
+            let results = results.clone();
+            let local = Arc::clone(local);
+            let encode = encode.clone();
+            let spawned = std::thread::Builder::new()
+                .name("preallocate-zarr-write".into())
+                .spawn(move || loop {
+                    let next = inbox.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    let Ok((unit, key, bytes)) = next else {
+                        break;
+                    };
+                    let written = match &encode {
+                        None => local.write(&key, &bytes),
+                        Some(encode) => encode(&bytes)
+                            .map_err(io::Error::other)
+                            .and_then(|encoded| local.write(&key, &encoded)),
+                    };
+                    if results.send((unit, bytes, written)).is_err() {
                         break;
                     }
-                }
-            })
-            .ok()?;
+                });
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(_) => break,
+            }
+        }
+        if handles.is_empty() {
+            return None;
+        }
         Some(ChunkWriter {
             jobs: Some(jobs),
             done,
-            thread: Some(thread),
-            in_flight: None,
-            spare: None,
+            threads: handles,
+            in_flight: Vec::new(),
+            spare: Vec::new(),
         })
     }
 
-    /// Hands over `bytes`, unit `unit`'s chunk `key`, once the chunk before it is written;
-    /// returns a buffer of the same length to fill next. An error is the chunk before's (its
-    /// unit named), or that the thread stopped (then `bytes` was not handed over).
+    /// Hands over `bytes`, unit `unit`'s chunk `key`, once a thread is free for it; returns a
+    /// buffer of the same length to fill next. An error is a chunk's handed over before (its
+    /// unit named), or that the threads stopped (then `bytes` was not handed over).
     pub(crate) fn write(
         &mut self,
         unit: usize,
         key: StoreKey,
         bytes: Vec<u8>,
     ) -> Result<Vec<u8>, Unwritten> {
-        self.wait()?;
+        if self.in_flight.len() >= self.threads.len() {
+            self.take_one()?;
+        }
         let len = bytes.len();
         let stopped = || Unwritten {
-            unit: None,
-            error: io::Error::other("the thread writing chunks stopped"),
+            units: Vec::new(),
+            error: io::Error::other("the threads writing chunks stopped"),
         };
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
-        jobs.send((key, bytes)).map_err(|_| stopped())?;
-        self.in_flight = Some(unit);
-        Ok(match self.spare.take() {
+        jobs.send((unit, key, bytes)).map_err(|_| stopped())?;
+        self.in_flight.push(unit);
+        Ok(match self.spare.pop() {
             Some(spare) if spare.len() == len => spare,
             _ => vec![0; len],
         })
     }
 
-    /// Waits for the chunk in flight, if any: its unit and error, if it failed.
+    /// Waits for every chunk in flight: the units of those that failed, and the first error.
     pub(crate) fn wait(&mut self) -> Result<(), Unwritten> {
-        let Some(unit) = self.in_flight.take() else {
-            return Ok(());
+        let mut failed: Option<Unwritten> = None;
+        while !self.in_flight.is_empty() {
+            if let Err(mut unwritten) = self.take_one() {
+                match &mut failed {
+                    Some(first) => first.units.append(&mut unwritten.units),
+                    None => failed = Some(unwritten),
+                }
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Takes the result of one chunk in flight (there is one): its unit and error, if it
+    /// failed; every unit in flight, if the threads stopped.
+    fn take_one(&mut self) -> Result<(), Unwritten> {
+        let Ok((unit, bytes, written)) = self.done.recv() else {
+            return Err(Unwritten {
+                units: std::mem::take(&mut self.in_flight),
+                error: io::Error::other("the threads writing chunks stopped"),
+            });
         };
-        let unwritten = |error| Unwritten {
-            unit: Some(unit),
+        self.in_flight.retain(|&other| other != unit);
+        self.spare.push(bytes);
+        written.map_err(|error| Unwritten {
+            units: vec![unit],
             error,
-        };
-        let (bytes, written) = self
-            .done
-            .recv()
-            .map_err(|_| unwritten(io::Error::other("the thread writing chunks stopped")))?;
-        self.spare = Some(bytes);
-        written.map_err(unwritten)
+        })
     }
 }
 
 impl Drop for ChunkWriter {
-    /// Ends the thread once the chunk in flight is written.
+    /// Ends the threads once the chunks in flight are written.
     fn drop(&mut self) {
         self.jobs = None;
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
@@ -603,6 +671,51 @@ mod tests {
             root.join("x/c/4"),
         ];
         assert_eq!(dirs, expected);
+    }
+
+    #[test]
+    fn a_chunk_writer_names_every_unit_it_could_not_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalStore::new(dir.path()).unwrap());
+        // Encodes by adding 1 to each byte; refuses a chunk that starts with 0xFF.
+        let encode: Encode = Arc::new(|bytes: &[u8]| match bytes.first() {
+            Some(0xFF) => Err("refused".into()),
+            _ => Ok(bytes.iter().map(|b| b + 1).collect()),
+        });
+        let mut writer = ChunkWriter::new(&store, 2, Some(encode)).unwrap();
+        assert_eq!(writer.threads.len(), 2);
+        // Two chunks in flight, both refused: the wait names both.
+        for unit in [3, 4] {
+            let next = writer.write(unit, key(&format!("c/{unit}")), vec![0xFF; 8]);
+            assert_eq!(next.ok().map(|buffer| buffer.len()), Some(8));
+        }
+        let Err(unwritten) = writer.wait() else {
+            panic!("both chunks were refused");
+        };
+        let mut units = unwritten.units;
+        units.sort_unstable();
+        assert_eq!(units, [3, 4]);
+        assert_eq!(unwritten.error.to_string(), "refused");
+        // Then three that are written, encoded, the third after a thread is free.
+        for unit in [5, 6, 7] {
+            let next = writer.write(unit, key(&format!("c/{unit}")), vec![unit as u8; 8]);
+            assert_eq!(next.ok().map(|buffer| buffer.len()), Some(8));
+        }
+        assert!(writer.wait().is_ok());
+        for unit in [5u8, 6, 7] {
+            let written = fs::read(dir.path().join(format!("c/{unit}"))).unwrap();
+            assert_eq!(written, [unit + 1; 8]);
+        }
+        assert!(!dir.path().join("c/3").exists() && !dir.path().join("c/4").exists());
+    }
+
+    #[test]
+    fn chunk_writers_keep_a_bounded_number_of_chunks_in_flight() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(ChunkWriter::threads(1 << 20), cores.min(WRITE_THREADS));
+        assert_eq!(ChunkWriter::threads(8 << 20), 1);
+        assert_eq!(ChunkWriter::threads(64 << 20), 1);
+        assert_eq!(ChunkWriter::threads(0), cores.min(WRITE_THREADS));
     }
 
     #[test]
