@@ -443,3 +443,54 @@ fn bad_names_and_shards_are_errors_naming_them() {
         .unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
+
+/// One byte from an index; 1 item in 4 gives no row.
+#[preallocate(dim = 1, dtype = u8)]
+fn byte(i: u32) -> Option<[u8; 1]> {
+    (!i.is_multiple_of(4)).then_some([i as u8])
+}
+
+/// A complete array's records are one file per block of units, about a million items each:
+/// with units of 600 000 items, a file per unit; the same files whether one process wrote the
+/// array or two partitions did, whose commits each span several blocks.
+#[test]
+fn a_complete_arrays_records_are_blocks_of_units() {
+    let dir = tempfile::tempdir().unwrap();
+    const ITEMS: u32 = 3_000_000;
+    let single = dir.path().join("single.zarr");
+    let whole = byte::pipeline()
+        .chunk_rows(600_000)
+        .write_zarr(0..ITEMS, &single, "x")
+        .unwrap();
+    assert_eq!((whole.units.len(), whole.complete), (5, true));
+    let files = record_files(&single);
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "u-000000-000000.jsonl",
+            "u-000001-000001.jsonl",
+            "u-000002-000002.jsonl",
+            "u-000003-000003.jsonl",
+            "u-000004-000004.jsonl"
+        ]
+    );
+    let line = String::from_utf8(files["u-000001-000001.jsonl"].clone()).unwrap();
+    let record: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+    assert_eq!(record["unit"], 1);
+    assert_eq!(
+        (record["items"].as_u64(), record["rows"].as_u64()),
+        (Some(600_000), Some(450_000))
+    );
+    assert_eq!(record["skipped"][0], 600_000);
+
+    let parts = dir.path().join("parts.zarr");
+    for k in 0..2 {
+        byte::pipeline()
+            .chunk_rows(600_000)
+            .partition(k, 2)
+            .write_zarr(0..ITEMS, &parts, "x")
+            .unwrap();
+    }
+    assert_eq!(record_files(&parts), files);
+}

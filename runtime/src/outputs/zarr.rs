@@ -22,7 +22,7 @@
 //! metadata first with `complete: false` (its workers need the array to exist), and the worker
 //! that commits the job's last unit rewrites it with `complete: true`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -388,22 +388,26 @@ impl ZarrJob {
 
     /// Rewrites the records of the complete job, `units` units, as one file per block of
     /// units, in order, and removes the other files: a complete array keeps the same records
-    /// (bytes and files) however its units were committed. The blocks are durable before any
+    /// (bytes and files) however its units were committed. The files are read in the order of
+    /// their units, each once, and kept while a block needs them: memory holds a block's
+    /// records and the files it overlaps, not the array's. The blocks are durable before any
     /// other file is removed.
     fn settle_records(&mut self, units: usize) -> Result<(), SinkError> {
-        let files = self.record_files()?;
-        let mut blocks = Vec::new();
-        for (first, last) in records::blocks(units) {
-            let mut found = BTreeMap::new();
-            for file in files.iter().filter(|file| file.overlaps(first, last)) {
+        let mut files = self.record_files()?;
+        files.sort_by_key(|file| (file.first, file.last));
+        let mut pending = files.iter().peekable();
+        let mut open: Vec<(&RecordFile, BTreeMap<usize, ShardRecord>)> = Vec::new();
+        let mut blocks = BTreeSet::new();
+        for (first, last) in records::blocks(units, self.layout.unit_items()) {
+            open.retain(|(file, _)| file.last >= first);
+            while let Some(file) = pending.next_if(|file| file.first <= last) {
                 let bytes = self.read_record_file(&file.name)?;
-                found.extend(
-                    file.records(&bytes)
-                        .into_iter()
-                        .filter(|(unit, _)| (first..=last).contains(unit)),
-                );
+                open.push((file, file.records(&bytes).into_iter().collect()));
             }
-            let bytes = records::block(first, last, &found).map_err(|unit| {
+            let bytes = records::block(first, last, |unit| {
+                open.iter().find_map(|(_, records)| records.get(&unit))
+            })
+            .map_err(|unit| {
                 let missing = format!("unit {unit} has no record");
                 self.store_error("gather the records of", &missing)
             })?;
@@ -411,8 +415,9 @@ impl ZarrJob {
             if self.read_record_file(&name)? != bytes {
                 self.write_bytes(&format!("{}{name}", self.records_dir()), bytes)?;
             }
-            blocks.push(name);
+            blocks.insert(name);
         }
+        drop(open);
         self.sync()?;
         for file in files.iter().filter(|file| !blocks.contains(&file.name)) {
             let key = key(
@@ -598,7 +603,8 @@ impl ZarrJob {
         self.done.insert(unit, record.clone().without_skipped());
         self.filled = 0;
         self.unrecorded.push((unit, record.clone()));
-        let due = !self.store.defers_sync() || self.group.add(unit_bytes, self.store.busy());
+        let due = !self.store.defers_sync()
+            || self.group.add(unit_bytes, record.items, self.store.busy());
         if due {
             self.record_units().map_err(fail)?;
         }

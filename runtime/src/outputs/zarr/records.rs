@@ -7,17 +7,19 @@
 //! lines. Runs before this layout wrote one `u-<unit>.json` per unit: a resume reads those too.
 //!
 //! Which units a commit holds depends on timing, so a complete array's records are rewritten as
-//! one file per block of [`BLOCK_UNITS`] units ([`blocks`], [`block`]): the records an array
-//! keeps are then the same bytes however its units were committed, in how many runs, by how
-//! many workers.
-
-use std::collections::BTreeMap;
+//! one file per block of units ([`blocks`], [`block`]): the records an array keeps are then the
+//! same bytes however its units were committed, in how many runs, by how many workers. A block
+//! holds the units of about [`BLOCK_ITEMS`] items (and at most [`BLOCK_UNITS`] units), so that
+//! rewriting one holds the records of that many items at most, whatever the array's length.
 
 use serde_json::Value;
 
 use crate::outputs::resume::ShardRecord;
 
-/// Units per file of a complete array's records.
+/// Items per file of a complete array's records, at most (but one unit's, when a unit holds
+/// more)...
+pub(super) const BLOCK_ITEMS: usize = 1 << 20;
+/// ... and units per file, at most.
 pub(super) const BLOCK_UNITS: usize = 1024;
 
 /// A file of records, by its name.
@@ -28,8 +30,10 @@ pub(super) struct RecordFile {
     /// `true` for `u-<unit>.json`, one unit's record as a JSON object; `false` for
     /// `u-<first>-<last>.jsonl`, a line per unit.
     single: bool,
-    first: usize,
-    last: usize,
+    /// The first unit the name says the file holds.
+    pub(super) first: usize,
+    /// The last.
+    pub(super) last: usize,
 }
 
 impl RecordFile {
@@ -52,11 +56,6 @@ impl RecordFile {
             first,
             last,
         })
-    }
-
-    /// Whether the file's name says it may hold records of units `first..=last`.
-    pub(super) fn overlaps(&self, first: usize, last: usize) -> bool {
-        self.first <= last && first <= self.last
     }
 
     /// The records the file's `bytes` hold: those that are whole and well formed.
@@ -99,31 +98,33 @@ pub(super) fn line(unit: usize, record: &ShardRecord) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The blocks of a complete array of `units` units: `(first, last)`, [`BLOCK_UNITS`] units each
-/// but the last.
-pub(super) fn blocks(units: usize) -> impl Iterator<Item = (usize, usize)> {
+/// The blocks of a complete array of `units` units of `unit_items` items each: `(first, last)`,
+/// the same number of units each but the last.
+pub(super) fn blocks(units: usize, unit_items: usize) -> impl Iterator<Item = (usize, usize)> {
+    let per_block = (BLOCK_ITEMS / unit_items.max(1)).clamp(1, BLOCK_UNITS);
     (0..units)
-        .step_by(BLOCK_UNITS)
-        .map(move |first| (first, (first + BLOCK_UNITS).min(units) - 1))
+        .step_by(per_block)
+        .map(move |first| (first, (first + per_block).min(units) - 1))
 }
 
-/// The file of block `first..=last`: its units' lines in order, from `records`; the first unit
-/// without a record if one is missing.
-pub(super) fn block(
+/// The file of block `first..=last`: its units' lines in order, each unit's record from
+/// `record`; the first unit without one if one is missing.
+pub(super) fn block<'a>(
     first: usize,
     last: usize,
-    records: &BTreeMap<usize, ShardRecord>,
+    record: impl Fn(usize) -> Option<&'a ShardRecord>,
 ) -> Result<Vec<u8>, usize> {
     let mut bytes = Vec::new();
     for unit in first..=last {
-        let record = records.get(&unit).ok_or(unit)?;
-        bytes.extend(line(unit, record));
+        bytes.extend(line(unit, record(unit).ok_or(unit)?));
     }
     Ok(bytes)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn record(items: usize, skipped: Vec<usize>) -> ShardRecord {
@@ -138,7 +139,6 @@ mod tests {
     fn names_say_which_units_a_file_holds() {
         let commit = RecordFile::of("u-000003-000010.jsonl").unwrap();
         assert!(!commit.single && (commit.first, commit.last) == (3, 10));
-        assert!(commit.overlaps(10, 20) && commit.overlaps(0, 3) && !commit.overlaps(11, 12));
         let unit = RecordFile::of("u-000007.json").unwrap();
         assert!(unit.single && (unit.first, unit.last) == (7, 7));
         assert_eq!(file_name(3, 10), "u-000003-000010.jsonl");
@@ -182,19 +182,32 @@ mod tests {
 
     #[test]
     fn blocks_cover_the_units_and_name_a_missing_one() {
-        assert_eq!(blocks(0).count(), 0);
-        assert_eq!(blocks(3).collect::<Vec<_>>(), [(0, 2)]);
+        assert_eq!(blocks(0, 10).count(), 0);
+        assert_eq!(blocks(3, 10).collect::<Vec<_>>(), [(0, 2)]);
+        // Small units: BLOCK_UNITS a block.
         assert_eq!(
-            blocks(2 * BLOCK_UNITS + 1).collect::<Vec<_>>(),
+            blocks(2 * BLOCK_UNITS + 1, 1).collect::<Vec<_>>(),
             [
                 (0, BLOCK_UNITS - 1),
                 (BLOCK_UNITS, 2 * BLOCK_UNITS - 1),
                 (2 * BLOCK_UNITS, 2 * BLOCK_UNITS)
             ]
         );
+        // Units of a quarter of BLOCK_ITEMS: 4 a block; larger ones: 1 a block.
+        assert_eq!(
+            blocks(10, BLOCK_ITEMS / 4).collect::<Vec<_>>(),
+            [(0, 3), (4, 7), (8, 9)]
+        );
+        assert_eq!(
+            blocks(2, 3 * BLOCK_ITEMS).collect::<Vec<_>>(),
+            [(0, 0), (1, 1)]
+        );
         let records: BTreeMap<usize, ShardRecord> =
             [(0, record(5, vec![])), (2, record(5, vec![1]))].into();
-        assert_eq!(block(0, 2, &records), Err(1));
-        assert_eq!(block(2, 2, &records).unwrap(), line(2, &record(5, vec![1])));
+        assert_eq!(block(0, 2, |unit| records.get(&unit)), Err(1));
+        assert_eq!(
+            block(2, 2, |unit| records.get(&unit)).unwrap(),
+            line(2, &record(5, vec![1]))
+        );
     }
 }

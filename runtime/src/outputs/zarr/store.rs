@@ -18,9 +18,9 @@
 //! on a thread of its own while the job computes and writes the next units, and it flushes the
 //! group's files from several threads at once, so that the device writes them out together
 //! rather than one after the other. One commit runs at a time: a group
-//! is committed after [`GROUP_TIME`] or [`GROUP_BYTES`] when no commit is under way, and the
-//! job waits for the one under way only when the group reaches [`GROUP_UNITS`] or four times
-//! [`GROUP_BYTES`]. So the device writes while the job computes, and the last commit, which the
+//! is committed after [`GROUP_TIME`], [`GROUP_BYTES`] or [`GROUP_ITEMS`] when no commit is under
+//! way, and the job waits for the one under way only when the group reaches [`GROUP_UNITS`] or
+//! four times [`GROUP_BYTES`] or [`GROUP_ITEMS`]. So the device writes while the job computes, and the last commit, which the
 //! end of the run waits for, is a small one. Nothing is held in memory for a commit but the
 //! names of the files and the records: the files' bytes are in the operating system's cache.
 //!
@@ -56,6 +56,10 @@ pub(crate) const GROUP_TIME: Duration = Duration::from_millis(100);
 /// device): 0.675 s against 0.208 s with 32 MiB and 0.199 s with 64 MiB, 2 M rows x 32 `f32`,
 /// medians of 6 alternating runs; chunks of 1 MiB took the same time with all three...
 pub(crate) const GROUP_BYTES: usize = 32 << 20;
+/// ... or when units of this many items wait (four times as many: whether or not a commit is
+/// under way), which bounds the records a commit holds in memory (a line per unit, with its
+/// dropped items) however small the rows...
+pub(crate) const GROUP_ITEMS: usize = 1 << 20;
 /// ... or when this many units wait (which bounds the files one sync flushes).
 pub(crate) const GROUP_UNITS: usize = 1024;
 /// Threads that flush the files of one sync.
@@ -344,6 +348,7 @@ impl Drop for ChunkWriter {
 pub(crate) struct Group {
     since: Instant,
     bytes: usize,
+    items: usize,
     units: usize,
 }
 
@@ -352,19 +357,25 @@ impl Default for Group {
         Group {
             since: Instant::now(),
             bytes: 0,
+            items: 0,
             units: 0,
         }
     }
 }
 
 impl Group {
-    /// Adds a unit of `bytes`; says whether the group is due for a commit, `busy` telling
-    /// whether one is under way.
-    pub(crate) fn add(&mut self, bytes: usize, busy: bool) -> bool {
+    /// Adds a unit of `bytes` and `items`; says whether the group is due for a commit, `busy`
+    /// telling whether one is under way.
+    pub(crate) fn add(&mut self, bytes: usize, items: usize, busy: bool) -> bool {
         self.bytes += bytes;
+        self.items += items;
         self.units += 1;
-        let full = self.units >= GROUP_UNITS || self.bytes >= 4 * GROUP_BYTES;
-        let ripe = self.bytes >= GROUP_BYTES || self.since.elapsed() >= GROUP_TIME;
+        let full = self.units >= GROUP_UNITS
+            || self.bytes >= 4 * GROUP_BYTES
+            || self.items >= 4 * GROUP_ITEMS;
+        let ripe = self.bytes >= GROUP_BYTES
+            || self.items >= GROUP_ITEMS
+            || self.since.elapsed() >= GROUP_TIME;
         full || (ripe && !busy)
     }
 
