@@ -352,6 +352,20 @@ fn a_chunk_that_fails_to_be_written_is_not_recorded_and_a_rerun_writes_it() {
         assert!(store.join(format!("x/c/{unit}/0")).is_file(), "unit {unit}");
     }
     assert!(!store.join("x/zarr.json").exists());
+    // The rows the error counts as written are those of the recorded units, not unit 5's.
+    let kept = |unit: &usize| {
+        (unit * CHUNK_ROWS..(unit + 1) * CHUNK_ROWS)
+            .filter(|i| i % 7 != 3)
+            .count()
+    };
+    let Error::Output { written, .. } = &err else {
+        unreachable!("matched above")
+    };
+    assert_eq!(
+        *written,
+        recorded.iter().map(kept).sum::<usize>(),
+        "{err:?}"
+    );
 
     fs::remove_file(store.join("x/c/5")).unwrap();
     COMPUTED.store(0, Ordering::SeqCst);

@@ -146,6 +146,21 @@ impl Units {
         self.units.push((index, record.rows));
         self.skipped.extend(record.skipped);
     }
+
+    /// Takes back unit `index`, counted with `record`, whose data did not reach the output
+    /// after all; nothing if it was not counted (or was taken back already).
+    pub(crate) fn remove(&mut self, index: usize, record: &ShardRecord) {
+        let Some(at) = self.units.iter().position(|&(unit, _)| unit == index) else {
+            return;
+        };
+        self.units.remove(at);
+        self.rows -= record.rows;
+        self.items -= record.items;
+        if !record.skipped.is_empty() {
+            self.skipped
+                .retain(|item| record.skipped.binary_search(item).is_err());
+        }
+    }
 }
 
 /// One committed shard, as recorded.
@@ -201,6 +216,27 @@ mod tests {
 
     fn fingerprint(key: &str) -> Fingerprint {
         Fingerprint::new([("row_fn", json!("f")), ("key", json!(key))])
+    }
+
+    #[test]
+    fn a_unit_taken_back_leaves_the_tally_of_the_others() {
+        let record = |rows, items, skipped: Vec<usize>| ShardRecord {
+            rows,
+            items,
+            skipped,
+        };
+        let mut units = Units::default();
+        units.add(0, record(9, 10, vec![3]), false);
+        units.add(1, record(8, 10, vec![12, 17]), false);
+        units.add(2, record(10, 10, vec![]), true);
+        units.remove(1, &record(8, 10, vec![12, 17]));
+        assert_eq!((units.rows, units.items), (19, 20));
+        assert_eq!(units.units, [(0, 9), (2, 10)]);
+        assert_eq!(units.skipped, [3]);
+        // Not counted (any more): nothing changes.
+        units.remove(1, &record(8, 10, vec![12, 17]));
+        units.remove(7, &record(1, 1, vec![]));
+        assert_eq!((units.rows, units.items, units.resumed), (19, 20, 1));
     }
 
     #[test]

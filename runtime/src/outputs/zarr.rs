@@ -206,6 +206,9 @@ pub struct ZarrJob {
     /// Encodes and writes the units' chunks (or shards) into a local directory while the next
     /// unit is computed.
     writer: Option<ChunkWriter>,
+    /// Units counted as stored whose chunks the writer then failed to write, with their
+    /// records, until the run's tally takes them back ([`ZarrArrays`]).
+    lost: Vec<(usize, ShardRecord)>,
 }
 
 impl std::fmt::Debug for ZarrJob {
@@ -273,6 +276,7 @@ impl ZarrJob {
             unrecorded: Vec::new(),
             group: Group::default(),
             writer: None,
+            lost: Vec::new(),
         };
         let unit_bytes = job.layout.unit_items() * job.row_len;
         job.writer = job.store.chunk_writer(unit_bytes, job.encoder()?);
@@ -695,10 +699,12 @@ impl ZarrJob {
     }
 
     /// Forgets the units of the chunks the writer did not write: they are not recorded, so a
-    /// rerun computes them again. Returns why.
+    /// rerun computes them again, and they are kept in `lost` for the run's tally. Returns why.
     fn forget(&mut self, unwritten: Unwritten) -> std::io::Error {
         for unit in unwritten.units {
-            self.unrecorded.retain(|(recorded, _)| *recorded != unit);
+            if let Some(at) = self.unrecorded.iter().position(|(other, _)| *other == unit) {
+                self.lost.push(self.unrecorded.remove(at));
+            }
             self.done.remove(&unit);
         }
         unwritten.error
@@ -925,6 +931,16 @@ impl ZarrArrays {
             units: Units::default(),
         })
     }
+
+    /// Takes the units a field's writer lost (counted when handed over, then not written) out
+    /// of the run's tally, so that a failure's `written` counts only rows that are stored.
+    fn take_back_lost(&mut self) {
+        for job in &mut self.jobs {
+            for (unit, record) in std::mem::take(&mut job.lost) {
+                self.units.remove(unit, &record);
+            }
+        }
+    }
 }
 
 impl Output for ZarrArrays {
@@ -969,9 +985,12 @@ impl UnitOutput for ZarrArrays {
     }
 
     fn commit(&mut self, unit: usize, record: ShardRecord) -> Result<(), SinkFailure> {
-        for job in &mut self.jobs {
-            job.commit(unit, &record)?;
-        }
+        let committed = self
+            .jobs
+            .iter_mut()
+            .try_for_each(|job| job.commit(unit, &record));
+        self.take_back_lost();
+        committed?;
         self.units.add(unit, record, false);
         Ok(())
     }
@@ -982,10 +1001,10 @@ impl UnitOutput for ZarrArrays {
     }
 
     fn complete(&mut self, units: usize) -> Result<bool, SinkError> {
-        let mut complete = true;
-        for job in &mut self.jobs {
-            complete &= job.finish(units)?;
-        }
+        let finished: Result<Vec<bool>, SinkError> =
+            self.jobs.iter_mut().map(|job| job.finish(units)).collect();
+        self.take_back_lost();
+        let complete = finished?.into_iter().all(|done| done);
         self.units.complete = complete;
         Ok(complete)
     }
