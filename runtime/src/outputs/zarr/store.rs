@@ -62,6 +62,12 @@ pub(crate) const GROUP_BYTES: usize = 32 << 20;
 pub(crate) const GROUP_ITEMS: usize = 1 << 20;
 /// ... or when this many units wait (which bounds the files one sync flushes).
 pub(crate) const GROUP_UNITS: usize = 1024;
+/// A file of this many bytes or more is flushed as soon as it is written, by the thread that
+/// wrote it, rather than with its group at the next commit: on ext4 without a journal, writing
+/// large files while the commit flushes others made both wait (shards of 8 MiB, 2 M rows x 32
+/// `f32`: 0.758 s flushed with their group, 0.327 s each on its own, medians of 6 alternating
+/// runs; chunks of 1 MiB flushed alone took 0.319 s against 0.230 s with their group).
+const SYNC_ALONE_BYTES: usize = 4 << 20;
 /// Threads that flush the files of one sync.
 const SYNC_THREADS: usize = 8;
 
@@ -465,7 +471,8 @@ impl LocalStore {
         Ok(())
     }
 
-    /// Writes `value` as the file of `key`, without waiting for the device.
+    /// Writes `value` as the file of `key`, without waiting for the device unless it is large
+    /// ([`SYNC_ALONE_BYTES`]).
     fn write(&self, key: &StoreKey, value: &[u8]) -> io::Result<()> {
         let path = self.files.key_to_fspath(key);
         self.create_parents(&path)?;
@@ -480,9 +487,15 @@ impl LocalStore {
             .truncate(true)
             .open(&path)?;
         file.write_all(value)?;
+        let alone = value.len() >= SYNC_ALONE_BYTES;
+        if alone {
+            file.sync_all()?;
+        }
         let mut pending = self.pending();
         pending.dirs.insert(parent_dir(&path).to_path_buf());
-        pending.files.insert(path);
+        if !alone {
+            pending.files.insert(path);
+        }
         Ok(())
     }
 
@@ -730,6 +743,29 @@ mod tests {
         assert_eq!(ChunkWriter::threads(8 << 20), 1);
         assert_eq!(ChunkWriter::threads(64 << 20), 1);
         assert_eq!(ChunkWriter::threads(0), cores.min(WRITE_THREADS));
+    }
+
+    #[test]
+    fn a_large_file_is_flushed_when_written_and_its_directory_at_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path()).unwrap();
+        store
+            .write(&key("x/c/0/0"), &vec![7; SYNC_ALONE_BYTES])
+            .unwrap();
+        store
+            .write(&key("x/c/1/0"), &vec![7; SYNC_ALONE_BYTES - 1])
+            .unwrap();
+        let pending = store.take();
+        assert_eq!(
+            pending.files.into_iter().collect::<Vec<_>>(),
+            [dir.path().join("x/c/1/0")]
+        );
+        assert!(pending.dirs.contains(&dir.path().join("x/c/0")));
+        assert!(pending.dirs.contains(&dir.path().join("x/c/1")));
+        assert_eq!(
+            fs::read(dir.path().join("x/c/0/0")).unwrap().len(),
+            SYNC_ALONE_BYTES
+        );
     }
 
     #[test]
