@@ -6,9 +6,10 @@
 //! Beside the array's chunks, inside its own prefix (which Zarr readers never look at), the job
 //! keeps its records: `<name>/.preallocate/<job>/job.json` (the fingerprint) and, per commit,
 //! `u-<first>-<last>.jsonl`, a line per unit committed (its kept rows and dropped items; runs
-//! before this layout wrote one `u-<unit>.json` per unit, which a resume reads too). The
-//! array's metadata (`<name>/zarr.json`) carries `attributes.preallocate`: the job, its
-//! fingerprint, and `complete`.
+//! before this layout wrote one `u-<unit>.json` per unit, which a resume reads too); once the
+//! job is complete, they are rewritten as one file per block of units, the same files however
+//! the units were committed (see `records`). The array's metadata (`<name>/zarr.json`) carries
+//! `attributes.preallocate`: the job, its fingerprint, and `complete`.
 //!
 //! A unit's record is written only once its chunks are durable: units are committed in groups
 //! (a fraction of a second of units, at most), each group's objects and directories flushed to
