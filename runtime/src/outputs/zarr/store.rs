@@ -254,12 +254,16 @@ impl ChunkWriter {
                     let Ok((unit, key, bytes)) = next else {
                         break;
                     };
-                    let written = match &encode {
-                        None => local.write(&key, &bytes),
-                        Some(encode) => encode(&bytes)
-                            .map_err(io::Error::other)
-                            .and_then(|encoded| local.write(&key, &encoded)),
-                    };
+                    // A panic (in a codec) is this chunk's error: the other threads keep the
+                    // results channel open, so a result must come back for every chunk.
+                    let written =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &encode {
+                            None => local.write(&key, &bytes),
+                            Some(encode) => encode(&bytes)
+                                .map_err(io::Error::other)
+                                .and_then(|encoded| local.write(&key, &encoded)),
+                        }))
+                        .unwrap_or_else(|_| Err(io::Error::other("writing the chunk panicked")));
                     if results.send((unit, bytes, written)).is_err() {
                         break;
                     }
@@ -734,6 +738,31 @@ mod tests {
             assert_eq!(written, [unit + 1; 8]);
         }
         assert!(!dir.path().join("c/3").exists() && !dir.path().join("c/4").exists());
+    }
+
+    #[test]
+    fn a_chunk_whose_encoding_panics_is_an_error_of_its_unit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalStore::new(dir.path()).unwrap());
+        let encode: Encode = Arc::new(|bytes: &[u8]| {
+            assert!(bytes[0] != 0xFF, "a codec's bug");
+            Ok(bytes.to_vec())
+        });
+        let mut writer = ChunkWriter::new(&store, 2, Some(encode)).unwrap();
+        for (unit, byte) in [(0, 0xFF), (1, 1)] {
+            assert!(writer
+                .write(unit, key(&format!("c/{unit}")), vec![byte; 4])
+                .is_ok());
+        }
+        let Err(unwritten) = writer.wait() else {
+            panic!("unit 0's encoding panicked");
+        };
+        assert_eq!(unwritten.units, [0]);
+        assert_eq!(unwritten.error.to_string(), "writing the chunk panicked");
+        assert_eq!(fs::read(dir.path().join("c/1")).unwrap(), [1; 4]);
+        // The writer goes on.
+        assert!(writer.write(2, key("c/2"), vec![2; 4]).is_ok());
+        assert!(writer.wait().is_ok());
     }
 
     #[test]
