@@ -990,6 +990,13 @@ impl UnitOutput for ZarrArrays {
             .jobs
             .iter_mut()
             .try_for_each(|job| job.commit(unit, &record));
+        if committed.is_err() {
+            // The run stops: the chunks still in flight first, so that those whose writes fail
+            // too are not counted as written either.
+            for job in &mut self.jobs {
+                let _ = job.written();
+            }
+        }
         self.take_back_lost();
         committed?;
         self.units.add(unit, record, false);
