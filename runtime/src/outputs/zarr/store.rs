@@ -17,12 +17,13 @@
 //! record never describes a unit a crash can still lose. On a local directory the commit runs
 //! on a thread of its own while the job computes and writes the next units, and it flushes the
 //! group's files from several threads at once, so that the device writes them out together
-//! rather than one after the other. One commit runs at a time: a group
-//! is committed after [`GROUP_TIME`], [`GROUP_BYTES`] or [`GROUP_ITEMS`] when no commit is under
-//! way, and the job waits for the one under way only when the group reaches [`GROUP_UNITS`] or
-//! four times [`GROUP_BYTES`] or [`GROUP_ITEMS`]. So the device writes while the job computes, and the last commit, which the
-//! end of the run waits for, is a small one. Nothing is held in memory for a commit but the
-//! names of the files and the records: the files' bytes are in the operating system's cache.
+//! rather than one after the other. One commit runs at a time: a group is committed after
+//! [`GROUP_TIME`], [`GROUP_BYTES`] or [`GROUP_ITEMS`] when no commit is under way, and the job
+//! waits for the one under way only when the group reaches [`GROUP_UNITS`] or four times
+//! [`GROUP_BYTES`] or [`GROUP_ITEMS`]. So the device writes while the job computes, and the
+//! last commit, which the end of the run waits for, is a small one. Nothing is held in memory
+//! for a commit but the names of the files and the records: the files' bytes are in the
+//! operating system's cache.
 //!
 //! A unit's chunk (or shard) is encoded and written into the local directory by a
 //! [`ChunkWriter`], on threads of their own while the job computes the next units; a commit
@@ -111,8 +112,9 @@ impl Storage {
     }
 
     /// Writes `bytes` as the object `key` of a local directory, from the caller's buffer (no
-    /// copy into an owned `Bytes`), without waiting for the device; `false` for an object
-    /// store, which takes owned bytes through `zarrs`.
+    /// copy into an owned `Bytes`), without waiting for the device unless it is large
+    /// ([`SYNC_ALONE_BYTES`]); `false` for an object store, which takes owned bytes through
+    /// `zarrs`.
     pub(crate) fn write_local(&self, key: &StoreKey, bytes: &[u8]) -> Result<bool, StorageError> {
         match &self.local {
             Some(local) => {
