@@ -4,6 +4,9 @@
 #![cfg(feature = "zarr")]
 
 mod common;
+// The facade's test helper: every file under a directory with its bytes.
+#[path = "../../tests/common/files.rs"]
+mod files;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -12,26 +15,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::Tmpfs;
+use files::tree;
 use preallocate_runtime::__private::{Axes1, FnRow};
 use preallocate_runtime::{policy, Error, OutputCause, Pipeline, RowError, SinkError};
-
-/// Every file under `dir` with its bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(next) = pending.pop() {
-        for entry in fs::read_dir(&next).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let name = path.strip_prefix(dir).unwrap().display().to_string();
-                files.insert(name, fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
-}
 
 fn wide() -> impl preallocate_runtime::RowFn<u32, Dtype = u8, Error = Infallible> + Clone {
     FnRow::<_, u8, Axes1<1024>, Infallible, policy::Plain, true>::new(|x: u32, row: &mut [u8]| {
