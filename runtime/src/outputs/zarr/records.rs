@@ -89,14 +89,18 @@ pub(super) fn file_name(first: usize, last: usize) -> String {
 /// Unit `unit`'s record as a line: a JSON object (`unit`, `rows`, `items`, `skipped`, in this
 /// order, whatever `serde_json`'s features), then a newline.
 pub(super) fn line(unit: usize, record: &ShardRecord) -> Vec<u8> {
-    let skipped: Vec<String> = record.skipped.iter().map(usize::to_string).collect();
-    format!(
-        "{{\"unit\":{unit},\"rows\":{},\"items\":{},\"skipped\":[{}]}}\n",
-        record.rows,
-        record.items,
-        skipped.join(",")
-    )
-    .into_bytes()
+    use std::fmt::Write;
+    let mut line = format!(
+        "{{\"unit\":{unit},\"rows\":{},\"items\":{},\"skipped\":[",
+        record.rows, record.items
+    );
+    for (k, item) in record.skipped.iter().enumerate() {
+        let comma = if k == 0 { "" } else { "," };
+        // Writing to a `String` cannot fail.
+        let _ = write!(line, "{comma}{item}");
+    }
+    line.push_str("]}\n");
+    line.into_bytes()
 }
 
 /// The blocks of a complete array of `units` units of `unit_items` items each: `(first, last)`,
